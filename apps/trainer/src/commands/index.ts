@@ -1,0 +1,5 @@
+// Every subcommand of `grin`, in the order --help lists them.
+import type { Command } from '../args.js';
+import { benchCommand } from './bench.js';
+
+export const commands: Command[] = [benchCommand];

@@ -1,0 +1,10 @@
+// The one gradient table: every op of op-types.ts maps to a rule or 'nondifferentiable'.
+// A new op without an entry here fails the type check (RuleTable is exhaustive).
+import { installRules } from '../record.js';
+import { coreRules } from './core.js';
+import { nnRules } from './nn.js';
+import type { RuleTable } from './types.js';
+
+export const gradRules: RuleTable = { ...coreRules, ...nnRules };
+
+installRules(gradRules as never);

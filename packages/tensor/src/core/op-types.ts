@@ -1,0 +1,73 @@
+// Every op that crosses the registry, with its attributes. Backends implement these names;
+// autograd/rules.ts must give each one a rule (or mark it non-differentiable): the compiler
+// checks that the rule table covers this list.
+import type { DType } from './dtype.js';
+
+type None = Record<string, never>;
+export interface AxisAttrs { axis: number }
+
+export interface OpAttrs {
+  // creation (dispatched on an explicit device: they have no inputs)
+  full: { shape: number[]; dtype: DType; value: number };
+  arange: { start: number; step: number; n: number; dtype: DType };
+  // layout
+  contiguous: None;
+  cast: { dtype: DType };
+  concat: AxisAttrs;
+  slice_scatter: { starts: number[]; steps: number[] };
+  // views: metadata only, no kernel; listed so that autograd covers them
+  reshape: { shape: number[] };
+  permute: { dims: number[] };
+  expand: { shape: number[] };
+  slice: { starts: number[]; ends: number[]; steps: number[] };
+  // elementwise
+  neg: None;
+  exp: None;
+  log: None;
+  sqrt: None;
+  rsqrt: None;
+  abs: None;
+  silu: None;
+  sigmoid: None;
+  tanh: None;
+  relu: None;
+  pow: { exponent: number };
+  add: None;
+  sub: None;
+  mul: None;
+  div: None;
+  maximum: None;
+  minimum: None;
+  eq: None;
+  ne: None;
+  lt: None;
+  le: None;
+  gt: None;
+  ge: None;
+  where: None;
+  masked_fill: { value: number };
+  // reductions
+  sum: { axes: number[]; keepdim: boolean };
+  max: { axis: number; keepdim: boolean };
+  // linear algebra and neural-network ops
+  matmul: None;
+  softmax: AxisAttrs;
+  log_softmax: AxisAttrs;
+  layer_norm: { eps: number };
+  layer_norm_backward: { eps: number };
+  embedding: None;
+  rope: { transpose: boolean };
+  gather: AxisAttrs;
+  scatter_add: AxisAttrs;
+  index_select: AxisAttrs;
+  index_add: AxisAttrs;
+  topk: { k: number; axis: number };
+  cross_entropy: { ignoreIndex: number; reduction: 'mean' | 'sum' | 'none' };
+  cross_entropy_backward: { ignoreIndex: number; reduction: 'mean' | 'sum' | 'none' };
+  // in place, outside autograd (optimizers, gradient accumulation)
+  add_inplace: { alpha: number };
+  copy_inplace: None;
+  adamw_step: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number };
+}
+
+export type OpName = keyof OpAttrs;

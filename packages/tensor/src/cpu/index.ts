@@ -1,0 +1,6 @@
+// Registers the CPU backend and all of its kernels.
+import './backend.js';
+import './elementwise.js';
+import './layout.js';
+import './reduce.js';
+// import './matmul.js';

@@ -1,0 +1,126 @@
+// CPU kernels that move or convert data: contiguous copies, casts, creation, concatenation,
+// slice scatter, and the in-place updates used outside autograd.
+import { bf16ToF32, f32ToBf16 } from '../core/convert.js';
+import type { DType } from '../core/dtype.js';
+import { registerKernel } from '../core/registry.js';
+import { shapesEqual } from '../core/shape.js';
+import type { Tensor } from '../core/tensor.js';
+import { allocate } from '../ops/dispatch.js';
+import { broadcastStrides, dense, raw, stridedOffsets } from './backend.js';
+import { requireNumeric } from './elementwise.js';
+
+registerKernel(
+  'contiguous',
+  'cpu',
+  ([x]) => {
+    const out = allocate(x!.shape, x!.dtype, x!.device);
+    const src = raw(x!);
+    const dst = dense(out);
+    const offsets = stridedOffsets(x!.shape, x!.strides, x!.offset);
+    for (let i = 0; i < dst.length; i++) dst[i] = src[offsets[i]!]!;
+    return [out];
+  },
+  { strided: true },
+);
+
+function convert(value: number, to: DType): number {
+  if (to === 'i32') return Math.trunc(value);
+  if (to === 'bool') return value !== 0 ? 1 : 0;
+  return value;
+}
+
+registerKernel('cast', 'cpu', ([x], { dtype }) => {
+  const out = allocate(x!.shape, dtype, x!.device);
+  const src = dense(x!);
+  const dst = dense(out);
+  if (x!.dtype === 'bf16' && dtype === 'bf16') dst.set(src);
+  else if (x!.dtype === 'bf16') for (let i = 0; i < src.length; i++) dst[i] = convert(bf16ToF32(src[i]!), dtype);
+  else if (dtype === 'bf16') for (let i = 0; i < src.length; i++) dst[i] = f32ToBf16(src[i]!);
+  else for (let i = 0; i < src.length; i++) dst[i] = convert(src[i]!, dtype);
+  return [out];
+});
+
+registerKernel('full', 'cpu', (_, { shape, dtype, value }, device) => {
+  const out = allocate(shape, dtype, device);
+  dense(out).fill(dtype === 'bf16' ? f32ToBf16(value) : convert(value, dtype));
+  return [out];
+});
+
+registerKernel('arange', 'cpu', (_, { start, step, n, dtype }, device) => {
+  const out = allocate([n], dtype, device);
+  const dst = dense(out);
+  for (let i = 0; i < n; i++) dst[i] = start + i * step;
+  return [out];
+});
+
+registerKernel(
+  'concat',
+  'cpu',
+  (inputs, { axis }) => {
+    const first = inputs[0]!;
+    const shape = [...first.shape];
+    shape[axis] = inputs.reduce((a, t) => a + t.shape[axis]!, 0);
+    const out = allocate(shape, first.dtype, first.device);
+    let at = 0;
+    for (const t of inputs) {
+      const region = out.slice(...shape.map((_, i): [number, number] | null => (i === axis ? [at, at + t.shape[axis]!] : null)));
+      copyInto(region, t);
+      region.dispose();
+      at += t.shape[axis]!;
+    }
+    return [out];
+  },
+  { strided: true },
+);
+
+/** dst[...] = src (broadcast), elementwise over strided views of CPU storage. */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  const d = raw(dst);
+  const s = raw(src);
+  const dOff = stridedOffsets(dst.shape, dst.strides, dst.offset);
+  const sOff = stridedOffsets(dst.shape, broadcastStrides(src, dst.shape), src.offset);
+  for (let i = 0; i < dOff.length; i++) d[dOff[i]!] = s[sOff[i]!]!;
+}
+
+registerKernel(
+  'slice_scatter',
+  'cpu',
+  ([base, src], { starts, steps }) => {
+    const out = allocate(base!.shape, base!.dtype, base!.device);
+    copyInto(out, base!);
+    const region = out.slice(...starts.map((s, i): [number, number, number] => [s, s + (src!.shape[i]! - 1) * steps[i]! + 1, steps[i]!]));
+    if (!shapesEqual(region.shape, src!.shape)) {
+      throw new RangeError(`slice_scatter: source ${src!.describe()} does not fit the region ${region.describe()}`);
+    }
+    copyInto(region, src!);
+    region.dispose();
+    return [out];
+  },
+  { strided: true },
+);
+
+registerKernel(
+  'add_inplace',
+  'cpu',
+  ([dst, src], { alpha }) => {
+    requireNumeric('add_inplace', dst!, src!);
+    const d = raw(dst!);
+    const s = raw(src!);
+    const dOff = stridedOffsets(dst!.shape, dst!.strides, dst!.offset);
+    const sOff = stridedOffsets(dst!.shape, broadcastStrides(src!, dst!.shape), src!.offset);
+    for (let i = 0; i < dOff.length; i++) d[dOff[i]!] = d[dOff[i]!]! + alpha * s[sOff[i]!]!;
+    return [];
+  },
+  { strided: true },
+);
+
+registerKernel(
+  'copy_inplace',
+  'cpu',
+  ([dst, src]) => {
+    if (dst!.dtype !== src!.dtype) throw new TypeError(`copy_: dtypes differ (${dst!.describe()} <- ${src!.describe()})`);
+    copyInto(dst!, src!);
+    return [];
+  },
+  { strided: true },
+);

@@ -1,0 +1,67 @@
+// CPU matmul: batched GEMM over broadcast batch axes. f32 goes to the WebAssembly SIMD GEMM
+// (cpu/gemm), f64 to the plain reference loop; both read transposed operands via strides.
+import { registerKernel } from '../core/registry.js';
+import { broadcastShapes } from '../core/shape.js';
+import type { Tensor } from '../core/tensor.js';
+import { allocate, runKernel } from '../ops/dispatch.js';
+import { type FloatArray, dense, raw, stridedOffsets } from './backend.js';
+import { requireNumeric } from './elementwise.js';
+import { gemmF32 } from './gemm/gemm.js';
+import { gemmRef } from './gemm/gemm-ref.js';
+
+/** How a matrix operand is read: as is, or transposed, with its row stride. */
+function matrixLayout(t: Tensor): { trans: boolean; ld: number } | null {
+  const r = t.rank;
+  const [rows, cols] = [t.shape[r - 2]!, t.shape[r - 1]!];
+  const [rs, cs] = [t.strides[r - 2]!, t.strides[r - 1]!];
+  if (cs === 1 || cols === 1) return { trans: false, ld: rows === 1 ? Math.max(cols, 1) : rs };
+  if (rs === 1 || rows === 1) return { trans: true, ld: cols === 1 ? Math.max(rows, 1) : cs };
+  return null;
+}
+
+registerKernel(
+  'matmul',
+  'cpu',
+  (inputs) => {
+    let [a, b] = inputs as [Tensor, Tensor];
+    requireNumeric('matmul', a, b);
+    const temps: Tensor[] = [];
+    let la = matrixLayout(a);
+    if (!la) {
+      a = runKernel('contiguous', a.device, [a], {})[0]!;
+      temps.push(a);
+      la = matrixLayout(a)!;
+    }
+    let lb = matrixLayout(b);
+    if (!lb) {
+      b = runKernel('contiguous', b.device, [b], {})[0]!;
+      temps.push(b);
+      lb = matrixLayout(b)!;
+    }
+    const M = a.shape[a.rank - 2]!;
+    const K = a.shape[a.rank - 1]!;
+    const N = b.shape[b.rank - 1]!;
+    const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+    const out = allocate([...batch, M, N], a.dtype, a.device);
+    const batchOffsets = (t: Tensor) => {
+      const lead = batch.length - (t.rank - 2);
+      const strides = batch.map((d, i) => (i < lead || t.shape[i - lead] !== d ? 0 : t.strides[i - lead]!));
+      return stridedOffsets(batch, strides, t.offset);
+    };
+    const ao = batchOffsets(a);
+    const bo = batchOffsets(b);
+    const C = dense<FloatArray>(out);
+    const A = raw<FloatArray>(a);
+    const B = raw<FloatArray>(b);
+    for (let i = 0; i < ao.length; i++) {
+      if (C instanceof Float32Array) {
+        gemmF32(la.trans, lb.trans, M, N, K, 1, A as Float32Array, ao[i]!, la.ld, B as Float32Array, bo[i]!, lb.ld, 0, C, i * M * N, N);
+      } else {
+        gemmRef(la.trans, lb.trans, M, N, K, 1, A, ao[i]!, la.ld, B, bo[i]!, lb.ld, 0, C, i * M * N, N);
+      }
+    }
+    for (const t of temps) t.dispose();
+    return [out];
+  },
+  { strided: true },
+);

@@ -1,0 +1,73 @@
+// CPU reductions: sum over any set of axes (accumulated in f64) and max over one axis with the
+// index of the first maximum (NaN wins, as in PyTorch).
+import { registerKernel } from '../core/registry.js';
+import { allocate } from '../ops/dispatch.js';
+import { dense, raw, stridedOffsets } from './backend.js';
+import { requireNumeric } from './elementwise.js';
+import type { Tensor } from '../core/tensor.js';
+
+/** Offsets of the kept positions and of the reduced block, for a contiguous input. */
+function split(x: Tensor, axes: readonly number[]) {
+  const keptAxes = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const kept = stridedOffsets(keptAxes.map((i) => x.shape[i]!), keptAxes.map((i) => x.strides[i]!), x.offset);
+  const reduced = stridedOffsets(axes.map((i) => x.shape[i]!), axes.map((i) => x.strides[i]!), 0);
+  return { kept, reduced };
+}
+
+function outShape(x: Tensor, axes: readonly number[], keepdim: boolean): number[] {
+  return keepdim ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+}
+
+registerKernel('sum', 'cpu', ([x], { axes, keepdim }) => {
+  requireNumeric('sum', x!);
+  const out = allocate(outShape(x!, axes, keepdim), x!.dtype === 'bool' ? 'i32' : x!.dtype, x!.device);
+  const dst = dense(out);
+  const src = raw(x!);
+  const last = x!.rank - 1;
+  if (axes.length === 1 && axes[0] === last) {
+    const n = x!.shape[last]!;
+    for (let i = 0, base = x!.offset; i < dst.length; i++, base += n) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) acc += src[base + j]!;
+      dst[i] = acc;
+    }
+    return [out];
+  }
+  const { kept, reduced } = split(x!, axes);
+  for (let i = 0; i < kept.length; i++) {
+    let acc = 0;
+    const base = kept[i]!;
+    for (let j = 0; j < reduced.length; j++) acc += src[base + reduced[j]!]!;
+    dst[i] = acc;
+  }
+  return [out];
+});
+
+registerKernel('max', 'cpu', ([x], { axis, keepdim }) => {
+  requireNumeric('max', x!);
+  if (x!.shape[axis] === 0) throw new RangeError(`max: axis ${axis} of ${x!.describe()} is empty`);
+  const shape = outShape(x!, [axis], keepdim);
+  const values = allocate(shape, x!.dtype, x!.device);
+  const indices = allocate(shape, 'i32', x!.device);
+  const v = dense(values);
+  const ix = dense(indices);
+  const src = raw(x!);
+  const { kept } = split(x!, [axis]);
+  const n = x!.shape[axis]!;
+  const stride = x!.strides[axis]!;
+  for (let i = 0; i < kept.length; i++) {
+    const base = kept[i]!;
+    let best = src[base]!;
+    let at = 0;
+    for (let j = 1; j < n && !Number.isNaN(best); j++) {
+      const value = src[base + j * stride]!;
+      if (value > best || Number.isNaN(value)) {
+        best = value;
+        at = j;
+      }
+    }
+    v[i] = best;
+    ix[i] = at;
+  }
+  return [values, indices];
+});

@@ -1,0 +1,76 @@
+// Layout and conversion ops: contiguous copies, clone, cast, concat/split, slice scatter and
+// the in-place updates used by optimizers (outside autograd).
+import { hooks } from '../core/hooks.js';
+import type { DType } from '../core/dtype.js';
+import { formatShape, normalizeAxis } from '../core/shape.js';
+import type { Tensor } from '../core/tensor.js';
+import { isGradEnabled } from '../autograd/mode.js';
+import { commonDevice, runKernel, runOp } from './dispatch.js';
+import { add } from './elementwise.js';
+import { onesLike } from './creation.js';
+
+export function contiguous(x: Tensor): Tensor {
+  return x.isContiguous() ? x.alias() : runOp('contiguous', [x], {})[0]!;
+}
+
+/** A copy with its own storage, connected to autograd like the identity. */
+export function clone(x: Tensor): Tensor {
+  return runOp('contiguous', [x], {})[0]!;
+}
+
+export function cast(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype) return x.alias();
+  return runOp('cast', [x], { dtype })[0]!;
+}
+
+export function concat(xs: Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new RangeError('concat: needs at least one tensor');
+  const a = normalizeAxis('concat', axis, xs[0]!.rank);
+  for (const t of xs) {
+    const ok = t.rank === xs[0]!.rank && t.dtype === xs[0]!.dtype && t.shape.every((d, i) => i === a || d === xs[0]!.shape[i]);
+    if (!ok) throw new RangeError(`concat: ${xs.map((x) => x.describe()).join(', ')} do not agree off axis ${axis}`);
+  }
+  return runOp('concat', xs, { axis: a })[0]!;
+}
+
+/** Splits along `axis` into pieces of the given sizes (views, no copy). */
+export function split(x: Tensor, sizes: number[], axis = 0): Tensor[] {
+  const a = normalizeAxis('split', axis, x.rank);
+  if (sizes.reduce((s, d) => s + d, 0) !== x.shape[a]) {
+    throw new RangeError(`split: sizes [${sizes}] do not add up to axis ${axis} of ${formatShape(x.shape)}`);
+  }
+  let at = 0;
+  return sizes.map((size) => {
+    const ranges = x.shape.map((_, i): [number, number] | null => (i === a ? [at, at + size] : null));
+    at += size;
+    return x.slice(...ranges);
+  });
+}
+
+/** base with the strided region starting at `starts` (step `steps`) replaced by src. */
+export function sliceScatter(base: Tensor, src: Tensor, starts: number[], steps?: number[]): Tensor {
+  return runOp('slice_scatter', [base, src], { starts, steps: steps ?? starts.map(() => 1) })[0]!;
+}
+
+function assertNoGradTarget(op: string, dst: Tensor): void {
+  if (isGradEnabled() && (dst.requiresGrad || dst.gradNode)) {
+    throw new Error(`${op}: in-place update of ${dst.describe()} which autograd tracks; run it inside noGrad()`);
+  }
+}
+
+/** dst += alpha * src, in place (optimizers and accumulation only). */
+export function addInPlace(dst: Tensor, src: Tensor, alpha = 1): void {
+  assertNoGradTarget('addInPlace', dst);
+  runKernel('add_inplace', commonDevice('addInPlace', [dst, src]), [dst, src], { alpha });
+}
+
+/** dst[...] = src, in place. */
+export function copyInPlace(dst: Tensor, src: Tensor): void {
+  assertNoGradTarget('copyInPlace', dst);
+  runKernel('copy_inplace', commonDevice('copyInPlace', [dst, src]), [dst, src], {});
+}
+
+hooks.contiguous = contiguous;
+hooks.clone = clone;
+hooks.add = (a, b) => add(a, b);
+hooks.onesLike = (t) => onesLike(t);
