@@ -14,3 +14,15 @@ export { customOp, type CustomContext } from './autograd/custom.js';
 export type { GradRule, BackwardContext } from './autograd/node.js';
 export { gradRules } from './autograd/rules/index.js';
 export { bf16ToF32, f32ToBf16 } from './core/convert.js';
+export * from './optim/index.js';
+export * from './ops/random.js';
+export {
+  Generator,
+  type GeneratorState,
+  type BlockReservation,
+  defaultGenerator,
+  manualSeed,
+  getRngState,
+  setRngState,
+  philox4x32,
+} from './random/index.js';

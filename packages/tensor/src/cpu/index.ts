@@ -3,4 +3,5 @@ import './backend.js';
 import './elementwise.js';
 import './layout.js';
 import './reduce.js';
-// import './matmul.js';
+import './matmul.js';
+import './optim.js';

@@ -91,7 +91,11 @@ describe('bf16', () => {
     const encoded = f32ArrayToBf16Bits(decoded);
     const mismatches = [...all].filter((half) => encoded[half] !== half);
     // Only NaNs may change (they get quieted); each must still be a NaN.
-    expect(mismatches.every((half) => Number.isNaN(bf16BitsToF32(half)) && Number.isNaN(bf16BitsToF32(encoded[half]!)))).toBe(true);
+    expect(
+      mismatches.every(
+        (half) => Number.isNaN(bf16BitsToF32(half)) && Number.isNaN(bf16BitsToF32(encoded[half]!)),
+      ),
+    ).toBe(true);
   });
 
   it('matches the nearest-even reference on random float32 inputs', () => {
@@ -100,7 +104,8 @@ describe('bf16', () => {
       const x = f32FromBits(raw);
       if (Number.isNaN(x)) continue;
       const expected = nearestEven(x, values, bits, 0x7f80) | (raw >>> 31 ? 0x8000 : 0);
-      if (f32ToBf16Bits(x) !== expected) expect(f32ToBf16Bits(x), `input bits ${raw.toString(16)}`).toBe(expected);
+      if (f32ToBf16Bits(x) !== expected)
+        expect(f32ToBf16Bits(x), `input bits ${raw.toString(16)}`).toBe(expected);
     }
   });
 });
@@ -161,12 +166,15 @@ describe('f16', () => {
   it('matches the nearest-even reference on random and near-boundary float32 inputs', () => {
     const { values, bits } = positiveFiniteTable(f16BitsToF32, 0x7bff);
     // Random bits mostly land outside f16 range; add inputs drawn from the f16 exponent range too.
-    const inRange = [...randomBits(100_000, 777)].map((r) => ((r & 0x807fffff) | ((((r >>> 23) % 36) + 98) << 23)) >>> 0);
+    const inRange = [...randomBits(100_000, 777)].map(
+      (r) => ((r & 0x807fffff) | ((((r >>> 23) % 36) + 98) << 23)) >>> 0,
+    );
     for (const raw of [...randomBits(50_000), ...inRange]) {
       const x = f32FromBits(raw);
       if (Number.isNaN(x)) continue;
       const expected = nearestEven(x, values, bits, 0x7c00) | (raw >>> 31 ? 0x8000 : 0);
-      if (f32ToF16Bits(x) !== expected) expect(f32ToF16Bits(x), `input bits ${raw.toString(16)}`).toBe(expected);
+      if (f32ToF16Bits(x) !== expected)
+        expect(f32ToF16Bits(x), `input bits ${raw.toString(16)}`).toBe(expected);
     }
   });
 });

@@ -18,7 +18,11 @@ const tempPath = (name = 'model') => join(root, `${name}-${fileCounter++}.safete
 const bytesOf = (array: ArrayBufferView) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 
 /** A file exactly as given: 8-byte LE header length, header text, data bytes. */
-function handBuilt(header: string | object, data: Uint8Array | number[] = [], declaredLength?: number | bigint): string {
+function handBuilt(
+  header: string | object,
+  data: Uint8Array | number[] = [],
+  declaredLength?: number | bigint,
+): string {
   const path = tempPath('hand');
   const text = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
   const length = Buffer.alloc(8);
@@ -27,7 +31,12 @@ function handBuilt(header: string | object, data: Uint8Array | number[] = [], de
   return path;
 }
 
-function expectError(run: () => unknown, path: string, tensor: string | undefined, fragment: RegExp | string) {
+function expectError(
+  run: () => unknown,
+  path: string,
+  tensor: string | undefined,
+  fragment: RegExp | string,
+) {
   let caught: unknown;
   try {
     run();
@@ -61,7 +70,11 @@ describe('round trip', () => {
       u16: { dtype: 'U16', shape: [2], data: new Uint16Array([0, 65535]) },
       bf16: { dtype: 'BF16', shape: [4], data: new Float32Array([1, -2, 0.5, Number.NaN]) },
       bf16raw: { dtype: 'BF16', shape: [2], data: new Uint16Array([0x3f80, 0x7f80]) },
-      f16: { dtype: 'F16', shape: [4], data: new Float32Array([1, 65504, 2 ** -24, Number.NEGATIVE_INFINITY]) },
+      f16: {
+        dtype: 'F16',
+        shape: [4],
+        data: new Float32Array([1, 65504, 2 ** -24, Number.NEGATIVE_INFINITY]),
+      },
       scalar: { dtype: 'F32', shape: [], data: new Float32Array([7]) },
       empty: { dtype: 'F32', shape: [0, 5], data: new Float32Array(0) },
     };
@@ -111,7 +124,11 @@ describe('round trip', () => {
   it('round trips metadata, and accepts a Map of entries', () => {
     const path = tempPath();
     const metadata = { format: 'pt', note: 'ünïcode ✓', empty: '' };
-    writeSafetensors(path, new Map([['w', { dtype: 'F32', shape: [1], data: new Float32Array([1]) }]]), metadata);
+    writeSafetensors(
+      path,
+      new Map([['w', { dtype: 'F32', shape: [1], data: new Float32Array([1]) }]]),
+      metadata,
+    );
     const file = openSafetensors(path);
     expect(file.metadata).toEqual(metadata);
     file.close();
@@ -176,7 +193,10 @@ describe('format compatibility with the reference implementation', () => {
   });
 
   it('reads the reference test_deserialization file and unpadded, whitespace-padded headers', () => {
-    const path = handBuilt('{"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}', new Array(16).fill(0));
+    const path = handBuilt(
+      '{"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}',
+      new Array(16).fill(0),
+    );
     expect(readFileSync(path).readBigUInt64LE(0)).toBe(60n);
     const file = openSafetensors(path);
     expect(file.names()).toEqual(['test']);
@@ -188,17 +208,31 @@ describe('format compatibility with the reference implementation', () => {
 });
 
 describe('malformed files', () => {
-  const entry = (dtype: string, shape: unknown, offsets: unknown) => ({ dtype, shape, data_offsets: offsets });
+  const entry = (dtype: string, shape: unknown, offsets: unknown) => ({
+    dtype,
+    shape,
+    data_offsets: offsets,
+  });
 
   it('rejects a file shorter than 8 bytes', () => {
     const path = tempPath('short');
     writeFileSync(path, Buffer.from([1, 2, 3]));
-    expectError(() => openSafetensors(path), path, undefined, 'is 3 bytes; expected at least the 8-byte header length');
+    expectError(
+      () => openSafetensors(path),
+      path,
+      undefined,
+      'is 3 bytes; expected at least the 8-byte header length',
+    );
   });
 
   it('rejects a header length past the end of the file', () => {
     const path = handBuilt('{}', [], 60);
-    expectError(() => openSafetensors(path), path, undefined, 'header length 60 runs past the end of the 10-byte file');
+    expectError(
+      () => openSafetensors(path),
+      path,
+      undefined,
+      'header length 60 runs past the end of the 10-byte file',
+    );
   });
 
   it('rejects an absurd header length', () => {
@@ -218,7 +252,12 @@ describe('malformed files', () => {
 
   it('rejects __metadata__ that is not a string-to-string map', () => {
     const path = handBuilt({ __metadata__: { step: 5 } });
-    expectError(() => openSafetensors(path), path, undefined, '__metadata__ is {"step":5}; expected an object of string to string');
+    expectError(
+      () => openSafetensors(path),
+      path,
+      undefined,
+      '__metadata__ is {"step":5}; expected an object of string to string',
+    );
   });
 
   it.each(['dtype', 'shape', 'data_offsets'])('rejects an entry missing %s', (key) => {
@@ -235,7 +274,12 @@ describe('malformed files', () => {
 
   it('rejects an unknown dtype', () => {
     const path = handBuilt({ 'q.weight': entry('Q4_K', [1], [0, 1]) }, [0]);
-    expectError(() => openSafetensors(path), path, 'q.weight', /unknown dtype "Q4_K"; expected one of .*BF16/);
+    expectError(
+      () => openSafetensors(path),
+      path,
+      'q.weight',
+      /unknown dtype "Q4_K"; expected one of .*BF16/,
+    );
   });
 
   it.each([
@@ -245,7 +289,12 @@ describe('malformed files', () => {
     ['non-array', 4],
   ])('rejects a %s shape', (_, shape) => {
     const path = handBuilt({ w: entry('F32', shape, [0, 4]) }, [0, 0, 0, 0]);
-    expectError(() => openSafetensors(path), path, 'w', /has shape .*; expected an array of dims|non-negative integer/);
+    expectError(
+      () => openSafetensors(path),
+      path,
+      'w',
+      /has shape .*; expected an array of dims|non-negative integer/,
+    );
   });
 
   it.each([
@@ -256,16 +305,29 @@ describe('malformed files', () => {
     ['not an array', '0,4'],
   ])('rejects data_offsets that are %s', (_, offsets) => {
     const path = handBuilt({ w: entry('F32', [1], offsets) }, new Array(8).fill(0));
-    expectError(() => openSafetensors(path), path, 'w', 'expected [begin, end], integers with 0 <= begin <= end');
+    expectError(
+      () => openSafetensors(path),
+      path,
+      'w',
+      'expected [begin, end], integers with 0 <= begin <= end',
+    );
   });
 
   it('rejects offsets past the data section (truncated file)', () => {
     const path = handBuilt({ 'embed.weight': entry('F32', [4], [0, 16]) }, new Array(10).fill(0));
-    expectError(() => openSafetensors(path), path, 'embed.weight', 'data section holds only 10 bytes (truncated file?)');
+    expectError(
+      () => openSafetensors(path),
+      path,
+      'embed.weight',
+      'data section holds only 10 bytes (truncated file?)',
+    );
   });
 
   it('rejects a byte count that does not match shape and dtype', () => {
-    const path = handBuilt({ 'lm_head.weight': entry('F32', [32064, 4096], [0, 1000]) }, new Array(1000).fill(0));
+    const path = handBuilt(
+      { 'lm_head.weight': entry('F32', [32064, 4096], [0, 1000]) },
+      new Array(1000).fill(0),
+    );
     expectError(
       () => openSafetensors(path),
       path,
@@ -275,7 +337,10 @@ describe('malformed files', () => {
   });
 
   it('rejects overlapping tensors', () => {
-    const path = handBuilt({ a: entry('F32', [2], [0, 8]), b: entry('F32', [2], [4, 12]) }, new Array(12).fill(0));
+    const path = handBuilt(
+      { a: entry('F32', [2], [0, 8]), b: entry('F32', [2], [4, 12]) },
+      new Array(12).fill(0),
+    );
     expectError(() => openSafetensors(path), path, 'b', "overlapping tensor 'a' at [0,8]");
   });
 
@@ -284,7 +349,12 @@ describe('malformed files', () => {
     const one = { dtype: 'F32' as const, shape: [1], data: new Float32Array(1) };
     writeSafetensors(path, { 'model.norm.weight': one, 'lm_head.weight': one, 'model.embed.weight': one });
     const file = openSafetensors(path);
-    expectError(() => file.read('model.norm.wieght'), path, 'model.norm.wieght', /has 3 tensors, e\.g\. 'model\.norm\.weight'/);
+    expectError(
+      () => file.read('model.norm.wieght'),
+      path,
+      'model.norm.wieght',
+      /has 3 tensors, e\.g\. 'model\.norm\.weight'/,
+    );
     file.close();
   });
 
@@ -295,7 +365,12 @@ describe('malformed files', () => {
       w: { dtype: 'F32', shape: [1], data: new Float32Array(1) },
     });
     const file = openSafetensors(path);
-    expectError(() => file.read('ids'), path, 'ids', "element 1 is 1099511627776, outside the int32 range; read it with as: 'bigint'");
+    expectError(
+      () => file.read('ids'),
+      path,
+      'ids',
+      "element 1 is 1099511627776, outside the int32 range; read it with as: 'bigint'",
+    );
     expectError(() => file.read('w', 'bigint'), path, 'w', "is F32; as: 'bigint' applies only to I64");
     file.close();
   });
@@ -303,13 +378,48 @@ describe('malformed files', () => {
 
 describe('bad writes', () => {
   const cases: [string, TensorEntries, string, string][] = [
-    ['wrong array type', { w: { dtype: 'F32', shape: [2], data: new Float64Array(2) } }, 'w', 'is F32 but its data is Float64Array; expected Float32Array'],
-    ['wrong length', { w: { dtype: 'BF16', shape: [2, 3], data: new Float32Array(5) } }, 'w', 'has shape [2,3] (6 elements) but its data has 5'],
-    ['unknown dtype', { w: { dtype: 'F8' as 'F32', shape: [1], data: new Float32Array(1) } }, 'w', 'has dtype "F8"'],
-    ['bad dim', { w: { dtype: 'F32', shape: [-1], data: new Float32Array(1) } }, 'w', 'every dim must be a non-negative integer'],
-    ['BOOL value 2', { mask: { dtype: 'BOOL', shape: [2], data: new Uint8Array([1, 2]) } }, 'mask', 'element 1 is 2; expected 0 or 1'],
-    ['reserved name', { __metadata__: { dtype: 'F32', shape: [1], data: new Float32Array(1) } }, '__metadata__', 'is not a valid name'],
-    ['I64 from floats', { ids: { dtype: 'I64', shape: [1], data: new Float32Array(1) } }, 'ids', 'expected BigInt64Array or Int32Array'],
+    [
+      'wrong array type',
+      { w: { dtype: 'F32', shape: [2], data: new Float64Array(2) } },
+      'w',
+      'is F32 but its data is Float64Array; expected Float32Array',
+    ],
+    [
+      'wrong length',
+      { w: { dtype: 'BF16', shape: [2, 3], data: new Float32Array(5) } },
+      'w',
+      'has shape [2,3] (6 elements) but its data has 5',
+    ],
+    [
+      'unknown dtype',
+      { w: { dtype: 'F8' as 'F32', shape: [1], data: new Float32Array(1) } },
+      'w',
+      'has dtype "F8"',
+    ],
+    [
+      'bad dim',
+      { w: { dtype: 'F32', shape: [-1], data: new Float32Array(1) } },
+      'w',
+      'every dim must be a non-negative integer',
+    ],
+    [
+      'BOOL value 2',
+      { mask: { dtype: 'BOOL', shape: [2], data: new Uint8Array([1, 2]) } },
+      'mask',
+      'element 1 is 2; expected 0 or 1',
+    ],
+    [
+      'reserved name',
+      { __metadata__: { dtype: 'F32', shape: [1], data: new Float32Array(1) } },
+      '__metadata__',
+      'is not a valid name',
+    ],
+    [
+      'I64 from floats',
+      { ids: { dtype: 'I64', shape: [1], data: new Float32Array(1) } },
+      'ids',
+      'expected BigInt64Array or Int32Array',
+    ],
   ];
 
   it.each(cases)('rejects %s before creating any file', (_, entries, tensor, fragment) => {
@@ -321,8 +431,22 @@ describe('bad writes', () => {
   it('rejects duplicate names and non-string metadata', () => {
     const path = tempPath('bad');
     const one = { dtype: 'F32' as const, shape: [1], data: new Float32Array(1) };
-    expectError(() => writeSafetensors(path, [['w', one], ['w', one]]), path, 'w', 'appears twice');
-    expectError(() => writeSafetensors(path, {}, { step: 5 as unknown as string }), path, undefined, "metadata 'step' is number");
+    expectError(
+      () =>
+        writeSafetensors(path, [
+          ['w', one],
+          ['w', one],
+        ]),
+      path,
+      'w',
+      'appears twice',
+    );
+    expectError(
+      () => writeSafetensors(path, {}, { step: 5 as unknown as string }),
+      path,
+      undefined,
+      "metadata 'step' is number",
+    );
   });
 });
 

@@ -157,6 +157,11 @@ export class SafetensorsFile implements TensorReader {
     this.fd = undefined;
   }
 
+  /** Lets callers write `using file = openSafetensors(path)`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   private narrowI64(name: string, buffer: ArrayBuffer): Int32Array {
     const halves = new Int32Array(buffer);
     const narrowed = new Int32Array(halves.length / 2);

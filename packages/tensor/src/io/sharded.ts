@@ -143,6 +143,10 @@ export class Checkpoint implements TensorReader {
     for (const file of this.files) file.close();
   }
 
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   private file(name: string): SafetensorsFile {
     const file = this.route.get(name);
     if (!file) throw describeMissing(this.path, name, this.names());

@@ -1,0 +1,30 @@
+// Gradient clipping by global L2 norm, computed on the device: the norm comes back as a 0-d
+// tensor and the scale is applied without reading it on the host (no sync in the train step).
+import type { Tensor } from '../core/tensor.js';
+import { noGrad } from '../autograd/mode.js';
+import { tidy } from '../core/memory.js';
+import { add, div, minimum, mul, sqrt } from '../ops/elementwise.js';
+import { sum } from '../ops/reduce.js';
+import { cast, copyInPlace } from '../ops/layout.js';
+
+/** Scales every .grad so that their joint L2 norm is at most maxNorm; returns the norm before. */
+export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {
+  if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: maxNorm must be > 0, got ${maxNorm}`);
+  return noGrad(() =>
+    tidy(() => {
+      const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+      if (grads.length === 0) throw new Error('clipGradNorm: no parameter has a gradient');
+      let total: Tensor | null = null;
+      for (const g of grads) {
+        const g32 = g.dtype === 'f64' ? g : cast(g, 'f32');
+        const sq = sum(mul(g32, g32));
+        total = total ? add(total, sq.dtype === total.dtype ? sq : cast(sq, total.dtype)) : sq;
+      }
+      const norm = sqrt(total!);
+      // torch.nn.utils.clip_grad_norm_: coef = min(max_norm / (norm + 1e-6), 1)
+      const coef = minimum(div(maxNorm, add(norm, 1e-6)), 1);
+      for (const g of grads) copyInPlace(g, mul(g, coef.dtype === g.dtype ? coef : cast(coef, g.dtype)));
+      return norm;
+    }),
+  );
+}

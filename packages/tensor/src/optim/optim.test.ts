@@ -1,0 +1,135 @@
+// Optimizers against inline reference loops of torch.optim's update equations, clipping
+// against its closed form, schedules against their formulas, and state save/restore.
+import { describe, expect, it } from 'vitest';
+import { expectAllClose } from '../testing.js';
+import * as T from '../index.js';
+
+function adamwReference(p0: number[], grads: number[][], o: { lr: number; b1: number; b2: number; eps: number; wd: number }) {
+  const p = [...p0];
+  const m = p.map(() => 0);
+  const v = p.map(() => 0);
+  grads.forEach((g, t) => {
+    const step = t + 1;
+    for (let i = 0; i < p.length; i++) {
+      p[i]! *= 1 - o.lr * o.wd;
+      m[i] = o.b1 * m[i]! + (1 - o.b1) * g[i]!;
+      v[i] = o.b2 * v[i]! + (1 - o.b2) * g[i]! ** 2;
+      const mh = m[i]! / (1 - o.b1 ** step);
+      const vh = v[i]! / (1 - o.b2 ** step);
+      p[i]! -= (o.lr * mh) / (Math.sqrt(vh) + o.eps);
+    }
+  });
+  return p;
+}
+
+const gradsFor = (steps: number, n: number) =>
+  Array.from({ length: steps }, (_, t) => Array.from({ length: n }, (_, i) => Math.sin(t * 1.3 + i) * (i + 1)));
+
+describe('AdamW', () => {
+  it('matches the torch.optim.AdamW equations over several steps (f64)', () => {
+    const p0 = [0.5, -1.2, 2.0, 0.01];
+    const grads = gradsFor(5, 4);
+    const p = T.tensor(p0, { dtype: 'f64', requiresGrad: true });
+    const opt = new T.AdamW([p], { lr: 0.05, betas: [0.8, 0.95], eps: 1e-8, weightDecay: 0.1 });
+    for (const g of grads) {
+      p.grad = T.tensor(g, { dtype: 'f64' });
+      opt.stepOnce();
+    }
+    expectAllClose(p, adamwReference(p0, grads, { lr: 0.05, b1: 0.8, b2: 0.95, eps: 1e-8, wd: 0.1 }), { atol: 1e-13 });
+  });
+
+  it('restores its state exactly: split run equals uninterrupted run', () => {
+    const grads = gradsFor(6, 3);
+    const run = (split: boolean) => {
+      const p = T.tensor([1, 2, 3], { requiresGrad: true });
+      let opt = new T.AdamW([p], { lr: 0.1 });
+      grads.forEach((g, t) => {
+        if (split && t === 3) {
+          const saved = opt.stateDict();
+          const copy = { step: saved.step, tensors: Object.fromEntries(Object.entries(saved.tensors).map(([k, v]) => [k, T.clone(v)])) };
+          opt = new T.AdamW([p], { lr: 0.1 });
+          opt.loadStateDict(copy);
+        }
+        p.grad = T.tensor(g);
+        opt.stepOnce();
+      });
+      return Array.from(p.toArray());
+    };
+    expect(run(true)).toEqual(run(false));
+  });
+
+  it('minimises a quadratic', () => {
+    const target = T.tensor([3, -2, 0.5]);
+    const w = T.zeros([3], { requiresGrad: true });
+    const opt = new T.AdamW([w], { lr: 0.1, weightDecay: 0 });
+    for (let i = 0; i < 300; i++) {
+      T.tidy(() => {
+        opt.zeroGrad();
+        T.sum(T.square(T.sub(w, target))).backward();
+        opt.stepOnce();
+      });
+    }
+    expectAllClose(w, target, { atol: 1e-2 });
+  });
+
+  it('rejects bad state with a message naming the slot', () => {
+    const p = T.zeros([2], { requiresGrad: true });
+    const opt = new T.AdamW([p]);
+    expect(() => opt.loadStateDict({ step: 1, tensors: {} })).toThrow(/missing tensor 'exp_avg.0'/);
+    expect(() => opt.loadStateDict({ step: 1, tensors: { 'exp_avg.0': T.zeros([3]), 'exp_avg_sq.0': T.zeros([2]) } })).toThrow(
+      /'exp_avg.0' has shape \[3\], expected \[2\]/,
+    );
+    expect(() => new T.AdamW([T.zeros([2])])).toThrow(/does not require grad/);
+  });
+});
+
+describe('SGD', () => {
+  it('matches torch.optim.SGD with momentum and weight decay', () => {
+    const grads = gradsFor(4, 2);
+    const p = T.tensor([1, -1], { dtype: 'f64', requiresGrad: true });
+    const opt = new T.SGD([p], { lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
+    const ref = [1, -1];
+    const buf = [0, 0];
+    grads.forEach((g, t) => {
+      for (let i = 0; i < 2; i++) {
+        const d = g[i]! + 0.01 * ref[i]!;
+        buf[i] = t === 0 ? d : 0.9 * buf[i]! + d;
+        ref[i]! -= 0.1 * buf[i]!;
+      }
+      p.grad = T.tensor(g, { dtype: 'f64' });
+      opt.stepOnce();
+    });
+    expectAllClose(p, ref, { atol: 1e-14 });
+  });
+});
+
+describe('clipGradNorm', () => {
+  it('scales to the max norm when above it and leaves grads alone below it', () => {
+    const a = T.zeros([2], { requiresGrad: true, dtype: 'f64' });
+    const b = T.zeros([1], { requiresGrad: true, dtype: 'f64' });
+    a.grad = T.tensor([3, 0], { dtype: 'f64' });
+    b.grad = T.tensor([4], { dtype: 'f64' });
+    const norm = T.clipGradNorm([a, b], 1);
+    expectAllClose(norm, [5]);
+    expectAllClose(a.grad, [3 / (5 + 1e-6), 0], { atol: 1e-12 });
+    expectAllClose(b.grad, [4 / (5 + 1e-6)], { atol: 1e-12 });
+    const norm2 = T.clipGradNorm([a, b], 10);
+    expectAllClose(norm2, [5 / (5 + 1e-6)], { atol: 1e-12 });
+    expectAllClose(b.grad, [4 / (5 + 1e-6)], { atol: 1e-12 });
+    expect(() => T.clipGradNorm([a], 0)).toThrow(/maxNorm must be > 0/);
+  });
+});
+
+describe('schedules', () => {
+  it('warmup + cosine follows its formula', () => {
+    const s = T.warmupCosine({ peak: 1, warmupSteps: 10, totalSteps: 110, min: 0.1 });
+    expect(s(1)).toBeCloseTo(0.1);
+    expect(s(10)).toBeCloseTo(1);
+    expect(s(60)).toBeCloseTo(0.1 + 0.45 * (1 + Math.cos(Math.PI * 0.5)));
+    expect(s(110)).toBeCloseTo(0.1);
+    expect(s(500)).toBeCloseTo(0.1);
+    const l = T.warmupLinear({ peak: 2, warmupSteps: 0, totalSteps: 4 });
+    expect([1, 2, 3, 4].map(l)).toEqual([1.5, 1, 0.5, 0]);
+    expect(() => T.warmupCosine({ peak: 1, warmupSteps: 5, totalSteps: 3 })).toThrow(/totalSteps \(3\) must be an integer >= warmupSteps \(5\)/);
+  });
+});

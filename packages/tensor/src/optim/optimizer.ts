@@ -1,0 +1,149 @@
+// Optimizers over leaf tensors: AdamW (decoupled weight decay, bias correction; fused kernel)
+// and SGD with momentum. State lives on the parameters' device; stateDict() feeds checkpoints.
+import { formatShape, shapesEqual } from '../core/shape.js';
+import type { Tensor } from '../core/tensor.js';
+import { noGrad } from '../autograd/mode.js';
+import { tidy } from '../core/memory.js';
+import { zerosLike } from '../ops/creation.js';
+import { add, mul } from '../ops/elementwise.js';
+import { runKernel } from '../ops/dispatch.js';
+import { addInPlace, copyInPlace } from '../ops/layout.js';
+
+export interface OptimizerState {
+  step: number;
+  /** Per-parameter state tensors, keyed `${slot}.${index}` (e.g. "exp_avg.3"). */
+  tensors: Record<string, Tensor>;
+}
+
+export abstract class Optimizer {
+  step = 0;
+  constructor(readonly params: Tensor[]) {
+    params.forEach((p, i) => {
+      if (!p.requiresGrad) throw new Error(`optimizer: parameter ${i} (${p.describe()}) does not require grad`);
+    });
+  }
+  /** The learning rate used by the next step (schedules set it). */
+  abstract lr: number;
+  abstract update(): void;
+  protected abstract slots(): Record<string, Tensor[]>;
+
+  /** One update from the accumulated .grad of each parameter; parameters without grad are skipped. */
+  stepOnce(): void {
+    this.step++;
+    noGrad(() => tidy(() => this.update()));
+  }
+
+  zeroGrad(): void {
+    for (const p of this.params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  stateDict(): OptimizerState {
+    const tensors: Record<string, Tensor> = {};
+    for (const [slot, list] of Object.entries(this.slots())) list.forEach((t, i) => (tensors[`${slot}.${i}`] = t));
+    return { step: this.step, tensors };
+  }
+
+  loadStateDict(state: OptimizerState): void {
+    if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`optimizer state: step must be a non-negative integer, got ${state.step}`);
+    noGrad(() => {
+      for (const [slot, list] of Object.entries(this.slots())) {
+        list.forEach((t, i) => {
+          const src = state.tensors[`${slot}.${i}`];
+          if (!src) throw new Error(`optimizer state: missing tensor '${slot}.${i}'`);
+          if (!shapesEqual(src.shape, t.shape)) {
+            throw new Error(`optimizer state: '${slot}.${i}' has shape ${formatShape(src.shape)}, expected ${formatShape(t.shape)}`);
+          }
+          copyInPlace(t, src.dtype === t.dtype && src.device === t.device ? src : castTo(src, t));
+        });
+      }
+    });
+    this.step = state.step;
+  }
+}
+
+function castTo(src: Tensor, like: Tensor): Tensor {
+  if (src.device !== like.device) throw new Error(`optimizer state: tensor on ${src.device}, parameters on ${like.device}`);
+  return runKernel('cast', src.device, [src], { dtype: like.dtype })[0]!;
+}
+
+export interface AdamWOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+export class AdamW extends Optimizer {
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  private readonly expAvg: Tensor[];
+  private readonly expAvgSq: Tensor[];
+
+  constructor(params: Tensor[], { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01 }: AdamWOptions = {}) {
+    super(params);
+    this.lr = lr;
+    [this.beta1, this.beta2] = betas;
+    this.eps = eps;
+    this.weightDecay = weightDecay;
+    this.expAvg = params.map((p) => zerosLike(p).alias({ track: false }));
+    this.expAvgSq = params.map((p) => zerosLike(p).alias({ track: false }));
+  }
+
+  protected slots() {
+    return { exp_avg: this.expAvg, exp_avg_sq: this.expAvgSq };
+  }
+
+  update(): void {
+    const attrs = { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step: this.step };
+    this.params.forEach((p, i) => {
+      if (!p.grad) return;
+      runKernel('adamw_step', p.device, [p, p.grad, this.expAvg[i]!, this.expAvgSq[i]!], attrs);
+    });
+  }
+}
+
+export interface SGDOptions {
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+}
+
+export class SGD extends Optimizer {
+  lr: number;
+  readonly momentum: number;
+  readonly weightDecay: number;
+  private readonly buffers: Tensor[];
+
+  constructor(params: Tensor[], { lr = 1e-2, momentum = 0, weightDecay = 0 }: SGDOptions = {}) {
+    super(params);
+    this.lr = lr;
+    this.momentum = momentum;
+    this.weightDecay = weightDecay;
+    this.buffers = momentum ? params.map((p) => zerosLike(p).alias({ track: false })) : [];
+  }
+
+  protected slots() {
+    return this.momentum ? { momentum_buffer: this.buffers } : {};
+  }
+
+  update(): void {
+    this.params.forEach((p, i) => {
+      if (!p.grad) return;
+      let g = this.weightDecay ? add(p.grad, mul(p, this.weightDecay)) : p.grad;
+      if (this.momentum) {
+        const buf = this.buffers[i]!;
+        // torch.optim.SGD: buf = momentum * buf + g (the first step takes g as is)
+        const next = this.step === 1 ? g : add(mul(buf, this.momentum), g);
+        copyInPlace(buf, next);
+        g = buf;
+      }
+      addInPlace(p, g, -this.lr);
+    });
+  }
+}
