@@ -13,7 +13,6 @@ export { backward } from './autograd/engine.js';
 export { customOp, type CustomContext } from './autograd/custom.js';
 export type { GradRule, BackwardContext } from './autograd/node.js';
 export { gradRules } from './autograd/rules/index.js';
-export { bf16ToF32, f32ToBf16 } from './core/convert.js';
 export * from './optim/index.js';
 export * from './ops/random.js';
 export {
@@ -26,3 +25,4 @@ export {
   setRngState,
   philox4x32,
 } from './random/index.js';
+export * from './io/index.js';

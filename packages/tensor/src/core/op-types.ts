@@ -53,8 +53,8 @@ export interface OpAttrs {
   matmul: None;
   softmax: AxisAttrs;
   log_softmax: AxisAttrs;
-  layer_norm: { eps: number };
-  layer_norm_backward: { eps: number };
+  layer_norm: { eps: number; hasWeight: boolean; hasBias: boolean };
+  layer_norm_backward: { eps: number; hasWeight: boolean };
   embedding: None;
   rope: { transpose: boolean };
   gather: AxisAttrs;

@@ -3,5 +3,7 @@ import './backend.js';
 import './elementwise.js';
 import './layout.js';
 import './reduce.js';
+import './nn.js';
+import './indexing.js';
 import './matmul.js';
 import './optim.js';

@@ -1,6 +1,6 @@
 // CPU kernels that move or convert data: contiguous copies, casts, creation, concatenation,
 // slice scatter, and the in-place updates used outside autograd.
-import { bf16ToF32, f32ToBf16 } from '../core/convert.js';
+import { bf16BitsToF32 as bf16ToF32, f32ToBf16Bits as f32ToBf16 } from '../io/half-float.js';
 import type { DType } from '../core/dtype.js';
 import { registerKernel } from '../core/registry.js';
 import { shapesEqual } from '../core/shape.js';

@@ -46,3 +46,4 @@ export {
   SINGLE_FILE_NAME,
   writeShardedSafetensors,
 } from './sharded.js';
+export { saveTensors, saveCheckpoint, readTensor, loadTensors, type LoadOptions } from './tensors.js';

@@ -42,7 +42,7 @@ describe.each(unaryCases)('%s', (_name, op, ref, needsPositive) => {
   });
 });
 
-const binaryCases: Array<[string, (a: T.Tensor, b: T.Tensor) => T.Tensor, (a: number, b: number) => number]> = [
+const binaryCases: Array<[string, (a: T.Tensor | number, b: T.Tensor | number) => T.Tensor, (a: number, b: number) => number]> = [
   ['add', T.add, (a, b) => a + b],
   ['sub', T.sub, (a, b) => a - b],
   ['mul', T.mul, (a, b) => a * b],

@@ -128,7 +128,7 @@ export class SGD extends Optimizer {
     this.buffers = momentum ? params.map((p) => zerosLike(p).alias({ track: false })) : [];
   }
 
-  protected slots() {
+  protected slots(): Record<string, Tensor[]> {
     return this.momentum ? { momentum_buffer: this.buffers } : {};
   }
 

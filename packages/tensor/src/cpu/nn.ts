@@ -1,0 +1,269 @@
+// CPU kernels for the neural-network ops: softmax / log-softmax (max-subtracted), layer norm and
+// its backward (PyTorch's biased variance), rotate-half RoPE, fused cross-entropy and its backward.
+// Sums accumulate in JS numbers (f64) whatever the storage dtype. Mirrors torch.nn.functional.
+// Test: cd packages/tensor && npx vitest run src/ops/nn
+import { registerKernel } from '../core/registry.js';
+import { broadcastShapes, formatShape, shapesEqual } from '../core/shape.js';
+import type { Tensor } from '../core/tensor.js';
+import { allocate } from '../ops/dispatch.js';
+import { type FloatArray, broadcastStrides, dense, raw, stridedOffsets } from './backend.js';
+
+export function requireFloat(op: string, t: Tensor, name: string): void {
+  if (t.dtype !== 'f32' && t.dtype !== 'f64') {
+    throw new TypeError(`${op} (cpu): ${name} must be f32 or f64, got ${t.describe()}`);
+  }
+}
+
+export function requireIndex(op: string, t: Tensor, name: string): void {
+  if (t.dtype !== 'i32') throw new TypeError(`${op} (cpu): ${name} must be i32, got ${t.describe()}`);
+}
+
+/** A contiguous shape read as [outer, n, inner] around `axis`. */
+export function aroundAxis(shape: readonly number[], axis: number): { outer: number; n: number; inner: number } {
+  let outer = 1;
+  let inner = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i]!;
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i]!;
+  return { outer, n: shape[axis]!, inner };
+}
+
+function softmaxKernel(log: boolean) {
+  const op = log ? 'log_softmax' : 'softmax';
+  return ([x]: Tensor[], { axis }: { axis: number }) => {
+    requireFloat(op, x!, 'x');
+    const out = allocate(x!.shape, x!.dtype, x!.device);
+    const src = dense<FloatArray>(x!);
+    const dst = dense<FloatArray>(out);
+    const { outer, n, inner } = aroundAxis(x!.shape, axis);
+    const e = new Float64Array(n);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        const base = o * n * inner + i;
+        let m = -Infinity;
+        for (let j = 0; j < n; j++) {
+          const v = src[base + j * inner]!;
+          if (v > m || Number.isNaN(v)) m = v;
+        }
+        // An all -inf row gives NaN (exp(-inf - -inf)), as in PyTorch.
+        let s = 0;
+        for (let j = 0; j < n; j++) s += e[j] = Math.exp(src[base + j * inner]! - m);
+        if (log) {
+          const lse = m + Math.log(s);
+          for (let j = 0; j < n; j++) dst[base + j * inner] = src[base + j * inner]! - lse;
+        } else {
+          for (let j = 0; j < n; j++) dst[base + j * inner] = e[j]! / s;
+        }
+      }
+    }
+    return [out];
+  };
+}
+registerKernel('softmax', 'cpu', softmaxKernel(false));
+registerKernel('log_softmax', 'cpu', softmaxKernel(true));
+
+function checkAffine(op: string, x: Tensor, t: Tensor | undefined, name: string): void {
+  if (!t) return;
+  const d = x.shape[x.rank - 1]!;
+  if (t.rank !== 1 || t.shape[0] !== d || t.dtype !== x.dtype) {
+    throw new RangeError(`${op}: ${name} ${t.describe()} must be ${x.dtype}[${d}] to match the last axis of x ${x.describe()}`);
+  }
+}
+
+/** inputs [x, weight?, bias?] -> [y, mean, rstd]; mean/rstd have x's shape without the last axis. */
+registerKernel('layer_norm', 'cpu', (inputs, { eps, hasWeight, hasBias }) => {
+  const x = inputs[0]!;
+  const weight = hasWeight ? inputs[1] : undefined;
+  const bias = hasBias ? inputs[hasWeight ? 2 : 1] : undefined;
+  requireFloat('layer_norm', x, 'x');
+  checkAffine('layer_norm', x, weight, 'weight');
+  checkAffine('layer_norm', x, bias, 'bias');
+  const d = x.shape[x.rank - 1]!;
+  const rows = x.shape.slice(0, -1);
+  const [y, mean, rstd] = [allocate(x.shape, x.dtype, x.device), allocate(rows, x.dtype, x.device), allocate(rows, x.dtype, x.device)];
+  const [src, dst, mu, rs] = [dense<FloatArray>(x), dense<FloatArray>(y), dense<FloatArray>(mean), dense<FloatArray>(rstd)];
+  const w = weight ? dense<FloatArray>(weight) : null;
+  const b = bias ? dense<FloatArray>(bias) : null;
+  for (let r = 0; r < mu.length; r++) {
+    const base = r * d;
+    let s = 0;
+    for (let j = 0; j < d; j++) s += src[base + j]!;
+    const m = s / d;
+    let v = 0;
+    for (let j = 0; j < d; j++) v += (src[base + j]! - m) ** 2;
+    const inv = 1 / Math.sqrt(v / d + eps);
+    mu[r] = m;
+    rs[r] = inv;
+    for (let j = 0; j < d; j++) {
+      const h = (src[base + j]! - m) * inv;
+      dst[base + j] = (w ? h * w[j]! : h) + (b ? b[j]! : 0);
+    }
+  }
+  return [y, mean, rstd];
+});
+
+/**
+ * inputs [g, x, mean, rstd, weight?] -> [dx, dweight, dbias], with xhat = (x - mean) * rstd,
+ * gh = g * weight: dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)); dweight = sum(g * xhat),
+ * dbias = sum(g) over every leading position (both returned even when the op had no weight/bias).
+ */
+registerKernel('layer_norm_backward', 'cpu', (inputs, { hasWeight }) => {
+  const [g, x, mean, rstd] = inputs as [Tensor, Tensor, Tensor, Tensor];
+  requireFloat('layer_norm_backward', x, 'x');
+  if (!shapesEqual(g.shape, x.shape)) throw new RangeError(`layer_norm_backward: grad ${g.describe()} does not match x ${x.describe()}`);
+  const d = x.shape[x.rank - 1]!;
+  const dx = allocate(x.shape, x.dtype, x.device);
+  const dweight = allocate([d], x.dtype, x.device);
+  const dbias = allocate([d], x.dtype, x.device);
+  const [gs, src, mu, rs, out] = [g, x, mean, rstd, dx].map((t) => dense<FloatArray>(t)) as FloatArray[];
+  const w = hasWeight ? dense<FloatArray>(inputs[4]!) : null;
+  const [dw, db] = [new Float64Array(d), new Float64Array(d)];
+  for (let r = 0; r < mu!.length; r++) {
+    const base = r * d;
+    const [m, inv] = [mu![r]!, rs![r]!];
+    let sumGh = 0;
+    let sumGhXhat = 0;
+    for (let j = 0; j < d; j++) {
+      const gv = gs![base + j]!;
+      const xhat = (src![base + j]! - m) * inv;
+      const gh = w ? gv * w[j]! : gv;
+      sumGh += gh;
+      sumGhXhat += gh * xhat;
+      dw[j] += gv * xhat;
+      db[j] += gv;
+    }
+    const [meanGh, meanGhXhat] = [sumGh / d, sumGhXhat / d];
+    for (let j = 0; j < d; j++) {
+      const xhat = (src![base + j]! - m) * inv;
+      const gh = w ? gs![base + j]! * w[j]! : gs![base + j]!;
+      out![base + j] = inv * (gh - meanGh - xhat * meanGhXhat);
+    }
+  }
+  dense<FloatArray>(dweight).set(dw);
+  dense<FloatArray>(dbias).set(db);
+  return [dx, dweight, dbias];
+});
+
+/**
+ * y = x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x[h:], x[:h]) (h = D/2); with
+ * transpose (the backward): y = x * cos + R^T(x * sin), R^T(u) = cat(u[h:], -u[:h]).
+ * cos and sin broadcast to x; every input is read through its strides.
+ */
+registerKernel(
+  'rope',
+  'cpu',
+  ([x, cos, sin], { transpose }) => {
+    requireFloat('rope', x!, 'x');
+    const d = x!.shape[x!.rank - 1]!;
+    for (const [name, t] of [['cos', cos!], ['sin', sin!]] as const) {
+      if (t.dtype !== x!.dtype) throw new TypeError(`rope: ${name} ${t.describe()} must have the dtype of x ${x!.describe()}`);
+      const shape = broadcastShapes(`rope (${name} against x)`, x!.shape, t.shape);
+      if (!shapesEqual(shape, x!.shape) || t.shape[t.rank - 1] !== d) {
+        throw new RangeError(`rope: ${name} ${t.describe()} must broadcast to x ${x!.describe()} with last axis ${d}`);
+      }
+    }
+    if (d % 2 !== 0) throw new RangeError(`rope: the last axis of x ${x!.describe()} must be even (rotate-half pairs j with j + D/2)`);
+    const h = d / 2;
+    const out = allocate(x!.shape, x!.dtype, x!.device);
+    const dst = dense<FloatArray>(out);
+    const [xs, cs, ss] = [raw<FloatArray>(x!), raw<FloatArray>(cos!), raw<FloatArray>(sin!)];
+    const xo = stridedOffsets(x!.shape, x!.strides, x!.offset);
+    const co = stridedOffsets(x!.shape, broadcastStrides(cos!, x!.shape), cos!.offset);
+    const so = stridedOffsets(x!.shape, broadcastStrides(sin!, x!.shape), sin!.offset);
+    for (let base = 0; base < dst.length; base += d) {
+      for (let j = 0; j < h; j++) {
+        const [a, b] = [base + j, base + j + h];
+        const [xa, xb] = [xs[xo[a]!]!, xs[xo[b]!]!];
+        if (transpose) {
+          dst[a] = xa * cs[co[a]!]! + xb * ss[so[b]!]!;
+          dst[b] = xb * cs[co[b]!]! - xa * ss[so[a]!]!;
+        } else {
+          dst[a] = xa * cs[co[a]!]! - xb * ss[so[a]!]!;
+          dst[b] = xb * cs[co[b]!]! + xa * ss[so[b]!]!;
+        }
+      }
+    }
+    return [out];
+  },
+  { strided: true },
+);
+
+type Reduction = 'mean' | 'sum' | 'none';
+
+function checkCrossEntropy(op: string, logits: Tensor, targets: Tensor): void {
+  requireFloat(op, logits, 'logits');
+  requireIndex(op, targets, 'targets');
+  if (logits.rank !== 2 || targets.rank !== 1 || targets.shape[0] !== logits.shape[0]) {
+    throw new RangeError(`${op}: expected logits [N,V] and targets [N], got ${logits.describe()} and ${targets.describe()}`);
+  }
+}
+
+/** Checks target i and says whether it counts (false for ignoreIndex). */
+function targetCounts(op: string, t: number, i: number, v: number, ignoreIndex: number): boolean {
+  if (t === ignoreIndex) return false;
+  if (t < 0 || t >= v) {
+    throw new RangeError(`${op}: target ${t} at position ${i} is out of range for ${v} classes (valid 0..${v - 1}, or ignoreIndex ${ignoreIndex})`);
+  }
+  return true;
+}
+
+/** Row i's log-sum-exp, max-subtracted. */
+function logSumExp(x: FloatArray, base: number, v: number): number {
+  let m = -Infinity;
+  for (let j = 0; j < v; j++) if (x[base + j]! > m || Number.isNaN(x[base + j]!)) m = x[base + j]!;
+  if (m === -Infinity) return -Infinity;
+  let s = 0;
+  for (let j = 0; j < v; j++) s += Math.exp(x[base + j]! - m);
+  return m + Math.log(s);
+}
+
+/** -log softmax(logits)[target] per row; 'mean' divides by the counted rows (0 rows -> 0/0 = NaN). */
+registerKernel('cross_entropy', 'cpu', ([logits, targets], { ignoreIndex, reduction }) => {
+  checkCrossEntropy('cross_entropy', logits!, targets!);
+  const [n, v] = logits!.shape as [number, number];
+  const x = dense<FloatArray>(logits!);
+  const t = dense<Int32Array>(targets!);
+  const out = allocate(reduction === 'none' ? [n] : [], logits!.dtype, logits!.device);
+  const dst = dense<FloatArray>(out);
+  let total = 0;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    let loss = 0;
+    if (targetCounts('cross_entropy', t[i]!, i, v, ignoreIndex)) {
+      loss = logSumExp(x, i * v, v) - x[i * v + t[i]!]!;
+      count++;
+    }
+    if (reduction === 'none') dst[i] = loss;
+    total += loss;
+  }
+  if (reduction !== 'none') dst[0] = reduction === 'sum' ? total : total / count;
+  return [out];
+});
+
+/** inputs [g, logits, targets] -> [dlogits]: (softmax - onehot) * g (/ count for 'mean'). */
+registerKernel('cross_entropy_backward', 'cpu', ([g, logits, targets], { ignoreIndex, reduction }) => {
+  checkCrossEntropy('cross_entropy_backward', logits!, targets!);
+  const [n, v] = logits!.shape as [number, number];
+  const want = reduction === 'none' ? [n] : [];
+  if (!shapesEqual(g!.shape, want)) {
+    throw new RangeError(`cross_entropy_backward: grad ${g!.describe()} must be ${formatShape(want)} for reduction '${reduction}'`);
+  }
+  const [x, gs] = [dense<FloatArray>(logits!), dense<FloatArray>(g!)];
+  const t = dense<Int32Array>(targets!);
+  const out = allocate(logits!.shape, logits!.dtype, logits!.device);
+  const dst = dense<FloatArray>(out);
+  let count = 0;
+  for (let i = 0; i < n; i++) if (targetCounts('cross_entropy_backward', t[i]!, i, v, ignoreIndex)) count++;
+  for (let i = 0; i < n; i++) {
+    const base = i * v;
+    if (t[i] === ignoreIndex) {
+      dst.fill(0, base, base + v);
+      continue;
+    }
+    const scale = reduction === 'none' ? gs[i]! : reduction === 'sum' ? gs[0]! : gs[0]! / count;
+    const lse = logSumExp(x, base, v);
+    for (let j = 0; j < v; j++) dst[base + j] = (Math.exp(x[base + j]! - lse) - (j === t[i] ? 1 : 0)) * scale;
+  }
+  return [out];
+});
+
+export type { Reduction };
