@@ -19,10 +19,10 @@ interface Ort {
 // --- A one-node ONNX model (Y = MatMul(A, B)), protobuf-encoded by hand to need no protobuf library.
 const varint = (value: number): number[] => {
   const out: number[] = [];
-  for (let v = value; ; v = Math.floor(v / 128)) {
-    if (v < 128) return out.push(v), out;
-    out.push((v % 128) | 0x80);
-  }
+  let v = value;
+  for (; v >= 128; v = Math.floor(v / 128)) out.push((v % 128) | 0x80);
+  out.push(v);
+  return out;
 };
 const field = (number: number, payload: number[] | string): number[] => {
   const bytes = typeof payload === 'string' ? [...new TextEncoder().encode(payload)] : payload;
@@ -68,6 +68,7 @@ function plainMatmul(M: number, N: number, K: number, A: Float32Array, B: Float3
   }
 }
 
+const pause = () => new Promise((resolve) => setTimeout(resolve, 50));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const random = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 
@@ -103,7 +104,7 @@ export async function benchMatmul(options: { json: boolean; quick: boolean }): P
     const C = new Float32Array(M * N);
     // Repeat small products inside one timing so each sample spans a few milliseconds at least.
     const inner = Math.max(1, Math.round(3e8 / flops));
-    const samples = options.quick ? 3 : Math.max(5, Math.min(21, Math.round(2e10 / (flops * inner))));
+    const samples = options.quick ? 3 : Math.max(3, Math.min(9, Math.round(1e10 / (flops * inner))));
     const ours = () => gemmF32(false, false, M, N, K, 1, A, 0, K, B, 0, N, 0, C, 0, N);
     let session: OrtSession | undefined;
     let feeds: Record<string, unknown> = {};
@@ -125,17 +126,24 @@ export async function benchMatmul(options: { json: boolean; quick: boolean }): P
       for (let index = 0; index < C.length; index += 97) worst = Math.max(worst, Math.abs(C[index]! - Y[index]!));
       if (worst > 1e-3 * Math.sqrt(K)) process.stderr.write(`bench matmul: ${label}: ours and onnxruntime differ by ${worst}\n`);
     }
+    // Alternate blocks of samples, pausing between them: both runtimes keep their threads spinning
+    // for a while after a call, which would steal cores from the other if calls were interleaved 1:1.
     const timesOurs: number[] = [];
     const timesOrt: number[] = [];
-    for (let s = 0; s < samples; s++) {
-      let t0 = performance.now();
-      for (let r = 0; r < inner; r++) ours();
-      timesOurs.push((performance.now() - t0) / inner);
-      if (session) {
-        t0 = performance.now();
+    const blocks = options.quick ? 1 : 3;
+    for (let block = 0; block < blocks; block++) {
+      for (let s = 0; s < samples; s++) {
+        const t0 = performance.now();
+        for (let r = 0; r < inner; r++) ours();
+        timesOurs.push((performance.now() - t0) / inner);
+      }
+      await pause();
+      for (let s = 0; session && s < samples; s++) {
+        const t0 = performance.now();
         for (let r = 0; r < inner; r++) await session.run(feeds);
         timesOrt.push((performance.now() - t0) / inner);
       }
+      await pause();
     }
     const gflops = (ms: number) => flops / ms / 1e6;
     const row: Record<string, number> = { ours: gflops(median(timesOurs)) };

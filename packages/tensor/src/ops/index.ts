@@ -8,4 +8,7 @@ export * from './elementwise.js';
 export * from './reduce.js';
 export * from './layout.js';
 export * from './linalg.js';
+export * from './nn.js';
+export * from './indexing.js';
+export * from './attention.js';
 export { runOp, runKernel, allocate } from './dispatch.js';

@@ -86,7 +86,7 @@ export function ropeTables(
   const mscale = options.scaling?.factor ?? 1;
   const invFreq = Array.from({ length: half }, (_, i) => {
     const power = round(theta ** round((2 * i) / headDim));
-    return round(1 / round(ext[i]! * power));
+    return round(1 / round(round(ext[i]!) * power));
   });
   const cos = dtype === 'f32' ? new Float32Array(pos.length * headDim) : new Float64Array(pos.length * headDim);
   const sin = dtype === 'f32' ? new Float32Array(pos.length * headDim) : new Float64Array(pos.length * headDim);

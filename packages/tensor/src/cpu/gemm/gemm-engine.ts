@@ -33,7 +33,7 @@ export function nodeBuiltin<T>(name: string): T | undefined {
 }
 
 function detectRelaxedSimd(): boolean {
-  const probe = relaxedSimdProbe();
+  const probe = relaxedSimdProbe() as Uint8Array<ArrayBuffer>;
   if (WebAssembly.validate(probe)) return true;
   // Node 20 (V8 11.3) ships relaxed SIMD behind a flag; later versions enable it by default.
   nodeBuiltin<{ setFlagsFromString(flag: string): void }>('node:v8')?.setFlagsFromString(
@@ -58,11 +58,12 @@ export function gemmEngine(): GemmEngine {
   if (engine) return engine;
   const fma = detectRelaxedSimd();
   const shared = canShareMemory();
-  const module = new WebAssembly.Module(emitGemmModule(defaultShape, { fma, shared }) as BufferSource);
+  const module = new WebAssembly.Module(emitGemmModule(defaultShape, { fma, shared }) as Uint8Array<ArrayBuffer>);
   const memory = new WebAssembly.Memory({ initial: 16, maximum: maxPages, shared } as WebAssembly.MemoryDescriptor);
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmExports;
   let f32 = new Float32Array(memory.buffer);
   let i32 = new Int32Array(memory.buffer);
+  // Growth replaces memory.buffer; views of the old buffer keep their old length.
   const refresh = () => {
     if (f32.buffer !== memory.buffer) {
       f32 = new Float32Array(memory.buffer);
@@ -75,8 +76,14 @@ export function gemmEngine(): GemmEngine {
     exports,
     shared,
     fma,
-    f32: () => (refresh(), f32),
-    i32: () => (refresh(), i32),
+    f32() {
+      refresh();
+      return f32;
+    },
+    i32() {
+      refresh();
+      return i32;
+    },
     reserve(bytes) {
       const pages = Math.ceil(bytes / pageBytes);
       const have = memory.buffer.byteLength / pageBytes;

@@ -10,8 +10,8 @@ import { type Bytes, blockVoid, encodeModule, i32Const, memarg, op, simd, simdOp
 export const taskWords = 16;
 export const taskKind = { gemmRows: 0, gemmCols: 1, packB: 2 } as const;
 
-// 6 x 8 is the largest tile whose 12 accumulators + 2 B vectors + 1 broadcast fit x64's 16 xmm registers
-// next to V8's scratch register needs; measured against 4x8, 4x12, 5x8, 3x16 (see README-gemm.md).
+// 4 x 12: 12 accumulators + 3 B vectors + 1 broadcast = 16 xmm registers. 6x8, 5x8, 3x16, 2x24,
+// kc 128..512 and unroll 1..4 measured within noise of it on Zen 4 (README-gemm.md); unroll 1 is slower.
 export const defaultShape: KernelShape = { mr: 4, nv: 3, kc: 256, mcPanels: 32, unroll: 2 };
 
 export function emitGemmModule(shape: KernelShape, options: { fma: boolean; shared: boolean }): Uint8Array {

@@ -58,8 +58,8 @@ export function gemmF32(
   checkMatrix('B', B, offB, ldb, transB ? N : K, transB ? K : N, transB ? 'B (N x K, transB)' : 'B (K x N)');
   checkMatrix('C', C, offC, ldc, M, N, 'C (M x N)');
   if (M === 0 || N === 0) return;
-  if (K === 0) return scaleC(M, N, beta, C, offC, ldc);
-  runProducts({ transA, transB, M, N, K, alpha, beta, lda, ldb, ldc }, [{ A, offA, B, offB, C, offC }]);
+  if (K === 0) scaleC(M, N, beta, C, offC, ldc);
+  else runProducts({ transA, transB, M, N, K, alpha, beta, lda, ldb, ldc }, [{ A, offA, B, offB, C, offC }]);
 }
 
 /**
@@ -90,6 +90,6 @@ export function gemmBatchedF32(
   checkMatrix('B', B, last * strideB, ldb, transB ? N : K, ldb, `B[${last}]`);
   checkMatrix('C', C, last * strideC, N, M, N, `C[${last}]`);
   const products = Array.from({ length: batch }, (_, b) => ({ A, offA: b * strideA, B, offB: b * strideB, C, offC: b * strideC }));
-  if (K === 0) return products.forEach((p) => scaleC(M, N, 0, C, p.offC, N));
-  runProducts({ transA, transB, M, N, K, alpha: 1, beta: 0, lda, ldb, ldc: N }, products);
+  if (K === 0) for (const p of products) scaleC(M, N, 0, C, p.offC, N);
+  else runProducts({ transA, transB, M, N, K, alpha: 1, beta: 0, lda, ldb, ldc: N }, products);
 }
