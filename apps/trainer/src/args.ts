@@ -35,7 +35,9 @@ export function parseFlags(command: Command, argv: string[]): { flags: ParsedFla
     const spec = command.flags[name];
     if (!spec) {
       const valid = Object.keys(command.flags).map((f) => `--${f}`);
-      throw new CliError(`${command.name}: unknown flag --${name}; valid flags: ${valid.join(', ') || '(none)'}`);
+      throw new CliError(
+        `${command.name}: unknown flag --${name}; valid flags: ${valid.join(', ') || '(none)'}`,
+      );
     }
     if (spec.kind === 'boolean') {
       if (eq !== -1) throw new CliError(`${command.name}: --${name} is a switch and takes no value`);
@@ -48,7 +50,11 @@ export function parseFlags(command: Command, argv: string[]): { flags: ParsedFla
       flags[name] = value;
     } else {
       const n = Number(value);
-      if (!Number.isFinite(n) || (spec.integer && !Number.isInteger(n)) || (spec.min !== undefined && n < spec.min)) {
+      if (
+        !Number.isFinite(n) ||
+        (spec.integer && !Number.isInteger(n)) ||
+        (spec.min !== undefined && n < spec.min)
+      ) {
         const want = `${spec.integer ? 'an integer' : 'a number'}${spec.min !== undefined ? ` >= ${spec.min}` : ''}`;
         throw new CliError(`${command.name}: --${name} must be ${want}, got '${value}'`);
       }

@@ -1,7 +1,8 @@
 // The `grin` command line: one subcommand per job, each with its own --help.
 // Run from the workspace root with `pnpm grin <command> [flags]`; `pnpm train` runs `grin train`.
-import { commands } from './commands/index.js';
+
 import { CliError, renderHelp } from './args.js';
+import { commands } from './commands/index.js';
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -11,7 +12,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`grin: unknown command '${name}'; valid commands: ${commands.map((c) => c.name).join(', ')}\n`);
+    process.stderr.write(
+      `grin: unknown command '${name}'; valid commands: ${commands.map((c) => c.name).join(', ')}\n`,
+    );
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -36,7 +39,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`grin: ${error.message}\n`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(`grin: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(
+        `grin: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
       process.exitCode = 1;
     }
   },

@@ -1,9 +1,10 @@
 // Test helpers shared by every package: one closeness check, a finite-difference gradient
 // check and a leak check. Framework-free (they throw), so any test runner can use them.
+
+import { noGrad } from './autograd/mode.js';
 import { liveStorages } from './core/memory.js';
 import { formatShape } from './core/shape.js';
 import { Tensor } from './core/tensor.js';
-import { noGrad } from './autograd/mode.js';
 import { mul, sum, tensor } from './ops/index.js';
 
 export interface Tolerance {
@@ -20,13 +21,19 @@ function flat(v: Values): { data: ArrayLike<number>; shape?: readonly number[] }
 }
 
 /** Throws unless |actual - expected| <= atol + rtol * |expected| everywhere (NaN matches NaN). */
-export function expectAllClose(actual: Values, expected: Values, { atol = 1e-6, rtol = 1e-5 }: Tolerance = {}, label = 'values'): void {
+export function expectAllClose(
+  actual: Values,
+  expected: Values,
+  { atol = 1e-6, rtol = 1e-5 }: Tolerance = {},
+  label = 'values',
+): void {
   const a = flat(actual);
   const e = flat(expected);
   if (a.shape && e.shape && formatShape(a.shape) !== formatShape(e.shape)) {
     throw new Error(`${label}: shape ${formatShape(a.shape)} differs from expected ${formatShape(e.shape)}`);
   }
-  if (a.data.length !== e.data.length) throw new Error(`${label}: ${a.data.length} values, expected ${e.data.length}`);
+  if (a.data.length !== e.data.length)
+    throw new Error(`${label}: ${a.data.length} values, expected ${e.data.length}`);
   let worst = -1;
   let worstExcess = 0;
   for (let i = 0; i < a.data.length; i++) {
@@ -64,22 +71,27 @@ export function gradcheck(
   { eps = 1e-6, atol = 1e-6, rtol = 1e-4 }: Tolerance & { eps?: number } = {},
 ): void {
   const out = fn(...inputs);
-  const weights = tensor(Float64Array.from({ length: out.size }, (_, i) => Math.sin(i * 1.7 + 0.3) + 1.25), {
-    shape: [...out.shape],
-    dtype: out.dtype,
-  });
-  const objective = () => noGrad(() => {
-    const y = fn(...inputs);
-    const s = sum(mul(y, weights)).item();
-    y.dispose();
-    return s;
-  });
+  const weights = tensor(
+    Float64Array.from({ length: out.size }, (_, i) => Math.sin(i * 1.7 + 0.3) + 1.25),
+    {
+      shape: [...out.shape],
+      dtype: out.dtype,
+    },
+  );
+  const objective = () =>
+    noGrad(() => {
+      const y = fn(...inputs);
+      const s = sum(mul(y, weights)).item();
+      y.dispose();
+      return s;
+    });
   for (const x of inputs) if (x.requiresGrad) x.grad = null;
   const loss = sum(mul(out, weights));
   loss.backward();
   inputs.forEach((x, k) => {
     if (!x.requiresGrad) return;
-    if (x.dtype !== 'f64') throw new Error(`gradcheck: input ${k} is ${x.describe()}; use f64 for finite differences`);
+    if (x.dtype !== 'f64')
+      throw new Error(`gradcheck: input ${k} is ${x.describe()}; use f64 for finite differences`);
     const data = x.storage.data as Float64Array;
     const numeric = new Float64Array(x.size);
     for (let i = 0; i < x.size; i++) {

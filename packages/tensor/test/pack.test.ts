@@ -10,15 +10,22 @@ const pkgDir = resolve(import.meta.dirname, '..');
 
 describe('standalone install', () => {
   it('packs, installs into an empty folder and computes a gradient', () => {
-    if (!existsSync(join(pkgDir, 'dist/index.js'))) execFileSync('pnpm', ['run', 'build'], { cwd: pkgDir, stdio: 'pipe' });
+    if (!existsSync(join(pkgDir, 'dist/index.js')))
+      execFileSync('pnpm', ['run', 'build'], { cwd: pkgDir, stdio: 'pipe' });
     const out = mkdtempSync(join(tmpdir(), 'grin-pack-'));
     execFileSync('pnpm', ['pack', '--pack-destination', out], { cwd: pkgDir, stdio: 'pipe' });
     const tarball = readdirSync(out).find((f) => f.endsWith('.tgz'));
     expect(tarball).toBeDefined();
     const app = join(out, 'app');
     execFileSync('mkdir', ['-p', app]);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(out, tarball!)], { cwd: app, stdio: 'pipe' });
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
+    );
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(out, tarball!)], {
+      cwd: app,
+      stdio: 'pipe',
+    });
     writeFileSync(
       join(app, 'main.mjs'),
       `import * as T from '@grin-moe/tensor';

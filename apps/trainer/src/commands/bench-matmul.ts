@@ -32,11 +32,26 @@ const intField = (number: number, value: number): number[] => [...varint(number 
 // ValueInfoProto{name, type: TypeProto{tensor_type: {elem_type: FLOAT, shape: {dim: [{dim_value}]}}}}
 const valueInfo = (name: string, dims: number[]): number[] =>
   field(1, name).concat(
-    field(2, field(1, [...intField(1, 1), ...field(2, dims.flatMap((d) => field(1, intField(1, d))))])),
+    field(
+      2,
+      field(1, [
+        ...intField(1, 1),
+        ...field(
+          2,
+          dims.flatMap((d) => field(1, intField(1, d))),
+        ),
+      ]),
+    ),
   );
 
 export function matmulOnnxModel(M: number, N: number, K: number): Uint8Array {
-  const node = [...field(1, 'A'), ...field(1, 'B'), ...field(2, 'Y'), ...field(3, 'matmul'), ...field(4, 'MatMul')];
+  const node = [
+    ...field(1, 'A'),
+    ...field(1, 'B'),
+    ...field(2, 'Y'),
+    ...field(3, 'matmul'),
+    ...field(4, 'MatMul'),
+  ];
   const graph = [
     ...field(1, node),
     ...field(2, 'matmul'),
@@ -58,7 +73,14 @@ async function loadOrt(): Promise<Ort | string> {
   }
 }
 
-function plainMatmul(M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array): void {
+function plainMatmul(
+  M: number,
+  N: number,
+  K: number,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+): void {
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
       let sum = 0;
@@ -95,7 +117,9 @@ export async function benchMatmul(options: { json: boolean; quick: boolean }): P
   const results: Record<string, Record<string, number>> = {};
   const ratios: Record<string, number> = {};
   log(`f32 matmul, GFLOP/s (median), ${threads} threads; ours = gemmF32 (WebAssembly SIMD)`);
-  log(`${'size'.padEnd(16)}${'ours'.padStart(9)}${'onnxrt'.padStart(9)}${'plain JS'.padStart(10)}${'ours/onnxrt'.padStart(13)}`);
+  log(
+    `${'size'.padEnd(16)}${'ours'.padStart(9)}${'onnxrt'.padStart(9)}${'plain JS'.padStart(10)}${'ours/onnxrt'.padStart(13)}`,
+  );
 
   for (const { label, M, N, K } of sizes) {
     const flops = 2 * M * N * K;
@@ -123,8 +147,10 @@ export async function benchMatmul(options: { json: boolean; quick: boolean }): P
       let Y = (await session.run(feeds)).Y!.data;
       for (let w = 0; w < 1; w++) Y = (await session.run(feeds)).Y!.data;
       let worst = 0;
-      for (let index = 0; index < C.length; index += 97) worst = Math.max(worst, Math.abs(C[index]! - Y[index]!));
-      if (worst > 1e-3 * Math.sqrt(K)) process.stderr.write(`bench matmul: ${label}: ours and onnxruntime differ by ${worst}\n`);
+      for (let index = 0; index < C.length; index += 97)
+        worst = Math.max(worst, Math.abs(C[index]! - Y[index]!));
+      if (worst > 1e-3 * Math.sqrt(K))
+        process.stderr.write(`bench matmul: ${label}: ours and onnxruntime differ by ${worst}\n`);
     }
     // Alternate blocks of samples, pausing between them: both runtimes keep their threads spinning
     // for a while after a call, which would steal cores from the other if calls were interleaved 1:1.
@@ -160,8 +186,11 @@ export async function benchMatmul(options: { json: boolean; quick: boolean }): P
     }
     if (row.onnxruntime) ratios[`ours_vs_onnxruntime_${label}`] = row.ours! / row.onnxruntime;
     results[label] = row;
-    const cell = (x: number | undefined, width: number) => (x === undefined ? '-' : x.toFixed(2)).padStart(width);
-    log(`${label.padEnd(16)}${cell(row.ours, 9)}${cell(row.onnxruntime, 9)}${cell(row.plainjs, 10)}${cell(ratios[`ours_vs_onnxruntime_${label}`], 13)}`);
+    const cell = (x: number | undefined, width: number) =>
+      (x === undefined ? '-' : x.toFixed(2)).padStart(width);
+    log(
+      `${label.padEnd(16)}${cell(row.ours, 9)}${cell(row.onnxruntime, 9)}${cell(row.plainjs, 10)}${cell(ratios[`ours_vs_onnxruntime_${label}`], 13)}`,
+    );
   }
   const model = cpus()[0]?.model.trim() ?? 'unknown cpu';
   return { bench: 'matmul', device: `cpu (${threads} threads, ${model})`, results, ratios };

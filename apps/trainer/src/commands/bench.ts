@@ -1,6 +1,6 @@
 // `grin bench NAME [--json]`: speed benchmarks, each reporting ratios against a baseline measured
 // in the same run (DESIGN.md: {"bench", "device", "results", "ratios"}).
-import { type Command, CliError, parseFlags } from '../args.js';
+import { CliError, type Command, parseFlags } from '../args.js';
 
 type BenchRunner = (options: { json: boolean; quick: boolean }) => Promise<BenchReport>;
 
@@ -20,7 +20,10 @@ export const benchCommand: Command = {
   summary: `speed benchmarks with ratios against a baseline from the same run (${Object.keys(benches).join(', ')})`,
   usage: `grin bench ${Object.keys(benches).join('|')} [--json] [--quick]`,
   flags: {
-    json: { kind: 'boolean', help: 'print one JSON object {bench, device, results, ratios} and nothing else' },
+    json: {
+      kind: 'boolean',
+      help: 'print one JSON object {bench, device, results, ratios} and nothing else',
+    },
     quick: { kind: 'boolean', help: 'fewer repetitions (for smoke tests)' },
   },
   async run(argv) {
@@ -28,7 +31,9 @@ export const benchCommand: Command = {
     const name = positional[0];
     const load = name ? benches[name] : undefined;
     if (!name || !load) {
-      throw new CliError(`bench: ${name ? `unknown benchmark '${name}'` : 'name a benchmark'}; valid: ${Object.keys(benches).join(', ')}`);
+      throw new CliError(
+        `bench: ${name ? `unknown benchmark '${name}'` : 'name a benchmark'}; valid: ${Object.keys(benches).join(', ')}`,
+      );
     }
     const runner = await load();
     const report = await runner({ json: Boolean(flags.json), quick: Boolean(flags.quick) });

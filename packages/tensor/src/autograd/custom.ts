@@ -36,14 +36,18 @@ export function customOp<E = undefined>(name: string, def: CustomOpDefinition<E>
     };
     const outputs = noGrad(() => def.forward(ctx, inputs, extra));
     for (const out of outputs) {
-      if (!(out instanceof Tensor)) throw new TypeError(`customOp '${name}': forward must return an array of tensors`);
+      if (!(out instanceof Tensor))
+        throw new TypeError(`customOp '${name}': forward must return an array of tensors`);
     }
     recordNode(
       `custom:${name}`,
       inputs,
       outputs,
       extra,
-      { nondifferentiableOutputs: def.nondifferentiableOutputs, backward: (_, grads) => def.backward(ctx, grads) },
+      {
+        nondifferentiableOutputs: def.nondifferentiableOutputs,
+        backward: (_, grads) => def.backward(ctx, grads),
+      },
       saved,
     );
     return outputs;

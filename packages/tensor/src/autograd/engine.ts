@@ -10,12 +10,15 @@ import type { Node } from './node.js';
 
 export function backward(root: Tensor, gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
   root.assertAlive('backward');
-  if (!root.requiresGrad) throw new Error(`backward: ${root.describe()} does not require grad (no parameter reached it)`);
+  if (!root.requiresGrad)
+    throw new Error(`backward: ${root.describe()} does not require grad (no parameter reached it)`);
   if (!gradient && root.size !== 1) {
     throw new Error(`backward: ${root.describe()} is not a scalar; pass the upstream gradient explicitly`);
   }
   if (gradient && !shapesEqual(gradient.shape, root.shape)) {
-    throw new RangeError(`backward: gradient ${formatShape(gradient.shape)} does not match ${root.describe()}`);
+    throw new RangeError(
+      `backward: gradient ${formatShape(gradient.shape)} does not match ${root.describe()}`,
+    );
   }
   noGrad(() => {
     const scope = new Scope();
@@ -28,13 +31,18 @@ export function backward(root: Tensor, gradient?: Tensor, options: { retainGraph
       }
       const order = topologicalOrder(root.gradNode);
       const pending = new Map<Node, Array<Tensor | null>>();
-      pending.set(root.gradNode, root.gradNode.outputShapes.map((_, i) => (i === root.outputIndex ? seed : null)));
+      pending.set(
+        root.gradNode,
+        root.gradNode.outputShapes.map((_, i) => (i === root.outputIndex ? seed : null)),
+      );
       for (const node of order) {
         const grads = pending.get(node);
         pending.delete(node);
         if (!grads || grads.every((g) => g === null)) continue;
         if (node.released) {
-          throw new Error(`backward: the graph through '${node.op}' was already freed; pass retainGraph: true to the first backward`);
+          throw new Error(
+            `backward: the graph through '${node.op}' was already freed; pass retainGraph: true to the first backward`,
+          );
         }
         const inputGrads = node.rule.backward(node.ctx, grads);
         node.edges.forEach((edge, i) => {
@@ -42,7 +50,9 @@ export function backward(root: Tensor, gradient?: Tensor, options: { retainGraph
           if (!edge || !g) return;
           const want = node.ctx.inputShapes[i]!;
           if (!shapesEqual(g.shape, want)) {
-            throw new Error(`autograd: rule for '${node.op}' returned a gradient ${formatShape(g.shape)} for input ${i} of shape ${formatShape(want)}`);
+            throw new Error(
+              `autograd: rule for '${node.op}' returned a gradient ${formatShape(g.shape)} for input ${i} of shape ${formatShape(want)}`,
+            );
           }
           if (edge.kind === 'leaf') return accumulateLeaf(edge.tensor, g, leaves);
           const slots = pending.get(edge.node) ?? edge.node.outputShapes.map(() => null);

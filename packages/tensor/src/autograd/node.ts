@@ -26,7 +26,10 @@ export interface GradRule<A = unknown> {
   backward(ctx: BackwardContext<A>, grads: Array<Tensor | null>): Array<Tensor | null | undefined>;
 }
 
-export type Edge = { kind: 'node'; node: Node; outputIndex: number } | { kind: 'leaf'; tensor: Tensor } | null;
+export type Edge =
+  | { kind: 'node'; node: Node; outputIndex: number }
+  | { kind: 'leaf'; tensor: Tensor }
+  | null;
 
 let nextId = 0;
 

@@ -62,7 +62,12 @@ export function recordNode(
 }
 
 /** Views carry their own rule; returns the view for chaining. */
-export function recordView(op: 'reshape' | 'permute' | 'expand' | 'slice', input: Tensor, view: Tensor, attrs: unknown): Tensor {
+export function recordView(
+  op: 'reshape' | 'permute' | 'expand' | 'slice',
+  input: Tensor,
+  view: Tensor,
+  attrs: unknown,
+): Tensor {
   recordNode(op, [input], [view], attrs);
   return view;
 }

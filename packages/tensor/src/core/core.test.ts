@@ -1,27 +1,63 @@
 // The tensor core: views, reductions, layout ops and their gradients; autograd mechanics
 // (accumulation, upstream gradients, custom functions, no-grad); memory ownership; the registry.
 import { describe, expect, it } from 'vitest';
-import { expectAllClose, expectNoLeaks, gradcheck } from '../testing.js';
 import * as T from '../index.js';
+import { expectAllClose, expectNoLeaks, gradcheck } from '../testing.js';
 
 const ramp = (shape: number[], requiresGrad = true) => {
   const n = shape.reduce((a, b) => a * b, 1);
-  return T.tensor(Array.from({ length: n }, (_, i) => Math.cos(i * 0.7) + i * 0.01), { shape, dtype: 'f64', requiresGrad });
+  return T.tensor(
+    Array.from({ length: n }, (_, i) => Math.cos(i * 0.7) + i * 0.01),
+    { shape, dtype: 'f64', requiresGrad },
+  );
 };
 
 describe('views', () => {
   it('reshape, permute, transpose, expand, slice and select read the right elements', () => {
     const x = T.arange(24, { dtype: 'f32' }).reshape([2, 3, 4]);
     expect(x.permute([2, 0, 1]).toList()).toEqual([
-      [[0, 4, 8], [12, 16, 20]],
-      [[1, 5, 9], [13, 17, 21]],
-      [[2, 6, 10], [14, 18, 22]],
-      [[3, 7, 11], [15, 19, 23]],
+      [
+        [0, 4, 8],
+        [12, 16, 20],
+      ],
+      [
+        [1, 5, 9],
+        [13, 17, 21],
+      ],
+      [
+        [2, 6, 10],
+        [14, 18, 22],
+      ],
+      [
+        [3, 7, 11],
+        [15, 19, 23],
+      ],
     ]);
-    expect(x.slice(null, [1, 3], [0, 4, 2]).toList()).toEqual([[[4, 6], [8, 10]], [[16, 18], [20, 22]]]);
-    expect(x.slice([-1]).toList()).toEqual([[[12, 13, 14, 15], [16, 17, 18, 19], [20, 21, 22, 23]]]);
-    expect(x.select(1, -1).toList()).toEqual([[8, 9, 10, 11], [20, 21, 22, 23]]);
-    expect(T.tensor([1, 2]).reshape([2, 1]).expand([2, 3]).toList()).toEqual([[1, 1, 1], [2, 2, 2]]);
+    expect(x.slice(null, [1, 3], [0, 4, 2]).toList()).toEqual([
+      [
+        [4, 6],
+        [8, 10],
+      ],
+      [
+        [16, 18],
+        [20, 22],
+      ],
+    ]);
+    expect(x.slice([-1]).toList()).toEqual([
+      [
+        [12, 13, 14, 15],
+        [16, 17, 18, 19],
+        [20, 21, 22, 23],
+      ],
+    ]);
+    expect(x.select(1, -1).toList()).toEqual([
+      [8, 9, 10, 11],
+      [20, 21, 22, 23],
+    ]);
+    expect(T.tensor([1, 2]).reshape([2, 1]).expand([2, 3]).toList()).toEqual([
+      [1, 1, 1],
+      [2, 2, 2],
+    ]);
     // reshape of a transposed view must copy; of a contiguous-merge-able view need not.
     const t = x.transpose(1, 2);
     expect(t.reshape([2, 12]).toList()).toEqual([
@@ -71,11 +107,20 @@ describe('reductions', () => {
   });
 
   it('max and argmax pick the first maximum and route the gradient there', () => {
-    const x = T.tensor([[1, 5, 5], [7, 2, 7]], { dtype: 'f64', requiresGrad: true });
+    const x = T.tensor(
+      [
+        [1, 5, 5],
+        [7, 2, 7],
+      ],
+      { dtype: 'f64', requiresGrad: true },
+    );
     expect(Array.from(T.argmax(x, 1).toArray())).toEqual([1, 0]);
     expect(Array.from(T.max(x, 0).toArray())).toEqual([7, 5, 7]);
     T.sum(T.max(x, 1)).backward();
-    expect(x.grad!.toList()).toEqual([[0, 1, 0], [1, 0, 0]]);
+    expect(x.grad!.toList()).toEqual([
+      [0, 1, 0],
+      [1, 0, 0],
+    ]);
     gradcheck((a) => T.max(a, 0, true), [ramp([3, 4])]);
     expect(Number.isNaN(T.max(T.tensor([1, Number.NaN, 3]), 0).item())).toBe(true);
   });
@@ -85,11 +130,28 @@ describe('layout ops', () => {
   it('concat, split, slice scatter and cast', () => {
     const a = ramp([2, 3]);
     const b = ramp([2, 1]);
-    expect(T.concat([T.tensor([[1], [2]]), T.tensor([[3, 4], [5, 6]])], 1).toList()).toEqual([[1, 3, 4], [2, 5, 6]]);
+    expect(
+      T.concat(
+        [
+          T.tensor([[1], [2]]),
+          T.tensor([
+            [3, 4],
+            [5, 6],
+          ]),
+        ],
+        1,
+      ).toList(),
+    ).toEqual([
+      [1, 3, 4],
+      [2, 5, 6],
+    ]);
     gradcheck((x, y) => T.concat([x, y, x], 1), [a, b]);
     gradcheck((x) => T.concat(T.split(x, [1, 2], 1).reverse(), 1), [a]);
     gradcheck((x, y) => T.sliceScatter(x, y, [0, 1]), [a, b]);
-    expect(T.sliceScatter(T.zeros([2, 4]), T.ones([2, 2]), [0, 0], [1, 2]).toList()).toEqual([[1, 0, 1, 0], [1, 0, 1, 0]]);
+    expect(T.sliceScatter(T.zeros([2, 4]), T.ones([2, 2]), [0, 0], [1, 2]).toList()).toEqual([
+      [1, 0, 1, 0],
+      [1, 0, 1, 0],
+    ]);
     const f = T.tensor([1.7, -2.5, 0, 3.99]);
     expect(Array.from(T.cast(f, 'i32').toArray())).toEqual([1, -2, 0, 3]);
     expect(Array.from(T.cast(f, 'bool').toArray())).toEqual([1, 1, 0, 1]);
@@ -184,8 +246,12 @@ describe('memory', () => {
 
 describe('registry', () => {
   it('an unknown (op, device) pair lists what is registered', () => {
-    expect(() => T.getKernel('matmul', 'tpu')).toThrow(/no kernel for op 'matmul' on backend 'tpu'. 'matmul' is registered for: cpu/);
-    expect(() => T.zeros([2], { device: 'cuda' })).toThrow(/no backend named 'cuda'.*import '@grin-moe\/kernels-cuda'/);
+    expect(() => T.getKernel('matmul', 'tpu')).toThrow(
+      /no kernel for op 'matmul' on backend 'tpu'. 'matmul' is registered for: cpu/,
+    );
+    expect(() => T.zeros([2], { device: 'cuda' })).toThrow(
+      /no backend named 'cuda'.*import '@grin-moe\/kernels-cuda'/,
+    );
     expect(T.listKernels().filter((k) => k.backend === 'cpu').length).toBeGreaterThan(30);
   });
 });

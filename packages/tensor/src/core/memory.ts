@@ -87,10 +87,14 @@ export function tidy<T>(fn: () => T): T {
 export function forEachTensor(value: unknown, visit: (t: Tensor) => void, seen = new Set<unknown>()): void {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);
-  if (isTensor(value)) return visit(value);
+  if (isTensor(value)) {
+    visit(value);
+    return;
+  }
   if (Array.isArray(value)) for (const v of value) forEachTensor(v, visit, seen);
   else if (value instanceof Map) for (const v of value.values()) forEachTensor(v, visit, seen);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) forEachTensor(v, visit, seen);
+  else if (Object.getPrototypeOf(value) === Object.prototype)
+    for (const v of Object.values(value)) forEachTensor(v, visit, seen);
 }
 
 export const TENSOR_BRAND = Symbol.for('grin-moe.tensor');

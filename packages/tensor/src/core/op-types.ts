@@ -4,7 +4,9 @@
 import type { DType } from './dtype.js';
 
 type None = Record<string, never>;
-export interface AxisAttrs { axis: number }
+export interface AxisAttrs {
+  axis: number;
+}
 
 export interface OpAttrs {
   // creation (dispatched on an explicit device: they have no inputs)

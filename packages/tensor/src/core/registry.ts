@@ -1,7 +1,8 @@
 // The kernel registry, keyed by (op, backend). The op API never imports a backend: a backend
 // registers its kernels here, and dispatch looks them up by the inputs' device.
-import type { Tensor } from './tensor.js';
+
 import type { OpAttrs, OpName } from './op-types.js';
+import type { Tensor } from './tensor.js';
 
 export type Kernel<A = unknown> = (inputs: Tensor[], attrs: A, device: string) => Tensor[];
 

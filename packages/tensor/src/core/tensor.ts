@@ -1,15 +1,24 @@
 // The Tensor handle: shape, strides and offset over a reference-counted device Storage.
 // Views (reshape, permute, expand, slice) share storage and are recorded for autograd; values
 // reach the host only through toArray()/item(), the one sync point of the contract.
-import { type Backend, type Storage, backendOf } from './backend.js';
-import { type DType, type HostArray, isFloat } from './dtype.js';
-import { TENSOR_BRAND, finalizer, releaseStorage, retainStorage, trackInScope } from './memory.js';
-import { type Shape, checkShape, contiguousStrides, formatShape, normalizeAxis, numel, shapesEqual } from './shape.js';
-import type { Node } from '../autograd/node.js';
-import { recordView } from '../autograd/record.js';
+
 import { backward as runBackward } from '../autograd/engine.js';
 import { noGrad } from '../autograd/mode.js';
+import type { Node } from '../autograd/node.js';
+import { recordView } from '../autograd/record.js';
+import { type Backend, backendOf, type Storage } from './backend.js';
+import { type DType, type HostArray, isFloat } from './dtype.js';
 import { hooks } from './hooks.js';
+import { finalizer, releaseStorage, retainStorage, TENSOR_BRAND, trackInScope } from './memory.js';
+import {
+  checkShape,
+  contiguousStrides,
+  formatShape,
+  normalizeAxis,
+  numel,
+  type Shape,
+  shapesEqual,
+} from './shape.js';
 
 export class Tensor {
   readonly [TENSOR_BRAND] = true;
@@ -118,14 +127,17 @@ export class Tensor {
   }
 
   item(): number {
-    if (this.size !== 1) throw new RangeError(`item(): tensor ${this.describe()} has ${this.size} elements, expected 1`);
+    if (this.size !== 1)
+      throw new RangeError(`item(): tensor ${this.describe()} has ${this.size} elements, expected 1`);
     return (this.toArray() as ArrayLike<number>)[0]!;
   }
 
   /** Marks a leaf as a parameter whose gradient backward() accumulates. */
   setRequiresGrad(flag = true): this {
-    if (flag && !isFloat(this.dtype)) throw new TypeError(`setRequiresGrad: ${this.describe()} is not a float tensor`);
-    if (this.gradNode && !flag) throw new Error('setRequiresGrad(false): only leaves can stop requiring grad; use detach()');
+    if (flag && !isFloat(this.dtype))
+      throw new TypeError(`setRequiresGrad: ${this.describe()} is not a float tensor`);
+    if (this.gradNode && !flag)
+      throw new Error('setRequiresGrad(false): only leaves can stop requiring grad; use detach()');
     this.requiresGrad = flag;
     return this;
   }
@@ -149,9 +161,14 @@ export class Tensor {
       return recordView('reshape', this, this.withLayout(target, strides, this.offset), { shape: target });
     }
     const dense = contiguous(this);
-    const out = recordView('reshape', dense, dense.withLayout(target, contiguousStrides(target), dense.offset), {
-      shape: target,
-    });
+    const out = recordView(
+      'reshape',
+      dense,
+      dense.withLayout(target, contiguousStrides(target), dense.offset),
+      {
+        shape: target,
+      },
+    );
     dense.dispose();
     return out;
   }
@@ -159,7 +176,11 @@ export class Tensor {
   flatten(startAxis = 0, endAxis = -1): Tensor {
     const s = normalizeAxis('flatten', startAxis, this.rank);
     const e = normalizeAxis('flatten', endAxis, this.rank);
-    return this.reshape([...this.shape.slice(0, s), numel(this.shape.slice(s, e + 1)), ...this.shape.slice(e + 1)]);
+    return this.reshape([
+      ...this.shape.slice(0, s),
+      numel(this.shape.slice(s, e + 1)),
+      ...this.shape.slice(e + 1),
+    ]);
   }
 
   unsqueeze(axis: number): Tensor {
@@ -171,16 +192,26 @@ export class Tensor {
 
   squeeze(axis: number): Tensor {
     const a = normalizeAxis('squeeze', axis, this.rank);
-    if (this.shape[a] !== 1) throw new RangeError(`squeeze: axis ${axis} of ${this.describe()} has size ${this.shape[a]}, not 1`);
+    if (this.shape[a] !== 1)
+      throw new RangeError(`squeeze: axis ${axis} of ${this.describe()} has size ${this.shape[a]}, not 1`);
     return this.reshape(this.shape.filter((_, i) => i !== a));
   }
 
   permute(dims: number[]): Tensor {
-    if (dims.length !== this.rank || new Set(dims.map((d) => normalizeAxis('permute', d, this.rank))).size !== this.rank) {
-      throw new RangeError(`permute: [${dims}] is not a permutation of the ${this.rank} axes of ${this.describe()}`);
+    if (
+      dims.length !== this.rank ||
+      new Set(dims.map((d) => normalizeAxis('permute', d, this.rank))).size !== this.rank
+    ) {
+      throw new RangeError(
+        `permute: [${dims}] is not a permutation of the ${this.rank} axes of ${this.describe()}`,
+      );
     }
     const ds = dims.map((d) => normalizeAxis('permute', d, this.rank));
-    const view = this.withLayout(ds.map((d) => this.shape[d]!), ds.map((d) => this.strides[d]!), this.offset);
+    const view = this.withLayout(
+      ds.map((d) => this.shape[d]!),
+      ds.map((d) => this.strides[d]!),
+      this.offset,
+    );
     return recordView('permute', this, view, { dims: ds });
   }
 
@@ -194,7 +225,8 @@ export class Tensor {
 
   /** Broadcasts size-1 axes (and new leading axes) to `shape` without copying. */
   expand(shape: number[]): Tensor {
-    if (shape.length < this.rank) throw new RangeError(`expand: cannot expand ${this.describe()} to fewer axes ${formatShape(shape)}`);
+    if (shape.length < this.rank)
+      throw new RangeError(`expand: cannot expand ${this.describe()} to fewer axes ${formatShape(shape)}`);
     const lead = shape.length - this.rank;
     const strides = shape.map((d, i) => {
       if (i < lead) return 0;
@@ -203,7 +235,8 @@ export class Tensor {
       if (own === 1) return 0;
       throw new RangeError(`expand: cannot expand ${this.describe()} to ${formatShape(shape)} (axis ${i})`);
     });
-    if (shapesEqual(shape, this.shape)) return recordView('expand', this, this.alias(), { shape: [...shape] });
+    if (shapesEqual(shape, this.shape))
+      return recordView('expand', this, this.alias(), { shape: [...shape] });
     return recordView('expand', this, this.withLayout(shape, strides, this.offset), { shape: [...shape] });
   }
 
@@ -212,14 +245,16 @@ export class Tensor {
    * Negative start/end count from the end, as in Python.
    */
   slice(...ranges: Array<[number, number?, number?] | null>): Tensor {
-    if (ranges.length > this.rank) throw new RangeError(`slice: ${ranges.length} ranges for ${this.describe()}`);
+    if (ranges.length > this.rank)
+      throw new RangeError(`slice: ${ranges.length} ranges for ${this.describe()}`);
     const starts: number[] = [];
     const ends: number[] = [];
     const steps: number[] = [];
     this.shape.forEach((d, i) => {
       const r = ranges[i];
       const step = r?.[2] ?? 1;
-      if (!Number.isInteger(step) || step < 1) throw new RangeError(`slice: step must be a positive integer, got ${step}`);
+      if (!Number.isInteger(step) || step < 1)
+        throw new RangeError(`slice: step must be a positive integer, got ${step}`);
       const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
       const start = r ? clamp(r[0]) : 0;
       const end = r && r[1] !== undefined ? clamp(r[1]) : d;
@@ -238,7 +273,8 @@ export class Tensor {
     const a = normalizeAxis('select', axis, this.rank);
     const d = this.shape[a]!;
     const i = index < 0 ? index + d : index;
-    if (i < 0 || i >= d) throw new RangeError(`select: index ${index} out of range for axis ${axis} of ${this.describe()}`);
+    if (i < 0 || i >= d)
+      throw new RangeError(`select: index ${index} out of range for axis ${axis} of ${this.describe()}`);
     const ranges: Array<[number, number] | null> = this.shape.map(() => null);
     ranges[a] = [i, i + 1];
     const sliced = this.slice(...ranges);
@@ -267,7 +303,9 @@ function inferShape(from: Shape, shape: number[]): number[] {
     out[unknown] = total / known;
   }
   if (numel(out) !== total || out.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new RangeError(`reshape: cannot reshape ${formatShape(from)} (${total} elements) into ${formatShape(shape)}`);
+    throw new RangeError(
+      `reshape: cannot reshape ${formatShape(from)} (${total} elements) into ${formatShape(shape)}`,
+    );
   }
   return out;
 }

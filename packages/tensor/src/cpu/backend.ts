@@ -1,6 +1,6 @@
 // The CPU backend: storage is a host typed array (bf16 kept as raw 16-bit patterns). It is the
 // numerics reference that every other backend is tested against.
-import { type Backend, Storage, registerBackend } from '../core/backend.js';
+import { type Backend, registerBackend, Storage } from '../core/backend.js';
 import { type DType, type HostArray, hostArray } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
 
@@ -42,7 +42,11 @@ export function dense<T extends NumArray = NumArray>(t: Tensor): T {
  * Storage offsets of every element of a strided view, in row-major order of its shape.
  * The innermost axis is walked in a tight loop: offsets[i] = offset + sum(index_k * stride_k).
  */
-export function stridedOffsets(shape: readonly number[], strides: readonly number[], offset: number): Int32Array {
+export function stridedOffsets(
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+): Int32Array {
   const n = shape.reduce((a, d) => a * d, 1);
   const out = new Int32Array(n);
   const rank = shape.length;

@@ -5,11 +5,14 @@ import { registerKernel } from '../core/registry.js';
 import { broadcastShapes, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { allocate } from '../ops/dispatch.js';
-import { type NumArray, broadcastStrides, dense, raw, stridedOffsets } from './backend.js';
+import { broadcastStrides, dense, type NumArray, raw, stridedOffsets } from './backend.js';
 
 export function requireNumeric(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
-    if (t.dtype === 'bf16') throw new TypeError(`${op} (cpu): bf16 is storage-only on the CPU backend; cast ${t.describe()} to f32 first`);
+    if (t.dtype === 'bf16')
+      throw new TypeError(
+        `${op} (cpu): bf16 is storage-only on the CPU backend; cast ${t.describe()} to f32 first`,
+      );
   }
 }
 
@@ -68,7 +71,8 @@ const comparison: Record<string, Binary> = {
 function binaryKernel(op: string, fn: Binary, outDType: (d: DType) => DType) {
   return ([a, b]: Tensor[]) => {
     requireNumeric(op, a!, b!);
-    if (a!.dtype !== b!.dtype) throw new TypeError(`${op}: dtypes differ (${a!.describe()} and ${b!.describe()}); cast one first`);
+    if (a!.dtype !== b!.dtype)
+      throw new TypeError(`${op}: dtypes differ (${a!.describe()} and ${b!.describe()}); cast one first`);
     const shape = broadcastShapes(op, a!.shape, b!.shape);
     const out = allocate(shape, outDType(a!.dtype), a!.device);
     const dst = dense(out);
@@ -92,10 +96,20 @@ function binaryKernel(op: string, fn: Binary, outDType: (d: DType) => DType) {
 }
 
 for (const [op, fn] of Object.entries(arithmetic)) {
-  registerKernel(op as 'add', 'cpu', binaryKernel(op, fn, (d) => d), { strided: true });
+  registerKernel(
+    op as 'add',
+    'cpu',
+    binaryKernel(op, fn, (d) => d),
+    { strided: true },
+  );
 }
 for (const [op, fn] of Object.entries(comparison)) {
-  registerKernel(op as 'eq', 'cpu', binaryKernel(op, fn, () => 'bool'), { strided: true });
+  registerKernel(
+    op as 'eq',
+    'cpu',
+    binaryKernel(op, fn, () => 'bool'),
+    { strided: true },
+  );
 }
 
 registerKernel(
@@ -104,7 +118,8 @@ registerKernel(
   ([cond, a, b]) => {
     requireNumeric('where', a!, b!);
     if (cond!.dtype !== 'bool') throw new TypeError(`where: condition must be bool, got ${cond!.describe()}`);
-    if (a!.dtype !== b!.dtype) throw new TypeError(`where: dtypes differ (${a!.describe()} and ${b!.describe()})`);
+    if (a!.dtype !== b!.dtype)
+      throw new TypeError(`where: dtypes differ (${a!.describe()} and ${b!.describe()})`);
     const shape = broadcastShapes('where', cond!.shape, a!.shape, b!.shape);
     const out = allocate(shape, a!.dtype, a!.device);
     const dst = dense(out);
@@ -123,10 +138,13 @@ registerKernel(
   'cpu',
   ([x, mask], { value }) => {
     requireNumeric('masked_fill', x!);
-    if (mask!.dtype !== 'bool') throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
+    if (mask!.dtype !== 'bool')
+      throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
     const shape = broadcastShapes('masked_fill', x!.shape, mask!.shape);
     if (!shapesEqual(shape, x!.shape)) {
-      throw new RangeError(`masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`);
+      throw new RangeError(
+        `masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`,
+      );
     }
     const out = allocate(shape, x!.dtype, x!.device);
     const dst = dense(out);

@@ -6,7 +6,7 @@ import { registerKernel } from '../core/registry.js';
 import { contiguousStrides, formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { allocate } from '../ops/dispatch.js';
-import { type NumArray, dense, stridedOffsets } from './backend.js';
+import { dense, type NumArray, stridedOffsets } from './backend.js';
 import { requireNumeric } from './elementwise.js';
 import { aroundAxis, requireIndex } from './nn.js';
 
@@ -21,7 +21,9 @@ function coordinates(shape: readonly number[], flat: number): string {
 }
 
 function outOfRange(op: string, value: number, where: string, what: string, size: number): RangeError {
-  return new RangeError(`${op}: index ${value} at ${where} is out of range for ${what} (valid 0..${size - 1})`);
+  return new RangeError(
+    `${op}: index ${value} at ${where} is out of range for ${what} (valid 0..${size - 1})`,
+  );
 }
 
 /** An accumulator copy of `base` (f64 for floats, so duplicate adds round once). */
@@ -44,7 +46,9 @@ registerKernel('embedding', 'cpu', ([weight, ids]) => {
   for (let i = 0; i < id.length; i++) {
     const row = id[i]!;
     if (row < 0 || row >= v) {
-      throw new RangeError(`embedding: id ${row} at ${coordinates(ids!.shape, i)} of ids ${ids!.describe()} is out of range for a table of V=${v} rows (valid 0..${v - 1})`);
+      throw new RangeError(
+        `embedding: id ${row} at ${coordinates(ids!.shape, i)} of ids ${ids!.describe()} is out of range for a table of V=${v} rows (valid 0..${v - 1})`,
+      );
     }
     (dst as NumArray).set((src as NumArray).subarray(row * d, row * d + d), i * d);
   }
@@ -55,7 +59,9 @@ registerKernel('embedding', 'cpu', ([weight, ids]) => {
 function checkFits(op: string, index: Tensor, t: Tensor, name: string, axis: number | null): void {
   if (index.rank !== t.rank || index.shape.some((n, i) => i !== axis && n > t.shape[i]!)) {
     const which = axis === null ? 'every axis' : `every axis but ${axis}`;
-    throw new RangeError(`${op}: index ${index.describe()} must have the rank of ${name} ${t.describe()} and be no larger on ${which}`);
+    throw new RangeError(
+      `${op}: index ${index.describe()} must have the rank of ${name} ${t.describe()} and be no larger on ${which}`,
+    );
   }
 }
 
@@ -76,7 +82,14 @@ registerKernel('gather', 'cpu', ([x, index], { axis }) => {
   const size = x!.shape[axis]!;
   for (let i = 0; i < dst.length; i++) {
     const k = ix[i]!;
-    if (k < 0 || k >= size) throw outOfRange('gather', k, `index${coordinates(index!.shape, i)}`, `axis ${axis} of x ${x!.describe()}`, size);
+    if (k < 0 || k >= size)
+      throw outOfRange(
+        'gather',
+        k,
+        `index${coordinates(index!.shape, i)}`,
+        `axis ${axis} of x ${x!.describe()}`,
+        size,
+      );
     dst[i] = src[at[i]! + k * stride]!;
   }
   return [out];
@@ -88,7 +101,10 @@ registerKernel('scatter_add', 'cpu', ([base, index, src], { axis }) => {
   requireIndex('scatter_add', index!, 'index');
   checkFits('scatter_add', index!, base!, 'base', axis);
   checkFits('scatter_add', index!, src!, 'src', null);
-  if (src!.dtype !== base!.dtype) throw new TypeError(`scatter_add: src ${src!.describe()} must have the dtype of base ${base!.describe()}`);
+  if (src!.dtype !== base!.dtype)
+    throw new TypeError(
+      `scatter_add: src ${src!.describe()} must have the dtype of base ${base!.describe()}`,
+    );
   const acc = accumulator(base!);
   const [values, ix] = [dense(src!), dense<Int32Array>(index!)];
   const { at, stride } = baseOffsets(index!, base!, axis);
@@ -96,7 +112,14 @@ registerKernel('scatter_add', 'cpu', ([base, index, src], { axis }) => {
   const size = base!.shape[axis]!;
   for (let i = 0; i < ix.length; i++) {
     const k = ix[i]!;
-    if (k < 0 || k >= size) throw outOfRange('scatter_add', k, `index${coordinates(index!.shape, i)}`, `axis ${axis} of base ${base!.describe()}`, size);
+    if (k < 0 || k >= size)
+      throw outOfRange(
+        'scatter_add',
+        k,
+        `index${coordinates(index!.shape, i)}`,
+        `axis ${axis} of base ${base!.describe()}`,
+        size,
+      );
     acc[at[i]! + k * stride] += values[from[i]!]!;
   }
   return [writeBack(base!, acc)];
@@ -116,7 +139,14 @@ registerKernel('index_select', 'cpu', ([x, index], { axis }) => {
   const out = allocate(shape, x!.dtype, x!.device);
   const [src, dst] = [dense(x!) as NumArray, dense(out) as NumArray];
   for (let i = 0; i < m; i++) {
-    if (ix[i]! < 0 || ix[i]! >= n) throw outOfRange('index_select', ix[i]!, `position ${i} of index`, `axis ${axis} of x ${x!.describe()}`, n);
+    if (ix[i]! < 0 || ix[i]! >= n)
+      throw outOfRange(
+        'index_select',
+        ix[i]!,
+        `position ${i} of index`,
+        `axis ${axis} of x ${x!.describe()}`,
+        n,
+      );
   }
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < m; i++) {
@@ -136,12 +166,21 @@ registerKernel('index_add', 'cpu', ([base, index, src], { axis }) => {
   const m = ix.length;
   const want = base!.shape.map((d, i) => (i === axis ? m : d));
   if (src!.dtype !== base!.dtype || formatShape(src!.shape) !== formatShape(want)) {
-    throw new RangeError(`index_add: src ${src!.describe()} must be ${base!.dtype}${formatShape(want)} (base ${base!.describe()} with axis ${axis} of size ${m}, the index length)`);
+    throw new RangeError(
+      `index_add: src ${src!.describe()} must be ${base!.dtype}${formatShape(want)} (base ${base!.describe()} with axis ${axis} of size ${m}, the index length)`,
+    );
   }
   const acc = accumulator(base!);
   const values = dense(src!);
   for (let i = 0; i < m; i++) {
-    if (ix[i]! < 0 || ix[i]! >= n) throw outOfRange('index_add', ix[i]!, `position ${i} of index`, `axis ${axis} of base ${base!.describe()}`, n);
+    if (ix[i]! < 0 || ix[i]! >= n)
+      throw outOfRange(
+        'index_add',
+        ix[i]!,
+        `position ${i} of index`,
+        `axis ${axis} of base ${base!.describe()}`,
+        n,
+      );
   }
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < m; i++) {
@@ -157,7 +196,8 @@ registerKernel('index_add', 'cpu', ([base, index, src], { axis }) => {
 registerKernel('topk', 'cpu', ([x], { k, axis }) => {
   requireNumeric('topk', x!);
   const { outer, n, inner } = aroundAxis(x!.shape, axis);
-  if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError(`topk: k=${k} must be an integer in 0..${n} for axis ${axis} of ${x!.describe()}`);
+  if (!Number.isInteger(k) || k < 0 || k > n)
+    throw new RangeError(`topk: k=${k} must be an integer in 0..${n} for axis ${axis} of ${x!.describe()}`);
   const shape = x!.shape.map((d, i) => (i === axis ? k : d));
   const values = allocate(shape, x!.dtype, x!.device);
   const indices = allocate(shape, 'i32', x!.device);

@@ -1,10 +1,11 @@
 // CPU kernels that move or convert data: contiguous copies, casts, creation, concatenation,
 // slice scatter, and the in-place updates used outside autograd.
-import { bf16BitsToF32 as bf16ToF32, f32ToBf16Bits as f32ToBf16 } from '../io/half-float.js';
+
 import type { DType } from '../core/dtype.js';
 import { registerKernel } from '../core/registry.js';
 import { shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
+import { bf16BitsToF32 as bf16ToF32, f32ToBf16Bits as f32ToBf16 } from '../io/half-float.js';
 import { allocate } from '../ops/dispatch.js';
 import { broadcastStrides, dense, raw, stridedOffsets } from './backend.js';
 import { requireNumeric } from './elementwise.js';
@@ -34,7 +35,8 @@ registerKernel('cast', 'cpu', ([x], { dtype }) => {
   const src = dense(x!);
   const dst = dense(out);
   if (x!.dtype === 'bf16' && dtype === 'bf16') dst.set(src);
-  else if (x!.dtype === 'bf16') for (let i = 0; i < src.length; i++) dst[i] = convert(bf16ToF32(src[i]!), dtype);
+  else if (x!.dtype === 'bf16')
+    for (let i = 0; i < src.length; i++) dst[i] = convert(bf16ToF32(src[i]!), dtype);
   else if (dtype === 'bf16') for (let i = 0; i < src.length; i++) dst[i] = f32ToBf16(src[i]!);
   else for (let i = 0; i < src.length; i++) dst[i] = convert(src[i]!, dtype);
   return [out];
@@ -63,7 +65,9 @@ registerKernel(
     const out = allocate(shape, first.dtype, first.device);
     let at = 0;
     for (const t of inputs) {
-      const region = out.slice(...shape.map((_, i): [number, number] | null => (i === axis ? [at, at + t.shape[axis]!] : null)));
+      const region = out.slice(
+        ...shape.map((_, i): [number, number] | null => (i === axis ? [at, at + t.shape[axis]!] : null)),
+      );
       copyInto(region, t);
       region.dispose();
       at += t.shape[axis]!;
@@ -88,9 +92,17 @@ registerKernel(
   ([base, src], { starts, steps }) => {
     const out = allocate(base!.shape, base!.dtype, base!.device);
     copyInto(out, base!);
-    const region = out.slice(...starts.map((s, i): [number, number, number] => [s, s + (src!.shape[i]! - 1) * steps[i]! + 1, steps[i]!]));
+    const region = out.slice(
+      ...starts.map((s, i): [number, number, number] => [
+        s,
+        s + (src!.shape[i]! - 1) * steps[i]! + 1,
+        steps[i]!,
+      ]),
+    );
     if (!shapesEqual(region.shape, src!.shape)) {
-      throw new RangeError(`slice_scatter: source ${src!.describe()} does not fit the region ${region.describe()}`);
+      throw new RangeError(
+        `slice_scatter: source ${src!.describe()} does not fit the region ${region.describe()}`,
+      );
     }
     copyInto(region, src!);
     region.dispose();
@@ -118,7 +130,8 @@ registerKernel(
   'copy_inplace',
   'cpu',
   ([dst, src]) => {
-    if (dst!.dtype !== src!.dtype) throw new TypeError(`copy_: dtypes differ (${dst!.describe()} <- ${src!.describe()})`);
+    if (dst!.dtype !== src!.dtype)
+      throw new TypeError(`copy_: dtypes differ (${dst!.describe()} <- ${src!.describe()})`);
     copyInto(dst!, src!);
     return [];
   },

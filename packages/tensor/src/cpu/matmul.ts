@@ -4,7 +4,7 @@ import { registerKernel } from '../core/registry.js';
 import { broadcastShapes } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { allocate, runKernel } from '../ops/dispatch.js';
-import { type FloatArray, dense, raw, stridedOffsets } from './backend.js';
+import { dense, type FloatArray, raw, stridedOffsets } from './backend.js';
 import { requireNumeric } from './elementwise.js';
 import { gemmF32 } from './gemm/gemm.js';
 import { gemmRef } from './gemm/gemm-ref.js';
@@ -55,7 +55,24 @@ registerKernel(
     const B = raw<FloatArray>(b);
     for (let i = 0; i < ao.length; i++) {
       if (C instanceof Float32Array) {
-        gemmF32(la.trans, lb.trans, M, N, K, 1, A as Float32Array, ao[i]!, la.ld, B as Float32Array, bo[i]!, lb.ld, 0, C, i * M * N, N);
+        gemmF32(
+          la.trans,
+          lb.trans,
+          M,
+          N,
+          K,
+          1,
+          A as Float32Array,
+          ao[i]!,
+          la.ld,
+          B as Float32Array,
+          bo[i]!,
+          lb.ld,
+          0,
+          C,
+          i * M * N,
+          N,
+        );
       } else {
         gemmRef(la.trans, lb.trans, M, N, K, 1, A, ao[i]!, la.ld, B, bo[i]!, lb.ld, 0, C, i * M * N, N);
       }

@@ -6,7 +6,7 @@ import { registerKernel } from '../core/registry.js';
 import { broadcastShapes, formatShape, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { allocate } from '../ops/dispatch.js';
-import { type FloatArray, broadcastStrides, dense, raw, stridedOffsets } from './backend.js';
+import { broadcastStrides, dense, type FloatArray, raw, stridedOffsets } from './backend.js';
 
 export function requireFloat(op: string, t: Tensor, name: string): void {
   if (t.dtype !== 'f32' && t.dtype !== 'f64') {
@@ -19,7 +19,10 @@ export function requireIndex(op: string, t: Tensor, name: string): void {
 }
 
 /** A contiguous shape read as [outer, n, inner] around `axis`. */
-export function aroundAxis(shape: readonly number[], axis: number): { outer: number; n: number; inner: number } {
+export function aroundAxis(
+  shape: readonly number[],
+  axis: number,
+): { outer: number; n: number; inner: number } {
   let outer = 1;
   let inner = 1;
   for (let i = 0; i < axis; i++) outer *= shape[i]!;
@@ -65,7 +68,9 @@ function checkAffine(op: string, x: Tensor, t: Tensor | undefined, name: string)
   if (!t) return;
   const d = x.shape[x.rank - 1]!;
   if (t.rank !== 1 || t.shape[0] !== d || t.dtype !== x.dtype) {
-    throw new RangeError(`${op}: ${name} ${t.describe()} must be ${x.dtype}[${d}] to match the last axis of x ${x.describe()}`);
+    throw new RangeError(
+      `${op}: ${name} ${t.describe()} must be ${x.dtype}[${d}] to match the last axis of x ${x.describe()}`,
+    );
   }
 }
 
@@ -79,8 +84,17 @@ registerKernel('layer_norm', 'cpu', (inputs, { eps, hasWeight, hasBias }) => {
   checkAffine('layer_norm', x, bias, 'bias');
   const d = x.shape[x.rank - 1]!;
   const rows = x.shape.slice(0, -1);
-  const [y, mean, rstd] = [allocate(x.shape, x.dtype, x.device), allocate(rows, x.dtype, x.device), allocate(rows, x.dtype, x.device)];
-  const [src, dst, mu, rs] = [dense<FloatArray>(x), dense<FloatArray>(y), dense<FloatArray>(mean), dense<FloatArray>(rstd)];
+  const [y, mean, rstd] = [
+    allocate(x.shape, x.dtype, x.device),
+    allocate(rows, x.dtype, x.device),
+    allocate(rows, x.dtype, x.device),
+  ];
+  const [src, dst, mu, rs] = [
+    dense<FloatArray>(x),
+    dense<FloatArray>(y),
+    dense<FloatArray>(mean),
+    dense<FloatArray>(rstd),
+  ];
   const w = weight ? dense<FloatArray>(weight) : null;
   const b = bias ? dense<FloatArray>(bias) : null;
   for (let r = 0; r < mu.length; r++) {
@@ -109,7 +123,8 @@ registerKernel('layer_norm', 'cpu', (inputs, { eps, hasWeight, hasBias }) => {
 registerKernel('layer_norm_backward', 'cpu', (inputs, { hasWeight }) => {
   const [g, x, mean, rstd] = inputs as [Tensor, Tensor, Tensor, Tensor];
   requireFloat('layer_norm_backward', x, 'x');
-  if (!shapesEqual(g.shape, x.shape)) throw new RangeError(`layer_norm_backward: grad ${g.describe()} does not match x ${x.describe()}`);
+  if (!shapesEqual(g.shape, x.shape))
+    throw new RangeError(`layer_norm_backward: grad ${g.describe()} does not match x ${x.describe()}`);
   const d = x.shape[x.rank - 1]!;
   const dx = allocate(x.shape, x.dtype, x.device);
   const dweight = allocate([d], x.dtype, x.device);
@@ -154,14 +169,23 @@ registerKernel(
   ([x, cos, sin], { transpose }) => {
     requireFloat('rope', x!, 'x');
     const d = x!.shape[x!.rank - 1]!;
-    for (const [name, t] of [['cos', cos!], ['sin', sin!]] as const) {
-      if (t.dtype !== x!.dtype) throw new TypeError(`rope: ${name} ${t.describe()} must have the dtype of x ${x!.describe()}`);
+    for (const [name, t] of [
+      ['cos', cos!],
+      ['sin', sin!],
+    ] as const) {
+      if (t.dtype !== x!.dtype)
+        throw new TypeError(`rope: ${name} ${t.describe()} must have the dtype of x ${x!.describe()}`);
       const shape = broadcastShapes(`rope (${name} against x)`, x!.shape, t.shape);
       if (!shapesEqual(shape, x!.shape) || t.shape[t.rank - 1] !== d) {
-        throw new RangeError(`rope: ${name} ${t.describe()} must broadcast to x ${x!.describe()} with last axis ${d}`);
+        throw new RangeError(
+          `rope: ${name} ${t.describe()} must broadcast to x ${x!.describe()} with last axis ${d}`,
+        );
       }
     }
-    if (d % 2 !== 0) throw new RangeError(`rope: the last axis of x ${x!.describe()} must be even (rotate-half pairs j with j + D/2)`);
+    if (d % 2 !== 0)
+      throw new RangeError(
+        `rope: the last axis of x ${x!.describe()} must be even (rotate-half pairs j with j + D/2)`,
+      );
     const h = d / 2;
     const out = allocate(x!.shape, x!.dtype, x!.device);
     const dst = dense<FloatArray>(out);
@@ -193,7 +217,9 @@ function checkCrossEntropy(op: string, logits: Tensor, targets: Tensor): void {
   requireFloat(op, logits, 'logits');
   requireIndex(op, targets, 'targets');
   if (logits.rank !== 2 || targets.rank !== 1 || targets.shape[0] !== logits.shape[0]) {
-    throw new RangeError(`${op}: expected logits [N,V] and targets [N], got ${logits.describe()} and ${targets.describe()}`);
+    throw new RangeError(
+      `${op}: expected logits [N,V] and targets [N], got ${logits.describe()} and ${targets.describe()}`,
+    );
   }
 }
 
@@ -201,7 +227,9 @@ function checkCrossEntropy(op: string, logits: Tensor, targets: Tensor): void {
 function targetCounts(op: string, t: number, i: number, v: number, ignoreIndex: number): boolean {
   if (t === ignoreIndex) return false;
   if (t < 0 || t >= v) {
-    throw new RangeError(`${op}: target ${t} at position ${i} is out of range for ${v} classes (valid 0..${v - 1}, or ignoreIndex ${ignoreIndex})`);
+    throw new RangeError(
+      `${op}: target ${t} at position ${i} is out of range for ${v} classes (valid 0..${v - 1}, or ignoreIndex ${ignoreIndex})`,
+    );
   }
   return true;
 }
@@ -245,7 +273,9 @@ registerKernel('cross_entropy_backward', 'cpu', ([g, logits, targets], { ignoreI
   const [n, v] = logits!.shape as [number, number];
   const want = reduction === 'none' ? [n] : [];
   if (!shapesEqual(g!.shape, want)) {
-    throw new RangeError(`cross_entropy_backward: grad ${g!.describe()} must be ${formatShape(want)} for reduction '${reduction}'`);
+    throw new RangeError(
+      `cross_entropy_backward: grad ${g!.describe()} must be ${formatShape(want)} for reduction '${reduction}'`,
+    );
   }
   const [x, gs] = [dense<FloatArray>(logits!), dense<FloatArray>(g!)];
   const t = dense<Int32Array>(targets!);

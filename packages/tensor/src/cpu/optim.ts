@@ -1,6 +1,6 @@
 // The fused AdamW update on CPU: one pass over param, grad and both moments, in place.
 import { registerKernel } from '../core/registry.js';
-import { type FloatArray, dense } from './backend.js';
+import { dense, type FloatArray } from './backend.js';
 
 registerKernel('adamw_step', 'cpu', ([param, grad, m, v], { lr, beta1, beta2, eps, weightDecay, step }) => {
   const p = dense<FloatArray>(param!);

@@ -1,21 +1,31 @@
 // CPU reductions: sum over any set of axes (accumulated in f64) and max over one axis with the
 // index of the first maximum (NaN wins, as in PyTorch).
 import { registerKernel } from '../core/registry.js';
+import type { Tensor } from '../core/tensor.js';
 import { allocate } from '../ops/dispatch.js';
 import { dense, raw, stridedOffsets } from './backend.js';
 import { requireNumeric } from './elementwise.js';
-import type { Tensor } from '../core/tensor.js';
 
 /** Offsets of the kept positions and of the reduced block, for a contiguous input. */
 function split(x: Tensor, axes: readonly number[]) {
   const keptAxes = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
-  const kept = stridedOffsets(keptAxes.map((i) => x.shape[i]!), keptAxes.map((i) => x.strides[i]!), x.offset);
-  const reduced = stridedOffsets(axes.map((i) => x.shape[i]!), axes.map((i) => x.strides[i]!), 0);
+  const kept = stridedOffsets(
+    keptAxes.map((i) => x.shape[i]!),
+    keptAxes.map((i) => x.strides[i]!),
+    x.offset,
+  );
+  const reduced = stridedOffsets(
+    axes.map((i) => x.shape[i]!),
+    axes.map((i) => x.strides[i]!),
+    0,
+  );
   return { kept, reduced };
 }
 
 function outShape(x: Tensor, axes: readonly number[], keepdim: boolean): number[] {
-  return keepdim ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+  return keepdim
+    ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+    : x.shape.filter((_, i) => !axes.includes(i));
 }
 
 registerKernel('sum', 'cpu', ([x], { axes, keepdim }) => {

@@ -46,4 +46,4 @@ export {
   SINGLE_FILE_NAME,
   writeShardedSafetensors,
 } from './sharded.js';
-export { saveTensors, saveCheckpoint, readTensor, loadTensors, type LoadOptions } from './tensors.js';
+export { type LoadOptions, loadTensors, readTensor, saveCheckpoint, saveTensors } from './tensors.js';

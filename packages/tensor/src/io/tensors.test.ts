@@ -9,7 +9,10 @@ describe('saveTensors / loadTensors', () => {
   it('round-trips f32, f64, i32, bool and bf16 bit-exactly', () => {
     const dir = mkdtempSync(join(tmpdir(), 'grin-st-'));
     const src = {
-      a: T.tensor([[1.5, -2], [3.25, 1e-30]]),
+      a: T.tensor([
+        [1.5, -2],
+        [3.25, 1e-30],
+      ]),
       b: T.tensor([Math.PI], { dtype: 'f64' }),
       c: T.tensor([1, -7, 2 ** 30], { dtype: 'i32' }),
       d: T.tensor([1, 0, 1], { dtype: 'bool' }),
@@ -25,7 +28,11 @@ describe('saveTensors / loadTensors', () => {
     expect(back.d!.dtype).toBe('bool');
     expect(back.e!.dtype).toBe('bf16');
     expect(Array.from(back.e!.toArray())).toEqual(Array.from(src.e.toArray()));
-    expect(back.view!.toList()).toEqual([[0, 3], [1, 4], [2, 5]]);
+    expect(back.view!.toList()).toEqual([
+      [0, 3],
+      [1, 4],
+      [2, 5],
+    ]);
     const decoded = T.loadTensors(join(dir, 'x.safetensors'));
     expect(decoded.e!.dtype).toBe('f32');
     expect(Array.from(decoded.e!.toArray())).toEqual([1.1015625, -3]);
@@ -33,7 +40,9 @@ describe('saveTensors / loadTensors', () => {
 
   it('writes and reads a sharded checkpoint directory', () => {
     const dir = mkdtempSync(join(tmpdir(), 'grin-ck-'));
-    const tensors = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`layer.${i}.weight`, T.full([64], i)]));
+    const tensors = Object.fromEntries(
+      Array.from({ length: 5 }, (_, i) => [`layer.${i}.weight`, T.full([64], i)]),
+    );
     const files = T.saveCheckpoint(dir, tensors, { maxShardBytes: 600 });
     expect(files.length).toBeGreaterThan(1);
     const back = T.loadTensors(dir);

@@ -3,24 +3,46 @@
 import type { DType } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
 import { tensor } from '../ops/creation.js';
-import type { AnySafetensorsDType } from './safetensors-format.js';
 import type { TensorReader } from './safetensors.js';
+import type { AnySafetensorsDType } from './safetensors-format.js';
 import { type TensorEntry, writeSafetensors } from './safetensors-write.js';
 import { openCheckpoint, writeShardedSafetensors } from './sharded.js';
 
-const toFile: Record<DType, AnySafetensorsDType> = { f32: 'F32', f64: 'F64', bf16: 'BF16', i32: 'I32', bool: 'BOOL' };
+const toFile: Record<DType, AnySafetensorsDType> = {
+  f32: 'F32',
+  f64: 'F64',
+  bf16: 'BF16',
+  i32: 'I32',
+  bool: 'BOOL',
+};
 
 function entry(t: Tensor): TensorEntry {
   return { dtype: toFile[t.dtype], shape: [...t.shape], data: t.toArray() as never };
 }
 
-export function saveTensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
-  writeSafetensors(path, Object.entries(tensors).map(([name, t]) => [name, entry(t)] as const), metadata);
+export function saveTensors(
+  path: string,
+  tensors: Record<string, Tensor>,
+  metadata?: Record<string, string>,
+): void {
+  writeSafetensors(
+    path,
+    Object.entries(tensors).map(([name, t]) => [name, entry(t)] as const),
+    metadata,
+  );
 }
 
 /** Writes a (possibly sharded) Hugging Face checkpoint directory. */
-export function saveCheckpoint(dir: string, tensors: Record<string, Tensor>, options: { maxShardBytes?: number; metadata?: Record<string, string> } = {}): string[] {
-  return writeShardedSafetensors(dir, Object.entries(tensors).map(([name, t]) => [name, entry(t)] as const), options).files;
+export function saveCheckpoint(
+  dir: string,
+  tensors: Record<string, Tensor>,
+  options: { maxShardBytes?: number; metadata?: Record<string, string> } = {},
+): string[] {
+  return writeShardedSafetensors(
+    dir,
+    Object.entries(tensors).map(([name, t]) => [name, entry(t)] as const),
+    options,
+  ).files;
 }
 
 export interface LoadOptions {
@@ -37,7 +59,8 @@ export function readTensor(reader: TensorReader, name: string, options: LoadOpti
     return tensor(reader.read(name, 'raw') as Uint16Array, { shape, dtype: 'bf16', device });
   }
   const data = reader.read(name);
-  if (dtype === 'F64') return tensor(data, { shape, dtype: options.floatDType === 'f32' ? 'f32' : 'f64', device });
+  if (dtype === 'F64')
+    return tensor(data, { shape, dtype: options.floatDType === 'f32' ? 'f32' : 'f64', device });
   if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') {
     return tensor(data, { shape, dtype: options.floatDType === 'f64' ? 'f64' : 'f32', device });
   }

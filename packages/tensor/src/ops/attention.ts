@@ -27,7 +27,12 @@ export interface AttentionOptions {
 export function repeatKv(x_BHkvSD: Tensor, nRep: number): Tensor {
   if (nRep === 1) return x_BHkvSD.alias();
   const [b, hkv, s, d] = x_BHkvSD.shape as [number, number, number, number];
-  return tidy(() => x_BHkvSD.unsqueeze(2).expand([b, hkv, nRep, s, d]).reshape([b, hkv * nRep, s, d]));
+  return tidy(() =>
+    x_BHkvSD
+      .unsqueeze(2)
+      .expand([b, hkv, nRep, s, d])
+      .reshape([b, hkv * nRep, s, d]),
+  );
 }
 
 /**
@@ -46,7 +51,8 @@ export function attentionBlockMask(
   for (let i = 0; i < s; i++) {
     for (let k = 0; k < skv; k++) {
       const distance = i + offset - k;
-      blocked[i * skv + k] = (causal && distance < 0) || (slidingWindow !== undefined && distance >= slidingWindow) ? 1 : 0;
+      blocked[i * skv + k] =
+        (causal && distance < 0) || (slidingWindow !== undefined && distance >= slidingWindow) ? 1 : 0;
     }
   }
   return tensor(blocked, { shape: [s, skv], dtype: 'bool', device });
@@ -55,20 +61,30 @@ export function attentionBlockMask(
 function checkShapes(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): void {
   const all = `q ${q.describe()}, k ${k.describe()}, v ${v.describe()}`;
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
-    throw new RangeError(`scaledDotProductAttention: q, k, v must be [B,H,S,D], [B,Hkv,Skv,D], [B,Hkv,Skv,Dv]; got ${all}`);
+    throw new RangeError(
+      `scaledDotProductAttention: q, k, v must be [B,H,S,D], [B,Hkv,Skv,D], [B,Hkv,Skv,Dv]; got ${all}`,
+    );
   }
   const [b, h, s, d] = q.shape as [number, number, number, number];
   const [bk, hkv, skv, dk] = k.shape as [number, number, number, number];
-  if (bk !== b || dk !== d) throw new RangeError(`scaledDotProductAttention: k must be [${b},Hkv,Skv,${d}] to match q; got ${all}`);
+  if (bk !== b || dk !== d)
+    throw new RangeError(`scaledDotProductAttention: k must be [${b},Hkv,Skv,${d}] to match q; got ${all}`);
   if (v.shape[0] !== b || v.shape[1] !== hkv || v.shape[2] !== skv) {
-    throw new RangeError(`scaledDotProductAttention: v must be [${b},${hkv},${skv},Dv] to match k; got ${all}`);
+    throw new RangeError(
+      `scaledDotProductAttention: v must be [${b},${hkv},${skv},Dv] to match k; got ${all}`,
+    );
   }
   if (hkv === 0 || h % hkv !== 0) {
-    throw new RangeError(`scaledDotProductAttention: key/value heads (${hkv}) must divide query heads (${h}); got ${all}`);
+    throw new RangeError(
+      `scaledDotProductAttention: key/value heads (${hkv}) must divide query heads (${h}); got ${all}`,
+    );
   }
-  if (q.dtype !== k.dtype || q.dtype !== v.dtype) throw new TypeError(`scaledDotProductAttention: dtypes differ; got ${all}`);
+  if (q.dtype !== k.dtype || q.dtype !== v.dtype)
+    throw new TypeError(`scaledDotProductAttention: dtypes differ; got ${all}`);
   if (options.causal && skv < s) {
-    throw new RangeError(`scaledDotProductAttention: causal attention needs at least as many keys (${skv}) as queries (${s})`);
+    throw new RangeError(
+      `scaledDotProductAttention: causal attention needs at least as many keys (${skv}) as queries (${s})`,
+    );
   }
   const w = options.slidingWindow;
   if (w !== undefined && !(Number.isInteger(w) && w > 0)) {
@@ -80,7 +96,12 @@ function checkShapes(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions)
  * softmax(q k^T * scale + masks) v over [B,H,S,D] queries and [B,Hkv,Skv,D] keys/values
  * (H % Hkv == 0). A query row that every mask blocks gives NaN, as the eager path does.
  */
-export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+export function scaledDotProductAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: AttentionOptions = {},
+): Tensor {
   checkShapes(q, k, v, options);
   const [, h, s, d] = q.shape as [number, number, number, number];
   const [, hkv, skv] = k.shape as [number, number, number];
@@ -92,7 +113,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const blocked = attentionBlockMask(s, skv, options, q.device);
     if (blocked) scores = maskedFill(scores, blocked, -Infinity);
     const extra = options.mask;
-    if (extra) scores = extra.dtype === 'bool' ? maskedFill(scores, eq(extra, 0), -Infinity) : add(scores, extra);
+    if (extra)
+      scores = extra.dtype === 'bool' ? maskedFill(scores, eq(extra, 0), -Infinity) : add(scores, extra);
     return matmul(softmax(scores, -1), values);
   });
 }

@@ -1,7 +1,7 @@
 // Creating tensors: from JS data, constants, ranges and random draws. Default device 'cpu',
 // default dtype f32; host data is uploaded once.
 import { backendOf } from '../core/backend.js';
-import { type DType, type HostArray, assertDType } from '../core/dtype.js';
+import { assertDType, type DType, type HostArray } from '../core/dtype.js';
 import { contiguousStrides, formatShape, numel } from '../core/shape.js';
 import { Tensor } from '../core/tensor.js';
 import { runKernel } from './dispatch.js';
@@ -25,7 +25,10 @@ function inferShape(data: Nested): number[] {
 }
 
 /** tensor([[1, 2], [3, 4]]) or tensor(Float32Array, { shape }) */
-export function tensor(data: Nested | HostArray | ArrayLike<number>, options: CreateOptions & { shape?: number[] } = {}): Tensor {
+export function tensor(
+  data: Nested | HostArray | ArrayLike<number>,
+  options: CreateOptions & { shape?: number[] } = {},
+): Tensor {
   const isTyped = ArrayBuffer.isView(data);
   const dtype = assertDType(options.dtype ?? defaultDType(data), 'tensor');
   let flat: ArrayLike<number>;
@@ -71,7 +74,8 @@ function toHostArray(flat: ArrayLike<number>, dtype: DType): HostArray {
     case 'bool':
       return flat instanceof Uint8Array ? flat : Uint8Array.from(flat, (v) => (v ? 1 : 0));
     case 'bf16':
-      if (!(flat instanceof Uint16Array)) throw new TypeError('tensor: bf16 data must be raw bits in a Uint16Array; create f32 and cast()');
+      if (!(flat instanceof Uint16Array))
+        throw new TypeError('tensor: bf16 data must be raw bits in a Uint16Array; create f32 and cast()');
       return flat;
   }
 }
@@ -98,5 +102,10 @@ export function scalarLike(like: Tensor, value: number): Tensor {
 
 export function arange(n: number, options: CreateOptions & { start?: number; step?: number } = {}): Tensor {
   const { start = 0, step = 1 } = options;
-  return runKernel('arange', options.device ?? 'cpu', [], { start, step, n, dtype: options.dtype ?? 'i32' })[0]!;
+  return runKernel('arange', options.device ?? 'cpu', [], {
+    start,
+    step,
+    n,
+    dtype: options.dtype ?? 'i32',
+  })[0]!;
 }

@@ -1,19 +1,22 @@
 // Dispatch: finds the kernel for (op, device of the inputs), hands it contiguous inputs unless it
 // takes strided ones, and records the application for autograd. No host sync happens here.
+
+import { recordNode } from '../autograd/record.js';
 import { backendOf } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
 import type { OpAttrs, OpName } from '../core/op-types.js';
 import { getKernel } from '../core/registry.js';
-import { type Shape, checkShape, contiguousStrides, numel } from '../core/shape.js';
+import { checkShape, contiguousStrides, numel, type Shape } from '../core/shape.js';
 import { Tensor } from '../core/tensor.js';
-import { recordNode } from '../autograd/record.js';
 
 export function commonDevice(op: string, inputs: readonly Tensor[]): string {
   const device = inputs[0]!.device;
   for (const t of inputs) {
     t.assertAlive(op);
     if (t.device !== device) {
-      throw new Error(`${op}: inputs are on different devices (${inputs.map((x) => x.device).join(', ')}); move them with .to()`);
+      throw new Error(
+        `${op}: inputs are on different devices (${inputs.map((x) => x.device).join(', ')}); move them with .to()`,
+      );
     }
   }
   return device;
@@ -27,7 +30,12 @@ export function runOp<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[
 }
 
 /** Runs a kernel without recording it (creation ops, in-place ops, backward helpers). */
-export function runKernel<K extends OpName>(op: K, device: string, inputs: Tensor[], attrs: OpAttrs[K]): Tensor[] {
+export function runKernel<K extends OpName>(
+  op: K,
+  device: string,
+  inputs: Tensor[],
+  attrs: OpAttrs[K],
+): Tensor[] {
   const entry = getKernel(op, backendOf(device).name);
   const temps: Tensor[] = [];
   const args = entry.strided

@@ -1,17 +1,23 @@
 // Elementwise ops: forward against closed forms, backward against finite differences, over
 // shapes that broadcast and over non-contiguous views.
 import { describe, expect, it } from 'vitest';
-import { expectAllClose, expectNoLeaks, gradcheck } from '../testing.js';
 import * as T from '../index.js';
+import { expectAllClose, expectNoLeaks, gradcheck } from '../testing.js';
 
 const f64 = (data: number[], shape: number[]) => T.tensor(data, { shape, dtype: 'f64', requiresGrad: true });
 const ramp = (shape: number[], scale = 0.37, shift = 0.2) => {
   const n = shape.reduce((a, b) => a * b, 1);
-  return f64(Array.from({ length: n }, (_, i) => Math.sin(i * scale + shift) * 1.3 + 0.05 * i), shape);
+  return f64(
+    Array.from({ length: n }, (_, i) => Math.sin(i * scale + shift) * 1.3 + 0.05 * i),
+    shape,
+  );
 };
 const positive = (shape: number[]) => {
   const n = shape.reduce((a, b) => a * b, 1);
-  return f64(Array.from({ length: n }, (_, i) => 0.5 + ((i * 7) % 11) / 5), shape);
+  return f64(
+    Array.from({ length: n }, (_, i) => 0.5 + ((i * 7) % 11) / 5),
+    shape,
+  );
 };
 
 const unaryCases: Array<[string, (x: T.Tensor) => T.Tensor, (v: number) => number, boolean]> = [
@@ -42,7 +48,9 @@ describe.each(unaryCases)('%s', (_name, op, ref, needsPositive) => {
   });
 });
 
-const binaryCases: Array<[string, (a: T.Tensor | number, b: T.Tensor | number) => T.Tensor, (a: number, b: number) => number]> = [
+const binaryCases: Array<
+  [string, (a: T.Tensor | number, b: T.Tensor | number) => T.Tensor, (a: number, b: number) => number]
+> = [
   ['add', T.add, (a, b) => a + b],
   ['sub', T.sub, (a, b) => a - b],
   ['mul', T.mul, (a, b) => a * b],
@@ -53,8 +61,14 @@ const binaryCases: Array<[string, (a: T.Tensor | number, b: T.Tensor | number) =
 const broadcastShapes: Array<[number[], number[]]> = [
   [[4], [4]],
   [[3, 4], [4]],
-  [[3, 1], [1, 4]],
-  [[2, 3, 4], [3, 1]],
+  [
+    [3, 1],
+    [1, 4],
+  ],
+  [
+    [2, 3, 4],
+    [3, 1],
+  ],
   [[1], [2, 3]],
 ];
 
@@ -66,13 +80,23 @@ describe.each(binaryCases)('%s', (name, op, ref) => {
     const shape = T.broadcastShapes('test', sa, sb);
     const ea = a.expand(shape).toArray() as Float64Array;
     const eb = b.expand(shape).toArray() as Float64Array;
-    expectAllClose(y, Array.from(ea, (v, i) => ref(v, eb[i]!)), { atol: 1e-12 });
+    expectAllClose(
+      y,
+      Array.from(ea, (v, i) => ref(v, eb[i]!)),
+      { atol: 1e-12 },
+    );
     gradcheck(op, [a, b]);
   });
   it('takes a number on either side', () => {
     const a = positive([3]);
-    expectAllClose(op(a, 2), Array.from(a.toArray() as Float64Array, (v) => ref(v, 2)));
-    expectAllClose(op(2, a), Array.from(a.toArray() as Float64Array, (v) => ref(2, v)));
+    expectAllClose(
+      op(a, 2),
+      Array.from(a.toArray() as Float64Array, (v) => ref(v, 2)),
+    );
+    expectAllClose(
+      op(2, a),
+      Array.from(a.toArray() as Float64Array, (v) => ref(2, v)),
+    );
   });
 });
 
@@ -94,16 +118,21 @@ describe('comparisons, where and masked fill', () => {
     gradcheck((x) => T.maskedFill(x, T.tensor([1, 0, 0, 1], { dtype: 'bool' }), 7), [a]);
   });
   it('rejects mixed dtypes with a clear error', () => {
-    expect(() => T.add(T.tensor([1]), T.tensor([1], { dtype: 'f64' }))).toThrow(/dtypes differ.*cast one first/);
-    expect(() => T.add(T.zeros([2, 3]), T.zeros([4]))).toThrow(/add: shapes \[2,3\] and \[4\] do not broadcast/);
+    expect(() => T.add(T.tensor([1]), T.tensor([1], { dtype: 'f64' }))).toThrow(
+      /dtypes differ.*cast one first/,
+    );
+    expect(() => T.add(T.zeros([2, 3]), T.zeros([4]))).toThrow(
+      /add: shapes \[2,3\] and \[4\] do not broadcast/,
+    );
   });
   it('frees every temporary in a scope, forward and backward', () => {
     const x = ramp([4, 4]);
-    expectNoLeaks(() =>
-      T.tidy(() => {
-        const y = T.sum(T.mul(T.exp(x), T.silu(x)));
-        y.backward();
-      }),
+    expectNoLeaks(
+      () =>
+        T.tidy(() => {
+          const y = T.sum(T.mul(T.exp(x), T.silu(x)));
+          y.backward();
+        }),
       1, // x.grad
     );
     expect(x.grad?.shape).toEqual([4, 4]);

@@ -8,7 +8,8 @@ export type Operand = Tensor | number;
 
 function pair(a: Operand, b: Operand): [Tensor, Tensor, Tensor | null] {
   if (typeof a !== 'number' && typeof b !== 'number') return [a, b, null];
-  if (typeof a === 'number' && typeof b === 'number') throw new TypeError('elementwise op: at least one operand must be a tensor');
+  if (typeof a === 'number' && typeof b === 'number')
+    throw new TypeError('elementwise op: at least one operand must be a tensor');
   if (typeof a === 'number') {
     const s = scalarLike(b as Tensor, a);
     return [s, b as Tensor, s];
@@ -17,7 +18,9 @@ function pair(a: Operand, b: Operand): [Tensor, Tensor, Tensor | null] {
   return [a, s, s];
 }
 
-function binary(op: 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge') {
+function binary(
+  op: 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge',
+) {
   return (a: Operand, b: Operand): Tensor => {
     const [x, y, temp] = pair(a, b);
     try {
@@ -41,8 +44,10 @@ export const le = binary('le');
 export const gt = binary('gt');
 export const ge = binary('ge');
 
-const unary = (op: 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'silu' | 'sigmoid' | 'tanh' | 'relu') => (x: Tensor) =>
-  runOp(op, [x], {})[0]!;
+const unary =
+  (op: 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'silu' | 'sigmoid' | 'tanh' | 'relu') =>
+  (x: Tensor) =>
+    runOp(op, [x], {})[0]!;
 
 export const neg = unary('neg');
 export const exp = unary('exp');

@@ -3,12 +3,12 @@
 import '../cpu/index.js';
 import '../autograd/rules/index.js';
 
+export * from './attention.js';
 export * from './creation.js';
+export { allocate, runKernel, runOp } from './dispatch.js';
 export * from './elementwise.js';
-export * from './reduce.js';
+export * from './indexing.js';
 export * from './layout.js';
 export * from './linalg.js';
 export * from './nn.js';
-export * from './indexing.js';
-export * from './attention.js';
-export { runOp, runKernel, allocate } from './dispatch.js';
+export * from './reduce.js';

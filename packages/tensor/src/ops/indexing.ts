@@ -55,7 +55,9 @@ export function indexAdd(base: Tensor, axis: number, index: Tensor, src: Tensor)
   const a = normalizeAxis('indexAdd', axis, base.rank);
   const want = base.shape.map((d, i) => (i === a ? index.shape[0]! : d));
   if (formatShape(src.shape) !== formatShape(want)) {
-    throw new RangeError(`indexAdd: src ${src.describe()} must be ${formatShape(want)}: base ${base.describe()} with axis ${axis} the length of index ${index.describe()}`);
+    throw new RangeError(
+      `indexAdd: src ${src.describe()} must be ${formatShape(want)}: base ${base.describe()} with axis ${axis} the length of index ${index.describe()}`,
+    );
   }
   return runOp('index_add', [base, index, src], { axis: a })[0]!;
 }
@@ -67,7 +69,9 @@ export function indexAdd(base: Tensor, axis: number, index: Tensor, src: Tensor)
 export function topk(x: Tensor, k: number, axis = -1): { values: Tensor; indices: Tensor } {
   const a = normalizeAxis('topk', axis, x.rank);
   if (!Number.isInteger(k) || k < 0 || k > x.shape[a]!) {
-    throw new RangeError(`topk: k=${k} must be an integer in 0..${x.shape[a]} (axis ${axis} of ${x.describe()})`);
+    throw new RangeError(
+      `topk: k=${k} must be an integer in 0..${x.shape[a]} (axis ${axis} of ${x.describe()})`,
+    );
   }
   const [values, indices] = runOp('topk', [x], { k, axis: a });
   return { values: values!, indices: indices! };

@@ -1,13 +1,14 @@
 // Layout and conversion ops: contiguous copies, clone, cast, concat/split, slice scatter and
 // the in-place updates used by optimizers (outside autograd).
-import { hooks } from '../core/hooks.js';
+
+import { isGradEnabled } from '../autograd/mode.js';
 import type { DType } from '../core/dtype.js';
+import { hooks } from '../core/hooks.js';
 import { formatShape, normalizeAxis } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { isGradEnabled } from '../autograd/mode.js';
+import { onesLike } from './creation.js';
 import { commonDevice, runKernel, runOp } from './dispatch.js';
 import { add } from './elementwise.js';
-import { onesLike } from './creation.js';
 
 export function contiguous(x: Tensor): Tensor {
   return x.isContiguous() ? x.alias() : runOp('contiguous', [x], {})[0]!;
@@ -27,8 +28,12 @@ export function concat(xs: Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new RangeError('concat: needs at least one tensor');
   const a = normalizeAxis('concat', axis, xs[0]!.rank);
   for (const t of xs) {
-    const ok = t.rank === xs[0]!.rank && t.dtype === xs[0]!.dtype && t.shape.every((d, i) => i === a || d === xs[0]!.shape[i]);
-    if (!ok) throw new RangeError(`concat: ${xs.map((x) => x.describe()).join(', ')} do not agree off axis ${axis}`);
+    const ok =
+      t.rank === xs[0]!.rank &&
+      t.dtype === xs[0]!.dtype &&
+      t.shape.every((d, i) => i === a || d === xs[0]!.shape[i]);
+    if (!ok)
+      throw new RangeError(`concat: ${xs.map((x) => x.describe()).join(', ')} do not agree off axis ${axis}`);
   }
   return runOp('concat', xs, { axis: a })[0]!;
 }
@@ -54,7 +59,9 @@ export function sliceScatter(base: Tensor, src: Tensor, starts: number[], steps?
 
 function assertNoGradTarget(op: string, dst: Tensor): void {
   if (isGradEnabled() && (dst.requiresGrad || dst.gradNode)) {
-    throw new Error(`${op}: in-place update of ${dst.describe()} which autograd tracks; run it inside noGrad()`);
+    throw new Error(
+      `${op}: in-place update of ${dst.describe()} which autograd tracks; run it inside noGrad()`,
+    );
   }
 }
 

@@ -9,7 +9,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     throw new RangeError(`matmul: operands need at least 2 axes, got ${a.describe()} and ${b.describe()}`);
   }
   if (a.shape[a.rank - 1] !== b.shape[b.rank - 2]) {
-    throw new RangeError(`matmul: inner dimensions differ: ${formatShape(a.shape)} x ${formatShape(b.shape)}`);
+    throw new RangeError(
+      `matmul: inner dimensions differ: ${formatShape(a.shape)} x ${formatShape(b.shape)}`,
+    );
   }
   if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtypes differ (${a.describe()} and ${b.describe()})`);
   broadcastShapes('matmul (batch axes)', a.shape.slice(0, -2), b.shape.slice(0, -2));

@@ -22,9 +22,14 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
   if (x.rank === 0) throw new RangeError(`layerNorm: x ${x.describe()} needs at least one axis`);
   const d = x.shape[x.rank - 1]!;
-  for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
+  for (const [name, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
     if (t && (t.rank !== 1 || t.shape[0] !== d)) {
-      throw new RangeError(`layerNorm: ${name} ${t.describe()} must be [${d}], the last axis of x ${x.describe()}`);
+      throw new RangeError(
+        `layerNorm: ${name} ${t.describe()} must be [${d}], the last axis of x ${x.describe()}`,
+      );
     }
   }
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
@@ -88,8 +93,10 @@ export function ropeTables(
     const power = round(theta ** round((2 * i) / headDim));
     return round(1 / round(round(ext[i]!) * power));
   });
-  const cos = dtype === 'f32' ? new Float32Array(pos.length * headDim) : new Float64Array(pos.length * headDim);
-  const sin = dtype === 'f32' ? new Float32Array(pos.length * headDim) : new Float64Array(pos.length * headDim);
+  const cos =
+    dtype === 'f32' ? new Float32Array(pos.length * headDim) : new Float64Array(pos.length * headDim);
+  const sin =
+    dtype === 'f32' ? new Float32Array(pos.length * headDim) : new Float64Array(pos.length * headDim);
   pos.forEach((p, s) => {
     for (let i = 0; i < half; i++) {
       const angle = round(p * invFreq[i]!);
@@ -99,17 +106,23 @@ export function ropeTables(
     }
   });
   const shape = [pos.length, headDim];
-  return { cos: tensor(cos, { shape, dtype, device: options.device }), sin: tensor(sin, { shape, dtype, device: options.device }) };
+  return {
+    cos: tensor(cos, { shape, dtype, device: options.device }),
+    sin: tensor(sin, { shape, dtype, device: options.device }),
+  };
 }
 
 function extensionFactors(scaling: RopeScaling | undefined, positions: number[], half: number): number[] {
   const { shortFactor, longFactor, originalMaxPositions } = scaling ?? {};
   const longest = positions.reduce((m, p) => Math.max(m, p + 1), 0);
-  const useLong = longFactor && (!shortFactor || (originalMaxPositions !== undefined && longest > originalMaxPositions));
+  const useLong =
+    longFactor && (!shortFactor || (originalMaxPositions !== undefined && longest > originalMaxPositions));
   const factors = useLong ? longFactor : shortFactor;
   if (!factors) return new Array<number>(half).fill(1);
   if (factors.length !== half) {
-    throw new RangeError(`ropeTables: rope scaling ${useLong ? 'longFactor' : 'shortFactor'} has ${factors.length} entries, expected headDim/2 = ${half}`);
+    throw new RangeError(
+      `ropeTables: rope scaling ${useLong ? 'longFactor' : 'shortFactor'} has ${factors.length} entries, expected headDim/2 = ${half}`,
+    );
   }
   return factors;
 }
@@ -131,7 +144,9 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   }
   const lead = logits.shape.slice(0, -1);
   if (logits.rank < 2 || formatShape(lead) !== formatShape(targets.shape)) {
-    throw new RangeError(`crossEntropy: logits ${logits.describe()} must be [...,V] over targets ${targets.describe()} [...]`);
+    throw new RangeError(
+      `crossEntropy: logits ${logits.describe()} must be [...,V] over targets ${targets.describe()} [...]`,
+    );
   }
   const v = logits.shape[logits.rank - 1]!;
   const flat = logits.rank === 2 ? logits : logits.reshape([-1, v]);
@@ -161,7 +176,8 @@ export interface DropoutOptions {
 export function dropout(x: Tensor, p: number, options: DropoutOptions = {}): Tensor {
   const { training = true, generator = defaultGenerator() } = options;
   if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout: p must be in [0, 1], got ${p}`);
-  if (x.dtype !== 'f32' && x.dtype !== 'f64') throw new TypeError(`dropout: x must be f32 or f64, got ${x.describe()}`);
+  if (x.dtype !== 'f32' && x.dtype !== 'f64')
+    throw new TypeError(`dropout: x must be f32 or f64, got ${x.describe()}`);
   if (p === 0 || !training) return x.alias();
   const keep = p === 1 ? new Uint8Array(x.size) : generator.bernoulli(x.size, 1 - p);
   const scale = p === 1 ? 0 : 1 / (1 - p);

@@ -1,10 +1,11 @@
 // Random tensors drawn from the seeded Philox stream (random/generator.ts documents it).
 // Draws happen on the host and are uploaded; a device backend may later draw in place from
 // the same (key, counter) reservation.
+
+import { numel } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import type { Generator } from '../random/generator.js';
 import { defaultGenerator } from '../random/global.js';
-import { numel } from '../core/shape.js';
 import { tensor } from './creation.js';
 
 export interface RandomOptions {
@@ -14,7 +15,11 @@ export interface RandomOptions {
   requiresGrad?: boolean;
 }
 
-function draw(shape: number[], options: RandomOptions, fill: (g: Generator, n: number, dtype: 'f32' | 'f64') => Float32Array | Float64Array): Tensor {
+function draw(
+  shape: number[],
+  options: RandomOptions,
+  fill: (g: Generator, n: number, dtype: 'f32' | 'f64') => Float32Array | Float64Array,
+): Tensor {
   const dtype = options.dtype ?? 'f32';
   const data = fill(options.generator ?? defaultGenerator(), numel(shape), dtype);
   return tensor(data, { shape, dtype, device: options.device, requiresGrad: options.requiresGrad });
@@ -25,7 +30,10 @@ export function rand(shape: number[], options: RandomOptions & { low?: number; h
   return draw(shape, options, (g, n, d) => g.uniform(n, d, options.low ?? 0, options.high ?? 1));
 }
 
-export function randn(shape: number[], options: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
+export function randn(
+  shape: number[],
+  options: RandomOptions & { mean?: number; std?: number } = {},
+): Tensor {
   return draw(shape, options, (g, n, d) => g.normal(n, d, options.mean ?? 0, options.std ?? 1));
 }
 
@@ -39,7 +47,11 @@ export function randGumbel(shape: number[], options: RandomOptions = {}): Tensor
 }
 
 /** A bool tensor, true with probability p. */
-export function bernoulli(shape: number[], p: number, options: { device?: string; generator?: Generator } = {}): Tensor {
+export function bernoulli(
+  shape: number[],
+  p: number,
+  options: { device?: string; generator?: Generator } = {},
+): Tensor {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`bernoulli: p must be in [0, 1], got ${p}`);
   const mask = (options.generator ?? defaultGenerator()).bernoulli(numel(shape), p);
   return tensor(mask, { shape, dtype: 'bool', device: options.device });

@@ -26,7 +26,11 @@ export function mean(x: Tensor, axis?: number | number[], keepdim = false): Tens
 }
 
 /** Maximum values and the index of the first maximum along `axis`. */
-export function maxWithIndices(x: Tensor, axis: number, keepdim = false): { values: Tensor; indices: Tensor } {
+export function maxWithIndices(
+  x: Tensor,
+  axis: number,
+  keepdim = false,
+): { values: Tensor; indices: Tensor } {
   const [values, indices] = runOp('max', [x], { axis: normalizeAxis('max', axis, x.rank), keepdim });
   return { values: values!, indices: indices! };
 }
@@ -47,12 +51,14 @@ export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
 export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   if (shapesEqual(x.shape, shape)) return x.alias();
   const lead = x.rank - shape.length;
-  if (lead < 0) throw new RangeError(`sumTo: cannot sum ${formatShape(x.shape)} to the larger ${formatShape(shape)}`);
+  if (lead < 0)
+    throw new RangeError(`sumTo: cannot sum ${formatShape(x.shape)} to the larger ${formatShape(shape)}`);
   const axes: number[] = [];
   x.shape.forEach((d, i) => {
     if (i < lead) axes.push(i);
     else if (shape[i - lead] === 1 && d !== 1) axes.push(i);
-    else if (shape[i - lead] !== d) throw new RangeError(`sumTo: ${formatShape(shape)} does not broadcast to ${formatShape(x.shape)}`);
+    else if (shape[i - lead] !== d)
+      throw new RangeError(`sumTo: ${formatShape(shape)} does not broadcast to ${formatShape(x.shape)}`);
   });
   const summed = runOp('sum', [x], { axes, keepdim: true })[0]!;
   const out = summed.reshape([...shape]);

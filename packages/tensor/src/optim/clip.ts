@@ -1,11 +1,12 @@
 // Gradient clipping by global L2 norm, computed on the device: the norm comes back as a 0-d
 // tensor and the scale is applied without reading it on the host (no sync in the train step).
-import type { Tensor } from '../core/tensor.js';
+
 import { noGrad } from '../autograd/mode.js';
 import { tidy } from '../core/memory.js';
+import type { Tensor } from '../core/tensor.js';
 import { add, div, minimum, mul, sqrt } from '../ops/elementwise.js';
-import { sum } from '../ops/reduce.js';
 import { cast, copyInPlace } from '../ops/layout.js';
+import { sum } from '../ops/reduce.js';
 
 /** Scales every .grad so that their joint L2 norm is at most maxNorm; returns the norm before. */
 export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {

@@ -1,10 +1,14 @@
 // Optimizers against inline reference loops of torch.optim's update equations, clipping
 // against its closed form, schedules against their formulas, and state save/restore.
 import { describe, expect, it } from 'vitest';
-import { expectAllClose } from '../testing.js';
 import * as T from '../index.js';
+import { expectAllClose } from '../testing.js';
 
-function adamwReference(p0: number[], grads: number[][], o: { lr: number; b1: number; b2: number; eps: number; wd: number }) {
+function adamwReference(
+  p0: number[],
+  grads: number[][],
+  o: { lr: number; b1: number; b2: number; eps: number; wd: number },
+) {
   const p = [...p0];
   const m = p.map(() => 0);
   const v = p.map(() => 0);
@@ -23,7 +27,9 @@ function adamwReference(p0: number[], grads: number[][], o: { lr: number; b1: nu
 }
 
 const gradsFor = (steps: number, n: number) =>
-  Array.from({ length: steps }, (_, t) => Array.from({ length: n }, (_, i) => Math.sin(t * 1.3 + i) * (i + 1)));
+  Array.from({ length: steps }, (_, t) =>
+    Array.from({ length: n }, (_, i) => Math.sin(t * 1.3 + i) * (i + 1)),
+  );
 
 describe('AdamW', () => {
   it('matches the torch.optim.AdamW equations over several steps (f64)', () => {
@@ -35,7 +41,9 @@ describe('AdamW', () => {
       p.grad = T.tensor(g, { dtype: 'f64' });
       opt.stepOnce();
     }
-    expectAllClose(p, adamwReference(p0, grads, { lr: 0.05, b1: 0.8, b2: 0.95, eps: 1e-8, wd: 0.1 }), { atol: 1e-13 });
+    expectAllClose(p, adamwReference(p0, grads, { lr: 0.05, b1: 0.8, b2: 0.95, eps: 1e-8, wd: 0.1 }), {
+      atol: 1e-13,
+    });
   });
 
   it('restores its state exactly: split run equals uninterrupted run', () => {
@@ -46,7 +54,10 @@ describe('AdamW', () => {
       grads.forEach((g, t) => {
         if (split && t === 3) {
           const saved = opt.stateDict();
-          const copy = { step: saved.step, tensors: Object.fromEntries(Object.entries(saved.tensors).map(([k, v]) => [k, T.clone(v)])) };
+          const copy = {
+            step: saved.step,
+            tensors: Object.fromEntries(Object.entries(saved.tensors).map(([k, v]) => [k, T.clone(v)])),
+          };
           opt = new T.AdamW([p], { lr: 0.1 });
           opt.loadStateDict(copy);
         }
@@ -76,9 +87,9 @@ describe('AdamW', () => {
     const p = T.zeros([2], { requiresGrad: true });
     const opt = new T.AdamW([p]);
     expect(() => opt.loadStateDict({ step: 1, tensors: {} })).toThrow(/missing tensor 'exp_avg.0'/);
-    expect(() => opt.loadStateDict({ step: 1, tensors: { 'exp_avg.0': T.zeros([3]), 'exp_avg_sq.0': T.zeros([2]) } })).toThrow(
-      /'exp_avg.0' has shape \[3\], expected \[2\]/,
-    );
+    expect(() =>
+      opt.loadStateDict({ step: 1, tensors: { 'exp_avg.0': T.zeros([3]), 'exp_avg_sq.0': T.zeros([2]) } }),
+    ).toThrow(/'exp_avg.0' has shape \[3\], expected \[2\]/);
     expect(() => new T.AdamW([T.zeros([2])])).toThrow(/does not require grad/);
   });
 });
@@ -130,6 +141,8 @@ describe('schedules', () => {
     expect(s(500)).toBeCloseTo(0.1);
     const l = T.warmupLinear({ peak: 2, warmupSteps: 0, totalSteps: 4 });
     expect([1, 2, 3, 4].map(l)).toEqual([1.5, 1, 0.5, 0]);
-    expect(() => T.warmupCosine({ peak: 1, warmupSteps: 5, totalSteps: 3 })).toThrow(/totalSteps \(3\) must be an integer >= warmupSteps \(5\)/);
+    expect(() => T.warmupCosine({ peak: 1, warmupSteps: 5, totalSteps: 3 })).toThrow(
+      /totalSteps \(3\) must be an integer >= warmupSteps \(5\)/,
+    );
   });
 });

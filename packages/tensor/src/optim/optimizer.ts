@@ -1,12 +1,13 @@
 // Optimizers over leaf tensors: AdamW (decoupled weight decay, bias correction; fused kernel)
 // and SGD with momentum. State lives on the parameters' device; stateDict() feeds checkpoints.
-import { formatShape, shapesEqual } from '../core/shape.js';
-import type { Tensor } from '../core/tensor.js';
+
 import { noGrad } from '../autograd/mode.js';
 import { tidy } from '../core/memory.js';
+import { formatShape, shapesEqual } from '../core/shape.js';
+import type { Tensor } from '../core/tensor.js';
 import { zerosLike } from '../ops/creation.js';
-import { add, mul } from '../ops/elementwise.js';
 import { runKernel } from '../ops/dispatch.js';
+import { add, mul } from '../ops/elementwise.js';
 import { addInPlace, copyInPlace } from '../ops/layout.js';
 
 export interface OptimizerState {
@@ -19,7 +20,8 @@ export abstract class Optimizer {
   step = 0;
   constructor(readonly params: Tensor[]) {
     params.forEach((p, i) => {
-      if (!p.requiresGrad) throw new Error(`optimizer: parameter ${i} (${p.describe()}) does not require grad`);
+      if (!p.requiresGrad)
+        throw new Error(`optimizer: parameter ${i} (${p.describe()}) does not require grad`);
     });
   }
   /** The learning rate used by the next step (schedules set it). */
@@ -42,19 +44,23 @@ export abstract class Optimizer {
 
   stateDict(): OptimizerState {
     const tensors: Record<string, Tensor> = {};
-    for (const [slot, list] of Object.entries(this.slots())) list.forEach((t, i) => (tensors[`${slot}.${i}`] = t));
+    for (const [slot, list] of Object.entries(this.slots()))
+      list.forEach((t, i) => (tensors[`${slot}.${i}`] = t));
     return { step: this.step, tensors };
   }
 
   loadStateDict(state: OptimizerState): void {
-    if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`optimizer state: step must be a non-negative integer, got ${state.step}`);
+    if (!Number.isInteger(state.step) || state.step < 0)
+      throw new Error(`optimizer state: step must be a non-negative integer, got ${state.step}`);
     noGrad(() => {
       for (const [slot, list] of Object.entries(this.slots())) {
         list.forEach((t, i) => {
           const src = state.tensors[`${slot}.${i}`];
           if (!src) throw new Error(`optimizer state: missing tensor '${slot}.${i}'`);
           if (!shapesEqual(src.shape, t.shape)) {
-            throw new Error(`optimizer state: '${slot}.${i}' has shape ${formatShape(src.shape)}, expected ${formatShape(t.shape)}`);
+            throw new Error(
+              `optimizer state: '${slot}.${i}' has shape ${formatShape(src.shape)}, expected ${formatShape(t.shape)}`,
+            );
           }
           copyInPlace(t, src.dtype === t.dtype && src.device === t.device ? src : castTo(src, t));
         });
@@ -65,7 +71,8 @@ export abstract class Optimizer {
 }
 
 function castTo(src: Tensor, like: Tensor): Tensor {
-  if (src.device !== like.device) throw new Error(`optimizer state: tensor on ${src.device}, parameters on ${like.device}`);
+  if (src.device !== like.device)
+    throw new Error(`optimizer state: tensor on ${src.device}, parameters on ${like.device}`);
   return runKernel('cast', src.device, [src], { dtype: like.dtype })[0]!;
 }
 
@@ -85,7 +92,10 @@ export class AdamW extends Optimizer {
   private readonly expAvg: Tensor[];
   private readonly expAvgSq: Tensor[];
 
-  constructor(params: Tensor[], { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01 }: AdamWOptions = {}) {
+  constructor(
+    params: Tensor[],
+    { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01 }: AdamWOptions = {},
+  ) {
     super(params);
     this.lr = lr;
     [this.beta1, this.beta2] = betas;
@@ -100,7 +110,14 @@ export class AdamW extends Optimizer {
   }
 
   update(): void {
-    const attrs = { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step: this.step };
+    const attrs = {
+      lr: this.lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+      step: this.step,
+    };
     this.params.forEach((p, i) => {
       if (!p.grad) return;
       runKernel('adamw_step', p.device, [p, p.grad, this.expAvg[i]!, this.expAvgSq[i]!], attrs);

@@ -11,7 +11,12 @@ export interface WarmupCosineOptions {
 }
 
 /** Linear warmup from peak/warmupSteps to peak, then half-cosine decay to min at totalSteps. */
-export function warmupCosine({ peak, warmupSteps, totalSteps, min = peak * 0.1 }: WarmupCosineOptions): Schedule {
+export function warmupCosine({
+  peak,
+  warmupSteps,
+  totalSteps,
+  min = peak * 0.1,
+}: WarmupCosineOptions): Schedule {
   check(peak, warmupSteps, totalSteps);
   return (step) => {
     if (step <= warmupSteps) return (peak * step) / Math.max(1, warmupSteps);
@@ -31,10 +36,15 @@ export function warmupLinear({ peak, warmupSteps, totalSteps, min = 0 }: WarmupC
   };
 }
 
-export const constant = (lr: number): Schedule => () => lr;
+export const constant =
+  (lr: number): Schedule =>
+  () =>
+    lr;
 
 function check(peak: number, warmup: number, total: number): void {
   if (!(peak > 0)) throw new RangeError(`schedule: peak learning rate must be > 0, got ${peak}`);
-  if (!Number.isInteger(warmup) || warmup < 0) throw new RangeError(`schedule: warmupSteps must be an integer >= 0, got ${warmup}`);
-  if (!Number.isInteger(total) || total < warmup) throw new RangeError(`schedule: totalSteps (${total}) must be an integer >= warmupSteps (${warmup})`);
+  if (!Number.isInteger(warmup) || warmup < 0)
+    throw new RangeError(`schedule: warmupSteps must be an integer >= 0, got ${warmup}`);
+  if (!Number.isInteger(total) || total < warmup)
+    throw new RangeError(`schedule: totalSteps (${total}) must be an integer >= warmupSteps (${warmup})`);
 }

@@ -1,22 +1,57 @@
 // Gradient rules for views, layout, elementwise, reduction and matmul ops. Each rule is
 // written with the op API, so it runs on any backend that has the forward kernels.
+
+import { isFloat } from '../../core/dtype.js';
+import type { Tensor } from '../../core/tensor.js';
 import { arange, zeros } from '../../ops/creation.js';
 import * as ew from '../../ops/elementwise.js';
 import { cast, sliceScatter, split } from '../../ops/layout.js';
 import { matmul } from '../../ops/linalg.js';
 import { sumTo } from '../../ops/reduce.js';
-import type { Tensor } from '../../core/tensor.js';
-import { isFloat } from '../../core/dtype.js';
 import type { RulesFor } from './types.js';
 
 type CoreOps =
-  | 'full' | 'arange' | 'contiguous' | 'cast' | 'concat' | 'slice_scatter'
-  | 'reshape' | 'permute' | 'expand' | 'slice'
-  | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'silu' | 'sigmoid' | 'tanh' | 'relu' | 'pow'
-  | 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum'
-  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'where' | 'masked_fill'
-  | 'sum' | 'max' | 'matmul'
-  | 'add_inplace' | 'copy_inplace' | 'adamw_step';
+  | 'full'
+  | 'arange'
+  | 'contiguous'
+  | 'cast'
+  | 'concat'
+  | 'slice_scatter'
+  | 'reshape'
+  | 'permute'
+  | 'expand'
+  | 'slice'
+  | 'neg'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'rsqrt'
+  | 'abs'
+  | 'silu'
+  | 'sigmoid'
+  | 'tanh'
+  | 'relu'
+  | 'pow'
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'maximum'
+  | 'minimum'
+  | 'eq'
+  | 'ne'
+  | 'lt'
+  | 'le'
+  | 'gt'
+  | 'ge'
+  | 'where'
+  | 'masked_fill'
+  | 'sum'
+  | 'max'
+  | 'matmul'
+  | 'add_inplace'
+  | 'copy_inplace'
+  | 'adamw_step';
 
 const x0 = (ctx: { inputs: Array<Tensor | undefined> }) => ctx.inputs[0]!;
 const y0 = (ctx: { outputs: Array<Tensor | undefined> }) => ctx.outputs[0]!;
@@ -39,14 +74,25 @@ export const coreRules = {
     backward: (ctx, [g]) => [isFloat(ctx.inputDtypes[0]!) ? cast(g!, ctx.inputDtypes[0]!) : null],
   },
   concat: {
-    backward: (ctx, [g]) => split(g!, ctx.inputShapes.map((s) => s[ctx.attrs.axis]!), ctx.attrs.axis),
+    backward: (ctx, [g]) =>
+      split(
+        g!,
+        ctx.inputShapes.map((s) => s[ctx.attrs.axis]!),
+        ctx.attrs.axis,
+      ),
   },
   slice_scatter: {
     backward: (ctx, [g]) => {
       const { starts, steps } = ctx.attrs;
       const srcShape = ctx.inputShapes[1]!;
       const hole = zeros(srcShape, { dtype: g!.dtype, device: g!.device });
-      const region = g!.slice(...starts.map((s, i): [number, number, number] => [s, s + (srcShape[i]! - 1) * steps[i]! + 1, steps[i]!]));
+      const region = g!.slice(
+        ...starts.map((s, i): [number, number, number] => [
+          s,
+          s + (srcShape[i]! - 1) * steps[i]! + 1,
+          steps[i]!,
+        ]),
+      );
       return [sliceScatter(g!, hole, starts, steps), region];
     },
   },
@@ -132,7 +178,10 @@ export const coreRules = {
     backward: (ctx, [g]) => {
       const [a, b] = ctx.inputs as [Tensor, Tensor];
       const pickA = ew.ge(a, b); // ties send the gradient to the first operand
-      return [sumTo(ew.where(pickA, g!, 0), ctx.inputShapes[0]!), sumTo(ew.where(pickA, 0, g!), ctx.inputShapes[1]!)];
+      return [
+        sumTo(ew.where(pickA, g!, 0), ctx.inputShapes[0]!),
+        sumTo(ew.where(pickA, 0, g!), ctx.inputShapes[1]!),
+      ];
     },
   },
   minimum: {
@@ -140,14 +189,21 @@ export const coreRules = {
     backward: (ctx, [g]) => {
       const [a, b] = ctx.inputs as [Tensor, Tensor];
       const pickA = ew.le(a, b);
-      return [sumTo(ew.where(pickA, g!, 0), ctx.inputShapes[0]!), sumTo(ew.where(pickA, 0, g!), ctx.inputShapes[1]!)];
+      return [
+        sumTo(ew.where(pickA, g!, 0), ctx.inputShapes[0]!),
+        sumTo(ew.where(pickA, 0, g!), ctx.inputShapes[1]!),
+      ];
     },
   },
   where: {
     saveInputs: [0],
     backward: (ctx, [g]) => {
       const cond = x0(ctx);
-      return [null, sumTo(ew.where(cond, g!, 0), ctx.inputShapes[1]!), sumTo(ew.where(cond, 0, g!), ctx.inputShapes[2]!)];
+      return [
+        null,
+        sumTo(ew.where(cond, g!, 0), ctx.inputShapes[1]!),
+        sumTo(ew.where(cond, 0, g!), ctx.inputShapes[2]!),
+      ];
     },
   },
   masked_fill: {
@@ -169,7 +225,9 @@ export const coreRules = {
       const shape = ctx.inputShapes[0]!;
       const { axis } = ctx.attrs;
       const kept = shape.map((d, i) => (i === axis ? 1 : d));
-      const positions = arange(shape[axis]!, { device: g!.device }).reshape(shape.map((d, i) => (i === axis ? d : 1)));
+      const positions = arange(shape[axis]!, { device: g!.device }).reshape(
+        shape.map((d, i) => (i === axis ? d : 1)),
+      );
       const hit = ew.eq(positions, ctx.outputs[1]!.reshape(kept));
       return [ew.where(hit, g!.reshape(kept), 0)];
     },
@@ -185,4 +243,3 @@ export const coreRules = {
     },
   },
 } satisfies RulesFor<CoreOps>;
-

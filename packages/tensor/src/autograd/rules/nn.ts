@@ -2,19 +2,31 @@
 // RoPE, gather/scatter, index select/add, top-k, cross-entropy). Written with the op API and
 // runKernel, so they run on any backend that has the forward (and *_backward) kernels.
 // The *_backward kernels are not differentiable themselves (no double backward).
+
+import { shapesEqual } from '../../core/shape.js';
+import type { Tensor } from '../../core/tensor.js';
 import { zeros } from '../../ops/creation.js';
 import { runKernel } from '../../ops/dispatch.js';
 import * as ew from '../../ops/elementwise.js';
 import { gather, indexAdd, indexSelect, scatterAdd } from '../../ops/indexing.js';
 import { sliceScatter } from '../../ops/layout.js';
 import { sum } from '../../ops/reduce.js';
-import { shapesEqual } from '../../core/shape.js';
-import type { Tensor } from '../../core/tensor.js';
 import type { RulesFor } from './types.js';
 
 type NnOps =
-  | 'softmax' | 'log_softmax' | 'layer_norm' | 'layer_norm_backward' | 'embedding' | 'rope'
-  | 'gather' | 'scatter_add' | 'index_select' | 'index_add' | 'topk' | 'cross_entropy' | 'cross_entropy_backward';
+  | 'softmax'
+  | 'log_softmax'
+  | 'layer_norm'
+  | 'layer_norm_backward'
+  | 'embedding'
+  | 'rope'
+  | 'gather'
+  | 'scatter_add'
+  | 'index_select'
+  | 'index_add'
+  | 'topk'
+  | 'cross_entropy'
+  | 'cross_entropy_backward';
 
 const zerosOf = (shape: number[], like: Tensor) => zeros(shape, { dtype: like.dtype, device: like.device });
 
@@ -57,12 +69,19 @@ export const nnRules = {
     saveInputs: [1, 2],
     backward: (ctx, [g]) => {
       const [, cos, sin] = ctx.inputs as [undefined, Tensor, Tensor];
-      return [runKernel('rope', g!.device, [g!, cos, sin], { transpose: !ctx.attrs.transpose })[0], null, null];
+      return [
+        runKernel('rope', g!.device, [g!, cos, sin], { transpose: !ctx.attrs.transpose })[0],
+        null,
+        null,
+      ];
     },
   },
   gather: {
     saveInputs: [1],
-    backward: (ctx, [g]) => [scatterAdd(zerosOf(ctx.inputShapes[0]!, g!), ctx.attrs.axis, ctx.inputs[1]!, g!), null],
+    backward: (ctx, [g]) => [
+      scatterAdd(zerosOf(ctx.inputShapes[0]!, g!), ctx.attrs.axis, ctx.inputs[1]!, g!),
+      null,
+    ],
   },
   scatter_add: {
     saveInputs: [1],
@@ -73,24 +92,38 @@ export const nnRules = {
       if (ctx.needsInputGrad[2]) {
         src = gather(g!, ctx.attrs.axis, index);
         // torch lets src be larger than index; the positions past it received nothing.
-        if (!shapesEqual(src.shape, srcShape)) src = sliceScatter(zerosOf(srcShape, g!), src, srcShape.map(() => 0));
+        if (!shapesEqual(src.shape, srcShape))
+          src = sliceScatter(
+            zerosOf(srcShape, g!),
+            src,
+            srcShape.map(() => 0),
+          );
       }
       return [g!.alias(), null, src];
     },
   },
   index_select: {
     saveInputs: [1],
-    backward: (ctx, [g]) => [indexAdd(zerosOf(ctx.inputShapes[0]!, g!), ctx.attrs.axis, ctx.inputs[1]!, g!), null],
+    backward: (ctx, [g]) => [
+      indexAdd(zerosOf(ctx.inputShapes[0]!, g!), ctx.attrs.axis, ctx.inputs[1]!, g!),
+      null,
+    ],
   },
   index_add: {
     saveInputs: [1],
-    backward: (ctx, [g]) => [g!.alias(), null, ctx.needsInputGrad[2] ? indexSelect(g!, ctx.attrs.axis, ctx.inputs[1]!) : null],
+    backward: (ctx, [g]) => [
+      g!.alias(),
+      null,
+      ctx.needsInputGrad[2] ? indexSelect(g!, ctx.attrs.axis, ctx.inputs[1]!) : null,
+    ],
   },
   topk: {
     saveOutputs: [1],
     nondifferentiableOutputs: [1],
     // The picked indices are distinct along the axis, so scatter-add is a plain scatter.
-    backward: (ctx, [g]) => [scatterAdd(zerosOf(ctx.inputShapes[0]!, g!), ctx.attrs.axis, ctx.outputs[1]!, g!)],
+    backward: (ctx, [g]) => [
+      scatterAdd(zerosOf(ctx.inputShapes[0]!, g!), ctx.attrs.axis, ctx.outputs[1]!, g!),
+    ],
   },
   cross_entropy: {
     saveInputs: [0, 1],

@@ -58,8 +58,14 @@ export function gemmEngine(): GemmEngine {
   if (engine) return engine;
   const fma = detectRelaxedSimd();
   const shared = canShareMemory();
-  const module = new WebAssembly.Module(emitGemmModule(defaultShape, { fma, shared }) as Uint8Array<ArrayBuffer>);
-  const memory = new WebAssembly.Memory({ initial: 16, maximum: maxPages, shared } as WebAssembly.MemoryDescriptor);
+  const module = new WebAssembly.Module(
+    emitGemmModule(defaultShape, { fma, shared }) as Uint8Array<ArrayBuffer>,
+  );
+  const memory = new WebAssembly.Memory({
+    initial: 16,
+    maximum: maxPages,
+    shared,
+  } as WebAssembly.MemoryDescriptor);
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmExports;
   let f32 = new Float32Array(memory.buffer);
   let i32 = new Int32Array(memory.buffer);

@@ -3,7 +3,18 @@
 // A is read in place (no packing: one splat load per row and k), either row-major ('rows', op(A) = A)
 // or column-major ('cols', op(A) = A^T); B is packed by pack-b.ts as [N/NR panels][K][NR]; C is a dense
 // padded [Mp][Np] block. Tested by gemm.test.ts against gemmRef.
-import { type Bytes, blockVoid, f32Const, i32Const, memarg, op, simd, simdOp, type, v128Zero } from './wasm-encoder.js';
+import {
+  type Bytes,
+  blockVoid,
+  f32Const,
+  i32Const,
+  memarg,
+  op,
+  simd,
+  simdOp,
+  type,
+  v128Zero,
+} from './wasm-encoder.js';
 
 export interface KernelShape {
   mr: number; // rows of the micro-tile
@@ -15,9 +26,23 @@ export interface KernelShape {
 
 /** Parameters of every gemm_* function; lda and ldc are in bytes. */
 export const gemmParams = [
-  'a', 'lda', 'b', 'c', 'ldc', 'K', 'i0', 'i1', 'j0', 'j1', 'alpha', 'beta', 'load',
+  'a',
+  'lda',
+  'b',
+  'c',
+  'ldc',
+  'K',
+  'i0',
+  'i1',
+  'j0',
+  'j1',
+  'alpha',
+  'beta',
+  'load',
 ] as const;
-export const gemmParamTypes = gemmParams.map((name) => (name === 'alpha' || name === 'beta' ? type.f32 : type.i32));
+export const gemmParamTypes = gemmParams.map((name) =>
+  name === 'alpha' || name === 'beta' ? type.f32 : type.i32,
+);
 
 /**
  * C[i-panels i0..i1, j-panels j0..j1] = alpha * op(A) * op(B) + (load ? beta * C : 0).
@@ -56,9 +81,13 @@ export function emitGemmBody(
   // One k step, B at constant offsets from q; A from row pointers (+u) or from p (then p += lda).
   const kStep = (u: number): Bytes => {
     const out: Bytes = [];
-    for (let v = 0; v < nv; v++) out.push(...get(q), ...simdOp(simd.load), ...memarg(2, (u * nr + 4 * v) * 4), ...set(bv[v]!));
+    for (let v = 0; v < nv; v++)
+      out.push(...get(q), ...simdOp(simd.load), ...memarg(2, (u * nr + 4 * v) * 4), ...set(bv[v]!));
     for (let r = 0; r < mr; r++) {
-      const splat = layout === 'rows' ? [...get(rowPtr[r]!), ...simdOp(simd.load32Splat), ...memarg(2, u * 4)] : [...get(p), ...simdOp(simd.load32Splat), ...memarg(2, r * 4)];
+      const splat =
+        layout === 'rows'
+          ? [...get(rowPtr[r]!), ...simdOp(simd.load32Splat), ...memarg(2, u * 4)]
+          : [...get(p), ...simdOp(simd.load32Splat), ...memarg(2, r * 4)];
       out.push(...splat, ...set(av));
       for (let v = 0; v < nv; v++) out.push(...madd(get(av), get(bv[v]!), acc[r * nv + v]!));
     }
@@ -70,6 +99,7 @@ export function emitGemmBody(
     const body: Bytes = [];
     for (let u = 0; u < steps; u++) body.push(...kStep(u));
     if (layout === 'rows') for (const ptr of rowPtr) body.push(...addTo(ptr, i32Const(steps * 4)));
+    // biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
     return [
       op.block, blockVoid,
       ...get(k), ...i32Const(steps), op.i32LtS, op.brIf, 0,
@@ -88,7 +118,8 @@ export function emitGemmBody(
   micro.push(...get(bptr), ...set(q), ...get(kc), ...set(k));
   if (layout === 'rows') {
     micro.push(...get(aptr), ...set(rowPtr[0]!));
-    for (let r = 1; r < mr; r++) micro.push(...get(rowPtr[r - 1]!), ...get(lda), op.i32Add, ...set(rowPtr[r]!));
+    for (let r = 1; r < mr; r++)
+      micro.push(...get(rowPtr[r - 1]!), ...get(lda), op.i32Add, ...set(rowPtr[r]!));
   } else {
     micro.push(...get(aptr), ...set(p));
   }
@@ -100,22 +131,27 @@ export function emitGemmBody(
   micro.push(...get(betaE), ...simdOp(simd.f32x4Splat), ...set(betaV), ...get(cptr), ...set(crow));
   for (let r = 0; r < mr; r++) {
     for (let v = 0; v < nv; v++) {
-      micro.push(...madd(get(betaV), [...get(crow), ...simdOp(simd.load), ...memarg(2, 16 * v)], acc[r * nv + v]!));
+      micro.push(
+        ...madd(get(betaV), [...get(crow), ...simdOp(simd.load), ...memarg(2, 16 * v)], acc[r * nv + v]!),
+      );
     }
     micro.push(...addTo(crow, get(ldc)));
   }
   micro.push(op.end, ...get(cptr), ...set(crow));
   for (let r = 0; r < mr; r++) {
-    for (let v = 0; v < nv; v++) micro.push(...get(crow), ...get(acc[r * nv + v]!), ...simdOp(simd.store), ...memarg(2, 16 * v));
+    for (let v = 0; v < nv; v++)
+      micro.push(...get(crow), ...get(acc[r * nv + v]!), ...simdOp(simd.store), ...memarg(2, 16 * v));
     if (r < mr - 1) micro.push(...addTo(crow, get(ldc)));
   }
 
   // Address of A at (row i*mr, column kc0) of op(A).
+  // biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
   const aAddress: Bytes =
     layout === 'rows'
       ? [...get(a), ...get(i), ...i32Const(mr), op.i32Mul, ...get(lda), op.i32Mul, op.i32Add, ...get(kc0), ...i32Const(4), op.i32Mul, op.i32Add]
       : [...get(a), ...get(kc0), ...get(lda), op.i32Mul, op.i32Add, ...get(i), ...i32Const(mr * 4), op.i32Mul, op.i32Add];
 
+  // biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
   const body: Bytes = [
     // Empty ranges do nothing; K == 0 is handled by the caller (C = beta * C).
     ...get(i0), ...get(i1), op.i32GeS, ...get(j0), ...get(j1), op.i32GeS, op.i32Or,

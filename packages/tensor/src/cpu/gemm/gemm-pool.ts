@@ -44,7 +44,8 @@ function defaultThreads(): number {
   const fromEnv = env?.GRIN_CPU_THREADS;
   if (fromEnv !== undefined && fromEnv !== '') {
     const n = Number(fromEnv);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`GRIN_CPU_THREADS=${fromEnv}: must be a positive integer`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`GRIN_CPU_THREADS=${fromEnv}: must be a positive integer`);
     return Math.min(n, maxThreads);
   }
   const os = nodeBuiltin<{ availableParallelism?: () => number; cpus(): unknown[] }>('node:os');
@@ -77,7 +78,12 @@ function ensureWorkers(engine: GemmEngine, count: number): void {
   const Worker = nodeBuiltin<{ Worker: WorkerClass }>('node:worker_threads')!.Worker;
   const ctl = engine.i32();
   while (workers.length < count) {
-    const workerData = { module: engine.module, memory: engine.memory, index: workers.length + 1, generation: Atomics.load(ctl, word.generation) };
+    const workerData = {
+      module: engine.module,
+      memory: engine.memory,
+      index: workers.length + 1,
+      generation: Atomics.load(ctl, word.generation),
+    };
     const worker = new Worker(workerSource, { eval: true, workerData });
     worker.unref();
     workers.push(worker);
@@ -108,7 +114,11 @@ export function runSlices(engine: GemmEngine, table: number, slices: Array<[numb
   Atomics.notify(ctl, word.generation);
   engine.exports.run_tasks(table, slices[0]![0], slices[0]![1]);
   for (let polls = 0; polls < spinPolls && Atomics.load(ctl, word.pending) !== 0; polls++);
-  for (let pending = Atomics.load(ctl, word.pending); pending !== 0; pending = Atomics.load(ctl, word.pending)) {
+  for (
+    let pending = Atomics.load(ctl, word.pending);
+    pending !== 0;
+    pending = Atomics.load(ctl, word.pending)
+  ) {
     Atomics.wait(ctl, word.pending, pending);
   }
   if (Atomics.load(ctl, word.error) !== 0) {

@@ -47,7 +47,9 @@ export function runProducts(shape: ProductShape, products: Product[]): void {
   const Np = nPanels * nr;
 
   const work = M * N * K * products.length;
-  const threads = canUseWorkers(engine) ? Math.max(1, Math.min(gemmThreads(), Math.floor(work / minFlopsPerThread))) : 1;
+  const threads = canUseWorkers(engine)
+    ? Math.max(1, Math.min(gemmThreads(), Math.floor(work / minFlopsPerThread)))
+    : 1;
   // Split each product into `splits` parts so the task count is a multiple of the thread count.
   lastThreadsUsed = threads;
   const splits = threads / gcd(products.length, threads);
@@ -57,7 +59,12 @@ export function runProducts(shape: ProductShape, products: Product[]): void {
   const aCopied = transA ? (K - 1) * lda + M : (M - 1) * lda + K;
   const aRead = transA ? (K - 1) * lda + Mp : (Mp - 1) * lda + K;
   const bCopied = transB ? (N - 1) * ldb + K : (K - 1) * ldb + N;
-  const sizes = { a: align(aRead * 4), b: align(bCopied * 4), packed: align(nPanels * K * nr * 4), c: align(Mp * Np * 4) };
+  const sizes = {
+    a: align(aRead * 4),
+    b: align(bCopied * 4),
+    packed: align(nPanels * K * nr * 4),
+    c: align(Mp * Np * 4),
+  };
   const perProduct = sizes.a + sizes.b + sizes.packed + sizes.c;
   const table = controlBytes;
   const arena = table + align(taskCount * taskWords * 4);
@@ -74,7 +81,8 @@ export function runProducts(shape: ProductShape, products: Product[]): void {
     f32.fill(0, a / 4 + aCopied, a / 4 + aRead);
     f32.set(product.B.subarray(product.offB, product.offB + bCopied), b / 4);
     if (beta !== 0) {
-      for (let i = 0; i < M; i++) f32.set(product.C.subarray(product.offC + i * ldc, product.offC + i * ldc + N), c / 4 + i * Np);
+      for (let i = 0; i < M; i++)
+        f32.set(product.C.subarray(product.offC + i * ldc, product.offC + i * ldc + N), c / 4 + i * Np);
     }
     return { a, b, packed, c };
   });
@@ -104,7 +112,10 @@ export function runProducts(shape: ProductShape, products: Product[]): void {
       const [i0, i1] = splitRows ? part(mPanels, s) : [0, mPanels];
       const [j0, j1] = splitRows ? [0, nPanels] : part(nPanels, s);
       const kind = transA ? taskKind.gemmCols : taskKind.gemmRows;
-      i32.set([kind, base.a, lda * 4, base.packed, base.c, Np * 4, K, i0, i1, j0, j1, 0, 0, beta !== 0 ? 1 : 0], record);
+      i32.set(
+        [kind, base.a, lda * 4, base.packed, base.c, Np * 4, K, i0, i1, j0, j1, 0, 0, beta !== 0 ? 1 : 0],
+        record,
+      );
       f32[record + 11] = alpha;
       f32[record + 12] = beta;
     }

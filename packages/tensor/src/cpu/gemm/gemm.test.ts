@@ -3,8 +3,8 @@
 // Run: cd packages/tensor && npx vitest run src/cpu/gemm
 import { afterAll, describe, expect, it } from 'vitest';
 import { gemmBatchedF32, gemmF32, gemmThreads, setGemmThreads } from './gemm.js';
-import { gemmRef } from './gemm-ref.js';
 import { gemmEngine } from './gemm-engine.js';
+import { gemmRef } from './gemm-ref.js';
 import { lastThreadsUsed } from './gemm-run.js';
 
 // Deterministic values in [-1, 1) so failures reproduce.
@@ -32,7 +32,9 @@ function expectClose(ours: Float32Array, ref: Float32Array, scale: Float64Array,
   for (let index = 0; index < ours.length; index++) {
     const diff = Math.abs(ours[index]! - ref[index]!);
     if (!(diff <= 1e-4 * scale[index]! + 1e-30)) {
-      expect.fail(`${label}: element ${index}: ours ${ours[index]} ref ${ref[index]} (tolerance ${1e-4 * scale[index]!})`);
+      expect.fail(
+        `${label}: element ${index}: ours ${ours[index]} ref ${ref[index]} (tolerance ${1e-4 * scale[index]!})`,
+      );
     }
   }
 }
@@ -53,12 +55,31 @@ function checkCase(c: Case, seed: number): void {
   const scale = new Float64Array(ref.length);
   const abs = (x: Float32Array) => x.map(Math.abs);
   const scaleF32 = new Float32Array(ref.length);
-  gemmRef(transA, transB, M, N, K, Math.abs(alpha), abs(A), pad, lda, abs(B), pad, ldb, 0, scaleF32, pad, ldc);
-  for (let index = 0; index < ref.length; index++) scale[index] = scaleF32[index]! + Math.abs(beta * C0[index]!) + 1e-6;
+  gemmRef(
+    transA,
+    transB,
+    M,
+    N,
+    K,
+    Math.abs(alpha),
+    abs(A),
+    pad,
+    lda,
+    abs(B),
+    pad,
+    ldb,
+    0,
+    scaleF32,
+    pad,
+    ldc,
+  );
+  for (let index = 0; index < ref.length; index++)
+    scale[index] = scaleF32[index]! + Math.abs(beta * C0[index]!) + 1e-6;
   expectClose(ours, ref, scale, JSON.stringify(c));
   // Elements outside the M x N window (padding between rows, the offset) must be untouched.
   for (let index = 0; index < pad; index++) expect(ours[index]).toBe(C0[index]);
-  for (let i = 0; i < M; i++) for (let j = N; j < ldc; j++) expect(ours[pad + i * ldc + j]).toBe(C0[pad + i * ldc + j]);
+  for (let i = 0; i < M; i++)
+    for (let j = N; j < ldc; j++) expect(ours[pad + i * ldc + j]).toBe(C0[pad + i * ldc + j]);
 }
 
 const transposes = [
@@ -123,7 +144,24 @@ describe.each([1, 2])('gemmF32 on %i thread(s)', (threads) => {
       const ref = new Float32Array(batch * M * N);
       gemmBatchedF32(batch, transA, transB, M, N, K, A, M * K, B, K * N, ours, M * N);
       for (let b = 0; b < batch; b++) {
-        gemmRef(transA, transB, M, N, K, 1, A, b * M * K, transA ? M : K, B, b * K * N, transB ? K : N, 0, ref, b * M * N, N);
+        gemmRef(
+          transA,
+          transB,
+          M,
+          N,
+          K,
+          1,
+          A,
+          b * M * K,
+          transA ? M : K,
+          B,
+          b * K * N,
+          transB ? K : N,
+          0,
+          ref,
+          b * M * N,
+          N,
+        );
       }
       // Inputs are in [-1, 1), so |sum of K products| <= K bounds the rounding scale.
       const worst = ours.reduce((max, x, index) => Math.max(max, Math.abs(x - ref[index]!)), 0);
@@ -141,12 +179,16 @@ describe('gemmF32 arguments', () => {
 
   it('rejects a leading dimension shorter than a row, naming it', () => {
     const x = new Float32Array(16);
-    expect(() => gemmF32(false, false, 2, 2, 4, 1, x, 0, 3, x, 0, 2, 0, x, 0, 2)).toThrow(/lda \(3\) must be an integer >= 4/);
+    expect(() => gemmF32(false, false, 2, 2, 4, 1, x, 0, 3, x, 0, 2, 0, x, 0, 2)).toThrow(
+      /lda \(3\) must be an integer >= 4/,
+    );
   });
 
   it('rejects arrays too short for the shape', () => {
     const x = new Float32Array(3);
-    expect(() => gemmF32(false, false, 2, 2, 2, 1, x, 0, 2, x, 0, 2, 0, x, 0, 2)).toThrow(/needs 4 elements, it has 3/);
+    expect(() => gemmF32(false, false, 2, 2, 2, 1, x, 0, 2, x, 0, 2, 0, x, 0, 2)).toThrow(
+      /needs 4 elements, it has 3/,
+    );
   });
 
   it('rejects thread counts outside 1..max', () => {

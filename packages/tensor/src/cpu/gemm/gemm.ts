@@ -7,22 +7,38 @@ import { runProducts } from './gemm-run.js';
 export { gemmThreads, setGemmThreads } from './gemm-pool.js';
 
 function checkMatrix(
-  name: string, array: unknown, offset: number, ld: number, rows: number, cols: number, what: string,
+  name: string,
+  array: unknown,
+  offset: number,
+  ld: number,
+  rows: number,
+  cols: number,
+  what: string,
 ): void {
   if (!(array instanceof Float32Array)) throw new TypeError(`gemmF32: ${name} must be a Float32Array`);
-  if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`gemmF32: off${name} (${offset}) must be a non-negative integer`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new RangeError(`gemmF32: off${name} (${offset}) must be a non-negative integer`);
   if (!Number.isInteger(ld) || ld < Math.max(1, cols)) {
-    throw new RangeError(`gemmF32: ld${name.toLowerCase()} (${ld}) must be an integer >= ${Math.max(1, cols)}, the row length of ${what}`);
+    throw new RangeError(
+      `gemmF32: ld${name.toLowerCase()} (${ld}) must be an integer >= ${Math.max(1, cols)}, the row length of ${what}`,
+    );
   }
   const end = rows === 0 || cols === 0 ? offset : offset + (rows - 1) * ld + cols;
   if (end > array.length) {
-    throw new RangeError(`gemmF32: ${name} (${rows}x${cols} from offset ${offset}, row stride ${ld}) needs ${end} elements, it has ${array.length}`);
+    throw new RangeError(
+      `gemmF32: ${name} (${rows}x${cols} from offset ${offset}, row stride ${ld}) needs ${end} elements, it has ${array.length}`,
+    );
   }
 }
 
 function checkDims(M: number, N: number, K: number): void {
-  for (const [name, value] of [['M', M], ['N', N], ['K', K]] as const) {
-    if (!Number.isInteger(value) || value < 0) throw new RangeError(`gemmF32: ${name} (${value}) must be a non-negative integer`);
+  for (const [name, value] of [
+    ['M', M],
+    ['N', N],
+    ['K', K],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 0)
+      throw new RangeError(`gemmF32: ${name} (${value}) must be a non-negative integer`);
   }
 }
 
@@ -81,7 +97,8 @@ export function gemmBatchedF32(
   strideC: number,
 ): void {
   checkDims(M, N, K);
-  if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`gemmBatchedF32: batch (${batch}) must be a non-negative integer`);
+  if (!Number.isInteger(batch) || batch < 0)
+    throw new RangeError(`gemmBatchedF32: batch (${batch}) must be a non-negative integer`);
   if (batch === 0 || M === 0 || N === 0) return;
   const lda = transA ? M : K;
   const ldb = transB ? K : N;
@@ -89,7 +106,14 @@ export function gemmBatchedF32(
   checkMatrix('A', A, last * strideA, lda, transA ? K : M, lda, `A[${last}]`);
   checkMatrix('B', B, last * strideB, ldb, transB ? N : K, ldb, `B[${last}]`);
   checkMatrix('C', C, last * strideC, N, M, N, `C[${last}]`);
-  const products = Array.from({ length: batch }, (_, b) => ({ A, offA: b * strideA, B, offB: b * strideB, C, offC: b * strideC }));
+  const products = Array.from({ length: batch }, (_, b) => ({
+    A,
+    offA: b * strideA,
+    B,
+    offB: b * strideB,
+    C,
+    offC: b * strideC,
+  }));
   if (K === 0) for (const p of products) scaleC(M, N, 0, C, p.offC, N);
   else runProducts({ transA, transB, M, N, K, alpha: 1, beta: 0, lda, ldb, ldc: N }, products);
 }

@@ -17,6 +17,7 @@ export function emitPackBody(nv: number): { locals: number[]; body: Bytes } {
   const set = (x: number): Bytes => [op.localSet, x];
   const addTo = (x: number, amount: Bytes): Bytes => [...get(x), ...amount, op.i32Add, ...set(x)];
   // `for (x = 0; x < limit; x++) body`, skipped when limit <= 0.
+  // biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
   const forLoop = (x: number, limit: Bytes, body: Bytes): Bytes => [
     ...i32Const(0), ...set(x),
     op.block, blockVoid,
@@ -32,7 +33,16 @@ export function emitPackBody(nv: number): { locals: number[]; body: Bytes } {
 
   // Not transposed: row k of the panel is NR contiguous floats of B's row k.
   const fullRow: Bytes = [];
-  for (let v = 0; v < nv; v++) fullRow.push(...get(d), ...get(s), ...simdOp(simd.load), ...memarg(2, 16 * v), ...simdOp(simd.store), ...memarg(2, 16 * v));
+  for (let v = 0; v < nv; v++)
+    fullRow.push(
+      ...get(d),
+      ...get(s),
+      ...simdOp(simd.load),
+      ...memarg(2, 16 * v),
+      ...simdOp(simd.store),
+      ...memarg(2, 16 * v),
+    );
+  // biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
   const straight: Bytes = forLoop(k, get(K), [
     ...get(src), ...get(k), ...get(ldb), op.i32Mul, op.i32Add, ...get(q), ...i32Const(nr * 4), op.i32Mul, op.i32Add, ...set(s),
     ...get(panelBase), ...get(k), ...i32Const(nr * 4), op.i32Mul, op.i32Add, ...set(d),
@@ -47,6 +57,7 @@ export function emitPackBody(nv: number): { locals: number[]; body: Bytes } {
     op.end,
   ]);
   // Transposed: column c of the panel is B's row (q*NR + c), contiguous in k.
+  // biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
   const transposed: Bytes = forLoop(col, i32Const(nr), [
     ...get(panelBase), ...get(col), ...i32Const(4), op.i32Mul, op.i32Add, ...set(d),
     ...get(src), ...get(q), ...i32Const(nr), op.i32Mul, ...get(col), op.i32Add, ...get(ldb), op.i32Mul, op.i32Add, ...set(s),
@@ -58,6 +69,7 @@ export function emitPackBody(nv: number): { locals: number[]; body: Bytes } {
     op.end,
   ]);
 
+  // biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
   const body: Bytes = [
     ...get(q0), ...set(q),
     op.block, blockVoid,

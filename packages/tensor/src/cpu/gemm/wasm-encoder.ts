@@ -37,6 +37,7 @@ export const type = { i32: 0x7f, f32: 0x7d, v128: 0x7b } as const;
 export const blockVoid = 0x40;
 
 /** Core opcodes (single byte). */
+// biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
 export const op = {
   block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d, return: 0x0f,
   call: 0x10, select: 0x1b,
@@ -49,6 +50,7 @@ export const op = {
 } as const;
 
 /** SIMD opcodes, emitted after the 0xfd prefix as a LEB128 number. */
+// biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
 export const simd = {
   load: 0x00, load32Splat: 0x09, store: 0x0b, const: 0x0c, f32x4Splat: 0x13,
   f32x4Add: 0xe4, f32x4Mul: 0xe6,
@@ -59,7 +61,10 @@ export const simd = {
 export const memarg = (alignLog2: number, offset: number): Bytes => [...uleb(alignLog2), ...uleb(offset)];
 export const simdOp = (code: number): Bytes => [0xfd, ...uleb(code)];
 export const i32Const = (value: number): Bytes => [op.i32Const, ...sleb(value)];
-export const f32Const = (value: number): Bytes => [op.f32Const, ...new Uint8Array(new Float32Array([value]).buffer)];
+export const f32Const = (value: number): Bytes => [
+  op.f32Const,
+  ...new Uint8Array(new Float32Array([value]).buffer),
+];
 export const v128Zero = (): Bytes => [...simdOp(simd.const), ...new Array(16).fill(0)];
 
 export interface FunctionDef {
@@ -71,8 +76,15 @@ export interface FunctionDef {
 }
 
 /** Builds a module importing `env.memory` (shared or not) and defining `functions` in order. */
-export function encodeModule(functions: FunctionDef[], memory: { shared: boolean; minPages: number; maxPages: number }): Uint8Array {
-  const types = functions.map((f) => [0x60, ...vector(f.params.map((t) => [t])), ...vector(f.results.map((t) => [t]))]);
+export function encodeModule(
+  functions: FunctionDef[],
+  memory: { shared: boolean; minPages: number; maxPages: number },
+): Uint8Array {
+  const types = functions.map((f) => [
+    0x60,
+    ...vector(f.params.map((t) => [t])),
+    ...vector(f.results.map((t) => [t])),
+  ]);
   const limits = memory.shared
     ? [0x03, ...uleb(memory.minPages), ...uleb(memory.maxPages)]
     : [0x01, ...uleb(memory.minPages), ...uleb(memory.maxPages)];
@@ -89,6 +101,7 @@ export function encodeModule(functions: FunctionDef[], memory: { shared: boolean
       return [...uleb(body.length), ...body];
     }),
   );
+  // biome-ignore format: wasm instructions laid out like assembly, one instruction group per line
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vector(types)),
