@@ -32,7 +32,7 @@ export function balanceStats(experts_TK: Tensor, probs_TE: Tensor): BalanceStats
   return { counts_E, meanProbs_E: mean(probs_TE, 0), tokens: T, topK: experts_TK.shape[1]! };
 }
 
-/** Sum over ranks; the parallel package provides it (tests inject an in-process one). */
+/** Sum over ranks, returning a new tensor that the caller then owns (the parallel package provides it). */
 export type AllReduceSum = (t: Tensor) => Tensor | Promise<Tensor>;
 
 export interface BalanceLossOptions {

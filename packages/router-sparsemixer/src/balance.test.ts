@@ -1,0 +1,75 @@
+// The load-balancing loss: its value against the closed form, its gradient (through P only),
+// and the global mode: with an in-process all-reduce over 2-4 ranks, f equals f over the
+// concatenated batch.
+import * as T from '@grin-moe/tensor';
+import { expectAllClose } from '@grin-moe/tensor/testing';
+import { describe, expect, it } from 'vitest';
+import { type BalanceStats, balanceLoss, balanceStats, getRouter } from './index.js';
+
+function routeBatch(seed: number, Tn: number, E: number) {
+  const logits = T.randn([Tn, E], { dtype: 'f64', generator: new T.Generator(seed) }).setRequiresGrad();
+  const out = getRouter('gshard-top2').route(logits, { training: true });
+  return { logits, out, stats: balanceStats(out.experts_TK, out.probs_TE) };
+}
+
+describe('balance loss', () => {
+  it('local mode: alpha * E * sum f_i P_i with f counted over both picks', async () => {
+    const { logits, out, stats } = routeBatch(1, 12, 5);
+    const { loss, fractions_LE } = await balanceLoss([stats], { alpha: 0.01, mode: 'local' });
+    const ids = out.experts_TK.toArray() as Int32Array;
+    const p = out.probs_TE.toList() as number[][];
+    const f = new Array<number>(5).fill(0);
+    for (const id of ids) f[id]! += 1 / (12 * 2);
+    const P = [0, 1, 2, 3, 4].map((i) => p.reduce((a, row) => a + row[i]!, 0) / 12);
+    expectAllClose(fractions_LE, f, { atol: 1e-15 });
+    expectAllClose(loss, [0.01 * 5 * f.reduce((a, fi, i) => a + fi * P[i]!, 0)], { atol: 1e-15 });
+    // d/dz_tj of mean_t sum_i f_i p_ti = p_tj (f_j - sum_i f_i p_ti) / T: the counts carry no gradient.
+    loss.backward();
+    const expected = p.flatMap((row) => {
+      const dot = row.reduce((a, v, i) => a + v * f[i]!, 0);
+      return row.map((v, j) => (0.01 * 5 * v * (f[j]! - dot)) / 12);
+    });
+    expectAllClose(logits.grad!, expected, { atol: 1e-15, rtol: 1e-10 });
+  });
+
+  it.each([2, 3, 4])('global mode over %i ranks equals local mode over the concatenated batch', async (ranks) => {
+    const E = 6;
+    const parts = Array.from({ length: ranks }, (_, r) => routeBatch(10 + r, 8 + 3 * r, E));
+    // in-process all-reduce: every rank receives the sum of all ranks' tables
+    const tables: T.Tensor[] = [];
+    const gather = async (stats: BalanceStats[], r: number) => {
+      let resolveSum!: (t: T.Tensor) => void;
+      const ready = new Promise<T.Tensor>((res) => (resolveSum = res));
+      const pending = balanceLoss(stats, {
+        alpha: 1,
+        mode: 'global',
+        allReduce: (t) => {
+          tables[r] = t;
+          return ready;
+        },
+      });
+      return { pending, resolveSum };
+    };
+    const runs = await Promise.all(parts.map((p, r) => gather([p.stats], r)));
+    await new Promise((res) => setTimeout(res, 0));
+    const total = tables.reduce((a, b) => T.add(a, b));
+    runs.forEach((run) => run.resolveSum(T.clone(total)));
+    const results = await Promise.all(runs.map((run) => run.pending));
+    const all = T.concat(parts.map((p) => p.out.experts_TK), 0);
+    const allProbs = T.concat(parts.map((p) => p.out.probs_TE), 0);
+    const reference = await balanceLoss([balanceStats(all, allProbs)], { alpha: 1, mode: 'local' });
+    for (const r of results) expectAllClose(r.fractions_LE, reference.fractions_LE, { atol: 1e-15 });
+    // each rank's loss uses the global f with its own P
+    results.forEach((r, i) => {
+      const P = T.mean(parts[i]!.out.probs_TE, 0);
+      expectAllClose(r.loss, [E * (T.sum(T.mul(reference.fractions_LE.reshape([E]), P)).item() as number)], { atol: 1e-14 });
+    });
+  });
+
+  it('refuses bad options', async () => {
+    const { stats } = routeBatch(3, 4, 3);
+    await expect(balanceLoss([stats], { alpha: 1, mode: 'global' })).rejects.toThrow(/needs an allReduce/);
+    await expect(balanceLoss([stats], { alpha: -1, mode: 'local' })).rejects.toThrow(/alpha must be >= 0/);
+    await expect(balanceLoss([stats], { alpha: 1, mode: 'lokal' as 'local' })).rejects.toThrow(/unknown mode 'lokal'; valid modes: local, global/);
+  });
+});
