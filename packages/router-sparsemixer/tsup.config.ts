@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
 import { baseTsup } from '../../tsup.base';
 
-export default defineConfig({ ...baseTsup, entry: ['src/index.ts'] });
+export default defineConfig({ ...baseTsup, entry: ['src/index.ts', 'src/report/run-report.ts'] });

@@ -13,6 +13,7 @@ export interface BenchReport {
 
 const benches: Record<string, () => Promise<BenchRunner>> = {
   matmul: async () => (await import('./bench-matmul.js')).benchMatmul,
+  router: async () => (await import('./bench-router.js')).benchRouter,
 };
 
 export const benchCommand: Command = {

@@ -1,5 +1,6 @@
 // Every subcommand of `grin`, in the order --help lists them.
 import type { Command } from '../args.js';
 import { benchCommand } from './bench.js';
+import { checkRouterCommand } from './check-router.js';
 
-export const commands: Command[] = [benchCommand];
+export const commands: Command[] = [checkRouterCommand, benchCommand];

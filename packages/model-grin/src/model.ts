@@ -1,0 +1,166 @@
+// GrinModel: PhimoeForCausalLM in TypeScript. embed -> decoder layers -> final LayerNorm -> lm_head
+// (with bias). Parameters are plain Tensors keyed by their ORIGINAL checkpoint names, so saving and
+// loading need no renaming. Single-device; parallelism wraps it from outside.
+// Shape legend: B batch, S positions, D hidden size, V vocab, Dh head dim.
+// Test: cd packages/model-grin && npx vitest run src/parity src/model
+import type { BalanceStats } from '@grin-moe/router-sparsemixer';
+import {
+  type Generator,
+  type Tensor,
+  crossEntropy,
+  embedding,
+  layerNorm,
+  linear,
+  ropeTables,
+  tensor,
+  tidy,
+} from '@grin-moe/tensor';
+import type { GrinConfig } from './config.js';
+import type { LayerKvCache } from './modules/attention.js';
+import { decoderLayer } from './modules/decoder.js';
+import { type ParameterMap, optionalParam, param, parameterShapes } from './modules/names.js';
+
+export type ModelDType = 'f32' | 'f64';
+
+/** Per-layer keys/values of the positions seen so far (trimmed to the sliding window). */
+export interface KvCache {
+  layers: LayerKvCache[];
+  /** Positions processed so far: the next call's positionOffset. */
+  length: number;
+}
+
+export function createKvCache(config: GrinConfig): KvCache {
+  return { layers: Array.from({ length: config.numHiddenLayers }, () => ({ key_BHkvSD: null, value_BHkvSD: null })), length: 0 };
+}
+
+export function disposeKvCache(cache: KvCache): void {
+  for (const layer of cache.layers) {
+    layer.key_BHkvSD?.dispose();
+    layer.value_BHkvSD?.dispose();
+    layer.key_BHkvSD = layer.value_BHkvSD = null;
+  }
+}
+
+export interface ForwardOptions {
+  /** Default: the model's train()/eval() mode. */
+  training?: boolean;
+  /** Given: new keys/values are appended and the positions continue from cache.length. */
+  cache?: KvCache;
+  /** Absolute position of ids[:, 0] (default: cache.length, else 0). */
+  positionOffset?: number;
+  /** Random stream for input jitter and router sampling in training. */
+  generator?: Generator;
+}
+
+export interface ForwardOutput {
+  logits_BSV: Tensor;
+  /** One per layer, for the load-balancing loss (the trainer sums it). */
+  balance: BalanceStats[];
+}
+
+/** cos/sin [S, Dh] for positions offset..offset+S-1, longrope factors and mscale by sequence length. */
+export function rotaryTables(config: GrinConfig, offset: number, length: number, dtype: ModelDType, device = 'cpu'): { cos: Tensor; sin: Tensor } {
+  const positions = Array.from({ length }, (_, i) => offset + i);
+  const scaling = config.ropeScaling;
+  if (!scaling) return ropeTables(positions, config.headDim, config.ropeTheta, { dtype, device });
+  // transformers picks the long factors once the longest position + 1 exceeds the original context.
+  const long = offset + length > scaling.originalMaxPositions;
+  return ropeTables(positions, config.headDim, config.ropeTheta, {
+    dtype,
+    device,
+    scaling: {
+      shortFactor: scaling.shortFactor,
+      longFactor: scaling.longFactor,
+      originalMaxPositions: scaling.originalMaxPositions,
+      factor: long ? scaling.longMscale : scaling.shortMscale,
+    },
+  });
+}
+
+export class GrinModel {
+  training = false;
+
+  constructor(
+    readonly config: GrinConfig,
+    /** Parameters by checkpoint name, in checkpoint order. */
+    readonly params: ParameterMap,
+    readonly dtype: ModelDType,
+    readonly device = 'cpu',
+  ) {
+    for (const [name, shape] of parameterShapes(config)) {
+      const t = params.get(name);
+      if (!t) throw new Error(`GrinModel: parameter '${name}' [${shape}] is missing`);
+      if (t.shape.join() !== shape.join()) throw new Error(`GrinModel: parameter '${name}' is [${t.shape}], expected [${shape}]`);
+      if (t.dtype !== dtype) throw new Error(`GrinModel: parameter '${name}' is ${t.dtype}, expected ${dtype}`);
+      t.name ??= name;
+      if (!t.gradNode) t.setRequiresGrad(true);
+    }
+  }
+
+  train(flag = true): this {
+    this.training = flag;
+    return this;
+  }
+  eval(): this {
+    return this.train(false);
+  }
+
+  namedParameters(): Array<[string, Tensor]> {
+    return [...this.params];
+  }
+  parameters(): Tensor[] {
+    return [...this.params.values()];
+  }
+
+  forward(ids_BS: Tensor, options: ForwardOptions = {}): ForwardOutput {
+    if (ids_BS.rank !== 2 || ids_BS.dtype !== 'i32') throw new TypeError(`GrinModel.forward: ids must be i32 [B,S], got ${ids_BS.describe()}`);
+    const training = options.training ?? this.training;
+    const cache = options.cache;
+    const offset = options.positionOffset ?? cache?.length ?? 0;
+    const S = ids_BS.shape[1]!;
+    const config = this.config;
+    const p = this.params;
+    const out = tidy(() => {
+      const { cos, sin } = rotaryTables(config, offset, S, this.dtype, this.device);
+      let x_BSD = embedding(param(p, 'model.embed_tokens.weight'), ids_BS);
+      const balance: BalanceStats[] = [];
+      for (let layer = 0; layer < config.numHiddenLayers; layer++) {
+        const result = decoderLayer(config, p, layer, x_BSD, {
+          cos_SD: cos,
+          sin_SD: sin,
+          training,
+          cache: cache?.layers[layer],
+          generator: options.generator,
+        });
+        x_BSD.dispose();
+        x_BSD = result.out_BSD;
+        balance.push(result.balance);
+      }
+      const normed_BSD = layerNorm(x_BSD, param(p, 'model.norm.weight'), param(p, 'model.norm.bias'), config.rmsNormEps);
+      const head = config.tieWordEmbeddings ? param(p, 'model.embed_tokens.weight') : param(p, 'lm_head.weight');
+      return { logits_BSV: linear(normed_BSD, head, optionalParam(p, 'lm_head.bias')), balance };
+    });
+    if (cache) cache.length = offset + S;
+    return out;
+  }
+
+  /** Frees every parameter (and its gradient). */
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+  }
+}
+
+/** Mean next-token cross-entropy: logits[:, :-1] against ids[:, 1:] (the reference `loss`). */
+export function nextTokenLoss(logits_BSV: Tensor, ids_BS: Tensor): Tensor {
+  return tidy(() => {
+    const S = ids_BS.shape[1]!;
+    if (S < 2) throw new RangeError(`nextTokenLoss: need at least 2 positions, got ids ${ids_BS.describe()}`);
+    return crossEntropy(logits_BSV.slice(null, [0, S - 1]), ids_BS.slice(null, [1, S]));
+  });
+}
+
+/** An i32 [B,S] tensor from rows of token ids. */
+export function idsTensor(rows: number[][], device = 'cpu'): Tensor {
+  const S = rows[0]?.length ?? 0;
+  return tensor(Int32Array.from(rows.flat()), { shape: [rows.length, S], dtype: 'i32', device });
+}

@@ -1,0 +1,62 @@
+// Self-attention of PhiMoE (transformers' PhimoeAttention, eager path): q/k/v/o projections with
+// biases, grouped KV heads, rotate-half RoPE over the full head dim, causal sliding window, and an
+// optional KV cache trimmed to what the window can still see. Shape legend: B batch, S new
+// positions, Skv cached + new keys, D hidden size, H query heads, Hkv key/value heads, Dh head dim.
+// Test: cd packages/model-grin && npx vitest run src/parity src/generate
+import { type Tensor, clone, concat, linear, rope, scaledDotProductAttention, tidy } from '@grin-moe/tensor';
+import type { GrinConfig } from '../config.js';
+import { type ParameterMap, optionalParam, param } from './names.js';
+
+/** Keys and values of one layer, after RoPE, for the positions just before the next call's. */
+export interface LayerKvCache {
+  key_BHkvSD: Tensor | null;
+  value_BHkvSD: Tensor | null;
+}
+
+export interface AttentionInputs {
+  cos_SD: Tensor;
+  sin_SD: Tensor;
+  cache?: LayerKvCache;
+}
+
+export function attention(config: GrinConfig, params: ParameterMap, prefix: string, x_BSD: Tensor, inputs: AttentionInputs): Tensor {
+  const [B, S] = x_BSD.shape as [number, number, number];
+  const { numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: Dh } = config;
+  const project = (name: string) => linear(x_BSD, param(params, `${prefix}.${name}.weight`), optionalParam(params, `${prefix}.${name}.bias`));
+  return tidy(() => {
+    const heads = (t_BSX: Tensor, count: number) => t_BSX.reshape([B, S, count, Dh]).transpose(1, 2);
+    const q_BHSD = rope(heads(project('q_proj'), H), inputs.cos_SD, inputs.sin_SD);
+    let k_BHkvSD = rope(heads(project('k_proj'), Hkv), inputs.cos_SD, inputs.sin_SD);
+    let v_BHkvSD = heads(project('v_proj'), Hkv);
+    const cache = inputs.cache;
+    if (cache?.key_BHkvSD && cache.value_BHkvSD) {
+      k_BHkvSD = concat([cache.key_BHkvSD, k_BHkvSD], 2);
+      v_BHkvSD = concat([cache.value_BHkvSD, v_BHkvSD], 2);
+    }
+    const window = config.slidingWindow ?? undefined;
+    const out_BHSD = scaledDotProductAttention(q_BHSD, k_BHkvSD, v_BHkvSD, { causal: true, slidingWindow: window });
+    if (cache) updateCache(cache, k_BHkvSD, v_BHkvSD, window);
+    const out_BSD = out_BHSD.transpose(1, 2).reshape([B, S, H * Dh]);
+    return linear(out_BSD, param(params, `${prefix}.o_proj.weight`), optionalParam(params, `${prefix}.o_proj.bias`));
+  });
+}
+
+/**
+ * Keeps the last window - 1 keys: the next query, at position q, sees keys k with q - k < window,
+ * that is the window - 1 before it plus its own. Copies, so the old storage is freed.
+ */
+function updateCache(cache: LayerKvCache, k_BHkvSD: Tensor, v_BHkvSD: Tensor, window: number | undefined): void {
+  const skv = k_BHkvSD.shape[2]!;
+  const keep = window === undefined ? skv : Math.min(skv, window - 1);
+  cache.key_BHkvSD?.dispose();
+  cache.value_BHkvSD?.dispose();
+  cache.key_BHkvSD = cache.value_BHkvSD = null;
+  if (keep === 0) return;
+  const trim = (t: Tensor) => t.slice(null, null, [skv - keep, skv]);
+  const [key, value] = tidy(() => [clone(trim(k_BHkvSD)), clone(trim(v_BHkvSD))]);
+  // The caller's scope would dispose them; the cache owns these handles.
+  cache.key_BHkvSD = key!.alias({ track: false });
+  cache.value_BHkvSD = value!.alias({ track: false });
+  key!.dispose();
+  value!.dispose();
+}

@@ -1,0 +1,108 @@
+// The sparse MoE block of PhiMoE (transformers' PhimoeSparseMoeBlock), dropless: every token goes
+// to its K experts, no capacity, nothing dropped, routing weights NOT renormalised. The router comes
+// from the registry by name (default sparsemixer-v2). Shape legend: T tokens (B*S), D hidden size,
+// E experts, K picks per token, I expert intermediate size, N = T*K routed rows.
+// Test: cd packages/model-grin && npx vitest run src/parity src/modules
+import { type BalanceStats, balanceStats, getRouter } from '@grin-moe/router-sparsemixer';
+import {
+  type Generator,
+  type Tensor,
+  concat,
+  indexAdd,
+  indexSelect,
+  linear,
+  mul,
+  rand,
+  silu,
+  tensor,
+  tidy,
+  zeros,
+} from '@grin-moe/tensor';
+import type { GrinConfig } from '../config.js';
+import { type ParameterMap, expertPrefix, param } from './names.js';
+
+export interface MoeOptions {
+  training: boolean;
+  generator?: Generator;
+}
+
+/**
+ * Rows of the routed table grouped by expert. `token_N` lists, expert after expert, the token each
+ * routed row reads; `slot_N` the flat index t*K + k of its routing weight; `counts_E` the group sizes.
+ */
+export interface ExpertGroups {
+  token_N: Tensor;
+  slot_N: Tensor;
+  counts_E: number[];
+}
+
+/**
+ * CPU path: one host read of the small [T,K] id table per layer, then a counting sort by expert.
+ * A GPU grouped-GEMM path replaces this function (a device-side sort with no sync).
+ */
+export function groupByExpert(experts_TK: Tensor, numExperts: number): ExpertGroups {
+  const ids = experts_TK.toArray() as Int32Array;
+  const K = experts_TK.shape[1]!;
+  const counts_E = new Array<number>(numExperts).fill(0);
+  for (const e of ids) counts_E[e]!++;
+  const starts = new Array<number>(numExperts).fill(0);
+  for (let e = 1; e < numExperts; e++) starts[e] = starts[e - 1]! + counts_E[e - 1]!;
+  const token = new Int32Array(ids.length);
+  const slot = new Int32Array(ids.length);
+  ids.forEach((e, flat) => {
+    const at = starts[e]!++;
+    token[at] = Math.floor(flat / K);
+    slot[at] = flat;
+  });
+  const device = experts_TK.device;
+  return { token_N: tensor(token, { dtype: 'i32', device }), slot_N: tensor(slot, { dtype: 'i32', device }), counts_E };
+}
+
+/** w2(silu(w1 x) * w3 x) for one expert's rows x_ND. */
+export function expertMlp(params: ParameterMap, prefix: string, x_ND: Tensor): Tensor {
+  return tidy(() => {
+    const gate_NI = silu(linear(x_ND, param(params, `${prefix}.w1.weight`)));
+    const up_NI = linear(x_ND, param(params, `${prefix}.w3.weight`));
+    return linear(mul(gate_NI, up_NI), param(params, `${prefix}.w2.weight`));
+  });
+}
+
+export function moe(
+  config: GrinConfig,
+  params: ParameterMap,
+  layer: number,
+  x_BSD: Tensor,
+  options: MoeOptions,
+): { out_BSD: Tensor; balance: BalanceStats } {
+  const [B, S, D] = x_BSD.shape as [number, number, number];
+  const E = config.numLocalExperts;
+  return tidy(() => {
+    let x_TD = x_BSD.reshape([B * S, D]);
+    const eps = config.inputJitterNoise;
+    if (options.training && eps > 0) {
+      const dtype = x_TD.dtype === 'f64' ? 'f64' : 'f32';
+      const noise_TD = rand([B * S, D], { low: 1 - eps, high: 1 + eps, dtype, device: x_TD.device, generator: options.generator });
+      x_TD = mul(x_TD, noise_TD);
+    }
+    const logits_TE = linear(x_TD, param(params, `model.layers.${layer}.block_sparse_moe.gate.weight`));
+    const { experts_TK, weights_TK, probs_TE } = getRouter(config.router).route(logits_TE, {
+      training: options.training,
+      jitterEps: config.routerJitterNoise,
+      topK: config.numExpertsPerTok,
+      generator: options.generator,
+    });
+    const balance = balanceStats(experts_TK, probs_TE);
+    const { token_N, slot_N, counts_E } = groupByExpert(experts_TK, E);
+    const routed_ND = indexSelect(x_TD, 0, token_N);
+    const outputs: Tensor[] = [];
+    let start = 0;
+    counts_E.forEach((count, e) => {
+      if (count > 0) outputs.push(expertMlp(params, expertPrefix(layer, e), routed_ND.slice([start, start + count])));
+      start += count;
+    });
+    const weights_N1 = indexSelect(weights_TK.reshape([-1]), 0, slot_N).unsqueeze(1);
+    const expert_ND = outputs.length === 1 ? outputs[0]! : concat(outputs, 0);
+    const combined_TD = indexAdd(zeros([B * S, D], { dtype: x_TD.dtype, device: x_TD.device }), 0, token_N, mul(expert_ND, weights_N1));
+    return { out_BSD: combined_TD.reshape([B, S, D]), balance };
+  });
+}
