@@ -7,6 +7,7 @@ import type { BalanceStats } from '@grin-moe/router-sparsemixer';
 import {
   type Generator,
   type Tensor,
+  cast,
   crossEntropy,
   embedding,
   layerNorm,
@@ -50,6 +51,11 @@ export interface ForwardOptions {
   positionOffset?: number;
   /** Random stream for input jitter and router sampling in training. */
   generator?: Generator;
+  /**
+   * Precomputed cos/sin [S, Dh] for these positions instead of rotaryTables (parity tests inject
+   * transformers' own, whose float32 cos differs from ours by an ulp here and there).
+   */
+  rotary?: { cos: Tensor; sin: Tensor };
 }
 
 export interface ForwardOutput {
@@ -58,23 +64,32 @@ export interface ForwardOutput {
   balance: BalanceStats[];
 }
 
-/** cos/sin [S, Dh] for positions offset..offset+S-1, longrope factors and mscale by sequence length. */
+/**
+ * cos/sin [S, Dh] for positions offset..offset+S-1, longrope factors and mscale by sequence length.
+ * Computed in float32 and then cast, as transformers does for every model dtype (f64 included).
+ */
 export function rotaryTables(config: GrinConfig, offset: number, length: number, dtype: ModelDType, device = 'cpu'): { cos: Tensor; sin: Tensor } {
   const positions = Array.from({ length }, (_, i) => offset + i);
   const scaling = config.ropeScaling;
-  if (!scaling) return ropeTables(positions, config.headDim, config.ropeTheta, { dtype, device });
   // transformers picks the long factors once the longest position + 1 exceeds the original context.
-  const long = offset + length > scaling.originalMaxPositions;
-  return ropeTables(positions, config.headDim, config.ropeTheta, {
-    dtype,
+  const long = scaling !== null && offset + length > scaling.originalMaxPositions;
+  const tables = ropeTables(positions, config.headDim, config.ropeTheta, {
+    dtype: 'f32',
     device,
-    scaling: {
-      shortFactor: scaling.shortFactor,
-      longFactor: scaling.longFactor,
-      originalMaxPositions: scaling.originalMaxPositions,
-      factor: long ? scaling.longMscale : scaling.shortMscale,
-    },
+    scaling: scaling
+      ? {
+          shortFactor: scaling.shortFactor,
+          longFactor: scaling.longFactor,
+          originalMaxPositions: scaling.originalMaxPositions,
+          factor: long ? scaling.longMscale : scaling.shortMscale,
+        }
+      : undefined,
   });
+  if (dtype === 'f32') return tables;
+  const out = { cos: cast(tables.cos, dtype), sin: cast(tables.sin, dtype) };
+  tables.cos.dispose();
+  tables.sin.dispose();
+  return out;
 }
 
 export class GrinModel {
@@ -121,7 +136,7 @@ export class GrinModel {
     const config = this.config;
     const p = this.params;
     const out = tidy(() => {
-      const { cos, sin } = rotaryTables(config, offset, S, this.dtype, this.device);
+      const { cos, sin } = options.rotary ?? rotaryTables(config, offset, S, this.dtype, this.device);
       let x_BSD = embedding(param(p, 'model.embed_tokens.weight'), ids_BS);
       const balance: BalanceStats[] = [];
       for (let layer = 0; layer < config.numHiddenLayers; layer++) {

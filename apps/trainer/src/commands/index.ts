@@ -2,5 +2,6 @@
 import type { Command } from '../args.js';
 import { benchCommand } from './bench.js';
 import { checkRouterCommand } from './check-router.js';
+import { trainCommand } from './train.js';
 
-export const commands: Command[] = [checkRouterCommand, benchCommand];
+export const commands: Command[] = [trainCommand, checkRouterCommand, benchCommand];

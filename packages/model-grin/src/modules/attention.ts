@@ -3,7 +3,21 @@
 // optional KV cache trimmed to what the window can still see. Shape legend: B batch, S new
 // positions, Skv cached + new keys, D hidden size, H query heads, Hkv key/value heads, Dh head dim.
 // Test: cd packages/model-grin && npx vitest run src/parity src/generate
-import { type Tensor, clone, concat, linear, rope, scaledDotProductAttention, tidy } from '@grin-moe/tensor';
+import {
+  type Tensor,
+  attentionBlockMask,
+  cast,
+  clone,
+  concat,
+  linear,
+  maskedFill,
+  matmul,
+  mul,
+  repeatKv,
+  rope,
+  softmax,
+  tidy,
+} from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
 import { type ParameterMap, optionalParam, param } from './names.js';
 
@@ -34,10 +48,32 @@ export function attention(config: GrinConfig, params: ParameterMap, prefix: stri
       v_BHkvSD = concat([cache.value_BHkvSD, v_BHkvSD], 2);
     }
     const window = config.slidingWindow ?? undefined;
-    const out_BHSD = scaledDotProductAttention(q_BHSD, k_BHkvSD, v_BHkvSD, { causal: true, slidingWindow: window });
+    const out_BHSD = eagerAttention(q_BHSD, k_BHkvSD, v_BHkvSD, window);
     if (cache) updateCache(cache, k_BHkvSD, v_BHkvSD, window);
     const out_BSD = out_BHSD.transpose(1, 2).reshape([B, S, H * Dh]);
     return linear(out_BSD, param(params, `${prefix}.o_proj.weight`), optionalParam(params, `${prefix}.o_proj.bias`));
+  });
+}
+
+/**
+ * transformers' eager_attention_forward: scores q k^T / sqrt(Dh), causal sliding-window mask, a
+ * softmax taken in float32 whatever the model dtype (so an f64 model matches it to ~1e-15, not
+ * ~1e-7), then the values. Queries sit at the last S of the Skv key positions.
+ */
+export function eagerAttention(q_BHSD: Tensor, k_BHkvSD: Tensor, v_BHkvSD: Tensor, window: number | undefined): Tensor {
+  const [, H, S, Dh] = q_BHSD.shape as [number, number, number, number];
+  const [, Hkv, Skv] = k_BHkvSD.shape as [number, number, number];
+  return tidy(() => {
+    // repeatKv(t, 1) and cast(t, t.dtype) return detached aliases (a @grin-moe/tensor bug), so
+    // the identity cases use the tensor itself.
+    const keys_BHSkvD = H === Hkv ? k_BHkvSD : repeatKv(k_BHkvSD, H / Hkv);
+    const values_BHSkvD = H === Hkv ? v_BHkvSD : repeatKv(v_BHkvSD, H / Hkv);
+    let scores_BHSSkv = mul(matmul(q_BHSD, keys_BHSkvD.transpose(-2, -1)), 1 / Math.sqrt(Dh));
+    const blocked_SSkv = attentionBlockMask(S, Skv, { causal: true, slidingWindow: window }, q_BHSD.device);
+    if (blocked_SSkv) scores_BHSSkv = maskedFill(scores_BHSSkv, blocked_SSkv, Number.NEGATIVE_INFINITY);
+    const probs_BHSSkv =
+      q_BHSD.dtype === 'f32' ? softmax(scores_BHSSkv, -1) : cast(softmax(cast(scores_BHSSkv, 'f32'), -1), q_BHSD.dtype);
+    return matmul(probs_BHSSkv, values_BHSkvD);
   });
 }
 

@@ -39,7 +39,9 @@ export class HfTokenizer implements Tokenizer {
 
   constructor(json: TokenizerJson, options: HfTokenizerOptions = {}) {
     if (json.model?.type !== 'BPE') {
-      throw new Error(`tokenizer.json: model.type is ${JSON.stringify(json.model?.type)}; only "BPE" is supported`);
+      throw new Error(
+        `tokenizer.json: model.type is ${JSON.stringify(json.model?.type)}; only "BPE" is supported`,
+      );
     }
     this.json = json;
     this.config = options.config ?? {};
@@ -49,7 +51,9 @@ export class HfTokenizer implements Tokenizer {
     const tokenCount = this.tokenById.length;
     this.vocabSize = options.vocabSize ?? tokenCount;
     if (this.vocabSize < tokenCount) {
-      throw new Error(`vocab_size (${this.vocabSize}) is smaller than the largest token id + 1 (${tokenCount})`);
+      throw new Error(
+        `vocab_size (${this.vocabSize}) is smaller than the largest token id + 1 (${tokenCount})`,
+      );
     }
     this.specialIds = options.specialIds ?? this.specialIdsFromConfig();
     const stopIds = options.stopIds ?? (this.specialIds.eos === undefined ? [] : [this.specialIds.eos]);
@@ -158,7 +162,8 @@ export function loadTokenizer(modelDir: string): HfTokenizer {
     ? readJson<{ vocab_size?: number; eos_token_id?: number | number[] }>(modelConfigPath)
     : {};
   const tokenCount =
-    Math.max(-1, ...Object.values(json.model?.vocab ?? {}), ...(json.added_tokens ?? []).map((t) => t.id)) + 1;
+    Math.max(-1, ...Object.values(json.model?.vocab ?? {}), ...(json.added_tokens ?? []).map((t) => t.id)) +
+    1;
   const vocabSize = Math.max(tokenCount, modelConfig.vocab_size ?? 0);
   const extraStopIds = [modelConfig.eos_token_id ?? []].flat();
   return new HfTokenizer(json, { vocabSize, config, extraStopIds });

@@ -156,7 +156,7 @@ export const PHI3_TOKENIZER_CONFIG: TokenizerConfigJson = {
 
 /**
  * The GRIN / Phi-3.5-MoE tokenizer: bos <s>=1, eos/pad <|endoftext|>=32000, generation stops at
- * 32000, 32001 or 32007 (<|end|>), vocabSize 32064. Built once per process (~0.3 s), then cached.
+ * 32000, 32001 or 32007 (<|end|>), vocabSize 32064. The Llama-2 data is decoded once per process.
  */
 export async function phi3Tokenizer(options: Phi3JsonOptions = {}): Promise<HfTokenizer> {
   const json = await phi3TokenizerJson(options);

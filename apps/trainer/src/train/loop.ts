@@ -1,0 +1,206 @@
+// The training loop of `grin train`: data and tokenizer, model, AdamW with warmup + cosine,
+// gradient accumulation and clipping, the (global) load-balancing loss, evaluation, metrics,
+// atomic checkpoints and exact resume. Every random draw comes from seeded Philox streams whose
+// state is checkpointed, and the batch of a step is a function of (seed, step): an interrupted and
+// resumed run reproduces the uninterrupted one bit for bit on CPU.
+// Test: cd apps/trainer && npx vitest run src/train/train.test.ts
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type GrinModel, type Tokenizer, idsTensor, nextTokenLoss } from '@grin-moe/model-grin';
+import { balanceLoss } from '@grin-moe/router-sparsemixer';
+import * as T from '@grin-moe/tensor';
+import type { TrainConfig } from './config.js';
+import { completeCheckpoints, writeCheckpoint } from './checkpoints.js';
+import { type TrainingData, prepareData } from './prepare.js';
+import { ProgressBar } from './progress.js';
+import { writeRoutingReport } from './routing.js';
+
+export interface TrainOptions {
+  resume: boolean;
+  progress?: ProgressBar;
+  /** For tests: stop after this step as if killed (no final checkpoint). */
+  abortAfterStep?: number;
+}
+
+export interface TrainSummary {
+  runDir: string;
+  steps: number;
+  finalValLoss: number;
+  unigramCrossEntropy: number;
+  unigramTrainEntropy: number;
+  improvement: number;
+  stoppedEarly: string | null;
+}
+
+export class TrainingError extends Error {}
+
+export async function runTraining(config: TrainConfig, options: TrainOptions): Promise<TrainSummary> {
+  const progress = options.progress ?? new ProgressBar();
+  const runDir = join(config.run.out, config.run.name);
+  const existing = existsSync(runDir) ? completeCheckpoints(runDir) : [];
+  if (!options.resume && existing.length) {
+    throw new TrainingError(`${runDir} already holds a run (checkpoint step ${existing.at(-1)}); pass --resume to continue it, or --out/--name for a new run`);
+  }
+  if (options.resume && !existing.length) progress.log(`${runDir}: no complete checkpoint to resume from; starting from step 0`);
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+
+  const data = await prepareData(config, runDir, existing.at(-1) ?? null, options.resume, progress);
+  const { model, tokenizer, train, validation, unigram } = data;
+  progress.log(
+    `data: ${train.stream.tokens.length} train / ${validation.ids.length} validation tokens, vocab ${tokenizer.vocabSize}, ` +
+      `unigram entropy ${unigram.trainEntropy.toFixed(4)} nats (validation cross-entropy ${unigram.validationCrossEntropy.toFixed(4)})`,
+  );
+  progress.log(`model: ${countParams(model)} parameters (${config.model.numLayers} layers, ${config.model.numExperts} experts top-${config.model.topK}, router ${config.model.router})`);
+
+  const o = config.optim;
+  const optimizer = new T.AdamW(model.parameters(), { lr: o.lr, betas: [o.beta1, o.beta2], weightDecay: o.weightDecay });
+  const schedule = T.warmupCosine({ peak: o.lr, warmupSteps: o.warmupSteps, totalSteps: o.steps, min: o.minLr });
+  const generator = new T.Generator(config.run.seed).fork(7);
+  let step = 0;
+  let tokensSeen = 0;
+  let elapsedBefore = 0;
+  let bestValLoss: number | null = null;
+  if (data.resumed) {
+    optimizer.loadStateDict(data.resumed.optimizer);
+    generator.setState(data.resumed.state.generator);
+    ({ step, tokensSeen, bestValLoss } = data.resumed.state);
+    elapsedBefore = data.resumed.state.elapsedSeconds;
+    truncateMetrics(runDir, step);
+    progress.log(`resumed from ${data.resumed.dir} at step ${step}`);
+  } else {
+    writeFileSync(join(runDir, 'metrics.jsonl'), '');
+  }
+
+  const tokensPerStep = o.batchSize * o.gradAccum * config.data.seqLen;
+  const started = performance.now();
+  const elapsed = () => elapsedBefore + (performance.now() - started) / 1000;
+  let lastGood = existing.at(-1) ?? null;
+  let stoppedEarly: string | null = null;
+  let lastValLoss = Number.NaN;
+  const save = () => {
+    lastGood = step;
+    writeCheckpoint(
+      runDir,
+      { model, optimizer, saveTokenizer: (dir) => tokenizer.save(dir), state: { step, tokensSeen, generator: generator.getState(), elapsedSeconds: elapsed(), bestValLoss } },
+      config.checkpoint.keep,
+    );
+  };
+
+  model.train();
+  while (step < o.steps) {
+    const stepStart = performance.now();
+    step++;
+    optimizer.lr = schedule(step);
+    let lossSum = 0;
+    let auxSum = 0;
+    for (let micro = 0; micro < o.gradAccum; micro++) {
+      const first = ((step - 1) * o.gradAccum + micro) * o.batchSize;
+      const scope = new T.Scope();
+      try {
+        const ids = T.tensor(train.sampler.rows(first, o.batchSize), { shape: [o.batchSize, config.data.seqLen], dtype: 'i32' });
+        const out = model.forward(ids, { training: true, generator });
+        const ce = nextTokenLoss(out.logits_BSV, ids);
+        const { loss: aux } = await balanceLoss(out.balance, { alpha: o.lbAlpha, mode: o.lbMode, allReduce: (t) => T.clone(t) });
+        const total = T.div(T.add(ce, aux), o.gradAccum);
+        total.backward();
+        lossSum += ce.item();
+        auxSum += aux.item();
+      } finally {
+        scope.dispose();
+      }
+    }
+    const loss = lossSum / o.gradAccum;
+    if (!Number.isFinite(loss)) {
+      optimizer.zeroGrad();
+      stoppedEarly = `step ${step}: the loss is ${loss}; stopped. ${lastGood === null ? 'No checkpoint was written yet.' : `The last good checkpoint is ${join(runDir, 'checkpoints', `step-${lastGood}`)}.`}`;
+      progress.log(stoppedEarly);
+      step--;
+      break;
+    }
+    const gradNorm = T.tidy(() => T.clipGradNorm(model.parameters(), o.clip).item());
+    optimizer.stepOnce();
+    optimizer.zeroGrad();
+    tokensSeen += tokensPerStep;
+    const stepSeconds = (performance.now() - stepStart) / 1000;
+    const record: Record<string, number> = { step, tokens: tokensSeen, loss, lr: optimizer.lr, grad_norm: gradNorm, tokens_per_s: tokensPerStep / stepSeconds, aux_loss: auxSum / o.gradAccum };
+    if (step % config.eval.every === 0 || step === o.steps) {
+      lastValLoss = evaluate(model, validation.ids, validation.rows, config);
+      record.val_loss = lastValLoss;
+      record.val_ppl = Math.exp(lastValLoss);
+      bestValLoss = bestValLoss === null ? lastValLoss : Math.min(bestValLoss, lastValLoss);
+      model.train();
+      progress.log(`step ${step}: validation loss ${lastValLoss.toFixed(4)} (perplexity ${Math.exp(lastValLoss).toFixed(2)})`);
+    }
+    appendFileSync(join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
+    const rate = (step - (data.resumed?.state.step ?? 0)) / Math.max(1e-9, (performance.now() - started) / 1000);
+    progress.update({ step, total: o.steps, tokensPerSecond: record.tokens_per_s!, loss, lr: optimizer.lr, etaSeconds: (o.steps - step) / rate });
+    if (options.abortAfterStep !== undefined && step >= options.abortAfterStep) return abandon(runDir, step);
+    if (step % config.checkpoint.every === 0 || step === o.steps) save();
+    if (config.timeBudgetSeconds > 0 && elapsed() > config.timeBudgetSeconds && step < o.steps) {
+      stoppedEarly = `time budget of ${config.timeBudgetSeconds}s reached at step ${step} of ${o.steps}`;
+      progress.log(stoppedEarly);
+      break;
+    }
+  }
+  progress.done();
+  if (stoppedEarly?.startsWith('time budget')) {
+    lastValLoss = evaluate(model, validation.ids, validation.rows, config);
+    save();
+  }
+  if (!Number.isFinite(lastValLoss) && lastGood !== null && !stoppedEarly) lastValLoss = evaluate(model, validation.ids, validation.rows, config);
+  writeRoutingReport(runDir, model, validation, config);
+  const improvement = 1 - lastValLoss / unigram.validationCrossEntropy;
+  return {
+    runDir,
+    steps: step,
+    finalValLoss: lastValLoss,
+    unigramCrossEntropy: unigram.validationCrossEntropy,
+    unigramTrainEntropy: unigram.trainEntropy,
+    improvement,
+    stoppedEarly,
+  };
+}
+
+/** Mean next-token cross-entropy over the fixed validation windows, in eval mode. */
+export function evaluate(model: GrinModel, ids: Int32Array, rows: number, config: TrainConfig): number {
+  model.eval();
+  const S = config.data.seqLen;
+  const B = config.optim.batchSize;
+  let total = 0;
+  let count = 0;
+  T.noGrad(() => {
+    for (let r = 0; r < rows; r += B) {
+      const n = Math.min(B, rows - r);
+      T.tidy(() => {
+        const batch = T.tensor(ids.subarray(r * S, (r + n) * S), { shape: [n, S], dtype: 'i32' });
+        const { logits_BSV } = model.forward(batch, { training: false });
+        total += nextTokenLoss(logits_BSV, batch).item() * n;
+        count += n;
+      });
+    }
+  });
+  return total / count;
+}
+
+function countParams(model: GrinModel): string {
+  const n = model.parameters().reduce((a, p) => a + p.size, 0);
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}k`;
+}
+
+/** Drops metrics recorded after `step` (they belong to the interrupted, not-checkpointed tail). */
+function truncateMetrics(runDir: string, step: number): void {
+  const path = join(runDir, 'metrics.jsonl');
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() && (JSON.parse(line) as { step: number }).step <= step);
+  writeFileSync(path, kept.map((l) => `${l}\n`).join(''));
+}
+
+function abandon(runDir: string, step: number): TrainSummary {
+  return { runDir, steps: step, finalValLoss: Number.NaN, unigramCrossEntropy: Number.NaN, unigramTrainEntropy: Number.NaN, improvement: Number.NaN, stoppedEarly: 'aborted (test)' };
+}
+
+export { idsTensor };
+export type { Tokenizer, TrainingData };
