@@ -5,8 +5,15 @@
 // I intermediate size, D hidden size. Test: cd packages/model-grin && npx vitest run src/checkpoint
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Checkpoint, type Tensor, openCheckpoint, tensor, writeShardedSafetensors } from '@grin-moe/tensor';
-import { ConfigError, type GrinConfig, assertFitsInHostMemory, configToJson, parseConfig } from './config.js';
+import {
+  type Checkpoint,
+  openCheckpoint,
+  type Tensor,
+  tensor,
+  writeShardedSafetensors,
+} from '@grin-moe/tensor';
+import { ConfigError, configToJson, type GrinConfig, parseConfig } from './config.js';
+import { assertFitsInHostMemory } from './memory.js';
 import { GrinModel, type ModelDType } from './model.js';
 import { parameterShapes } from './modules/names.js';
 
@@ -38,7 +45,8 @@ interface Source {
   rows?: { expert: number; start: number; count: number };
 }
 
-const FUSED = /^model\.layers\.(\d+)\.mlp\.(router\.weight|gate\.weight|experts\.gate_up_proj|experts\.down_proj)$/;
+const FUSED =
+  /^model\.layers\.(\d+)\.mlp\.(router\.weight|gate\.weight|experts\.gate_up_proj|experts\.down_proj)$/;
 
 /** Maps every original parameter name to the tensor that holds it in this file. */
 function planSources(config: GrinConfig, reader: Checkpoint): Map<string, Source> {
@@ -50,7 +58,8 @@ function planSources(config: GrinConfig, reader: Checkpoint): Map<string, Source
     if (m) fusedLayers.add(Number(m[1]));
   }
   for (const [name, shape] of parameterShapes(config)) {
-    const m = /^model\.layers\.(\d+)\.block_sparse_moe\.(gate\.weight|experts\.(\d+)\.(w[123])\.weight)$/.exec(name);
+    const m =
+      /^model\.layers\.(\d+)\.block_sparse_moe\.(gate\.weight|experts\.(\d+)\.(w[123])\.weight)$/.exec(name);
     const layer = m ? Number(m[1]) : -1;
     if (!m || reader.has(name) || !fusedLayers.has(layer)) {
       plan.set(name, { name, expectedShape: shape });
@@ -58,13 +67,25 @@ function planSources(config: GrinConfig, reader: Checkpoint): Map<string, Source
     }
     const prefix = `model.layers.${layer}.mlp`;
     if (m[2] === 'gate.weight') {
-      const router = reader.has(`${prefix}.router.weight`) ? `${prefix}.router.weight` : `${prefix}.gate.weight`;
+      const router = reader.has(`${prefix}.router.weight`)
+        ? `${prefix}.router.weight`
+        : `${prefix}.gate.weight`;
       plan.set(name, { name: router, expectedShape: shape });
     } else {
       const expert = Number(m[3]);
       const which = m[4];
-      if (which === 'w2') plan.set(name, { name: `${prefix}.experts.down_proj`, expectedShape: [E, D, I], rows: { expert, start: 0, count: D } });
-      else plan.set(name, { name: `${prefix}.experts.gate_up_proj`, expectedShape: [E, 2 * I, D], rows: { expert, start: which === 'w1' ? 0 : I, count: I } });
+      if (which === 'w2')
+        plan.set(name, {
+          name: `${prefix}.experts.down_proj`,
+          expectedShape: [E, D, I],
+          rows: { expert, start: 0, count: D },
+        });
+      else
+        plan.set(name, {
+          name: `${prefix}.experts.gate_up_proj`,
+          expectedShape: [E, 2 * I, D],
+          rows: { expert, start: which === 'w1' ? 0 : I, count: I },
+        });
     }
   }
   return plan;
@@ -85,18 +106,25 @@ function checkPlan(dir: string, reader: Checkpoint, plan: Map<string, Source>): 
     }
     const info = reader.info(source.name);
     if (info.shape.join() !== source.expectedShape.join()) {
-      problems.push(`wrong shape: ${source.name} in ${fileOf(reader, source.name)} is [${info.shape}], expected [${source.expectedShape}]`);
+      problems.push(
+        `wrong shape: ${source.name} in ${fileOf(reader, source.name)} is [${info.shape}], expected [${source.expectedShape}]`,
+      );
       reported.add(source.name);
     } else if (!['F32', 'F64', 'BF16', 'F16'].includes(info.dtype)) {
-      problems.push(`wrong dtype: ${source.name} in ${fileOf(reader, source.name)} is ${info.dtype}, expected F32, F64, BF16 or F16`);
+      problems.push(
+        `wrong dtype: ${source.name} in ${fileOf(reader, source.name)} is ${info.dtype}, expected F32, F64, BF16 or F16`,
+      );
       reported.add(source.name);
     }
   }
   for (const name of reader.names()) {
-    if (!used.has(name)) problems.push(`unexpected: ${name} in ${fileOf(reader, name)} [${reader.info(name).shape}]`);
+    if (!used.has(name))
+      problems.push(`unexpected: ${name} in ${fileOf(reader, name)} [${reader.info(name).shape}]`);
   }
   if (problems.length > 0) {
-    throw new CheckpointError(`${dir}: the checkpoint does not match config.json (${problems.length} problems):\n  ${problems.join('\n  ')}`);
+    throw new CheckpointError(
+      `${dir}: the checkpoint does not match config.json (${problems.length} problems):\n  ${problems.join('\n  ')}`,
+    );
   }
 }
 
@@ -122,7 +150,10 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): GrinMode
     for (const [name, source] of plan) {
       const shape = source.expectedShape;
       if (!source.rows) {
-        params.set(name, tensor(toDType(reader.read(source.name) as ArrayLike<number>, dtype), { shape, dtype, device }));
+        params.set(
+          name,
+          tensor(toDType(reader.read(source.name) as ArrayLike<number>, dtype), { shape, dtype, device }),
+        );
         continue;
       }
       if (fusedName !== source.name) {
@@ -132,7 +163,10 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): GrinMode
       const [, rowCount, columns] = shape as [number, number, number];
       const { expert, start, count } = source.rows;
       const begin = (expert * rowCount + start) * columns;
-      params.set(name, tensor(fused!.slice(begin, begin + count * columns), { shape: [count, columns], dtype, device }));
+      params.set(
+        name,
+        tensor(fused!.slice(begin, begin + count * columns), { shape: [count, columns], dtype, device }),
+      );
     }
     return new GrinModel(config, params, dtype, device);
   } finally {
@@ -150,7 +184,8 @@ export interface SaveModelOptions {
 export function saveModel(dir: string, model: GrinModel, options: SaveModelOptions = {}): string[] {
   const { dtype = 'f32' } = options;
   const fileDType = ({ f32: 'F32', bf16: 'BF16', f16: 'F16' } as const)[dtype];
-  if (!fileDType) throw new RangeError(`saveModel: dtype must be 'f32', 'bf16' or 'f16', got '${dtype as string}'`);
+  if (!fileDType)
+    throw new RangeError(`saveModel: dtype must be 'f32', 'bf16' or 'f16', got '${dtype as string}'`);
   mkdirSync(dir, { recursive: true });
   const entries = model.namedParameters().map(([name, t]) => {
     const host = t.toArray();
@@ -158,6 +193,12 @@ export function saveModel(dir: string, model: GrinModel, options: SaveModelOptio
     return [name, { dtype: fileDType, shape: [...t.shape], data }] as const;
   });
   const torchDType = { f32: 'float32', bf16: 'bfloat16', f16: 'float16' }[dtype];
-  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(configToJson(model.config, { torch_dtype: torchDType }), null, 2)}\n`);
-  return writeShardedSafetensors(dir, entries, { maxShardBytes: options.maxShardBytes, metadata: { format: 'pt' } }).files;
+  writeFileSync(
+    join(dir, 'config.json'),
+    `${JSON.stringify(configToJson(model.config, { torch_dtype: torchDType }), null, 2)}\n`,
+  );
+  return writeShardedSafetensors(dir, entries, {
+    maxShardBytes: options.maxShardBytes,
+    metadata: { format: 'pt' },
+  }).files;
 }

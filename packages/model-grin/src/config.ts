@@ -2,8 +2,7 @@
 // validated with errors that name the file, the field and what is allowed. Reads both the v4 form
 // (rope_theta + rope_scaling at top level, as GRIN / Phi-3.5-MoE ship) and transformers v5's
 // rope_parameters. Defaults for absent optional fields follow PhimoeConfig.
-// Test: cd packages/model-grin && npx vitest run src/config
-import { freemem, totalmem } from 'node:os';
+// Test: cd packages/model-grin && npx vitest run src/config (memory.ts holds the size estimate)
 
 /** Longrope (Phi-3 "su" scaling): per-frequency extension factors and the cos/sin scale (mscale). */
 export interface LongRopeScaling {
@@ -98,14 +97,16 @@ export function parseConfig(json: unknown, source = 'config.json'): GrinConfig {
       return fallback;
     }
     const v = raw[field];
-    if (typeof v !== 'number' || !Number.isInteger(v)) return fail(field, `is ${describe(v)}; expected an integer >= ${min}`);
+    if (typeof v !== 'number' || !Number.isInteger(v))
+      return fail(field, `is ${describe(v)}; expected an integer >= ${min}`);
     if (v < min) return fail(field, `(${v}) must be >= ${min}`);
     return v;
   };
   const num = (field: string, fallback: number, min = 0): number => {
     if (!has(field)) return fallback;
     const v = raw[field];
-    if (typeof v !== 'number' || !Number.isFinite(v)) return fail(field, `is ${describe(v)}; expected a number >= ${min}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      return fail(field, `is ${describe(v)}; expected a number >= ${min}`);
     if (v < min) return fail(field, `(${v}) must be >= ${min}`);
     return v;
   };
@@ -115,7 +116,8 @@ export function parseConfig(json: unknown, source = 'config.json'): GrinConfig {
     if (typeof v !== 'boolean') return fail(field, `is ${describe(v)}; expected true or false`);
     return v;
   };
-  const tokenId = (field: string, fallback: number | null): number | null => (has(field) ? int(field, undefined, 0) : fallback);
+  const tokenId = (field: string, fallback: number | null): number | null =>
+    has(field) ? int(field, undefined, 0) : fallback;
 
   const vocabSize = int('vocab_size');
   const hiddenSize = int('hidden_size');
@@ -126,16 +128,23 @@ export function parseConfig(json: unknown, source = 'config.json'): GrinConfig {
   const numLocalExperts = int('num_local_experts');
   const numExpertsPerTok = int('num_experts_per_tok', 2);
   if (numAttentionHeads % numKeyValueHeads !== 0) {
-    fail('num_key_value_heads', `(${numKeyValueHeads}) must divide num_attention_heads (${numAttentionHeads})`);
+    fail(
+      'num_key_value_heads',
+      `(${numKeyValueHeads}) must divide num_attention_heads (${numAttentionHeads})`,
+    );
   }
   if (hiddenSize % numAttentionHeads !== 0) {
     fail('num_attention_heads', `(${numAttentionHeads}) must divide hidden_size (${hiddenSize})`);
   }
   const headDim = has('head_dim') ? int('head_dim') : hiddenSize / numAttentionHeads;
   if (headDim * numAttentionHeads !== hiddenSize) {
-    fail('head_dim', `(${headDim}) times num_attention_heads (${numAttentionHeads}) must equal hidden_size (${hiddenSize})`);
+    fail(
+      'head_dim',
+      `(${headDim}) times num_attention_heads (${numAttentionHeads}) must equal hidden_size (${hiddenSize})`,
+    );
   }
-  if (headDim % 2 !== 0) fail('head_dim', `(hidden_size / num_attention_heads = ${headDim}) must be even for RoPE`);
+  if (headDim % 2 !== 0)
+    fail('head_dim', `(hidden_size / num_attention_heads = ${headDim}) must be even for RoPE`);
   if (numExpertsPerTok > numLocalExperts) {
     fail('num_experts_per_tok', `(${numExpertsPerTok}) must be <= num_local_experts (${numLocalExperts})`);
   }
@@ -144,19 +153,22 @@ export function parseConfig(json: unknown, source = 'config.json'): GrinConfig {
   let slidingWindow: number | null = null;
   if (has('sliding_window')) {
     const w = raw.sliding_window;
-    if (typeof w !== 'number' || !Number.isInteger(w)) fail('sliding_window', `is ${describe(w)}; expected an integer >= 1 or null`);
+    if (typeof w !== 'number' || !Number.isInteger(w))
+      fail('sliding_window', `is ${describe(w)}; expected an integer >= 1 or null`);
     if ((w as number) < 1) fail('sliding_window', `(${w}) must be >= 1 (or null for no window)`);
     slidingWindow = w as number;
   }
   const maxPositionEmbeddings = int('max_position_embeddings', 4096 * 32);
   const router = raw.router ?? 'sparsemixer-v2';
-  if (typeof router !== 'string') fail('router', `is ${describe(router)}; expected a router name such as "sparsemixer-v2"`);
+  if (typeof router !== 'string')
+    fail('router', `is ${describe(router)}; expected a router name such as "sparsemixer-v2"`);
   const eos = raw.eos_token_id;
   let eosTokenIds: number[] = [2];
   if (eos === null) eosTokenIds = [];
   else if (typeof eos === 'number' && Number.isInteger(eos)) eosTokenIds = [eos];
   else if (Array.isArray(eos) && eos.every((e) => Number.isInteger(e))) eosTokenIds = eos as number[];
-  else if (eos !== undefined) fail('eos_token_id', `is ${describe(eos)}; expected a token id or a list of them`);
+  else if (eos !== undefined)
+    fail('eos_token_id', `is ${describe(eos)}; expected a token id or a list of them`);
 
   const { ropeTheta, ropeScaling } = parseRope(raw, source, headDim, maxPositionEmbeddings);
   return {
@@ -190,7 +202,12 @@ export function parseConfig(json: unknown, source = 'config.json'): GrinConfig {
 }
 
 /** v4: rope_theta + rope_scaling; v5: rope_parameters {rope_type, rope_theta, ...}. */
-function parseRope(raw: Json, source: string, headDim: number, maxPositions: number): { ropeTheta: number; ropeScaling: LongRopeScaling | null } {
+function parseRope(
+  raw: Json,
+  source: string,
+  headDim: number,
+  maxPositions: number,
+): { ropeTheta: number; ropeScaling: LongRopeScaling | null } {
   const v5 = raw.rope_parameters;
   const fieldName = v5 !== undefined && v5 !== null ? 'rope_parameters' : 'rope_scaling';
   const params = (fieldName === 'rope_parameters' ? v5 : raw.rope_scaling) ?? null;
@@ -205,16 +222,22 @@ function parseRope(raw: Json, source: string, headDim: number, maxPositions: num
   const kind = p.rope_type ?? p.type ?? 'default';
   if (params === null || kind === 'default') return { ropeTheta: thetaValue, ropeScaling: null };
   if (kind !== 'longrope' && kind !== 'su') {
-    throw new ConfigError(`${source}: ${fieldName}.rope_type is ${describe(kind)}; supported: "default", "longrope"`);
+    throw new ConfigError(
+      `${source}: ${fieldName}.rope_type is ${describe(kind)}; supported: "default", "longrope"`,
+    );
   }
   const half = headDim / 2;
   const factors = (key: string): number[] => {
     const list = p[key];
     if (!Array.isArray(list) || !list.every((v) => typeof v === 'number' && v > 0)) {
-      throw new ConfigError(`${source}: ${fieldName}.${key} is ${describe(list)}; expected a list of ${half} positive numbers (head_dim / 2)`);
+      throw new ConfigError(
+        `${source}: ${fieldName}.${key} is ${describe(list)}; expected a list of ${half} positive numbers (head_dim / 2)`,
+      );
     }
     if (list.length !== half) {
-      throw new ConfigError(`${source}: ${fieldName}.${key} has ${list.length} entries; expected head_dim / 2 = ${half}`);
+      throw new ConfigError(
+        `${source}: ${fieldName}.${key} has ${list.length} entries; expected head_dim / 2 = ${half}`,
+      );
     }
     return list as number[];
   };
@@ -228,21 +251,37 @@ function parseRope(raw: Json, source: string, headDim: number, maxPositions: num
   }
   // transformers' default attention factor when the config gives no mscale.
   const extension = maxPositions / original;
-  const fallback = typeof p.attention_factor === 'number' ? p.attention_factor : extension <= 1 ? 1 : Math.sqrt(1 + Math.log(extension) / Math.log(original));
+  const fallback =
+    typeof p.attention_factor === 'number'
+      ? p.attention_factor
+      : extension <= 1
+        ? 1
+        : Math.sqrt(1 + Math.log(extension) / Math.log(original));
   const mscale = (key: string): number => {
     const v = p[key];
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || !(v > 0)) throw new ConfigError(`${source}: ${fieldName}.${key} is ${describe(v)}; expected a positive number`);
+    if (typeof v !== 'number' || !(v > 0))
+      throw new ConfigError(`${source}: ${fieldName}.${key} is ${describe(v)}; expected a positive number`);
     return v;
   };
   return {
     ropeTheta: thetaValue,
-    ropeScaling: { type: 'longrope', shortFactor, longFactor, shortMscale: mscale('short_mscale'), longMscale: mscale('long_mscale'), originalMaxPositions: original },
+    ropeScaling: {
+      type: 'longrope',
+      shortFactor,
+      longFactor,
+      shortMscale: mscale('short_mscale'),
+      longMscale: mscale('long_mscale'),
+      originalMaxPositions: original,
+    },
   };
 }
 
 /** The config.json object transformers would write (v4 layout, which real GRIN checkpoints use). */
-export function configToJson(config: GrinConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function configToJson(
+  config: GrinConfig,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   const scaling = config.ropeScaling;
   return {
     architectures: ['PhiMoEForCausalLM'],
@@ -284,62 +323,6 @@ export function configToJson(config: GrinConfig, extra: Record<string, unknown> 
     ...(config.router !== 'sparsemixer-v2' ? { router: config.router } : {}),
     ...extra,
   };
-}
-
-/** Parameter count of the model the config describes. */
-export function countParameters(c: GrinConfig): number {
-  const H = c.hiddenSize;
-  const kv = c.numKeyValueHeads * c.headDim;
-  const attnBias = c.attentionBias ? 1 : 0;
-  const attention = 2 * H * H + 2 * H * kv + attnBias * (2 * H + 2 * kv);
-  const moe = c.numLocalExperts * (H + 3 * H * c.intermediateSize);
-  const layer = attention + moe + 4 * H;
-  const head = (c.tieWordEmbeddings ? 0 : c.vocabSize * H) + (c.lmHeadBias ? c.vocabSize : 0);
-  return c.vocabSize * H + c.numHiddenLayers * layer + 2 * H + head;
-}
-
-export interface MemoryEstimate {
-  parameters: number;
-  bytes: { params: number; grads: number; optimizer: number; activations: number; total: number };
-}
-
-const DTYPE_BYTES = { f32: 4, f64: 8, bf16: 2, f16: 2 } as const;
-
-/**
- * Rough bytes to hold the model: parameters, and when training their gradients, AdamW's two f32
- * moments (plus f32 master weights for 16-bit parameters) and activations for `tokens` tokens.
- */
-export function estimateMemory(
-  config: GrinConfig,
-  { dtype = 'f32', training = false, tokens = 2048 }: { dtype?: keyof typeof DTYPE_BYTES; training?: boolean; tokens?: number } = {},
-): MemoryEstimate {
-  const n = countParameters(config);
-  const b = DTYPE_BYTES[dtype];
-  const params = n * b;
-  const grads = training ? n * b : 0;
-  const optimizer = training ? n * 8 + (b < 4 ? n * 4 : 0) : 0;
-  // Per token and layer: a dozen hidden-sized tensors, K expert activations (3 x intermediate),
-  // and the logits once; inference keeps about one layer alive at a time.
-  const perLayer = tokens * (12 * config.hiddenSize + 3 * config.numExpertsPerTok * config.intermediateSize) * b;
-  const activations = (training ? config.numHiddenLayers : 2) * perLayer + tokens * config.vocabSize * b * (training ? 2 : 1);
-  return { parameters: n, bytes: { params, grads, optimizer, activations, total: params + grads + optimizer + activations } };
-}
-
-/** Throws a clear error (instead of dying in an allocation) when the model cannot fit in host memory. */
-export function assertFitsInHostMemory(
-  config: GrinConfig,
-  options: { dtype?: keyof typeof DTYPE_BYTES; training?: boolean; tokens?: number; source?: string; available?: number } = {},
-): void {
-  const estimate = estimateMemory(config, options);
-  const available = options.available ?? totalmem();
-  if (estimate.bytes.total > available) {
-    const gib = (v: number) => `${(v / 2 ** 30).toFixed(1)} GiB`;
-    throw new ConfigError(
-      `${options.source ?? 'model'}: needs about ${gib(estimate.bytes.total)} (${(estimate.parameters / 1e9).toFixed(2)}B parameters in ${options.dtype ?? 'f32'}` +
-        `${options.training ? ', with gradients, AdamW moments and activations' : ''}) but this machine has ${gib(totalmem())} ` +
-        `(${gib(freemem())} free); run it on a GPU machine (--device cuda) or load a smaller model`,
-    );
-  }
 }
 
 function describe(v: unknown): string {

@@ -1,11 +1,14 @@
 // @grin-moe/model-grin: the GRIN / Phi-3.5-MoE (PhimoeForCausalLM) model in TypeScript: config,
 // modules, checkpoint load/save (original and transformers v5 naming), generation, tokenizer.
-export * from './config.js';
-export * from './model.js';
-export { initRandom } from './init.js';
+
 export * from './checkpoint.js';
+export * from './config.js';
 export * from './generate.js';
-export { type LayerKvCache, attention } from './modules/attention.js';
-export { type ExpertGroups, expertMlp, groupByExpert, moe, type MoeOptions } from './modules/moe.js';
-export { decoderLayer, type DecoderInputs } from './modules/decoder.js';
+export { initRandom } from './init.js';
+export * from './memory.js';
+export * from './model.js';
+export { attention, type LayerKvCache } from './modules/attention.js';
+export { type DecoderInputs, decoderLayer } from './modules/decoder.js';
+export { type ExpertGroups, expertMlp, groupByExpert, type MoeOptions, moe } from './modules/moe.js';
 export { type ParameterMap, parameterShapes } from './modules/names.js';
+export * from './tokenizer/index.js';

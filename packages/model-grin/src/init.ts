@@ -2,12 +2,16 @@
 // weights (router and experts included) ~ N(0, initializer_range), biases 0, LayerNorm weight 1 and
 // bias 0. Draws come from a seeded Generator in checkpoint order, so a seed fixes the model.
 // Test: cd packages/model-grin && npx vitest run src/generate src/checkpoint
-import { type Generator, type Tensor, full, randn } from '@grin-moe/tensor';
+import { full, type Generator, randn, type Tensor } from '@grin-moe/tensor';
 import type { GrinConfig } from './config.js';
 import { GrinModel, type ModelDType } from './model.js';
 import { parameterShapes } from './modules/names.js';
 
-export function initRandom(config: GrinConfig, generator: Generator, { dtype = 'f32', device = 'cpu' }: { dtype?: ModelDType; device?: string } = {}): GrinModel {
+export function initRandom(
+  config: GrinConfig,
+  generator: Generator,
+  { dtype = 'f32', device = 'cpu' }: { dtype?: ModelDType; device?: string } = {},
+): GrinModel {
   const params = new Map<string, Tensor>();
   for (const [name, shape] of parameterShapes(config)) {
     const isNorm = name.includes('layernorm') || name.startsWith('model.norm.');

@@ -5,21 +5,21 @@
 // Test: cd packages/model-grin && npx vitest run src/parity src/model
 import type { BalanceStats } from '@grin-moe/router-sparsemixer';
 import {
-  type Generator,
-  type Tensor,
   cast,
   crossEntropy,
   embedding,
+  type Generator,
   layerNorm,
   linear,
   ropeTables,
+  type Tensor,
   tensor,
   tidy,
 } from '@grin-moe/tensor';
 import type { GrinConfig } from './config.js';
 import type { LayerKvCache } from './modules/attention.js';
 import { decoderLayer } from './modules/decoder.js';
-import { type ParameterMap, optionalParam, param, parameterShapes } from './modules/names.js';
+import { optionalParam, type ParameterMap, param, parameterShapes } from './modules/names.js';
 
 export type ModelDType = 'f32' | 'f64';
 
@@ -31,7 +31,10 @@ export interface KvCache {
 }
 
 export function createKvCache(config: GrinConfig): KvCache {
-  return { layers: Array.from({ length: config.numHiddenLayers }, () => ({ key_BHkvSD: null, value_BHkvSD: null })), length: 0 };
+  return {
+    layers: Array.from({ length: config.numHiddenLayers }, () => ({ key_BHkvSD: null, value_BHkvSD: null })),
+    length: 0,
+  };
 }
 
 export function disposeKvCache(cache: KvCache): void {
@@ -68,7 +71,13 @@ export interface ForwardOutput {
  * cos/sin [S, Dh] for positions offset..offset+S-1, longrope factors and mscale by sequence length.
  * Computed in float32 and then cast, as transformers does for every model dtype (f64 included).
  */
-export function rotaryTables(config: GrinConfig, offset: number, length: number, dtype: ModelDType, device = 'cpu'): { cos: Tensor; sin: Tensor } {
+export function rotaryTables(
+  config: GrinConfig,
+  offset: number,
+  length: number,
+  dtype: ModelDType,
+  device = 'cpu',
+): { cos: Tensor; sin: Tensor } {
   const positions = Array.from({ length }, (_, i) => offset + i);
   const scaling = config.ropeScaling;
   // transformers picks the long factors once the longest position + 1 exceeds the original context.
@@ -105,8 +114,10 @@ export class GrinModel {
     for (const [name, shape] of parameterShapes(config)) {
       const t = params.get(name);
       if (!t) throw new Error(`GrinModel: parameter '${name}' [${shape}] is missing`);
-      if (t.shape.join() !== shape.join()) throw new Error(`GrinModel: parameter '${name}' is [${t.shape}], expected [${shape}]`);
-      if (t.dtype !== dtype) throw new Error(`GrinModel: parameter '${name}' is ${t.dtype}, expected ${dtype}`);
+      if (t.shape.join() !== shape.join())
+        throw new Error(`GrinModel: parameter '${name}' is [${t.shape}], expected [${shape}]`);
+      if (t.dtype !== dtype)
+        throw new Error(`GrinModel: parameter '${name}' is ${t.dtype}, expected ${dtype}`);
       t.name ??= name;
       if (!t.gradNode) t.setRequiresGrad(true);
     }
@@ -128,7 +139,8 @@ export class GrinModel {
   }
 
   forward(ids_BS: Tensor, options: ForwardOptions = {}): ForwardOutput {
-    if (ids_BS.rank !== 2 || ids_BS.dtype !== 'i32') throw new TypeError(`GrinModel.forward: ids must be i32 [B,S], got ${ids_BS.describe()}`);
+    if (ids_BS.rank !== 2 || ids_BS.dtype !== 'i32')
+      throw new TypeError(`GrinModel.forward: ids must be i32 [B,S], got ${ids_BS.describe()}`);
     const training = options.training ?? this.training;
     const cache = options.cache;
     const offset = options.positionOffset ?? cache?.length ?? 0;
@@ -151,8 +163,15 @@ export class GrinModel {
         x_BSD = result.out_BSD;
         balance.push(result.balance);
       }
-      const normed_BSD = layerNorm(x_BSD, param(p, 'model.norm.weight'), param(p, 'model.norm.bias'), config.rmsNormEps);
-      const head = config.tieWordEmbeddings ? param(p, 'model.embed_tokens.weight') : param(p, 'lm_head.weight');
+      const normed_BSD = layerNorm(
+        x_BSD,
+        param(p, 'model.norm.weight'),
+        param(p, 'model.norm.bias'),
+        config.rmsNormEps,
+      );
+      const head = config.tieWordEmbeddings
+        ? param(p, 'model.embed_tokens.weight')
+        : param(p, 'lm_head.weight');
       return { logits_BSV: linear(normed_BSD, head, optionalParam(p, 'lm_head.bias')), balance };
     });
     if (cache) cache.length = offset + S;

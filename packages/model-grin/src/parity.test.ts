@@ -5,15 +5,18 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Tensor, loadTensors, noGrad, zerosLike } from '@grin-moe/tensor';
+import { loadTensors, noGrad, type Tensor, zerosLike } from '@grin-moe/tensor';
 import { expectAllClose } from '@grin-moe/tensor/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from './checkpoint.js';
-import { type ModelDType, idsTensor, nextTokenLoss, rotaryTables } from './model.js';
+import { idsTensor, type ModelDType, nextTokenLoss, rotaryTables } from './model.js';
 
 const FIXTURES = ['gqa2-window5', 'mqa-e6', 'mha-longrope'];
 const fixtureDir = (name: string) => join(__dirname, '..', 'fixtures', name);
-const TOLERANCE: Record<ModelDType, number> = { f64: 1e-9, f32: 1e-4 };
+// f64 cannot reach 1e-9 against these dumps: transformers computes the RoPE tables and the
+// attention softmax in float32 even for a float64 model, so the reference itself carries float32
+// rounding (~1e-7 relative). Measured f64 errors are ~1e-6 of max|ref| at worst; f32 the same order.
+const TOLERANCE: Record<ModelDType, number> = { f64: 1e-5, f32: 1e-4 };
 
 function maxAbs(t: Tensor | ArrayLike<number>): number {
   const data = (Array.isArray(t) || ArrayBuffer.isView(t) ? t : (t as Tensor).toArray()) as ArrayLike<number>;
@@ -87,7 +90,8 @@ describe.each(FIXTURES)('fixture %s', (fixture) => {
         const b = fused.forward(ids).logits_BSV.toArray();
         expect(Array.from(b)).toEqual(Array.from(a));
       });
-      for (const [name, t] of original.namedParameters()) expect(Array.from(fused.params.get(name)!.toArray()), name).toEqual(Array.from(t.toArray()));
+      for (const [name, t] of original.namedParameters())
+        expect(Array.from(fused.params.get(name)!.toArray()), name).toEqual(Array.from(t.toArray()));
     } finally {
       rmSync(v5, { recursive: true, force: true });
     }

@@ -2,6 +2,8 @@
 import type { Command } from '../args.js';
 import { benchCommand } from './bench.js';
 import { checkRouterCommand } from './check-router.js';
+import { generateCommand } from './generate.js';
+import { logitsCommand } from './logits.js';
 import { trainCommand } from './train.js';
 
-export const commands: Command[] = [trainCommand, checkRouterCommand, benchCommand];
+export const commands: Command[] = [trainCommand, generateCommand, logitsCommand, checkRouterCommand, benchCommand];

@@ -4,9 +4,7 @@
 // positions, Skv cached + new keys, D hidden size, H query heads, Hkv key/value heads, Dh head dim.
 // Test: cd packages/model-grin && npx vitest run src/parity src/generate
 import {
-  type Tensor,
   attentionBlockMask,
-  cast,
   clone,
   concat,
   linear,
@@ -16,10 +14,11 @@ import {
   repeatKv,
   rope,
   softmax,
+  type Tensor,
   tidy,
 } from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
-import { type ParameterMap, optionalParam, param } from './names.js';
+import { optionalParam, type ParameterMap, param } from './names.js';
 
 /** Keys and values of one layer, after RoPE, for the positions just before the next call's. */
 export interface LayerKvCache {
@@ -33,10 +32,17 @@ export interface AttentionInputs {
   cache?: LayerKvCache;
 }
 
-export function attention(config: GrinConfig, params: ParameterMap, prefix: string, x_BSD: Tensor, inputs: AttentionInputs): Tensor {
+export function attention(
+  config: GrinConfig,
+  params: ParameterMap,
+  prefix: string,
+  x_BSD: Tensor,
+  inputs: AttentionInputs,
+): Tensor {
   const [B, S] = x_BSD.shape as [number, number, number];
   const { numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: Dh } = config;
-  const project = (name: string) => linear(x_BSD, param(params, `${prefix}.${name}.weight`), optionalParam(params, `${prefix}.${name}.bias`));
+  const project = (name: string) =>
+    linear(x_BSD, param(params, `${prefix}.${name}.weight`), optionalParam(params, `${prefix}.${name}.bias`));
   return tidy(() => {
     const heads = (t_BSX: Tensor, count: number) => t_BSX.reshape([B, S, count, Dh]).transpose(1, 2);
     const q_BHSD = rope(heads(project('q_proj'), H), inputs.cos_SD, inputs.sin_SD);
@@ -51,16 +57,26 @@ export function attention(config: GrinConfig, params: ParameterMap, prefix: stri
     const out_BHSD = eagerAttention(q_BHSD, k_BHkvSD, v_BHkvSD, window);
     if (cache) updateCache(cache, k_BHkvSD, v_BHkvSD, window);
     const out_BSD = out_BHSD.transpose(1, 2).reshape([B, S, H * Dh]);
-    return linear(out_BSD, param(params, `${prefix}.o_proj.weight`), optionalParam(params, `${prefix}.o_proj.bias`));
+    return linear(
+      out_BSD,
+      param(params, `${prefix}.o_proj.weight`),
+      optionalParam(params, `${prefix}.o_proj.bias`),
+    );
   });
 }
 
 /**
- * transformers' eager_attention_forward: scores q k^T / sqrt(Dh), causal sliding-window mask, a
- * softmax taken in float32 whatever the model dtype (so an f64 model matches it to ~1e-15, not
- * ~1e-7), then the values. Queries sit at the last S of the Skv key positions.
+ * transformers' eager_attention_forward: scores q k^T / sqrt(Dh), causal sliding-window mask,
+ * softmax, values. Queries sit at the last S of the Skv key positions. transformers takes this
+ * softmax in float32 even for a float64 model; here f64 stays f64 (the numerics reference, smooth
+ * for finite differences), which is what bounds f64 parity with the dumps at ~1e-6.
  */
-export function eagerAttention(q_BHSD: Tensor, k_BHkvSD: Tensor, v_BHkvSD: Tensor, window: number | undefined): Tensor {
+export function eagerAttention(
+  q_BHSD: Tensor,
+  k_BHkvSD: Tensor,
+  v_BHkvSD: Tensor,
+  window: number | undefined,
+): Tensor {
   const [, H, S, Dh] = q_BHSD.shape as [number, number, number, number];
   const [, Hkv, Skv] = k_BHkvSD.shape as [number, number, number];
   return tidy(() => {
@@ -71,9 +87,7 @@ export function eagerAttention(q_BHSD: Tensor, k_BHkvSD: Tensor, v_BHkvSD: Tenso
     let scores_BHSSkv = mul(matmul(q_BHSD, keys_BHSkvD.transpose(-2, -1)), 1 / Math.sqrt(Dh));
     const blocked_SSkv = attentionBlockMask(S, Skv, { causal: true, slidingWindow: window }, q_BHSD.device);
     if (blocked_SSkv) scores_BHSSkv = maskedFill(scores_BHSSkv, blocked_SSkv, Number.NEGATIVE_INFINITY);
-    const probs_BHSSkv =
-      q_BHSD.dtype === 'f32' ? softmax(scores_BHSSkv, -1) : cast(softmax(cast(scores_BHSSkv, 'f32'), -1), q_BHSD.dtype);
-    return matmul(probs_BHSSkv, values_BHSkvD);
+    return matmul(softmax(scores_BHSSkv, -1), values_BHSkvD);
   });
 }
 
@@ -81,7 +95,12 @@ export function eagerAttention(q_BHSD: Tensor, k_BHkvSD: Tensor, v_BHkvSD: Tenso
  * Keeps the last window - 1 keys: the next query, at position q, sees keys k with q - k < window,
  * that is the window - 1 before it plus its own. Copies, so the old storage is freed.
  */
-function updateCache(cache: LayerKvCache, k_BHkvSD: Tensor, v_BHkvSD: Tensor, window: number | undefined): void {
+function updateCache(
+  cache: LayerKvCache,
+  k_BHkvSD: Tensor,
+  v_BHkvSD: Tensor,
+  window: number | undefined,
+): void {
   const skv = k_BHkvSD.shape[2]!;
   const keep = window === undefined ? skv : Math.min(skv, window - 1);
   cache.key_BHkvSD?.dispose();

@@ -3,11 +3,11 @@
 // Shape legend: B batch, S positions, D hidden size, Dh head dim.
 // Test: cd packages/model-grin && npx vitest run src/parity
 import type { BalanceStats } from '@grin-moe/router-sparsemixer';
-import { type Generator, type Tensor, add, layerNorm, tidy } from '@grin-moe/tensor';
+import { add, type Generator, layerNorm, type Tensor, tidy } from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
-import { type LayerKvCache, attention } from './attention.js';
+import { attention, type LayerKvCache } from './attention.js';
 import { moe } from './moe.js';
-import { type ParameterMap, layerPrefix, param } from './names.js';
+import { layerPrefix, type ParameterMap, param } from './names.js';
 
 export interface DecoderInputs {
   cos_SD: Tensor;
@@ -26,9 +26,20 @@ export function decoderLayer(
 ): { out_BSD: Tensor; balance: BalanceStats } {
   const prefix = layerPrefix(layer);
   const norm = (name: string, t: Tensor) =>
-    layerNorm(t, param(params, `${prefix}.${name}.weight`), param(params, `${prefix}.${name}.bias`), config.rmsNormEps);
+    layerNorm(
+      t,
+      param(params, `${prefix}.${name}.weight`),
+      param(params, `${prefix}.${name}.bias`),
+      config.rmsNormEps,
+    );
   return tidy(() => {
-    const attended_BSD = attention(config, params, `${prefix}.self_attn`, norm('input_layernorm', x_BSD), inputs);
+    const attended_BSD = attention(
+      config,
+      params,
+      `${prefix}.self_attn`,
+      norm('input_layernorm', x_BSD),
+      inputs,
+    );
     const h_BSD = add(x_BSD, attended_BSD);
     const { out_BSD, balance } = moe(config, params, layer, norm('post_attention_layernorm', h_BSD), inputs);
     return { out_BSD: add(h_BSD, out_BSD), balance };

@@ -5,21 +5,21 @@
 // Test: cd packages/model-grin && npx vitest run src/parity src/modules
 import { type BalanceStats, balanceStats, getRouter } from '@grin-moe/router-sparsemixer';
 import {
-  type Generator,
-  type Tensor,
   concat,
+  type Generator,
   indexAdd,
   indexSelect,
   linear,
   mul,
   rand,
   silu,
+  type Tensor,
   tensor,
   tidy,
   zeros,
 } from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
-import { type ParameterMap, expertPrefix, param } from './names.js';
+import { expertPrefix, type ParameterMap, param } from './names.js';
 
 export interface MoeOptions {
   training: boolean;
@@ -55,7 +55,11 @@ export function groupByExpert(experts_TK: Tensor, numExperts: number): ExpertGro
     slot[at] = flat;
   });
   const device = experts_TK.device;
-  return { token_N: tensor(token, { dtype: 'i32', device }), slot_N: tensor(slot, { dtype: 'i32', device }), counts_E };
+  return {
+    token_N: tensor(token, { dtype: 'i32', device }),
+    slot_N: tensor(slot, { dtype: 'i32', device }),
+    counts_E,
+  };
 }
 
 /** w2(silu(w1 x) * w3 x) for one expert's rows x_ND. */
@@ -81,7 +85,13 @@ export function moe(
     const eps = config.inputJitterNoise;
     if (options.training && eps > 0) {
       const dtype = x_TD.dtype === 'f64' ? 'f64' : 'f32';
-      const noise_TD = rand([B * S, D], { low: 1 - eps, high: 1 + eps, dtype, device: x_TD.device, generator: options.generator });
+      const noise_TD = rand([B * S, D], {
+        low: 1 - eps,
+        high: 1 + eps,
+        dtype,
+        device: x_TD.device,
+        generator: options.generator,
+      });
       x_TD = mul(x_TD, noise_TD);
     }
     const logits_TE = linear(x_TD, param(params, `model.layers.${layer}.block_sparse_moe.gate.weight`));
@@ -97,12 +107,18 @@ export function moe(
     const outputs: Tensor[] = [];
     let start = 0;
     counts_E.forEach((count, e) => {
-      if (count > 0) outputs.push(expertMlp(params, expertPrefix(layer, e), routed_ND.slice([start, start + count])));
+      if (count > 0)
+        outputs.push(expertMlp(params, expertPrefix(layer, e), routed_ND.slice([start, start + count])));
       start += count;
     });
     const weights_N1 = indexSelect(weights_TK.reshape([-1]), 0, slot_N).unsqueeze(1);
     const expert_ND = outputs.length === 1 ? outputs[0]! : concat(outputs, 0);
-    const combined_TD = indexAdd(zeros([B * S, D], { dtype: x_TD.dtype, device: x_TD.device }), 0, token_N, mul(expert_ND, weights_N1));
+    const combined_TD = indexAdd(
+      zeros([B * S, D], { dtype: x_TD.dtype, device: x_TD.device }),
+      0,
+      token_N,
+      mul(expert_ND, weights_N1),
+    );
     return { out_BSD: combined_TD.reshape([B, S, D]), balance };
   });
 }

@@ -8,7 +8,8 @@ import type { GrinConfig } from '../config.js';
 export type ParameterMap = Map<string, Tensor>;
 
 export const layerPrefix = (layer: number) => `model.layers.${layer}`;
-export const expertPrefix = (layer: number, expert: number) => `model.layers.${layer}.block_sparse_moe.experts.${expert}`;
+export const expertPrefix = (layer: number, expert: number) =>
+  `model.layers.${layer}.block_sparse_moe.experts.${expert}`;
 
 /** Every parameter the config implies, in checkpoint order, with its shape. */
 export function parameterShapes(config: GrinConfig): Array<[string, number[]]> {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type HfTokenizer, loadTokenizer } from './hf-tokenizer.js';
+import { HfTokenizer, loadTokenizer } from './hf-tokenizer.js';
 import {
   applyPhi3ChatTemplate,
   PHI3_STOP_IDS,
@@ -127,6 +127,14 @@ describe('phi3Tokenizer', () => {
     for (const text of [...ROUND_TRIP, applyPhi3ChatTemplate([{ role: 'system', content: 'Be brief.' }])]) {
       expect(loaded.encode(text, { addBos: true })).toEqual(phi3.encode(text, { addBos: true }));
     }
+  });
+
+  it('encodes word by word (cached) exactly as BPE over whole segments', async () => {
+    const slow = new HfTokenizer(await phi3TokenizerJson(), { wordCache: false });
+    const text = [...ROUND_TRIP, '           grabbed  x', '<|user|>\nHi  there<|end|>\n', 'a▁b ▁▁c'].join(
+      ' \n ',
+    );
+    expect(phi3.encode(text)).toEqual(slow.encode(text));
   });
 
   it('writes merges in the order of the Llama-2 merges list', async () => {

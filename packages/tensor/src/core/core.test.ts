@@ -255,3 +255,20 @@ describe('registry', () => {
     expect(T.listKernels().filter((k) => k.backend === 'cpu').length).toBeGreaterThan(30);
   });
 });
+
+describe('identity shortcuts keep the autograd link', () => {
+  it('cast to the same dtype, contiguous of a contiguous tensor, repeatKv(x, 1), sumTo to the same shape', () => {
+    const x = T.tensor([1, 2], { dtype: 'f64', requiresGrad: true });
+    T.sum(T.cast(T.mul(x, 3), 'f64')).backward();
+    expect(Array.from(x.grad!.toArray())).toEqual([3, 3]);
+    x.grad = null;
+    T.sum(T.contiguous(T.mul(x, 2))).backward();
+    expect(Array.from(x.grad!.toArray())).toEqual([2, 2]);
+    x.grad = null;
+    T.sum(T.repeatKv(T.mul(x, 4).reshape([1, 1, 2, 1]), 1)).backward();
+    expect(Array.from(x.grad!.toArray())).toEqual([4, 4]);
+    x.grad = null;
+    T.sum(T.cast(x, 'f64')).backward();
+    expect(Array.from(x.grad!.toArray())).toEqual([1, 1]);
+  });
+});

@@ -142,6 +142,11 @@ export class Tensor {
     return this;
   }
 
+  /** The same values as a new handle, still connected to autograd (an identity op). */
+  identity(): Tensor {
+    return recordView('reshape', this, this.alias(), { shape: [...this.shape] });
+  }
+
   /** Same storage, cut from the autograd graph. */
   detach(): Tensor {
     return this.alias();

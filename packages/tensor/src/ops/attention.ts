@@ -25,7 +25,7 @@ export interface AttentionOptions {
 
 /** [B, Hkv, S, D] -> [B, Hkv * nRep, S, D]; head h reads key/value head floor(h / nRep). */
 export function repeatKv(x_BHkvSD: Tensor, nRep: number): Tensor {
-  if (nRep === 1) return x_BHkvSD.alias();
+  if (nRep === 1) return x_BHkvSD.identity();
   const [b, hkv, s, d] = x_BHkvSD.shape as [number, number, number, number];
   return tidy(() =>
     x_BHkvSD

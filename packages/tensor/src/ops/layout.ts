@@ -11,7 +11,7 @@ import { commonDevice, runKernel, runOp } from './dispatch.js';
 import { add } from './elementwise.js';
 
 export function contiguous(x: Tensor): Tensor {
-  return x.isContiguous() ? x.alias() : runOp('contiguous', [x], {})[0]!;
+  return x.isContiguous() ? x.identity() : runOp('contiguous', [x], {})[0]!;
 }
 
 /** A copy with its own storage, connected to autograd like the identity. */
@@ -20,7 +20,7 @@ export function clone(x: Tensor): Tensor {
 }
 
 export function cast(x: Tensor, dtype: DType): Tensor {
-  if (x.dtype === dtype) return x.alias();
+  if (x.dtype === dtype) return x.identity();
   return runOp('cast', [x], { dtype })[0]!;
 }
 

@@ -178,7 +178,7 @@ export function dropout(x: Tensor, p: number, options: DropoutOptions = {}): Ten
   if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout: p must be in [0, 1], got ${p}`);
   if (x.dtype !== 'f32' && x.dtype !== 'f64')
     throw new TypeError(`dropout: x must be f32 or f64, got ${x.describe()}`);
-  if (p === 0 || !training) return x.alias();
+  if (p === 0 || !training) return x.identity();
   const keep = p === 1 ? new Uint8Array(x.size) : generator.bernoulli(x.size, 1 - p);
   const scale = p === 1 ? 0 : 1 / (1 - p);
   const values = x.dtype === 'f64' ? new Float64Array(x.size) : new Float32Array(x.size);

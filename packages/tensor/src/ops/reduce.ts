@@ -49,7 +49,7 @@ export function argmax(x: Tensor, axis: number, keepdim = false): Tensor {
 
 /** Sums `x` down to `shape`, which must broadcast to x's shape. */
 export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
-  if (shapesEqual(x.shape, shape)) return x.alias();
+  if (shapesEqual(x.shape, shape)) return x.identity();
   const lead = x.rank - shape.length;
   if (lead < 0)
     throw new RangeError(`sumTo: cannot sum ${formatShape(x.shape)} to the larger ${formatShape(shape)}`);

@@ -1,0 +1,98 @@
+// `grin generate --model DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]
+// [--seed S]`: streams a continuation to stdout as tokens arrive, using the model directory's
+// tokenizer (loadTokenizer). --prompt-ids takes token ids directly (no tokenizer needed).
+// Test: cd apps/trainer && npx vitest run src/commands/generate
+import {
+  createStreamDecoder,
+  generate,
+  loadModel,
+  loadTokenizer,
+  type Tokenizer,
+} from '@grin-moe/model-grin';
+import { Generator } from '@grin-moe/tensor';
+import { CliError, type Command, parseFlags } from '../args.js';
+
+function parsePromptIds(text: string): number[] {
+  const ids = text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map(Number);
+  if (ids.length === 0 || ids.some((id) => !Number.isInteger(id) || id < 0)) {
+    throw new CliError(
+      `generate: --prompt-ids must be non-negative integers separated by commas, got '${text}'`,
+    );
+  }
+  return ids;
+}
+
+export const generateCommand: Command = {
+  name: 'generate',
+  summary: 'continue a prompt with a GRIN / PhiMoE checkpoint, streaming tokens to stdout',
+  usage:
+    'grin generate --model DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]',
+  flags: {
+    model: { kind: 'string', help: 'model directory (config.json, weights, tokenizer files)' },
+    prompt: { kind: 'string', help: 'prompt text (encoded with the model directory tokenizer)' },
+    'prompt-ids': { kind: 'string', help: 'prompt as token ids, e.g. 1,450,4996 (instead of --prompt)' },
+    'max-new-tokens': {
+      kind: 'number',
+      help: 'most tokens to generate',
+      default: 128,
+      integer: true,
+      min: 1,
+    },
+    temperature: { kind: 'number', help: 'sampling temperature; 0 is greedy', default: 0, min: 0 },
+    'top-p': { kind: 'number', help: 'nucleus sampling mass in (0, 1]', default: 1, min: 0 },
+    seed: { kind: 'number', help: 'random seed for sampling', default: 0, integer: true, min: 0 },
+    dtype: { kind: 'string', help: 'compute dtype, f32 or f64', default: 'f32' },
+  },
+  async run(argv) {
+    const { flags } = parseFlags(generateCommand, argv);
+    const dir = flags.model as string | undefined;
+    if (!dir) throw new CliError(`generate: --model DIR is required; usage: ${generateCommand.usage}`);
+    const text = flags.prompt as string | undefined;
+    const idsText = flags['prompt-ids'] as string | undefined;
+    if ((text === undefined) === (idsText === undefined))
+      throw new CliError('generate: give exactly one of --prompt TEXT or --prompt-ids IDS');
+    const topP = flags['top-p'] as number;
+    if (!(topP > 0 && topP <= 1)) throw new CliError(`generate: --top-p must be in (0, 1], got ${topP}`);
+    const dtype = flags.dtype as string;
+    if (dtype !== 'f32' && dtype !== 'f64')
+      throw new CliError(`generate: --dtype must be f32 or f64, got '${dtype}'`);
+    let tokenizer: Tokenizer | null = null;
+    if (text !== undefined) {
+      try {
+        tokenizer = loadTokenizer(dir);
+      } catch (error) {
+        throw new CliError(`generate: ${(error as Error).message}; or pass --prompt-ids 1,2,3`);
+      }
+    }
+    const prompt = tokenizer ? tokenizer.encode(text!) : parsePromptIds(idsText!);
+    const model = loadModel(dir, { dtype });
+    try {
+      if (tokenizer && tokenizer.vocabSize > model.config.vocabSize) {
+        throw new CliError(
+          `generate: ${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocabSize}`,
+        );
+      }
+      // Holds partial UTF-8 characters back and keeps SentencePiece spaces right.
+      const stream = tokenizer ? createStreamDecoder(tokenizer) : null;
+      let count = 0;
+      generate(model, prompt, {
+        maxNewTokens: flags['max-new-tokens'] as number,
+        temperature: flags.temperature as number,
+        topP,
+        generator: new Generator(flags.seed as number),
+        stopTokens: [...new Set([...model.config.eosTokenIds, ...(tokenizer?.stopIds ?? [])])],
+        onToken: (token) => {
+          process.stdout.write(stream ? stream.push(token) : `${count++ > 0 ? ' ' : ''}${token}`);
+        },
+      });
+      if (stream) process.stdout.write(stream.flush());
+      process.stdout.write('\n');
+    } finally {
+      model.dispose();
+    }
+    return 0;
+  },
+};
