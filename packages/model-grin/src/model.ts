@@ -6,7 +6,9 @@
 import type { BalanceStats } from '@grin-moe/router-sparsemixer';
 import {
   cast,
+  concat,
   crossEntropy,
+  full,
   embedding,
   type Generator,
   layerNorm,
@@ -187,11 +189,17 @@ export class GrinModel {
 /** Mean next-token cross-entropy: logits[:, :-1] against ids[:, 1:] (the reference `loss`). */
 export function nextTokenLoss(logits_BSV: Tensor, ids_BS: Tensor): Tensor {
   return tidy(() => {
-    const S = ids_BS.shape[1]!;
+    const [B, S] = ids_BS.shape as [number, number];
     if (S < 2) throw new RangeError(`nextTokenLoss: need at least 2 positions, got ids ${ids_BS.describe()}`);
-    return crossEntropy(logits_BSV.slice(null, [0, S - 1]), ids_BS.slice(null, [1, S]));
+    // Targets shifted left, the last position ignored: the same mean as slicing logits[:, :-1],
+    // without copying the logits (or their gradient) through a slice.
+    const last_B1 = full([B, 1], IGNORE, { dtype: 'i32', device: ids_BS.device });
+    const targets_BS = concat([ids_BS.slice(null, [1, S]), last_B1], 1);
+    return crossEntropy(logits_BSV, targets_BS, { ignoreIndex: IGNORE });
   });
 }
+
+const IGNORE = -100;
 
 /** An i32 [B,S] tensor from rows of token ids. */
 export function idsTensor(rows: number[][], device = 'cpu'): Tensor {

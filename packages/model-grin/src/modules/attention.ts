@@ -3,20 +3,7 @@
 // optional KV cache trimmed to what the window can still see. Shape legend: B batch, S new
 // positions, Skv cached + new keys, D hidden size, H query heads, Hkv key/value heads, Dh head dim.
 // Test: cd packages/model-grin && npx vitest run src/parity src/generate
-import {
-  attentionBlockMask,
-  clone,
-  concat,
-  linear,
-  maskedFill,
-  matmul,
-  mul,
-  repeatKv,
-  rope,
-  softmax,
-  type Tensor,
-  tidy,
-} from '@grin-moe/tensor';
+import { attentionSoftmax, clone, concat, linear, matmul, rope, type Tensor, tidy } from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
 import { optionalParam, type ParameterMap, param } from './names.js';
 
@@ -77,17 +64,18 @@ export function eagerAttention(
   v_BHkvSD: Tensor,
   window: number | undefined,
 ): Tensor {
-  const [, H, S, Dh] = q_BHSD.shape as [number, number, number, number];
+  const [B, H, S, Dh] = q_BHSD.shape as [number, number, number, number];
   const [, Hkv, Skv] = k_BHkvSD.shape as [number, number, number];
+  const rep = H / Hkv;
   return tidy(() => {
-    // repeatKv(t, 1) and cast(t, t.dtype) return detached aliases (a @grin-moe/tensor bug), so
-    // the identity cases use the tensor itself.
-    const keys_BHSkvD = H === Hkv ? k_BHkvSD : repeatKv(k_BHkvSD, H / Hkv);
-    const values_BHSkvD = H === Hkv ? v_BHkvSD : repeatKv(v_BHkvSD, H / Hkv);
-    let scores_BHSSkv = mul(matmul(q_BHSD, keys_BHSkvD.transpose(-2, -1)), 1 / Math.sqrt(Dh));
-    const blocked_SSkv = attentionBlockMask(S, Skv, { causal: true, slidingWindow: window }, q_BHSD.device);
-    if (blocked_SSkv) scores_BHSSkv = maskedFill(scores_BHSSkv, blocked_SSkv, Number.NEGATIVE_INFINITY);
-    return matmul(softmax(scores_BHSSkv, -1), values_BHSkvD);
+    // GQA without copying keys/values: head h = g * rep + r uses kv head g, so group the query
+    // heads as [B, Hkv, rep] and let the batched matmul broadcast k and v over rep.
+    const q_BGRSD = q_BHSD.reshape([B, Hkv, rep, S, Dh]);
+    const k_BG1SD = k_BHkvSD.reshape([B, Hkv, 1, Skv, Dh]);
+    const v_BG1SD = v_BHkvSD.reshape([B, Hkv, 1, Skv, Dh]);
+    const scores_BGRSSkv = matmul(q_BGRSD, k_BG1SD.transpose(-2, -1));
+    const probs_BGRSSkv = attentionSoftmax(scores_BGRSSkv, { scale: 1 / Math.sqrt(Dh), causal: true, window: window ?? 0 });
+    return matmul(probs_BGRSSkv, v_BG1SD).reshape([B, H, S, Dh]);
   });
 }
 

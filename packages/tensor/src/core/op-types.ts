@@ -66,6 +66,10 @@ export interface OpAttrs {
   topk: { k: number; axis: number };
   cross_entropy: { ignoreIndex: number; reduction: 'mean' | 'sum' | 'none' };
   cross_entropy_backward: { ignoreIndex: number; reduction: 'mean' | 'sum' | 'none' };
+  /** softmax(scale * scores) over the last axis with a causal / sliding-window mask, fused. */
+  attention_softmax: { scale: number; causal: boolean; window: number };
+  attention_softmax_backward: { scale: number };
+  silu_backward: None;
   // in place, outside autograd (optimizers, gradient accumulation)
   add_inplace: { alpha: number };
   copy_inplace: None;

@@ -6,6 +6,7 @@ import { broadcastShapes, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { allocate } from '../ops/dispatch.js';
 import { broadcastStrides, dense, type NumArray, raw, stridedOffsets } from './backend.js';
+import { mapStrided, zipStrided } from './strided.js';
 
 export function requireNumeric(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
@@ -16,100 +17,80 @@ export function requireNumeric(op: string, ...ts: Tensor[]): void {
   }
 }
 
-const unary: Record<string, (x: number) => number> = {
-  neg: (x) => -x,
-  exp: Math.exp,
-  log: Math.log,
-  sqrt: Math.sqrt,
-  rsqrt: (x) => 1 / Math.sqrt(x),
-  abs: Math.abs,
-  silu: (x) => x / (1 + Math.exp(-x)),
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  tanh: Math.tanh,
-  relu: (x) => (x > 0 ? x : 0),
+// Each op is an expression over `a` (and `b`), compiled into a row loop once (strided.ts).
+const unary: Record<string, string> = {
+  neg: '-a',
+  exp: 'Math.exp(a)',
+  log: 'Math.log(a)',
+  sqrt: 'Math.sqrt(a)',
+  rsqrt: '1 / Math.sqrt(a)',
+  abs: 'Math.abs(a)',
+  silu: 'a / (1 + Math.exp(-a))',
+  sigmoid: '1 / (1 + Math.exp(-a))',
+  tanh: 'Math.tanh(a)',
+  relu: '(a > 0 ? a : 0)',
 };
 
-for (const [op, fn] of Object.entries(unary)) {
-  registerKernel(op as 'exp', 'cpu', ([x]) => {
-    requireNumeric(op, x!);
-    const out = allocate(x!.shape, x!.dtype, x!.device);
-    const src = dense(x!);
-    const dst = dense(out);
-    for (let i = 0; i < src.length; i++) dst[i] = fn(src[i]!);
-    return [out];
-  });
+for (const [op, expr] of Object.entries(unary)) {
+  registerKernel(
+    op as 'exp',
+    'cpu',
+    ([x]) => {
+      requireNumeric(op, x!);
+      const out = allocate(x!.shape, x!.dtype, x!.device);
+      mapStrided(expr, dense(out), x!.shape, raw(x!), x!.strides, x!.offset);
+      return [out];
+    },
+    { strided: true },
+  );
 }
 
-registerKernel('pow', 'cpu', ([x], { exponent }) => {
-  requireNumeric('pow', x!);
-  const out = allocate(x!.shape, x!.dtype, x!.device);
-  const src = dense(x!);
-  const dst = dense(out);
-  if (exponent === 2) for (let i = 0; i < src.length; i++) dst[i] = src[i]! * src[i]!;
-  else for (let i = 0; i < src.length; i++) dst[i] = src[i]! ** exponent;
-  return [out];
-});
+registerKernel(
+  'pow',
+  'cpu',
+  ([x], { exponent }) => {
+    requireNumeric('pow', x!);
+    const out = allocate(x!.shape, x!.dtype, x!.device);
+    const expr = exponent === 2 ? 'a * a' : exponent === 3 ? 'a * a * a' : `a ** (${exponent})`;
+    mapStrided(expr, dense(out), x!.shape, raw(x!), x!.strides, x!.offset);
+    return [out];
+  },
+  { strided: true },
+);
 
-type Binary = (a: number, b: number) => number;
-const arithmetic: Record<string, Binary> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  maximum: (a, b) => (a >= b || Number.isNaN(a) ? a : b),
-  minimum: (a, b) => (a <= b || Number.isNaN(a) ? a : b),
+const arithmetic: Record<string, string> = {
+  add: 'a + b',
+  sub: 'a - b',
+  mul: 'a * b',
+  div: 'a / b',
+  maximum: '(a >= b || a !== a ? a : b)',
+  minimum: '(a <= b || a !== a ? a : b)',
 };
-const comparison: Record<string, Binary> = {
-  eq: (a, b) => (a === b ? 1 : 0),
-  ne: (a, b) => (a !== b ? 1 : 0),
-  lt: (a, b) => (a < b ? 1 : 0),
-  le: (a, b) => (a <= b ? 1 : 0),
-  gt: (a, b) => (a > b ? 1 : 0),
-  ge: (a, b) => (a >= b ? 1 : 0),
+const comparison: Record<string, string> = {
+  eq: '(a === b ? 1 : 0)',
+  ne: '(a !== b ? 1 : 0)',
+  lt: '(a < b ? 1 : 0)',
+  le: '(a <= b ? 1 : 0)',
+  gt: '(a > b ? 1 : 0)',
+  ge: '(a >= b ? 1 : 0)',
 };
 
-function binaryKernel(op: string, fn: Binary, outDType: (d: DType) => DType) {
+function binaryKernel(op: string, expr: string, outDType: (d: DType) => DType) {
   return ([a, b]: Tensor[]) => {
     requireNumeric(op, a!, b!);
-    if (a!.dtype !== b!.dtype)
-      throw new TypeError(`${op}: dtypes differ (${a!.describe()} and ${b!.describe()}); cast one first`);
+    if (a!.dtype !== b!.dtype) throw new TypeError(`${op}: dtypes differ (${a!.describe()} and ${b!.describe()}); cast one first`);
     const shape = broadcastShapes(op, a!.shape, b!.shape);
     const out = allocate(shape, outDType(a!.dtype), a!.device);
-    const dst = dense(out);
-    const x = raw(a!);
-    const y = raw(b!);
-    if (a!.isContiguous() && b!.isContiguous() && shapesEqual(a!.shape, b!.shape)) {
-      const ao = a!.offset;
-      const bo = b!.offset;
-      for (let i = 0; i < dst.length; i++) dst[i] = fn(x[ao + i]!, y[bo + i]!);
-    } else if (b!.size === 1) {
-      const s = y[b!.offset]!;
-      const ao = stridedOffsets(shape, broadcastStrides(a!, shape), a!.offset);
-      for (let i = 0; i < dst.length; i++) dst[i] = fn(x[ao[i]!]!, s);
-    } else {
-      const ao = stridedOffsets(shape, broadcastStrides(a!, shape), a!.offset);
-      const bo = stridedOffsets(shape, broadcastStrides(b!, shape), b!.offset);
-      for (let i = 0; i < dst.length; i++) dst[i] = fn(x[ao[i]!]!, y[bo[i]!]!);
-    }
+    zipStrided(expr, dense(out), shape, raw(a!), broadcastStrides(a!, shape), a!.offset, raw(b!), broadcastStrides(b!, shape), b!.offset);
     return [out];
   };
 }
 
-for (const [op, fn] of Object.entries(arithmetic)) {
-  registerKernel(
-    op as 'add',
-    'cpu',
-    binaryKernel(op, fn, (d) => d),
-    { strided: true },
-  );
+for (const [op, expr] of Object.entries(arithmetic)) {
+  registerKernel(op as 'add', 'cpu', binaryKernel(op, expr, (d) => d), { strided: true });
 }
-for (const [op, fn] of Object.entries(comparison)) {
-  registerKernel(
-    op as 'eq',
-    'cpu',
-    binaryKernel(op, fn, () => 'bool'),
-    { strided: true },
-  );
+for (const [op, expr] of Object.entries(comparison)) {
+  registerKernel(op as 'eq', 'cpu', binaryKernel(op, expr, () => 'bool'), { strided: true });
 }
 
 registerKernel(
@@ -138,20 +119,13 @@ registerKernel(
   'cpu',
   ([x, mask], { value }) => {
     requireNumeric('masked_fill', x!);
-    if (mask!.dtype !== 'bool')
-      throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
+    if (mask!.dtype !== 'bool') throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
     const shape = broadcastShapes('masked_fill', x!.shape, mask!.shape);
     if (!shapesEqual(shape, x!.shape)) {
-      throw new RangeError(
-        `masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`,
-      );
+      throw new RangeError(`masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`);
     }
     const out = allocate(shape, x!.dtype, x!.device);
-    const dst = dense(out);
-    const [m, src] = [raw(mask!), raw(x!)];
-    const xo = stridedOffsets(shape, x!.strides, x!.offset);
-    const mo = stridedOffsets(shape, broadcastStrides(mask!, shape), mask!.offset);
-    for (let i = 0; i < dst.length; i++) dst[i] = m[mo[i]!] ? value : src[xo[i]!]!;
+    zipStrided(`(b ? (${value}) : a)`, dense(out), shape, raw(x!), x!.strides, x!.offset, raw(mask!), broadcastStrides(mask!, shape), mask!.offset);
     return [out];
   },
   { strided: true },

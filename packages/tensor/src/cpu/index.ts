@@ -7,3 +7,4 @@ import './nn.js';
 import './indexing.js';
 import './matmul.js';
 import './optim.js';
+import './fused.js';

@@ -7,7 +7,8 @@ import { shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { bf16BitsToF32 as bf16ToF32, f32ToBf16Bits as f32ToBf16 } from '../io/half-float.js';
 import { allocate } from '../ops/dispatch.js';
-import { broadcastStrides, dense, raw, stridedOffsets } from './backend.js';
+import { broadcastStrides, dense, raw } from './backend.js';
+import { copyStrided, forEachRow, mergeAxes, rowLoop3 } from './strided.js';
 import { requireNumeric } from './elementwise.js';
 
 registerKernel(
@@ -15,10 +16,7 @@ registerKernel(
   'cpu',
   ([x]) => {
     const out = allocate(x!.shape, x!.dtype, x!.device);
-    const src = raw(x!);
-    const dst = dense(out);
-    const offsets = stridedOffsets(x!.shape, x!.strides, x!.offset);
-    for (let i = 0; i < dst.length; i++) dst[i] = src[offsets[i]!]!;
+    copyStrided(dense(out), out.shape, out.strides, 0, raw(x!), x!.strides, x!.offset);
     return [out];
   },
   { strided: true },
@@ -79,11 +77,7 @@ registerKernel(
 
 /** dst[...] = src (broadcast), elementwise over strided views of CPU storage. */
 export function copyInto(dst: Tensor, src: Tensor): void {
-  const d = raw(dst);
-  const s = raw(src);
-  const dOff = stridedOffsets(dst.shape, dst.strides, dst.offset);
-  const sOff = stridedOffsets(dst.shape, broadcastStrides(src, dst.shape), src.offset);
-  for (let i = 0; i < dOff.length; i++) d[dOff[i]!] = s[sOff[i]!]!;
+  copyStrided(raw(dst), dst.shape, dst.strides, dst.offset, raw(src), broadcastStrides(src, dst.shape), src.offset);
 }
 
 registerKernel(
@@ -117,10 +111,10 @@ registerKernel(
   ([dst, src], { alpha }) => {
     requireNumeric('add_inplace', dst!, src!);
     const d = raw(dst!);
-    const s = raw(src!);
-    const dOff = stridedOffsets(dst!.shape, dst!.strides, dst!.offset);
-    const sOff = stridedOffsets(dst!.shape, broadcastStrides(src!, dst!.shape), src!.offset);
-    for (let i = 0; i < dOff.length; i++) d[dOff[i]!] = d[dOff[i]!]! + alpha * s[sOff[i]!]!;
+    const rows = mergeAxes(dst!.shape, [dst!.strides, broadcastStrides(src!, dst!.shape)]);
+    const loop = rowLoop3(`a + (${alpha}) * b`);
+    const [sd, ss] = rows.innerStride as [number, number];
+    forEachRow(rows, [dst!.offset, src!.offset], (b) => loop(d, d, raw(src!), b[0]!, b[0]!, b[1]!, rows.inner, sd, sd, ss));
     return [];
   },
   { strided: true },

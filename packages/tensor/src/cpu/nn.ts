@@ -190,20 +190,29 @@ registerKernel(
     const out = allocate(x!.shape, x!.dtype, x!.device);
     const dst = dense<FloatArray>(out);
     const [xs, cs, ss] = [raw<FloatArray>(x!), raw<FloatArray>(cos!), raw<FloatArray>(sin!)];
-    const xo = stridedOffsets(x!.shape, x!.strides, x!.offset);
-    const co = stridedOffsets(x!.shape, broadcastStrides(cos!, x!.shape), cos!.offset);
-    const so = stridedOffsets(x!.shape, broadcastStrides(sin!, x!.shape), sin!.offset);
-    for (let base = 0; base < dst.length; base += d) {
+    // Offsets of each row start (all axes but the last), then a tight loop along the row.
+    const outer = x!.shape.slice(0, -1);
+    const cStrides = broadcastStrides(cos!, x!.shape);
+    const sStrides = broadcastStrides(sin!, x!.shape);
+    const xo = stridedOffsets(outer, x!.strides.slice(0, -1), x!.offset);
+    const co = stridedOffsets(outer, cStrides.slice(0, -1), cos!.offset);
+    const so = stridedOffsets(outer, sStrides.slice(0, -1), sin!.offset);
+    const [xi, ci, si] = [x!.strides[x!.rank - 1]!, cStrides[cStrides.length - 1]!, sStrides[sStrides.length - 1]!];
+    const sign = transpose ? -1 : 1;
+    for (let r = 0, base = 0; r < xo.length; r++, base += d) {
+      const x0 = xo[r]!;
+      const c0 = co[r]!;
+      const s0 = so[r]!;
       for (let j = 0; j < h; j++) {
-        const [a, b] = [base + j, base + j + h];
-        const [xa, xb] = [xs[xo[a]!]!, xs[xo[b]!]!];
-        if (transpose) {
-          dst[a] = xa * cs[co[a]!]! + xb * ss[so[b]!]!;
-          dst[b] = xb * cs[co[b]!]! - xa * ss[so[a]!]!;
-        } else {
-          dst[a] = xa * cs[co[a]!]! - xb * ss[so[a]!]!;
-          dst[b] = xb * cs[co[b]!]! + xa * ss[so[b]!]!;
-        }
+        const xa = xs[x0 + j * xi]!;
+        const xb = xs[x0 + (j + h) * xi]!;
+        const ca = cs[c0 + j * ci]!;
+        const cb = cs[c0 + (j + h) * ci]!;
+        // forward: sin at the output's own position; transpose: sin at the input's position
+        const sa = ss[s0 + (transpose ? j + h : j) * si]!;
+        const sb = ss[s0 + (transpose ? j : j + h) * si]!;
+        dst[base + j] = xa * ca - sign * xb * sa;
+        dst[base + j + h] = xb * cb + sign * xa * sb;
       }
     }
     return [out];

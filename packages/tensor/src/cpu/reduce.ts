@@ -33,14 +33,25 @@ registerKernel('sum', 'cpu', ([x], { axes, keepdim }) => {
   const out = allocate(outShape(x!, axes, keepdim), x!.dtype === 'bool' ? 'i32' : x!.dtype, x!.device);
   const dst = dense(out);
   const src = raw(x!);
-  const last = x!.rank - 1;
-  if (axes.length === 1 && axes[0] === last) {
-    const n = x!.shape[last]!;
-    for (let i = 0, base = x!.offset; i < dst.length; i++, base += n) {
+  const rank = x!.rank;
+  const isPrefix = axes.every((a, i) => a === i);
+  const isSuffix = axes.every((a, i) => a === rank - axes.length + i);
+  const reducedCount = axes.reduce((acc, a) => acc * x!.shape[a]!, 1);
+  if (isSuffix) {
+    // contiguous input: each output is the sum of one run of `reducedCount` elements
+    for (let i = 0, base = x!.offset; i < dst.length; i++, base += reducedCount) {
       let acc = 0;
-      for (let j = 0; j < n; j++) acc += src[base + j]!;
+      for (let j = 0; j < reducedCount; j++) acc += src[base + j]!;
       dst[i] = acc;
     }
+    return [out];
+  }
+  if (isPrefix) {
+    // sum of `reducedCount` rows of length dst.length (bias gradients): accumulate row by row
+    const n = dst.length;
+    const acc = new Float64Array(n);
+    for (let r = 0, base = x!.offset; r < reducedCount; r++, base += n) for (let j = 0; j < n; j++) acc[j]! += src[base + j]!;
+    dst.set(acc);
     return [out];
   }
   const { kept, reduced } = split(x!, axes);

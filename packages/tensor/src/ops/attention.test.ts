@@ -170,3 +170,24 @@ describe('scaledDotProductAttention', () => {
     expect(k.grad?.shape).toEqual([1, 2, 3, 2]);
   });
 });
+
+describe('attentionSoftmax (fused)', () => {
+  it.each([
+    [4, 4, 0],
+    [5, 5, 2],
+    [3, 7, 3],
+    [6, 6, 1],
+  ])('S=%i Skv=%i window=%i equals scale + mask + softmax, forward and backward', (S, Skv, window) => {
+    const x = T.tensor(
+      Array.from({ length: 2 * S * Skv }, (_, i) => Math.sin(i * 0.37) * 2),
+      { shape: [2, S, Skv], dtype: 'f64', requiresGrad: true },
+    );
+    const blocked = T.attentionBlockMask(S, Skv, { causal: true, slidingWindow: window || undefined });
+    const reference = (a: T.Tensor) => {
+      const scaled = T.mul(a, 0.7);
+      return T.softmax(blocked ? T.maskedFill(scaled, blocked, Number.NEGATIVE_INFINITY) : scaled, -1);
+    };
+    expectAllClose(T.attentionSoftmax(x, { scale: 0.7, window }), reference(x), { atol: 1e-14 });
+    gradcheck((a) => T.attentionSoftmax(a, { scale: 0.7, window }), [x]);
+  });
+});

@@ -5,6 +5,7 @@
 import { tidy } from '../core/memory.js';
 import type { Tensor } from '../core/tensor.js';
 import { tensor } from './creation.js';
+import { runOp } from './dispatch.js';
 import { add, eq, maskedFill, mul } from './elementwise.js';
 import { matmul } from './linalg.js';
 import { softmax } from './nn.js';
@@ -117,4 +118,16 @@ export function scaledDotProductAttention(
       scores = extra.dtype === 'bool' ? maskedFill(scores, eq(extra, 0), -Infinity) : add(scores, extra);
     return matmul(softmax(scores, -1), values);
   });
+}
+
+/**
+ * softmax(scale * scores_BHSSkv) over keys with transformers' causal sliding-window mask (query i
+ * of S sits at key position i + Skv - S and sees keys k <= it with q - k < window; window 0: none),
+ * fused into one pass forward and one backward.
+ */
+export function attentionSoftmax(scores: Tensor, options: { scale: number; causal?: boolean; window?: number }): Tensor {
+  if (scores.rank < 2) throw new RangeError(`attentionSoftmax: scores must be [..., S, Skv], got ${scores.describe()}`);
+  const window = options.window ?? 0;
+  if (!Number.isInteger(window) || window < 0) throw new RangeError(`attentionSoftmax: window must be an integer >= 0, got ${window}`);
+  return runOp('attention_softmax', [scores], { scale: options.scale, causal: options.causal ?? true, window })[0]!;
 }

@@ -5,12 +5,16 @@ import { isFloat } from '../../core/dtype.js';
 import type { Tensor } from '../../core/tensor.js';
 import { arange, zeros } from '../../ops/creation.js';
 import * as ew from '../../ops/elementwise.js';
-import { cast, sliceScatter, split } from '../../ops/layout.js';
+import { cast, copyInPlace, sliceScatter, split } from '../../ops/layout.js';
+import { runOp } from '../../ops/dispatch.js';
 import { matmul } from '../../ops/linalg.js';
 import { sumTo } from '../../ops/reduce.js';
 import type { RulesFor } from './types.js';
 
 type CoreOps =
+  | 'silu_backward'
+  | 'attention_softmax'
+  | 'attention_softmax_backward'
   | 'full'
   | 'arange'
   | 'contiguous'
@@ -110,8 +114,13 @@ export const coreRules = {
   expand: { backward: (ctx, [g]) => [sumTo(g!, ctx.inputShapes[0]!)] },
   slice: {
     backward: (ctx, [g]) => {
-      const base = zeros(ctx.inputShapes[0]!, { dtype: g!.dtype, device: g!.device });
-      return [sliceScatter(base, g!, ctx.attrs.starts, ctx.attrs.steps)];
+      // zeros, then the gradient copied into the sliced region (backward runs without grad)
+      const out = zeros(ctx.inputShapes[0]!, { dtype: g!.dtype, device: g!.device });
+      const { starts, ends, steps } = ctx.attrs;
+      const region = out.slice(...starts.map((s, i): [number, number, number] => [s, ends[i]!, steps[i]!]));
+      copyInPlace(region, g!);
+      region.dispose();
+      return [out];
     },
   },
 
@@ -132,13 +141,15 @@ export const coreRules = {
   },
   silu: {
     saveInputs: [0],
-    backward: (ctx, [g]) => {
-      const x = x0(ctx);
-      const s = ew.sigmoid(x);
-      // d/dx x*s(x) = s + x*s*(1-s)
-      return [ew.mul(g!, ew.add(s, ew.mul(ew.mul(x, s), ew.sub(1, s))))];
-    },
+    // d/dx x*s(x) = s + x*s*(1-s), one fused pass
+    backward: (ctx, [g]) => [runOp('silu_backward', [x0(ctx), g!], {})[0]!],
   },
+  silu_backward: 'nondifferentiable',
+  attention_softmax: {
+    saveOutputs: [0],
+    backward: (ctx, [g]) => [runOp('attention_softmax_backward', [y0(ctx), g!], { scale: ctx.attrs.scale })[0]!],
+  },
+  attention_softmax_backward: 'nondifferentiable',
   sigmoid: { saveOutputs: [0], backward: (ctx, [g]) => [ew.mul(g!, ew.mul(y0(ctx), ew.sub(1, y0(ctx))))] },
   tanh: { saveOutputs: [0], backward: (ctx, [g]) => [ew.mul(g!, ew.sub(1, ew.square(y0(ctx))))] },
   relu: { saveInputs: [0], backward: (ctx, [g]) => [ew.where(ew.gt(x0(ctx), 0), g!, 0)] },
