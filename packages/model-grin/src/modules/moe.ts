@@ -13,6 +13,7 @@ import {
   mul,
   rand,
   silu,
+  split,
   type Tensor,
   tensor,
   tidy,
@@ -104,12 +105,11 @@ export function moe(
     const balance = balanceStats(experts_TK, probs_TE);
     const { token_N, slot_N, counts_E } = groupByExpert(experts_TK, E);
     const routed_ND = indexSelect(x_TD, 0, token_N);
+    // split: views whose gradients come back as one concat instead of E zero-padded copies
+    const pieces = split(routed_ND, counts_E, 0);
     const outputs: Tensor[] = [];
-    let start = 0;
     counts_E.forEach((count, e) => {
-      if (count > 0)
-        outputs.push(expertMlp(params, expertPrefix(layer, e), routed_ND.slice([start, start + count])));
-      start += count;
+      if (count > 0) outputs.push(expertMlp(params, expertPrefix(layer, e), pieces[e]!));
     });
     const weights_N1 = indexSelect(weights_TK.reshape([-1]), 0, slot_N).unsqueeze(1);
     const expert_ND = outputs.length === 1 ? outputs[0]! : concat(outputs, 0);

@@ -22,6 +22,8 @@ export interface OpAttrs {
   permute: { dims: number[] };
   expand: { shape: number[] };
   slice: { starts: number[]; ends: number[]; steps: number[] };
+  /** Views of consecutive pieces along an axis; one node, so the backward is one concat. */
+  split: { axis: number; sizes: number[] };
   // elementwise
   neg: None;
   exp: None;

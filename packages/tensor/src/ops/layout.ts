@@ -1,7 +1,8 @@
 // Layout and conversion ops: contiguous copies, clone, cast, concat/split, slice scatter and
 // the in-place updates used by optimizers (outside autograd).
 
-import { isGradEnabled } from '../autograd/mode.js';
+import { isGradEnabled, noGrad } from '../autograd/mode.js';
+import { recordNode } from '../autograd/record.js';
 import type { DType } from '../core/dtype.js';
 import { hooks } from '../core/hooks.js';
 import { formatShape, normalizeAxis } from '../core/shape.js';
@@ -38,18 +39,22 @@ export function concat(xs: Tensor[], axis = 0): Tensor {
   return runOp('concat', xs, { axis: a })[0]!;
 }
 
-/** Splits along `axis` into pieces of the given sizes (views, no copy). */
+/** Splits along `axis` into pieces of the given sizes: views, no copy; their gradients meet in one concat. */
 export function split(x: Tensor, sizes: number[], axis = 0): Tensor[] {
   const a = normalizeAxis('split', axis, x.rank);
-  if (sizes.reduce((s, d) => s + d, 0) !== x.shape[a]) {
+  if (sizes.some((d) => !Number.isInteger(d) || d < 0) || sizes.reduce((s, d) => s + d, 0) !== x.shape[a]) {
     throw new RangeError(`split: sizes [${sizes}] do not add up to axis ${axis} of ${formatShape(x.shape)}`);
   }
   let at = 0;
-  return sizes.map((size) => {
-    const ranges = x.shape.map((_, i): [number, number] | null => (i === a ? [at, at + size] : null));
-    at += size;
-    return x.slice(...ranges);
-  });
+  const pieces = noGrad(() =>
+    sizes.map((size) => {
+      const ranges = x.shape.map((_, i): [number, number] | null => (i === a ? [at, at + size] : null));
+      at += size;
+      return x.slice(...ranges);
+    }),
+  );
+  recordNode('split', [x], pieces, { axis: a, sizes: [...sizes] });
+  return pieces;
 }
 
 /** base with the strided region starting at `starts` (step `steps`) replaced by src. */

@@ -5,13 +5,14 @@ import { isFloat } from '../../core/dtype.js';
 import type { Tensor } from '../../core/tensor.js';
 import { arange, zeros } from '../../ops/creation.js';
 import * as ew from '../../ops/elementwise.js';
-import { cast, copyInPlace, sliceScatter, split } from '../../ops/layout.js';
+import { cast, concat, copyInPlace, sliceScatter, split } from '../../ops/layout.js';
 import { runOp } from '../../ops/dispatch.js';
 import { matmul } from '../../ops/linalg.js';
 import { sumTo } from '../../ops/reduce.js';
 import type { RulesFor } from './types.js';
 
 type CoreOps =
+  | 'split'
   | 'silu_backward'
   | 'attention_softmax'
   | 'attention_softmax_backward'
@@ -101,6 +102,14 @@ export const coreRules = {
     },
   },
 
+  split: {
+    backward: (ctx, grads) => {
+      const { axis, sizes } = ctx.attrs;
+      const shape = ctx.inputShapes[0]!;
+      const pieces = grads.map((g, i) => g ?? zeros(shape.map((d, k) => (k === axis ? sizes[i]! : d)), { dtype: ctx.inputDtypes[0]!, device: grads.find((x) => x)!.device }));
+      return [concat(pieces, axis)];
+    },
+  },
   reshape: { backward: (ctx, [g]) => [g!.reshape(ctx.inputShapes[0]!)] },
   permute: {
     backward: (ctx, [g]) => {
