@@ -9,6 +9,13 @@ export * from './memory.js';
 export * from './model.js';
 export { attention, type LayerKvCache } from './modules/attention.js';
 export { type DecoderInputs, decoderLayer } from './modules/decoder.js';
-export { type ExpertGroups, expertMlp, groupByExpert, type MoeOptions, moe } from './modules/moe.js';
+export {
+  type ExpertGroups,
+  expertMlp,
+  groupByExpert,
+  type MoeOptions,
+  moe,
+  type RoutingTrace,
+} from './modules/moe.js';
 export { type ParameterMap, parameterShapes } from './modules/names.js';
 export * from './tokenizer/index.js';

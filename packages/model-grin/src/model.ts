@@ -21,6 +21,7 @@ import {
 import type { GrinConfig } from './config.js';
 import type { LayerKvCache } from './modules/attention.js';
 import { decoderLayer } from './modules/decoder.js';
+import type { RoutingTrace } from './modules/moe.js';
 import { optionalParam, type ParameterMap, param, parameterShapes } from './modules/names.js';
 
 export type ModelDType = 'f32' | 'f64';
@@ -61,12 +62,16 @@ export interface ForwardOptions {
    * transformers' own, whose float32 cos differs from ours by an ulp here and there).
    */
   rotary?: { cos: Tensor; sin: Tensor };
+  /** Also return every layer's router picks in `routing` (for routing analysis; same numerics). */
+  trace?: boolean;
 }
 
 export interface ForwardOutput {
   logits_BSV: Tensor;
   /** One per layer, for the load-balancing loss (the trainer sums it). */
   balance: BalanceStats[];
+  /** With `trace: true`: per layer, the experts [T,K] (i32) and weights [T,K] of each token (T = B*S). */
+  routing?: RoutingTrace[];
 }
 
 /**
@@ -153,6 +158,7 @@ export class GrinModel {
       const { cos, sin } = options.rotary ?? rotaryTables(config, offset, S, this.dtype, this.device);
       let x_BSD = embedding(param(p, 'model.embed_tokens.weight'), ids_BS);
       const balance: BalanceStats[] = [];
+      const routing: RoutingTrace[] = [];
       for (let layer = 0; layer < config.numHiddenLayers; layer++) {
         const result = decoderLayer(config, p, layer, x_BSD, {
           cos_SD: cos,
@@ -160,10 +166,12 @@ export class GrinModel {
           training,
           cache: cache?.layers[layer],
           generator: options.generator,
+          trace: options.trace,
         });
         x_BSD.dispose();
         x_BSD = result.out_BSD;
         balance.push(result.balance);
+        if (result.routing) routing.push(result.routing);
       }
       const normed_BSD = layerNorm(
         x_BSD,
@@ -174,7 +182,8 @@ export class GrinModel {
       const head = config.tieWordEmbeddings
         ? param(p, 'model.embed_tokens.weight')
         : param(p, 'lm_head.weight');
-      return { logits_BSV: linear(normed_BSD, head, optionalParam(p, 'lm_head.bias')), balance };
+      const logits_BSV = linear(normed_BSD, head, optionalParam(p, 'lm_head.bias'));
+      return options.trace ? { logits_BSV, balance, routing } : { logits_BSV, balance };
     });
     if (cache) cache.length = offset + S;
     return out;

@@ -11,6 +11,7 @@ import {
 } from '@grin-moe/model-grin';
 import { Generator } from '@grin-moe/tensor';
 import { CliError, type Command, parseFlags } from '../args.js';
+import { resolveModelDir } from '../train/checkpoints.js';
 
 function parsePromptIds(text: string): number[] {
   const ids = text
@@ -48,8 +49,14 @@ export const generateCommand: Command = {
   },
   async run(argv) {
     const { flags } = parseFlags(generateCommand, argv);
-    const dir = flags.model as string | undefined;
-    if (!dir) throw new CliError(`generate: --model DIR is required; usage: ${generateCommand.usage}`);
+    const given = flags.model as string | undefined;
+    if (!given) throw new CliError(`generate: --model DIR is required; usage: ${generateCommand.usage}`);
+    let dir: string;
+    try {
+      dir = resolveModelDir(given);
+    } catch (error) {
+      throw new CliError(`generate: ${(error as Error).message}`);
+    }
     const text = flags.prompt as string | undefined;
     const idsText = flags['prompt-ids'] as string | undefined;
     if ((text === undefined) === (idsText === undefined))

@@ -2,8 +2,10 @@
 import type { Command } from '../args.js';
 import { benchCommand } from './bench.js';
 import { checkRouterCommand } from './check-router.js';
+import { dashboardCommand } from './dashboard.js';
+import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
 import { logitsCommand } from './logits.js';
 import { trainCommand } from './train.js';
 
-export const commands: Command[] = [trainCommand, generateCommand, logitsCommand, checkRouterCommand, benchCommand];
+export const commands: Command[] = [trainCommand, generateCommand, logitsCommand, checkRouterCommand, evalCommand, benchCommand, dashboardCommand];

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { type GrinModel, idsTensor, loadModel, nextTokenLoss } from '@grin-moe/model-grin';
 import { noGrad, saveTensors, type Tensor, tidy, zerosLike } from '@grin-moe/tensor';
 import { CliError, type Command, parseFlags } from '../args.js';
+import { resolveModelDir } from '../train/checkpoints.js';
 
 /** Validates a JSON array of equal-length rows of token ids in [0, vocabSize). */
 export function parseIds(json: unknown, file: string, vocabSize: number): number[][] {
@@ -89,7 +90,7 @@ export const logitsCommand: Command = {
     } catch (error) {
       throw new CliError(`${idsFile}: cannot read token ids (${(error as Error).message})`);
     }
-    const model = loadModel(flags.model as string, { dtype });
+    const model = loadModel(resolveModelDir(flags.model as string), { dtype });
     try {
       const rows = parseIds(json, idsFile, model.config.vocabSize);
       if (rows[0]!.length < 2)

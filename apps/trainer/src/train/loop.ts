@@ -110,7 +110,8 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
         scope.dispose();
       }
     }
-    const loss = lossSum / o.gradAccum;
+    // GRIN_TEST_NAN_AT_STEP lets the tests drive the non-finite path through the real loop.
+    const loss = step === Number(process.env.GRIN_TEST_NAN_AT_STEP) ? Number.NaN : lossSum / o.gradAccum;
     if (!Number.isFinite(loss)) {
       optimizer.zeroGrad();
       stoppedEarly = `step ${step}: the loss is ${loss}; stopped. ${lastGood === null ? 'No checkpoint was written yet.' : `The last good checkpoint is ${join(runDir, 'checkpoints', `step-${lastGood}`)}.`}`;

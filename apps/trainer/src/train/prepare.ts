@@ -9,6 +9,7 @@ import {
   type Tokenizer,
   defaultGrinConfig,
   initRandom,
+  loadConfig,
   loadModel,
   loadTokenizer,
   trainBpe,
@@ -98,8 +99,9 @@ export async function prepareData(config: TrainConfig, runDir: string, resumeSte
   let model: GrinModel;
   if (ckpt || initFrom) {
     const dir = ckpt ?? initFrom!;
+    // Compare the vocabularies and context length before reading any weights.
+    checkCompatible(loadConfig(dir), tokenizer, config, dir);
     model = loadModel(dir, { dtype: 'f32' });
-    checkCompatible(model.config, tokenizer, config, dir);
   } else {
     model = initRandom(modelConfigFor(config, tokenizer.vocabSize, tokenizer), new Generator(config.run.seed).fork(1), { dtype: 'f32' });
   }

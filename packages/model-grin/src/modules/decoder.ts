@@ -6,7 +6,7 @@ import type { BalanceStats } from '@grin-moe/router-sparsemixer';
 import { add, type Generator, layerNorm, type Tensor, tidy } from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
 import { attention, type LayerKvCache } from './attention.js';
-import { moe } from './moe.js';
+import { moe, type RoutingTrace } from './moe.js';
 import { layerPrefix, type ParameterMap, param } from './names.js';
 
 export interface DecoderInputs {
@@ -15,6 +15,7 @@ export interface DecoderInputs {
   training: boolean;
   cache?: LayerKvCache;
   generator?: Generator;
+  trace?: boolean;
 }
 
 export function decoderLayer(
@@ -23,7 +24,7 @@ export function decoderLayer(
   layer: number,
   x_BSD: Tensor,
   inputs: DecoderInputs,
-): { out_BSD: Tensor; balance: BalanceStats } {
+): { out_BSD: Tensor; balance: BalanceStats; routing?: RoutingTrace } {
   const prefix = layerPrefix(layer);
   const norm = (name: string, t: Tensor) =>
     layerNorm(
@@ -41,7 +42,15 @@ export function decoderLayer(
       inputs,
     );
     const h_BSD = add(x_BSD, attended_BSD);
-    const { out_BSD, balance } = moe(config, params, layer, norm('post_attention_layernorm', h_BSD), inputs);
-    return { out_BSD: add(h_BSD, out_BSD), balance };
+    const { out_BSD, balance, routing } = moe(
+      config,
+      params,
+      layer,
+      norm('post_attention_layernorm', h_BSD),
+      inputs,
+    );
+    return routing
+      ? { out_BSD: add(h_BSD, out_BSD), balance, routing }
+      : { out_BSD: add(h_BSD, out_BSD), balance };
   });
 }

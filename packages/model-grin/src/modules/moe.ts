@@ -25,6 +25,14 @@ import { expertPrefix, type ParameterMap, param } from './names.js';
 export interface MoeOptions {
   training: boolean;
   generator?: Generator;
+  /** Also return the router's picks (read-only; the numerics do not change). */
+  trace?: boolean;
+}
+
+/** The router's picks of one layer: expert ids (i32) and their weights, per token. */
+export interface RoutingTrace {
+  experts_TK: Tensor;
+  weights_TK: Tensor;
 }
 
 /**
@@ -78,7 +86,7 @@ export function moe(
   layer: number,
   x_BSD: Tensor,
   options: MoeOptions,
-): { out_BSD: Tensor; balance: BalanceStats } {
+): { out_BSD: Tensor; balance: BalanceStats; routing?: RoutingTrace } {
   const [B, S, D] = x_BSD.shape as [number, number, number];
   const E = config.numLocalExperts;
   return tidy(() => {
@@ -119,6 +127,9 @@ export function moe(
       token_N,
       mul(expert_ND, weights_N1),
     );
-    return { out_BSD: combined_TD.reshape([B, S, D]), balance };
+    const out_BSD = combined_TD.reshape([B, S, D]);
+    return options.trace
+      ? { out_BSD, balance, routing: { experts_TK, weights_TK: weights_TK.detach() } }
+      : { out_BSD, balance };
   });
 }

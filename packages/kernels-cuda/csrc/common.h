@@ -1,0 +1,92 @@
+// Host-side shared declarations for the grin-moe CUDA addon: dtype codes (the same numbers as
+// src/native.ts), the strided layout passed to kernels, per-device context (stream, caching
+// allocator, async error slot) and error helpers. Kernels live in *.cu; bindings in addon.cpp.
+// Build: node scripts/build-native.mjs. Test: vitest tests/ (GPU) or tools/device/run-gpu-tests.sh.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace grin {
+
+enum DType : int { F32 = 0, BF16 = 1, I32 = 2, BOOL = 3 };
+inline int itemSize(int dtype) { return dtype == BF16 ? 2 : dtype == BOOL ? 1 : 4; }
+
+constexpr int MAX_DIMS = 8;
+constexpr int MAX_OPERANDS = 4;
+
+/** Element strides of up to four operands over one (merged) shape; operand 0 is the output. */
+struct Layout {
+  int ndim;
+  int64_t shape[MAX_DIMS];
+  int64_t strides[MAX_OPERANDS][MAX_DIMS];
+};
+
+/** A shape with two stride sets (gather / scatter: where to read, where to write). */
+struct Dims {
+  int ndim;
+  int64_t shape[MAX_DIMS];
+  int64_t a[MAX_DIMS];
+  int64_t b[MAX_DIMS];
+};
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+inline void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    throw Error(std::string("cuda: ") + what + ": " + cudaGetErrorName(status) + " (" +
+                cudaGetErrorString(status) + ")");
+}
+/** Launch errors surface here without a sync; faults inside kernels surface at the next read. */
+inline void checkLaunch(const char* what) { check(cudaGetLastError(), what); }
+
+inline unsigned gridFor(int64_t n, int threads) {
+  int64_t blocks = (n + threads - 1) / threads;
+  return (unsigned)(blocks < 1 ? 1 : blocks > (1 << 30) ? (1 << 30) : blocks);
+}
+
+// ---- per-device context (context.cpp) ----------------------------------------------------------
+/** Makes `device` current (initialising its context once) and returns its one stream. */
+cudaStream_t streamFor(int device);
+/** Device-side slot [code, value, limit, position] that index kernels fill instead of throwing. */
+int64_t* errorSlot(int device);
+/** Reads and clears the error slot (after a stream sync); empty string when nothing went wrong. */
+std::string takeAsyncError(int device);
+
+// Async error codes (the op names are in context.cpp).
+enum AsyncError : int {
+  ERR_EMBEDDING = 1,
+  ERR_INDEX_SELECT = 2,
+  ERR_INDEX_ADD = 3,
+  ERR_GATHER = 4,
+  ERR_SCATTER_ADD = 5,
+  ERR_CROSS_ENTROPY = 6,
+};
+
+// ---- caching allocator (allocator.cpp) --------------------------------------------------------
+void* deviceAlloc(int device, size_t bytes);
+void deviceFree(int device, void* ptr);
+struct MemoryStats {
+  size_t inUse, cached, reserved;
+  uint64_t mallocs, reuses, frees;
+};
+MemoryStats memoryStats(int device);
+void emptyCache(int device);
+
+/** A scratch buffer from the caching allocator, returned at scope exit (stream order keeps it safe). */
+struct Scratch {
+  int device;
+  void* ptr;
+  Scratch(int d, size_t bytes) : device(d), ptr(deviceAlloc(d, bytes)) {}
+  ~Scratch() { deviceFree(device, ptr); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T>
+  T* as() const { return static_cast<T*>(ptr); }
+};
+
+}  // namespace grin

@@ -1,0 +1,68 @@
+// Per-device context: one non-blocking stream per device (every op of that device is ordered on
+// it, which is what makes the caching allocator's immediate reuse safe) and a small device slot
+// where index kernels record an out-of-range value instead of throwing; toHost reads it after the
+// sync and throws then. Test: tests/memory.test.ts (GPU).
+#include <mutex>
+#include <vector>
+
+#include "common.h"
+
+namespace grin {
+
+namespace {
+struct Context {
+  bool ready = false;
+  cudaStream_t stream = nullptr;
+  int64_t* errors = nullptr;
+};
+std::vector<Context> contexts;
+std::mutex contextsMutex;
+int currentDevice = -1;
+
+const char* errorOp(int64_t code) {
+  switch (code) {
+    case ERR_EMBEDDING: return "embedding: id";
+    case ERR_INDEX_SELECT: return "index_select: index";
+    case ERR_INDEX_ADD: return "index_add: index";
+    case ERR_GATHER: return "gather: index";
+    case ERR_SCATTER_ADD: return "scatter_add: index";
+    case ERR_CROSS_ENTROPY: return "cross_entropy: target";
+    default: return "unknown op: value";
+  }
+}
+}  // namespace
+
+static Context& contextFor(int device) {
+  std::lock_guard<std::mutex> lock(contextsMutex);
+  if (device < 0) throw Error("cuda: negative device index " + std::to_string(device));
+  if ((size_t)device >= contexts.size()) contexts.resize(device + 1);
+  Context& c = contexts[device];
+  if (currentDevice != device) {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    currentDevice = device;
+  }
+  if (!c.ready) {
+    check(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cudaMalloc(&c.errors, 4 * sizeof(int64_t)), "cudaMalloc (error slot)");
+    check(cudaMemsetAsync(c.errors, 0, 4 * sizeof(int64_t), c.stream), "cudaMemset (error slot)");
+    c.ready = true;
+  }
+  return c;
+}
+
+cudaStream_t streamFor(int device) { return contextFor(device).stream; }
+int64_t* errorSlot(int device) { return contextFor(device).errors; }
+
+std::string takeAsyncError(int device) {
+  Context& c = contextFor(device);
+  int64_t slot[4];
+  check(cudaMemcpyAsync(slot, c.errors, sizeof(slot), cudaMemcpyDeviceToHost, c.stream), "read error slot");
+  check(cudaStreamSynchronize(c.stream), "cudaStreamSynchronize");
+  if (slot[0] == 0) return "";
+  check(cudaMemsetAsync(c.errors, 0, sizeof(slot), c.stream), "clear error slot");
+  return std::string(errorOp(slot[0])) + " " + std::to_string(slot[1]) + " at position " +
+         std::to_string(slot[3]) + " is out of range (valid 0.." + std::to_string(slot[2] - 1) +
+         "); a CUDA kernel found it, so it is reported at the next host read, not where the op was called";
+}
+
+}  // namespace grin

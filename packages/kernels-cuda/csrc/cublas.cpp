@@ -1,0 +1,136 @@
+// cuBLAS, loaded at run time with dlopen so the addon builds where the toolkit has no cuBLAS (CI,
+// the CPU machines). We declare the few prototypes we call; enum values are cuBLAS's own.
+// Matmul is cublasGemmStridedBatchedEx: bf16 or f32 inputs, f32 accumulate (CUBLAS_COMPUTE_32F,
+// so f32 products do not silently use TF32). Test: tests/matmul.test.ts (GPU).
+#include <dlfcn.h>
+#include <glob.h>
+
+#include <mutex>
+#include <vector>
+
+#include "common.h"
+
+namespace grin {
+
+namespace {
+typedef void* Handle;
+typedef int Status;  // CUBLAS_STATUS_SUCCESS = 0
+constexpr int CUDA_R_32F = 0, CUDA_R_16BF = 14;
+constexpr int CUBLAS_COMPUTE_32F = 68;
+constexpr int CUBLAS_GEMM_DEFAULT = -1;
+
+typedef Status (*CreateFn)(Handle*);
+typedef Status (*SetStreamFn)(Handle, cudaStream_t);
+typedef Status (*GemmFn)(Handle, int, int, int, int, int, const void*, const void*, int, int, long long,
+                         const void*, int, int, long long, const void*, void*, int, int, long long, int,
+                         int, int);
+
+struct Library {
+  bool tried = false;
+  void* handle = nullptr;
+  std::string path, error;
+  CreateFn create = nullptr;
+  SetStreamFn setStream = nullptr;
+  GemmFn gemm = nullptr;
+};
+Library lib;
+std::mutex libMutex;
+std::vector<Handle> handles;
+
+void* symbol(void* h, const char* a, const char* b) {
+  void* s = dlsym(h, a);
+  return s ? s : dlsym(h, b);
+}
+
+std::vector<std::string> candidates() {
+  std::vector<std::string> out;
+  if (const char* env = getenv("GRIN_CUBLAS_PATH")) out.push_back(env);
+  out.push_back("libcublas.so.13");
+  out.push_back("libcublas.so");
+  const char* patterns[] = {"/usr/local/cuda/lib64/libcublas.so.1*",
+                            "/usr/local/cuda/targets/x86_64-linux/lib/libcublas.so.1*",
+                            "/usr/local/cuda-1*/lib64/libcublas.so.1*",
+                            "/usr/lib/x86_64-linux-gnu/libcublas.so.1*",
+                            "/opt/*/.venv/lib/python3*/site-packages/nvidia/cu13/lib/libcublas.so.1*",
+                            "/opt/*/.venv/lib/python3*/site-packages/nvidia/cublas/lib/libcublas.so.1*",
+                            "/usr/local/lib/python3*/dist-packages/nvidia/cu13/lib/libcublas.so.1*",
+                            "/usr/local/lib/python3*/dist-packages/nvidia/cublas/lib/libcublas.so.1*"};
+  for (const char* pattern : patterns) {
+    glob_t g;
+    if (glob(pattern, 0, nullptr, &g) == 0)
+      for (size_t i = 0; i < g.gl_pathc; i++) out.push_back(g.gl_pathv[i]);
+    globfree(&g);
+  }
+  return out;
+}
+}  // namespace
+
+/** Loads cuBLAS once; returns "" when usable, else why not. */
+std::string loadCublas(std::string* pathOut) {
+  std::lock_guard<std::mutex> lock(libMutex);
+  if (!lib.tried) {
+    lib.tried = true;
+    std::string tried;
+    for (const std::string& path : candidates()) {
+      // cublasLt sits beside cublas; load it first so an absolute path finds it too.
+      std::string dir = path.find('/') == std::string::npos ? "" : path.substr(0, path.rfind('/') + 1);
+      if (!dir.empty()) dlopen((dir + "libcublasLt.so.13").c_str(), RTLD_NOW | RTLD_GLOBAL);
+      void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (!h) {
+        const char* e = dlerror();
+        tried += "\n  " + path + ": " + (e ? e : "not found");
+        continue;
+      }
+      lib.create = (CreateFn)symbol(h, "cublasCreate_v2", "cublasCreate");
+      lib.setStream = (SetStreamFn)symbol(h, "cublasSetStream_v2", "cublasSetStream");
+      lib.gemm = (GemmFn)dlsym(h, "cublasGemmStridedBatchedEx");
+      if (lib.create && lib.setStream && lib.gemm) {
+        lib.handle = h;
+        lib.path = path;
+        break;
+      }
+      tried += "\n  " + path + ": missing cublasCreate/cublasSetStream/cublasGemmStridedBatchedEx";
+      dlclose(h);
+    }
+    if (!lib.handle)
+      lib.error = "cuBLAS not found (set GRIN_CUBLAS_PATH or LD_LIBRARY_PATH to libcublas.so.13); tried:" + tried;
+  }
+  if (pathOut) *pathOut = lib.path;
+  return lib.error;
+}
+
+static Handle handleFor(int device, cudaStream_t stream) {
+  std::string error = loadCublas(nullptr);
+  if (!error.empty()) throw Error("cuda: matmul: " + error);
+  if ((size_t)device >= handles.size()) handles.resize(device + 1, nullptr);
+  if (!handles[device]) {
+    Status s = lib.create(&handles[device]);
+    if (s != 0) throw Error("cuda: cublasCreate failed with status " + std::to_string(s));
+    s = lib.setStream(handles[device], stream);
+    if (s != 0) throw Error("cuda: cublasSetStream failed with status " + std::to_string(s));
+  }
+  return handles[device];
+}
+
+/**
+ * Column-major strided-batched GEMM: C[i] = op(A[i]) * op(B[i]), with A m x k (after op), B k x n,
+ * C m x n (ldc), float alpha = 1, beta = 0. src/kernels/matmul.ts maps row-major products onto it.
+ */
+void gemm(int device, int dtype, bool transA, bool transB, int m, int n, int k, const void* A, int lda,
+          long long strideA, const void* B, int ldb, long long strideB, void* C, int ldc, long long strideC,
+          int batch) {
+  cudaStream_t stream = streamFor(device);
+  Handle h = handleFor(device, stream);
+  int type = dtype == BF16 ? CUDA_R_16BF : CUDA_R_32F;
+  if (dtype != BF16 && dtype != F32) throw Error("cuda: matmul needs f32 or bf16 operands");
+  const float alpha = 1.0f, beta = 0.0f;
+  Status s = lib.gemm(h, transA ? 1 : 0, transB ? 1 : 0, m, n, k, &alpha, A, type, lda, strideA, B, type, ldb,
+                      strideB, &beta, C, type, ldc, strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (s != 0)
+    throw Error("cuda: cublasGemmStridedBatchedEx failed with status " + std::to_string(s) + " (m " +
+                std::to_string(m) + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", lda " +
+                std::to_string(lda) + ", ldb " + std::to_string(ldb) + ", ldc " + std::to_string(ldc) +
+                ", batch " + std::to_string(batch) + ")");
+}
+
+}  // namespace grin

@@ -1,0 +1,56 @@
+// Host entry points of every kernel family, called by addon.cpp. Pointers are already offset to the
+// first element; shapes arrive merged (src/layout.ts). Each call enqueues on the device's stream
+// and returns without a sync. Definitions: elementwise.cu, layout.cu, reduce.cu, nn.cu, loss.cu,
+// indexing.cu, fused.cu, cublas.cpp.
+#pragma once
+#include "common.h"
+
+namespace grin {
+
+// elementwise.cu
+void unary(int device, int dtype, int op, float exponent, void* out, const void* x, int64_t n, const Layout& L, bool flat);
+void binary(int device, int dtype, int op, void* out, const void* a, const void* b, int64_t n, const Layout& L, bool flat);
+void where(int device, int dtype, void* out, const void* cond, const void* a, const void* b, int64_t n, const Layout& L);
+void maskedFill(int device, int dtype, void* out, const void* x, const void* mask, uint32_t valueBits, int64_t n, const Layout& L);
+void addInplace(int device, int dtype, void* dst, const void* src, float alpha, int64_t n, const Layout& L);
+
+// layout.cu
+void copyStrided(int device, int itemBytes, void* dst, const void* src, int64_t n, const Layout& L);
+void copyBytes(int device, void* dst, const void* src, size_t bytes);
+void fill(int device, int itemBytes, void* dst, uint32_t bits, int64_t n);
+void cast(int device, int from, int to, void* dst, const void* src, int64_t n);
+void arange(int device, int dtype, void* dst, double start, double step, int64_t n);
+
+// reduce.cu
+void sum(int device, int dtype, void* out, const void* x, int64_t nOut, int64_t count, const Dims& kept, const Dims& reduced, bool rows);
+void maxAlong(int device, int dtype, void* values, int32_t* indices, const void* x, int64_t outer, int64_t n, int64_t inner);
+
+// nn.cu, loss.cu
+void softmax(int device, int dtype, bool logOut, void* out, const void* x, int64_t outer, int64_t n, int64_t inner);
+void attentionSoftmax(int device, int dtype, void* out, const void* x, int64_t rows, int64_t S, int64_t Skv, float scale, bool causal, int64_t window);
+void attentionSoftmaxBackward(int device, int dtype, void* out, const void* y, const void* g, int64_t rows, int64_t n, float scale);
+void layerNorm(int device, int dtype, void* y, float* mean, float* rstd, const void* x, const void* w, const void* b, int64_t rows, int64_t d, float eps);
+void layerNormBackward(int device, int dtype, void* dx, void* dweight, void* dbias, const void* g, const void* x, const float* mean, const float* rstd, const void* w, int64_t rows, int64_t d);
+void crossEntropy(int device, int dtype, int reduction, void* out, const void* logits, const int32_t* targets, int64_t n, int64_t v, int ignoreIndex);
+void crossEntropyBackward(int device, int dtype, int reduction, void* out, const void* g, const void* logits, const int32_t* targets, int64_t n, int64_t v, int ignoreIndex);
+
+// indexing.cu
+void embedding(int device, int dtype, void* out, const void* weight, const int32_t* ids, int64_t n, int64_t v, int64_t d);
+void indexSelect(int device, int dtype, void* out, const void* x, const int32_t* index, int64_t outer, int64_t n, int64_t m, int64_t inner);
+void indexAdd(int device, int dtype, void* acc, const void* src, const int32_t* index, int64_t outer, int64_t n, int64_t m, int64_t inner);
+void gather(int device, int dtype, void* out, const void* x, const int32_t* index, int64_t total, const Dims& D, int64_t axisStride, int64_t size);
+void scatterAdd(int device, int dtype, void* acc, const void* src, const int32_t* index, int64_t total, const Dims& D, int64_t axisStride, int64_t size);
+
+// fused.cu
+struct AdamW {
+  float lr, beta1, beta2, eps, decay, correction1, correction2;
+};
+void adamw(int device, int paramType, int gradType, void* param, const void* grad, float* m, float* v, int64_t n, const AdamW& h);
+void rope(int device, int dtype, void* out, const void* x, const void* cosines, const void* sines, int64_t rows, int64_t d, const Layout& L, int64_t xi, int64_t ci, int64_t si, bool transpose);
+void topk(int device, int dtype, void* values, int32_t* indices, const void* x, int64_t outer, int64_t n, int64_t inner, int64_t k);
+
+// cublas.cpp
+std::string loadCublas(std::string* path);
+void gemm(int device, int dtype, bool transA, bool transB, int m, int n, int k, const void* A, int lda, long long strideA, const void* B, int ldb, long long strideB, void* C, int ldc, long long strideC, int batch);
+
+}  // namespace grin

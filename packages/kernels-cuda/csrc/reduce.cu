@@ -1,0 +1,173 @@
+// Reductions: sum over any set of axes (f64 accumulation for floats, i64 for ints, as the CPU
+// backend) and max over one axis with the index of the first maximum (a NaN wins, first one).
+// sum picks a block per output when the reduced elements are adjacent, else a thread per output
+// with the reduced range split into chunks (partial sums, then a second pass). Test: tests/reduce.test.ts.
+#include "device.cuh"
+#include "kernels.h"
+
+#include <algorithm>
+
+namespace grin {
+
+template <typename T> struct Wide { typedef double type; };
+template <> struct Wide<int32_t> { typedef long long type; };
+template <> struct Wide<uint8_t> { typedef long long type; };
+
+__device__ __forceinline__ void storeWide(float* p, double v) { *p = (float)v; }
+__device__ __forceinline__ void storeWide(bf16* p, double v) { *p = __float2bfloat16((float)v); }
+__device__ __forceinline__ void storeWide(int32_t* p, long long v) { *p = (int32_t)(uint32_t)v; }
+
+__device__ __forceinline__ int64_t dimsOffset(const Dims& D, int64_t i) {
+  int64_t a, b;
+  dimsOffsets(D, i, a, b);
+  return a;
+}
+
+template <typename T, typename O>
+__global__ void sumRowsKernel(O* out, const T* x, int64_t nOut, int64_t count, Dims kept, Dims reduced) {
+  typedef typename Wide<T>::type W;
+  __shared__ W shared[33];
+  for (int64_t o = blockIdx.x; o < nOut; o += gridDim.x) {
+    const T* base = x + dimsOffset(kept, o);
+    W acc = 0;
+    for (int64_t r = threadIdx.x; r < count; r += blockDim.x) acc += (W)load(base + dimsOffset(reduced, r));
+    acc = blockSum(acc, shared);
+    if (threadIdx.x == 0) storeWide(out + o, acc);
+  }
+}
+
+/** Thread per output; blockIdx.y takes rows [y * chunk, (y + 1) * chunk) of the reduced range. */
+template <typename T, typename O>
+__global__ void sumColumnsKernel(O* out, typename Wide<T>::type* partial, const T* x, int64_t nOut, int64_t count,
+                                 int64_t chunk, Dims kept, Dims reduced) {
+  typedef typename Wide<T>::type W;
+  int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (o >= nOut) return;
+  const T* base = x + dimsOffset(kept, o);
+  int64_t begin = blockIdx.y * chunk, end = min(count, begin + chunk);
+  W acc = 0;
+  for (int64_t r = begin; r < end; r++) acc += (W)load(base + dimsOffset(reduced, r));
+  if (partial) partial[blockIdx.y * nOut + o] = acc;
+  else storeWide(out + o, acc);
+}
+
+template <typename W, typename O>
+__global__ void sumPartialsKernel(O* out, const W* partial, int64_t nOut, int chunks) {
+  int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (o >= nOut) return;
+  W acc = 0;
+  for (int c = 0; c < chunks; c++) acc += partial[c * nOut + o];
+  storeWide(out + o, acc);
+}
+
+template <typename T, typename O>
+static void sumTyped(int device, O* out, const T* x, int64_t nOut, int64_t count, const Dims& kept,
+                     const Dims& reduced, bool rows) {
+  typedef typename Wide<T>::type W;
+  cudaStream_t s = streamFor(device);
+  if (rows) {
+    int threads = count >= 1024 ? 512 : count >= 128 ? 128 : 32;
+    unsigned blocks = (unsigned)(nOut < 132 * 32 ? nOut : 132 * 32);
+    sumRowsKernel<T, O><<<blocks, threads, 0, s>>>(out, x, nOut, count, kept, reduced);
+    return checkLaunch("sum");
+  }
+  // Enough chunks that about 256K threads run, each over at least 16 reduced elements.
+  int64_t want = (262144 + nOut - 1) / nOut;
+  int64_t maxChunks = (count + 15) / 16;
+  int chunks = (int)std::max<int64_t>(1, std::min<int64_t>({want, maxChunks, 65535}));
+  int64_t chunk = (count + chunks - 1) / chunks;
+  dim3 g(gridFor(nOut, 256), chunks);
+  if (chunks == 1) {
+    sumColumnsKernel<T, O><<<g, 256, 0, s>>>(out, nullptr, x, nOut, count, chunk, kept, reduced);
+    return checkLaunch("sum");
+  }
+  Scratch partial(device, sizeof(W) * chunks * nOut);
+  sumColumnsKernel<T, O><<<g, 256, 0, s>>>(out, partial.as<W>(), x, nOut, count, chunk, kept, reduced);
+  checkLaunch("sum");
+  sumPartialsKernel<W, O><<<gridFor(nOut, 256), 256, 0, s>>>(out, partial.as<W>(), nOut, chunks);
+  checkLaunch("sum (partials)");
+}
+
+void sum(int device, int dtype, void* out, const void* x, int64_t nOut, int64_t count, const Dims& kept,
+         const Dims& reduced, bool rows) {
+  if (nOut == 0) return;
+  switch (dtype) {
+    case F32: return sumTyped<float, float>(device, (float*)out, (const float*)x, nOut, count, kept, reduced, rows);
+    case BF16: return sumTyped<bf16, bf16>(device, (bf16*)out, (const bf16*)x, nOut, count, kept, reduced, rows);
+    case I32: return sumTyped<int32_t, int32_t>(device, (int32_t*)out, (const int32_t*)x, nOut, count, kept, reduced, rows);
+    case BOOL: return sumTyped<uint8_t, int32_t>(device, (int32_t*)out, (const uint8_t*)x, nOut, count, kept, reduced, rows);
+  }
+  throw Error("cuda: sum: unknown dtype");
+}
+
+/** Whether (a, ia) comes before (b, ib): NaN first, then larger, then the lower index. */
+template <typename V>
+__device__ __forceinline__ bool before(V a, int ia, V b, int ib) {
+  bool na = isNaN(a), nb = isNaN(b);
+  if (na || nb) return na && nb ? ia < ib : na;
+  return a != b ? a > b : ia < ib;
+}
+
+template <typename T>
+__global__ void maxRowsKernel(T* values, int32_t* indices, const T* x, int64_t rows, int n) {
+  typedef typename Acc<T>::type V;
+  __shared__ V sv[32];
+  __shared__ int si[32];
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const T* src = x + row * n;
+    V best = load(src + 0);
+    int at = 0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+      V v = load(src + j);
+      if (before(v, j, best, at)) best = v, at = j;
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      V ov = __shfl_xor_sync(0xffffffff, best, o);
+      int oi = __shfl_xor_sync(0xffffffff, at, o);
+      if (before(ov, oi, best, at)) best = ov, at = oi;
+    }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    __syncthreads();
+    if (lane == 0) sv[warp] = best, si[warp] = at;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      for (int w = 1; w < (int)(blockDim.x >> 5); w++)
+        if (before(sv[w], si[w], best, at)) best = sv[w], at = si[w];
+      store(values + row, best);
+      indices[row] = at;
+    }
+  }
+}
+
+template <typename T>
+__global__ void maxColumnsKernel(T* values, int32_t* indices, const T* x, int64_t outer, int n, int64_t inner) {
+  typedef typename Acc<T>::type V;
+  int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= outer * inner) return;
+  int64_t o = i / inner, c = i % inner;
+  const T* src = x + o * n * inner + c;
+  V best = load(src);
+  int at = 0;
+  for (int j = 1; j < n && !isNaN(best); j++) {
+    V v = load(src + j * inner);
+    if (v > best || isNaN(v)) best = v, at = j;
+  }
+  store(values + i, best);
+  indices[i] = at;
+}
+
+void maxAlong(int device, int dtype, void* values, int32_t* indices, const void* x, int64_t outer, int64_t n,
+              int64_t inner) {
+  if (outer * inner == 0) return;
+  cudaStream_t s = streamFor(device);
+  if (inner == 1) {
+    int threads = n >= 1024 ? 256 : 32;
+    unsigned blocks = (unsigned)(outer < 132 * 32 ? outer : 132 * 32);
+    GRIN_DISPATCH(dtype, T, maxRowsKernel<T><<<blocks, threads, 0, s>>>((T*)values, indices, (const T*)x, outer, (int)n));
+  } else {
+    GRIN_DISPATCH(dtype, T, maxColumnsKernel<T><<<gridFor(outer * inner, 256), 256, 0, s>>>((T*)values, indices, (const T*)x, outer, (int)n, inner));
+  }
+  checkLaunch("max");
+}
+
+}  // namespace grin

@@ -1,0 +1,36 @@
+// @grin-moe/kernels-cuda: importing it registers the `cuda` backend and its kernels into
+// @grin-moe/tensor's registry. On a machine without the addon, a driver, a GPU or cuBLAS the
+// import still succeeds; cudaStatus() says why the backend is unavailable, and using a cuda
+// tensor throws that reason. Tests: tests/*.test.ts (skip without a GPU); device: tools/device.
+import { cudaBackend, native } from './backend.js';
+import './kernels/elementwise.js';
+import './kernels/layout.js';
+import './kernels/reduce.js';
+import './kernels/nn.js';
+import './kernels/indexing.js';
+import './kernels/matmul.js';
+import './kernels/optim.js';
+import type { MemoryStats } from './native.js';
+
+export { type CudaDevice, type CudaStatus, cudaStatus } from './status.js';
+export type { MemoryStats };
+export { cudaBackend };
+
+function index(device: string | number): number {
+  return typeof device === 'number' ? device : Number(device.split(':')[1] ?? 0);
+}
+
+/** The caching allocator's counters for a device (bytes in use, cached, reserved; call counts). */
+export function cudaMemoryStats(device: string | number = 0): MemoryStats {
+  return native().memoryStats(index(device));
+}
+
+/** Waits for the device's queued work; throws what index kernels reported. Not needed before reads. */
+export function cudaSynchronize(device: string | number = 0): void {
+  native().synchronize(index(device));
+}
+
+/** Returns cached (free) blocks to the driver. */
+export function cudaEmptyCache(device: string | number = 0): void {
+  native().emptyCache(index(device));
+}
