@@ -79,8 +79,9 @@ describe('routing analysis', () => {
         [0, 1],
       ],
     });
-    expect(s.layers[0]![0]![1]).toBeCloseTo(r, 12);
-    expect(s.layers[1]![0]![1]).toBe(0);
+    expect(s.similarity[0]![0]![1]).toBeCloseTo(r, 12);
+    expect(s.similarity[1]![0]![1]).toBe(0);
+    expect(s.layers).toBe(2);
     expect(s.average[0]![1]).toBeCloseTo(r / 2, 12);
   });
 
@@ -131,19 +132,19 @@ describe('routing analysis', () => {
     total.forEach((row, l) =>
       row.forEach((c, e) => expect(load.layers[l]![e]).toBeCloseTo(c / row.reduce((a, b) => a + b, 0), 12)),
     );
-    for (const m of [...similarity.layers, similarity.average]) {
+    for (const m of [...similarity.similarity, similarity.average]) {
       m.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(m[j]![i]!, 12)));
       m.forEach((row, i) => expect(row[i]).toBe(1));
     }
     expect(JSON.parse(readFileSync(join(runDir, 'routing', 'expert-load.json'), 'utf8')).layers).toHaveLength(
       2,
     );
-    expect(existsSync(join(runDir, 'routing', 'category-similarity.json'))).toBe(true);
+    expect(existsSync(join(runDir, 'eval', 'category-similarity.json'))).toBe(true);
   });
 
   it('lists the experts and weights of every token of a text', () => {
     const text = 'The jury said the cat sat.';
-    const out = join(mkdtempSync(join(tmpdir(), 'grin-tokens-')), 'routing', 'tokens.json');
+    const out = join(mkdtempSync(join(tmpdir(), 'grin-tokens-')), 'routing', 'token-routing.json');
     const result = tokenRouting(model, tokenizer, text, { out });
     const ids = tokenizer.encode(text);
     expect(result.tokens.map((t) => t.id)).toEqual(ids);

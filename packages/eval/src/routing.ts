@@ -16,7 +16,7 @@ export interface RoutingOptions {
   batchSize?: number;
   /** Tokens of each category that are routed (default 4096). */
   maxTokensPerCategory?: number;
-  /** Run directory: writes routing/expert-load.json and routing/category-similarity.json. */
+  /** Run directory: writes routing/expert-load.json and eval/category-similarity.json (as the dashboard reads them). */
   runDir?: string;
   progress?: (done: number, total: number) => void;
 }
@@ -93,8 +93,9 @@ export interface CategorySimilarity {
   tokens: Record<string, number>;
   /** Per category, per layer, the distribution of picks over experts. */
   distributions: Record<string, number[][]>;
+  layers: number;
   /** [L][C][C] cosine similarity of the categories' distributions, layer by layer. */
-  layers: number[][][];
+  similarity: number[][][];
   /** [C][C] mean of the per-layer matrices. */
   average: number[][];
 }
@@ -106,13 +107,13 @@ export function categorySimilarity(
   const categories = Object.keys(distributions);
   if (categories.length === 0) throw new EvaluationError('routing: no categories to compare');
   const L = distributions[categories[0]!]!.length;
-  const layers = Array.from({ length: L }, (_, l) =>
+  const similarity = Array.from({ length: L }, (_, l) =>
     cosineSimilarityMatrix(categories.map((c) => distributions[c]![l]!)),
   );
   const average = categories.map((_, i) =>
-    categories.map((_, j) => layers.reduce((s, m) => s + m[i]![j]!, 0) / L),
+    categories.map((_, j) => similarity.reduce((s, m) => s + m[i]![j]!, 0) / L),
   );
-  return { categories, tokens, distributions, layers, average };
+  return { categories, tokens, distributions, layers: L, similarity, average };
 }
 
 /** Non-overlapping windows of at most seqLen tokens. */
@@ -157,7 +158,7 @@ export function routingAnalysis(
   const similarity = categorySimilarity(distributions, tokens);
   if (options.runDir) {
     writeJson(join(options.runDir, 'routing', 'expert-load.json'), load);
-    writeJson(join(options.runDir, 'routing', 'category-similarity.json'), similarity);
+    writeJson(join(options.runDir, 'eval', 'category-similarity.json'), similarity);
   }
   return { load, similarity };
 }
@@ -174,6 +175,7 @@ export interface TokenRoute {
 
 export interface TokenRouting {
   text: string;
+  experts: number;
   layers: number;
   topK: number;
   tokens: TokenRoute[];
@@ -215,6 +217,12 @@ export function tokenRouting(
     experts: perLayer.map((layer) => layer.experts.slice(t * K, (t + 1) * K)),
     weights: perLayer.map((layer) => layer.weights.slice(t * K, (t + 1) * K)),
   }));
-  const result: TokenRouting = { text, layers: perLayer.length, topK: K, tokens };
+  const result: TokenRouting = {
+    text,
+    experts: model.config.numLocalExperts,
+    layers: perLayer.length,
+    topK: K,
+    tokens,
+  };
   return options.out ? writeJson(options.out, result) : result;
 }

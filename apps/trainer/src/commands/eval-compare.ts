@@ -1,7 +1,8 @@
 // `grin eval compare`: the router-estimator comparison of the GRIN paper (Fig. 2) at small scale.
 // The same training config (seed, data, model, schedule) runs once per router, into
 // OUT/NAME-<router>, and OUT/NAME-compare/compare.json puts the loss curves side by side
-// (training loss every step, validation loss at eval steps, final values, loss differences).
+// (training loss every step, validation loss at eval steps, final values, loss differences) and,
+// for the dashboard, each run's metrics under runs[] ({label, router, metrics}).
 // Test: cd apps/trainer && npx vitest run src/commands/eval
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { CliError, type ParsedFlags } from '../args.js';
 import { mergeConfig } from '../train/config.js';
 import { runTraining, TrainingError } from '../train/loop.js';
 import type { ProgressBar } from '../train/progress.js';
-import type { EvalSubcommand } from './eval.js';
+import type { EvalSubcommand } from './eval-model.js';
 import { resolveConfig } from './train.js';
 
 interface MetricsRow {
@@ -29,11 +30,13 @@ function readMetrics(runDir: string): MetricsRow[] {
 }
 
 export interface CompareResult {
+  title: string;
   name: string;
   routers: string[];
   seed: number;
   steps: number;
-  runs: Record<string, string>;
+  /** Each run's directory and metrics (step, tokens, loss, val_loss at eval steps). */
+  runs: Array<{ label: string; router: string; runDir: string; metrics: MetricsRow[] }>;
   /** One row a step: step, tokens, and each router's training loss. */
   loss: Array<Record<string, number>>;
   /** One row an eval step: step and each router's validation loss. */
@@ -60,7 +63,7 @@ export async function runCompare(flags: ParsedFlags, progress?: ProgressBar): Pr
       throw new CliError(`eval compare: unknown router '${r}'; valid: ${known.join(', ')}`);
   const base = resolveConfig({ ...flags, name: undefined, router: undefined });
   const name = (flags.name as string | undefined) ?? 'compare';
-  const runs: Record<string, string> = {};
+  const runDirs: Record<string, string> = {};
   const metrics: Record<string, MetricsRow[]> = {};
   for (const router of routers) {
     const config = mergeConfig(
@@ -73,7 +76,7 @@ export async function runCompare(flags: ParsedFlags, progress?: ProgressBar): Pr
     );
     try {
       const summary = await runTraining(config, { resume: false, progress });
-      runs[router] = summary.runDir;
+      runDirs[router] = summary.runDir;
       metrics[router] = readMetrics(summary.runDir);
     } catch (error) {
       if (error instanceof TrainingError) throw new CliError(`eval compare: ${error.message}`);
@@ -100,11 +103,19 @@ export async function runCompare(flags: ParsedFlags, progress?: ProgressBar): Pr
     final[r] = { loss: rows.at(-1)?.loss ?? Number.NaN, valLoss, valPerplexity: Math.exp(valLoss) };
   }
   const result: CompareResult = {
+    title: `${routers.join(' vs ')} (same config, seed ${base.run.seed} and data)`,
     name,
     routers,
     seed: base.run.seed,
     steps: base.optim.steps,
-    runs,
+    runs: routers.map((router) => ({
+      label: router,
+      router,
+      runDir: runDirs[router]!,
+      metrics: metrics[router]!.map(({ step, tokens, loss, val_loss }) =>
+        val_loss === undefined ? { step, tokens, loss } : { step, tokens, loss, val_loss },
+      ),
+    })),
     loss,
     validation,
     final,
@@ -145,13 +156,15 @@ export const compareRouters: EvalSubcommand = {
     const [a, b] = result.routers as [string, string];
     for (const r of result.routers) {
       process.stdout.write(
-        `${r.padEnd(16)} final training loss ${result.final[r]!.loss.toFixed(4)}, validation loss ${result.final[r]!.valLoss.toFixed(4)} (${result.runs[r]})\n`,
+        `${r.padEnd(16)} final training loss ${result.final[r]!.loss.toFixed(4)}, validation loss ${result.final[r]!.valLoss.toFixed(4)} (${result.runs.find((run) => run.router === r)!.runDir})\n`,
       );
     }
     process.stdout.write(
       `validation loss ${b} - ${a}: ${result.finalValLossDifference >= 0 ? '+' : ''}${result.finalValLossDifference.toFixed(4)}\n`,
     );
-    process.stdout.write(`wrote ${join(result.runs[a]!, '..', `${result.name}-compare`, 'compare.json')}\n`);
+    process.stdout.write(
+      `wrote ${join(result.runs[0]!.runDir, '..', `${result.name}-compare`, 'compare.json')}\n`,
+    );
     return 0;
   },
 };

@@ -41,6 +41,11 @@ describe('grin eval', () => {
     expect(result.routers).toEqual(['sparsemixer-v2', 'gshard-top2']);
     expect(result.loss).toHaveLength(4);
     for (const row of result.loss) for (const r of result.routers) expect(Number.isFinite(row[r])).toBe(true);
+    // the dashboard's shape: runs[] with label, router and the metrics rows
+    expect(result.runs.map((r: { label: string }) => r.label)).toEqual(result.routers);
+    expect(result.runs[1].metrics.map((m: { loss: number }) => m.loss)).toEqual(
+      result.loss.map((row: Record<string, number>) => row['gshard-top2']),
+    );
     const a = readJson(root, 't-sparsemixer-v2', 'config.json');
     const b = readJson(root, 't-gshard-top2', 'config.json');
     expect(a.model.router).toBe('sparsemixer-v2');
@@ -82,8 +87,8 @@ describe('grin eval', () => {
     await grin(['routing', '--model', run, '--data', data, '--text', 'the cat sees the ball']);
     const load = readJson(run, 'routing', 'expert-load.json');
     for (const row of load.layers) expect(row.reduce((x: number, y: number) => x + y, 0)).toBeCloseTo(1, 9);
-    expect(readJson(run, 'routing', 'category-similarity.json').categories.sort()).toEqual(['even', 'odd']);
-    const tokens = readJson(run, 'routing', 'tokens.json');
+    expect(readJson(run, 'eval', 'category-similarity.json').categories.sort()).toEqual(['even', 'odd']);
+    const tokens = readJson(run, 'routing', 'token-routing.json');
     expect(tokens.tokens[0].experts).toHaveLength(2);
     expect(tokens.tokens[0].experts[0]).toHaveLength(2);
   });

@@ -1,0 +1,84 @@
+// GPU-vs-CPU checks for the fused AdamW step (f32 master weights, several steps, weight decay,
+// a bf16 gradient into f32 weights) and an end-to-end training step of a tiny MLP language model
+// (embedding, layerNorm, matmul, silu, crossEntropy, AdamW) on cuda vs cpu.
+import * as T from '@grin-moe/tensor';
+import { type Case, compare, Notes, randint, randn, scoped } from './harness.js';
+
+export const cases: Case[] = [
+  {
+    name: 'AdamW f32: 5 steps with weight decay on [1000, 257] and a scalar',
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        const p = [randn([1000, 257]), randn([])];
+        const pc = p.map((x) => x.cuda.detach().setRequiresGrad());
+        const pp = p.map((x) => x.cpu.detach().setRequiresGrad());
+        const oc = new T.AdamW(pc, { lr: 1e-2, weightDecay: 0.1 });
+        const op = new T.AdamW(pp, { lr: 1e-2, weightDecay: 0.1 });
+        for (let step = 0; step < 5; step++) {
+          for (let i = 0; i < p.length; i++) {
+            const g = randn([...p[i]!.cpu.shape], 'f32', 1e-2 * (step + 1));
+            T.noGrad(() => {
+              pc[i]!.grad?.dispose();
+              pp[i]!.grad?.dispose();
+              pc[i]!.grad = g.cuda.detach();
+              pp[i]!.grad = g.cpu.detach();
+            });
+          }
+          oc.stepOnce();
+          op.stepOnce();
+        }
+        pc.forEach((t, i) => notes.add(compare(`param ${i}`, t, pp[i]!, { atol: 1e-6, rtol: 1e-5 })));
+        return notes.toString();
+      }),
+  },
+  {
+    name: 'adamw_step kernel with a bf16 gradient into f32 weights and f32 moments',
+    run: () =>
+      scoped(() => {
+        const param = randn([4096]);
+        const grad = randn([4096], 'bf16', 0.1);
+        const m = { cpu: T.zeros([4096]), cuda: T.zeros([4096], { device: 'cuda' }) };
+        const v = { cpu: T.zeros([4096]), cuda: T.zeros([4096], { device: 'cuda' }) };
+        const attrs = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 };
+        T.runKernel('adamw_step', 'cuda', [param.cuda, grad.cuda, m.cuda, v.cuda], attrs);
+        T.runKernel('adamw_step', 'cpu', [param.cpu, grad.cpu, m.cpu, v.cpu], attrs);
+        const notes = new Notes();
+        notes.add(compare('param', param.cuda, param.cpu, { atol: 1e-6, rtol: 1e-5 }));
+        notes.add(compare('exp_avg', m.cuda, m.cpu, { atol: 1e-7, rtol: 1e-5 }));
+        notes.add(compare('exp_avg_sq', v.cuda, v.cpu, { atol: 1e-9, rtol: 1e-5 }));
+        return notes.toString();
+      }),
+  },
+  {
+    name: 'one training step of a tiny MLP language model: loss, every gradient, updated weights',
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        const [V, D, H, N] = [500, 64, 256, 96];
+        const shapes: Record<string, number[]> = { emb: [V, D], lnw: [D], lnb: [D], w1: [D, H], w2: [H, D], out: [D, V] };
+        const init = Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, randn(s, 'f32', k === 'lnw' ? 0.1 : 0.2, k === 'lnw' ? 1 : 0)]));
+        const ids = randint([N], 0, V);
+        const targets = randint([N], 0, V);
+        const run = (on: 'cpu' | 'cuda') => {
+          const p = Object.fromEntries(Object.entries(init).map(([k, v]) => [k, v[on].detach().setRequiresGrad()]));
+          const x = T.embedding(p.emb!, ids[on]);
+          const h = T.layerNorm(x, p.lnw, p.lnb);
+          const y = T.add(x, T.matmul(T.silu(T.matmul(h, p.w1!)), p.w2!));
+          const loss = T.crossEntropy(T.matmul(y, p.out!), targets[on]);
+          loss.backward();
+          const grads = Object.fromEntries(Object.entries(p).map(([k, t]) => [k, T.clone(t.grad!)]));
+          new T.AdamW(Object.values(p), { lr: 1e-2 }).stepOnce();
+          return { loss, grads, params: p };
+        };
+        const c = run('cuda');
+        const r = run('cpu');
+        notes.add(compare('loss', c.loss, r.loss, { atol: 1e-5, rtol: 1e-5 }));
+        for (const k of Object.keys(shapes)) {
+          notes.add(compare(`grad ${k}`, c.grads[k]!, r.grads[k]!, { atol: 1e-5, rtol: 1e-3 }));
+          notes.add(compare(`param ${k}`, c.params[k]!, r.params[k]!, { atol: 2e-4, rtol: 1e-4 }));
+        }
+        return `loss ${(c.loss.item() as number).toFixed(6)} vs ${(r.loss.item() as number).toFixed(6)}; ${notes}`;
+      }),
+  },
+];

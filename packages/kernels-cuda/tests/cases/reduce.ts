@@ -1,0 +1,94 @@
+// GPU-vs-CPU checks for the reductions: sum over every axis subset of a 4-d tensor (rows and
+// columns paths, chunked partial sums), mean, sums of i32 and bool, and max / argmax with ties
+// and NaN over leading, middle and last axes.
+import * as T from '@grin-moe/tensor';
+import { type Case, compare, DTYPES, Notes, pairFrom, randbool, randint, randn, scoped } from './harness.js';
+
+function subsets(rank: number): number[][] {
+  const out: number[][] = [];
+  for (let mask = 1; mask < 1 << rank; mask++) out.push([...Array(rank).keys()].filter((i) => mask & (1 << i)));
+  return out;
+}
+
+export const cases: Case[] = [
+  ...DTYPES.map((dtype) => ({
+    name: `sum ${dtype} over all 15 axis subsets of [6,5,7,9], keepdim both ways`,
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        const x = randn([6, 5, 7, 9], dtype);
+        // bf16 sums round once at the end: compare against the f32 sum rounded to bf16.
+        const tol = dtype === 'bf16' ? { atol: 3e-2, rtol: 1.6e-2 } : { atol: 1e-4, rtol: 1e-5 };
+        for (const axes of subsets(4)) {
+          notes.add(compare(`sum [${axes}]`, T.sum(x.cuda, axes), T.sum(x.cpu, axes), tol));
+          notes.add(compare(`sum keepdim [${axes}]`, T.sum(x.cuda, axes, true), T.sum(x.cpu, axes, true), tol));
+        }
+        notes.add(compare('sum of a transposed view', T.sum(x.cuda.transpose(0, 3), [1, 2]), T.sum(x.cpu.transpose(0, 3), [1, 2]), tol));
+        return notes.toString();
+      }),
+  })),
+  {
+    name: 'sum f32 at scale: rows [4096,4096] -> last axis, columns [65536,64] -> axis 0 (chunked), all 16M elements',
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        const a = randn([4096, 4096]);
+        notes.add(compare('rows', T.sum(a.cuda, 1), T.sum(a.cpu, 1), { atol: 1e-3, rtol: 1e-5 }));
+        notes.add(compare('columns', T.sum(a.cuda, 0), T.sum(a.cpu, 0), { atol: 1e-3, rtol: 1e-5 }));
+        notes.add(compare('all', T.sum(a.cuda), T.sum(a.cpu), { atol: 1e-2, rtol: 1e-6 }));
+        const b = randn([65536, 64]);
+        notes.add(compare('tall columns', T.sum(b.cuda, 0), T.sum(b.cpu, 0), { atol: 1e-3, rtol: 1e-5 }));
+        notes.add(compare('mean', T.mean(b.cuda, [0, 1]), T.mean(b.cpu, [0, 1]), { atol: 1e-6, rtol: 1e-5 }));
+        return notes.toString();
+      }),
+  },
+  {
+    name: 'sum of i32 and bool (bool sums to i32)',
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        const a = randint([37, 300], -1000, 1000);
+        notes.add(compare('i32 rows', T.sum(a.cuda, 1), T.sum(a.cpu, 1)));
+        notes.add(compare('i32 columns', T.sum(a.cuda, 0), T.sum(a.cpu, 0)));
+        const b = randbool([300, 37]);
+        notes.add(compare('bool', T.sum(b.cuda, 0), T.sum(b.cpu, 0)));
+        notes.add(compare('bool all', T.sum(b.cuda), T.sum(b.cpu)));
+        return notes.toString();
+      }),
+  },
+  ...DTYPES.map((dtype) => ({
+    name: `max with indices ${dtype}: each axis, ties (first wins), NaN (first NaN wins)`,
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        const ints = randint([9, 33, 2048], -4, 4);
+        const x = { cpu: T.cast(ints.cpu, 'f32'), cuda: T.cast(ints.cuda, dtype) };
+        for (const axis of [0, 1, 2]) {
+          const c = T.maxWithIndices(x.cuda, axis);
+          const p = T.maxWithIndices(x.cpu, axis);
+          notes.add(compare(`max values axis ${axis}`, c.values, p.values));
+          notes.add(compare(`max indices axis ${axis}`, c.indices, p.indices));
+        }
+        const values = Float32Array.from({ length: 5 * 300 }, (_, i) => (i % 300 === 7 * (1 + (i % 5)) || i === 1111 ? Number.NaN : Math.cos(i)));
+        const y = pairFrom(values, [5, 300], dtype);
+        for (const axis of [0, 1]) {
+          const c = T.maxWithIndices(y.cuda, axis, true);
+          const p = T.maxWithIndices(y.cpu, axis, true);
+          notes.add(compare(`NaN max axis ${axis}`, c.values, p.values));
+          notes.add(compare(`NaN argmax axis ${axis}`, c.indices, p.indices));
+        }
+        return notes.toString();
+      }),
+  })),
+  {
+    name: 'max / argmax of i32',
+    run: () =>
+      scoped(() => {
+        const a = randint([50, 700], -3, 3);
+        const notes = new Notes();
+        notes.add(compare('i32 max', T.max(a.cuda, 1), T.max(a.cpu, 1)));
+        notes.add(compare('i32 argmax', T.argmax(a.cuda, 0), T.argmax(a.cpu, 0)));
+        return notes.toString();
+      }),
+  },
+];

@@ -1,0 +1,69 @@
+// Device benchmark bundle: times our cuda ops (CUDA-synchronized wall clock, 3 warm-ups, median of
+// 5 blocks) and prints "BENCH {json}" lines; tools/device/torch_bench.py prints the same names for
+// PyTorch in the same device run and tools/device/summarize.mjs turns both into ratios.
+import * as T from '@grin-moe/tensor';
+import { cudaStatus, cudaSynchronize } from '../../src/index.js';
+
+function time(name: string, work: number, unit: 'TFLOP/s' | 'GB/s', fn: () => void, reps = 10): void {
+  for (let i = 0; i < 3; i++) T.tidy(fn);
+  cudaSynchronize();
+  const blocks: number[] = [];
+  for (let b = 0; b < 5; b++) {
+    const start = performance.now();
+    for (let i = 0; i < reps; i++) T.tidy(fn);
+    cudaSynchronize();
+    blocks.push((performance.now() - start) / reps / 1000);
+  }
+  const seconds = blocks.sort((a, b) => a - b)[2]!;
+  const rate = work / seconds / (unit === 'TFLOP/s' ? 1e12 : 1e9);
+  console.log(`BENCH ${JSON.stringify({ impl: 'ours', name, unit, rate: Number(rate.toFixed(1)), ms: Number((seconds * 1e3).toFixed(3)) })}`);
+}
+
+const status = cudaStatus();
+if (!status.available) {
+  console.log(`# bench skipped: ${status.reason}`);
+} else {
+  const dev = { device: 'cuda' };
+  for (const n of [4096, 8192]) {
+    const a = T.cast(T.randn([n, n], dev), 'bf16');
+    const b = T.cast(T.randn([n, n], dev), 'bf16');
+    time(`matmul_bf16_${n}`, 2 * n ** 3, 'TFLOP/s', () => T.matmul(a, b));
+  }
+  {
+    const a = T.randn([4096, 4096], dev);
+    const b = T.randn([4096, 4096], dev);
+    time('matmul_f32_4096', 2 * 4096 ** 3, 'TFLOP/s', () => T.matmul(a, b));
+  }
+  {
+    const n = 64 * 2 ** 20;
+    const a = T.cast(T.randn([n], dev), 'bf16');
+    const b = T.cast(T.randn([n], dev), 'bf16');
+    time('add_bf16_64M', 3 * 2 * n, 'GB/s', () => T.add(a, b));
+    const c = T.randn([n / 1024, 1024], dev);
+    const bias = T.randn([1024], dev);
+    time('add_bias_f32_64M', 2 * 4 * n, 'GB/s', () => T.add(c, bias));
+    time('sum_rows_f32_64M', 4 * n, 'GB/s', () => T.sum(c, 1));
+    time('sum_cols_f32_64M', 4 * n, 'GB/s', () => T.sum(c, 0));
+  }
+  {
+    const x = T.cast(T.randn([4096, 32064], dev), 'bf16');
+    time('softmax_bf16_4096x32064', 2 * 2 * x.size, 'GB/s', () => T.softmax(x));
+    const targets = T.tensor(Int32Array.from({ length: 4096 }, (_, i) => (i * 7) % 32064), { device: 'cuda' });
+    time('cross_entropy_bf16_4096x32064', 2 * x.size, 'GB/s', () => T.crossEntropy(x, targets));
+  }
+  {
+    const x = T.cast(T.randn([16384, 4096], dev), 'bf16');
+    const w = T.cast(T.ones([4096], dev), 'bf16');
+    const b = T.cast(T.zeros([4096], dev), 'bf16');
+    time('layer_norm_bf16_16384x4096', 2 * 2 * x.size, 'GB/s', () => T.layerNorm(x, w, b));
+  }
+  {
+    const n = 64 * 2 ** 20;
+    const p = T.randn([n], dev);
+    const g = T.randn([n], dev);
+    const m = T.zeros([n], dev);
+    const v = T.zeros([n], dev);
+    const attrs = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 };
+    time('adamw_f32_64M', 7 * 4 * n, 'GB/s', () => void T.runKernel('adamw_step', 'cuda', [p, g, m, v], attrs));
+  }
+}

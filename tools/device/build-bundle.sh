@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds everything the device machine needs, here (it has no Node, no network): the CUDA addon,
+# one self-contained node:test bundle per test group of packages/kernels-cuda (esbuild, @grin-moe/*
+# from source, no node_modules at run time), the bench bundle, the addon beside them, and Node.
+# Usage (repo root): bash tools/device/build-bundle.sh   then on the device (carry [".device"]):
+#   bash tools/device/run-gpu-tests.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+pkg=packages/kernels-cuda
+node "$pkg/scripts/build-native.mjs"
+[ -f "$pkg/build/grin_cuda.node" ] || { echo "build-bundle: no addon was built (see above)"; exit 1; }
+
+esbuild=$(ls node_modules/.pnpm/@esbuild+linux-x64@*/node_modules/@esbuild/linux-x64/bin/esbuild 2>/dev/null | head -1)
+[ -x "$esbuild" ] || { echo "build-bundle: esbuild binary not found under node_modules/.pnpm (run pnpm install)"; exit 1; }
+
+mkdir -p .device
+rm -f .device/*.mjs
+for entry in "$pkg"/tests/device/*.ts; do
+  name=$(basename "$entry" .ts)
+  [ "$name" = node-runner ] && continue
+  "$esbuild" "$entry" --bundle --platform=node --format=esm --target=node20 --conditions=source \
+    --log-level=warning --outfile=".device/$name.mjs"
+done
+cp "$pkg/build/grin_cuda.node" .device/grin_cuda.node
+../shared/device/pack-node.sh .device
+ls -la .device
