@@ -12,6 +12,8 @@ export interface Command {
   summary: string;
   usage: string;
   flags: Record<string, FlagSpec>;
+  /** True when run() prints its own help for --help (commands with subcommands). */
+  handlesHelp?: boolean;
   run(argv: string[]): Promise<number>;
 }
 

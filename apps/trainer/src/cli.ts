@@ -17,7 +17,8 @@ async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Commands with subcommands (eval) render their own per-subcommand help.
+  if ((rest.includes('--help') || rest.includes('-h')) && !command.handlesHelp) {
     process.stdout.write(renderHelp(command));
     return 0;
   }

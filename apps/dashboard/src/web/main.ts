@@ -115,7 +115,7 @@ async function showRun(name: string): Promise<void> {
     optional(
       load,
       () => getJson(filePath(name, 'routing/expert-load.json')),
-      notComputed('expert load', `grin train (written at the end) or grin eval routing --run runs/${name}`),
+      notComputed('expert load', `grin train (written at the end) or grin eval routing --model runs/${name}`),
       (json) => {
         const data = checkExpertLoad(json);
         return renderHeatmap(data.layers, {
@@ -132,7 +132,7 @@ async function showRun(name: string): Promise<void> {
     optional(
       similarity,
       () => getJson(filePath(name, 'eval/category-similarity.json')),
-      notComputed('category similarity', `grin eval routing --run runs/${name}`),
+      notComputed('category similarity', `grin eval routing --model runs/${name}`),
       (json) => {
         const data = checkCategorySimilarity(json);
         // One scale for every layer, from the lowest similarity seen up to 1 (identical routing).
@@ -153,7 +153,7 @@ async function showRun(name: string): Promise<void> {
     optional(
       tokens,
       () => getJson(filePath(name, 'routing/token-routing.json')),
-      notComputed('token routing', `grin eval routing --run runs/${name}`),
+      notComputed('token routing', `grin eval routing --model runs/${name}`),
       (json) => renderTokenRouting(checkTokenRouting(json)),
     ),
     optional(

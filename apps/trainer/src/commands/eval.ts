@@ -127,6 +127,7 @@ function unionOfFlags(): Record<string, FlagSpec> {
 
 export const evalCommand: Command = {
   name: 'eval',
+  handlesHelp: true,
   summary: `evaluate a model: ${Object.keys(subs).join(', ')} ('grin eval help SUB' for one's flags)`,
   usage: Object.values(subs)
     .map((s) => s.command.usage)
@@ -136,7 +137,7 @@ export const evalCommand: Command = {
   flags: unionOfFlags(),
   async run(argv) {
     const [name, ...rest] = argv;
-    if (name === 'help' || name === undefined) {
+    if (name === 'help' || name === undefined || name === '--help' || name === '-h') {
       const sub = name === 'help' && rest[0] ? subs[rest[0]] : undefined;
       process.stdout.write(sub ? renderHelp(sub.command) : renderHelp(evalCommand));
       return name === undefined ? 1 : 0;
