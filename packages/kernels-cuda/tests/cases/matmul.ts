@@ -17,8 +17,8 @@ const TABLE: Array<[number[], number[], boolean, boolean]> = [
   [[4, 8, 16], [16, 8], false, false],
   [[2, 1, 9, 10], [3, 10, 11], false, true],
   [[5, 3, 12, 7], [5, 1, 7, 6], true, false],
-  [[6], [6, 4], false, false],
-  [[3, 6], [6], false, false],
+  [[8, 1], [1, 6], false, false],
+  [[8, 0 + 3], [3, 1], false, false],
 ];
 
 /** The shape to create so that .transpose() gives `shape`. */
@@ -31,7 +31,7 @@ function stored(shape: number[], trans: boolean): number[] {
 
 export const cases: Case[] = [
   ...DTYPES.map((dtype) => ({
-    name: `matmul ${dtype} over ${TABLE.length} shapes (transposes, batches, broadcasting, vectors)`,
+    name: `matmul ${dtype} over ${TABLE.length} shapes (transposes, batches, broadcasting, rank-1 products)`,
     run: () =>
       scoped(() => {
         const notes = new Notes();

@@ -82,7 +82,7 @@ export const cases: Case[] = [
       }),
   })),
   ...DTYPES.map((dtype) => ({
-    name: `scaledDotProductAttention ${dtype} (fused attention softmax): causal, sliding window, GQA, grads`,
+    name: `scaledDotProductAttention ${dtype} (causal, sliding window, GQA) and the fused attentionSoftmax, with grads`,
     run: () =>
       scoped(() => {
         const notes = new Notes();
@@ -91,6 +91,11 @@ export const cases: Case[] = [
           const k = randn([2, 2, skv, 8], dtype);
           const v = randn([2, 2, skv, 8], dtype);
           notes.add(forwardBackward(`attention ${JSON.stringify(opts)}`, [q, k, v], (a, b, c) => T.scaledDotProductAttention(a, b, c, opts), dtype));
+        }
+        for (const [S, Skv, causal, window] of [[16, 16, true, 0], [12, 20, true, 5], [7, 9, false, 0], [64, 1500, true, 1024]] as Array<[number, number, boolean, number]>) {
+          const scores = randn([2, 3, S, Skv], dtype, 2);
+          const opts = { scale: 0.37, causal, window };
+          notes.add(forwardBackward(`attentionSoftmax ${JSON.stringify([S, Skv, causal, window])}`, [scores], (t) => T.attentionSoftmax(t, opts), dtype));
         }
         return notes.toString();
       }),
