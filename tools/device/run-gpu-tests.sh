@@ -18,12 +18,12 @@ echo "libcublas: ${cublas:-not found by find}" | tee -a "$log"
 groups=${GROUPS_TO_RUN:-"layout elementwise reduce matmul nn indexing optim"}
 for g in $groups; do
   echo "=== $g" | tee -a "$log"
-  timeout 300 /tmp/node ".device/$g.mjs" >> "$log" 2>&1
+  timeout 150 /tmp/node ".device/$g.mjs" >> "$log" 2>&1
   echo "EXIT $g $?" >> "$log"
 done
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   echo "=== bench" | tee -a "$log"
-  timeout 120 /tmp/node .device/bench.mjs >> "$log" 2>&1
-  PYTHONUNBUFFERED=1 timeout 120 python3 tools/device/torch_bench.py >> "$log" 2>&1
+  timeout 90 /tmp/node .device/bench.mjs >> "$log" 2>&1
+  PYTHONUNBUFFERED=1 timeout 90 python3 tools/device/torch_bench.py >> "$log" 2>&1
 fi
 /tmp/node tools/device/summarize.mjs "$log"

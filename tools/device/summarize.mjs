@@ -23,17 +23,22 @@ console.log('\n==== GPU test summary (cuda vs cpu reference) ====');
 for (const r of results) {
   if (r.ok) passed++;
   else failed++;
-  console.log(`${r.ok ? 'PASS' : 'FAIL'} [${r.group}] ${r.name}: ${r.ok ? `${r.note} (${r.ms} ms)` : r.error}`);
+  console.log(
+    `${r.ok ? 'PASS' : 'FAIL'} [${r.group}] ${r.name}: ${r.ok ? `${r.note} (${r.ms} ms)` : r.error}`,
+  );
 }
 for (const [group, code] of Object.entries(exits)) {
   const ran = results.filter((r) => r.group === group).length;
-  if (code !== 0 || ran === 0) console.log(`GROUP ${group}: exit ${code}, ${ran} cases reported (see the log for crashes)`);
+  if (code !== 0 || ran === 0)
+    console.log(`GROUP ${group}: exit ${code}, ${ran} cases reported (see the log for crashes)`);
 }
 console.log(`${passed} passed, ${failed} failed`);
 if (Object.keys(bench).length) {
   console.log('\n==== bench (median of 5 blocks of 10; ratio = ours / torch, higher is better) ====');
   for (const [name, b] of Object.entries(bench)) {
     const ratio = b.ours && b.torch ? (b.ours / b.torch).toFixed(2) : '-';
-    console.log(`${name.padEnd(32)} ours ${String(b.ours ?? '-').padStart(8)} ${b.unit}  torch ${String(b.torch ?? '-').padStart(8)}  ratio ${ratio}`);
+    console.log(
+      `${name.padEnd(32)} ours ${String(b.ours ?? '-').padStart(8)} ${b.unit}  torch ${String(b.torch ?? '-').padStart(8)}  ratio ${ratio}`,
+    );
   }
 }

@@ -24,6 +24,17 @@ struct Layout {
   int64_t strides[MAX_OPERANDS][MAX_DIMS];
 };
 
+/** Whether n elements and every operand's largest offset fit in 32 bits (so kernels index in u32). */
+inline bool fits32(const Layout& L, int operands, int64_t n) {
+  if (n >= (1ll << 31)) return false;
+  for (int k = 0; k < operands; k++) {
+    int64_t last = 0;
+    for (int d = 0; d < L.ndim; d++) last += (L.shape[d] - 1) * L.strides[k][d];
+    if (last >= (1ll << 31) || last < 0) return false;
+  }
+  return true;
+}
+
 /** A shape with two stride sets (gather / scatter: where to read, where to write). */
 struct Dims {
   int ndim;

@@ -53,6 +53,23 @@ __device__ __forceinline__ void offsetsOf(const Layout& L, int64_t i, int64_t (&
   }
 }
 
+/** offsetsOf in index type I: uint32_t when the host proved every offset fits (much cheaper division). */
+template <int N, typename I>
+__device__ __forceinline__ void offsetsIn(const Layout& L, I i, I (&out)[N]) {
+#pragma unroll
+  for (int k = 0; k < N; k++) out[k] = 0;
+#pragma unroll
+  for (int d = MAX_DIMS - 1; d >= 0; d--) {
+    if (d < L.ndim) {
+      I size = (I)L.shape[d];
+      I c = i % size;
+      i /= size;
+#pragma unroll
+      for (int k = 0; k < N; k++) out[k] += c * (I)L.strides[k][d];
+    }
+  }
+}
+
 /** Offsets into the two stride sets of `D` for element `i` of D.shape. */
 __device__ __forceinline__ void dimsOffsets(const Dims& D, int64_t i, int64_t& a, int64_t& b) {
   a = 0;

@@ -76,21 +76,52 @@ __device__ __forceinline__ int binaryOp(int op, int a, int b) {
   return 0;
 }
 
-template <typename T>
-__global__ void unaryKernel(int op, float exponent, T* out, const T* x, int64_t n, Layout L, bool flat) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t o[2] = {i, i};
-    if (!flat) offsetsOf<2>(L, i, o);
-    store(out + o[0], unaryOp(op, load(x + o[1]), exponent));
+// Each thread keeps UNROLL grid-strided elements in flight (loads first, then math and stores):
+// more memory-level parallelism than one element per loop trip.
+constexpr int UNROLL = 4;
+
+template <typename T, typename I>
+__global__ void unaryKernel(int op, float exponent, T* out, const T* x, I n, Layout L, bool flat) {
+  typedef typename Acc<T>::type V;
+  const I stride = (I)gridDim.x * blockDim.x;
+  for (I base = (I)blockIdx.x * blockDim.x + threadIdx.x; base < n; base += stride * UNROLL) {
+    V v[UNROLL];
+    I o[UNROLL][2];
+#pragma unroll
+    for (int k = 0; k < UNROLL; k++) {
+      I i = base + k * stride;
+      if (i < n) {
+        if (flat) o[k][0] = o[k][1] = i;
+        else offsetsIn<2, I>(L, i, o[k]);
+        v[k] = load(x + o[k][1]);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < UNROLL; k++)
+      if (base + k * stride < n) store(out + o[k][0], unaryOp(op, v[k], exponent));
   }
 }
 
-template <typename T, typename O>
-__global__ void binaryKernel(int op, O* out, const T* a, const T* b, int64_t n, Layout L, bool flat) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t o[3] = {i, i, i};
-    if (!flat) offsetsOf<3>(L, i, o);
-    store(out + o[0], (typename Acc<O>::type)binaryOp(op, load(a + o[1]), load(b + o[2])));
+template <typename T, typename O, typename I>
+__global__ void binaryKernel(int op, O* out, const T* a, const T* b, I n, Layout L, bool flat) {
+  typedef typename Acc<T>::type V;
+  const I stride = (I)gridDim.x * blockDim.x;
+  for (I base = (I)blockIdx.x * blockDim.x + threadIdx.x; base < n; base += stride * UNROLL) {
+    V va[UNROLL], vb[UNROLL];
+    I o[UNROLL][3];
+#pragma unroll
+    for (int k = 0; k < UNROLL; k++) {
+      I i = base + k * stride;
+      if (i < n) {
+        if (flat) o[k][0] = o[k][1] = o[k][2] = i;
+        else offsetsIn<3, I>(L, i, o[k]);
+        va[k] = load(a + o[k][1]);
+        vb[k] = load(b + o[k][2]);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < UNROLL; k++)
+      if (base + k * stride < n) store(out + o[k][0], (typename Acc<O>::type)binaryOp(op, va[k], vb[k]));
   }
 }
 
@@ -126,12 +157,29 @@ static unsigned grid(int64_t n) {
   return g > 132 * 64 ? 132 * 64 : g;  // grid-stride loops: a few waves of the 132 SMs is enough
 }
 
+static unsigned unrolledGrid(int64_t n) { return grid((n + UNROLL - 1) / UNROLL); }
+
 void unary(int device, int dtype, int op, float exponent, void* out, const void* x, int64_t n, const Layout& L,
            bool flat) {
   if (n == 0) return;
   cudaStream_t s = streamFor(device);
-  GRIN_DISPATCH(dtype, T, unaryKernel<T><<<grid(n), 256, 0, s>>>(op, exponent, (T*)out, (const T*)x, n, L, flat));
+  unsigned g = unrolledGrid(n);
+  if (fits32(L, 2, n)) {
+    GRIN_DISPATCH(dtype, T, unaryKernel<T, uint32_t><<<g, 256, 0, s>>>(op, exponent, (T*)out, (const T*)x, (uint32_t)n, L, flat));
+  } else {
+    GRIN_DISPATCH(dtype, T, unaryKernel<T, int64_t><<<g, 256, 0, s>>>(op, exponent, (T*)out, (const T*)x, n, L, flat));
+  }
   checkLaunch("unary");
+}
+
+template <typename T, typename O>
+static void binaryTyped(cudaStream_t s, int op, void* out, const void* a, const void* b, int64_t n, const Layout& L,
+                        bool flat) {
+  unsigned g = unrolledGrid(n);
+  if (fits32(L, 3, n))
+    binaryKernel<T, O, uint32_t><<<g, 256, 0, s>>>(op, (O*)out, (const T*)a, (const T*)b, (uint32_t)n, L, flat);
+  else
+    binaryKernel<T, O, int64_t><<<g, 256, 0, s>>>(op, (O*)out, (const T*)a, (const T*)b, n, L, flat);
 }
 
 void binary(int device, int dtype, int op, void* out, const void* a, const void* b, int64_t n, const Layout& L,
@@ -140,10 +188,9 @@ void binary(int device, int dtype, int op, void* out, const void* a, const void*
   cudaStream_t s = streamFor(device);
   bool compare = op >= EQ && op <= GE;
   if (compare) {
-    GRIN_DISPATCH(dtype, T,
-                  binaryKernel<T, uint8_t><<<grid(n), 256, 0, s>>>(op, (uint8_t*)out, (const T*)a, (const T*)b, n, L, flat));
+    GRIN_DISPATCH(dtype, T, binaryTyped<T, uint8_t>(s, op, out, a, b, n, L, flat));
   } else {
-    GRIN_DISPATCH(dtype, T, binaryKernel<T, T><<<grid(n), 256, 0, s>>>(op, (T*)out, (const T*)a, (const T*)b, n, L, flat));
+    GRIN_DISPATCH(dtype, T, binaryTyped<T, T>(s, op, out, a, b, n, L, flat));
   }
   checkLaunch("binary");
 }

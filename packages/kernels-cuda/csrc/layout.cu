@@ -7,12 +7,26 @@
 
 namespace grin {
 
-template <typename T>
-__global__ void copyKernel(T* dst, const T* src, int64_t n, Layout L) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t o[2];
-    offsetsOf<2>(L, i, o);
-    dst[o[0]] = src[o[1]];
+constexpr int UNROLL = 4;
+
+/** dst (strided) = src (strided); UNROLL grid-strided elements in flight per thread. */
+template <typename T, typename I>
+__global__ void copyKernel(T* dst, const T* src, I n, Layout L) {
+  const I stride = (I)gridDim.x * blockDim.x;
+  for (I base = (I)blockIdx.x * blockDim.x + threadIdx.x; base < n; base += stride * UNROLL) {
+    T v[UNROLL];
+    I o[UNROLL][2];
+#pragma unroll
+    for (int k = 0; k < UNROLL; k++) {
+      I i = base + k * stride;
+      if (i < n) {
+        offsetsIn<2, I>(L, i, o[k]);
+        v[k] = src[o[k][1]];
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < UNROLL; k++)
+      if (base + k * stride < n) dst[o[k][0]] = v[k];
   }
 }
 
@@ -49,13 +63,20 @@ static unsigned grid(int64_t n) {
   return g > 132 * 64 ? 132 * 64 : g;
 }
 
+template <typename T>
+static void copyTyped(cudaStream_t s, void* dst, const void* src, int64_t n, const Layout& L) {
+  unsigned g = grid((n + UNROLL - 1) / UNROLL);
+  if (fits32(L, 2, n)) copyKernel<T, uint32_t><<<g, 256, 0, s>>>((T*)dst, (const T*)src, (uint32_t)n, L);
+  else copyKernel<T, int64_t><<<g, 256, 0, s>>>((T*)dst, (const T*)src, n, L);
+}
+
 void copyStrided(int device, int itemBytes, void* dst, const void* src, int64_t n, const Layout& L) {
   if (n == 0) return;
   cudaStream_t s = streamFor(device);
   switch (itemBytes) {
-    case 1: copyKernel<uint8_t><<<grid(n), 256, 0, s>>>((uint8_t*)dst, (const uint8_t*)src, n, L); break;
-    case 2: copyKernel<uint16_t><<<grid(n), 256, 0, s>>>((uint16_t*)dst, (const uint16_t*)src, n, L); break;
-    case 4: copyKernel<uint32_t><<<grid(n), 256, 0, s>>>((uint32_t*)dst, (const uint32_t*)src, n, L); break;
+    case 1: copyTyped<uint8_t>(s, dst, src, n, L); break;
+    case 2: copyTyped<uint16_t>(s, dst, src, n, L); break;
+    case 4: copyTyped<uint32_t>(s, dst, src, n, L); break;
     default: throw Error("cuda: copy: unsupported element size " + std::to_string(itemBytes));
   }
   checkLaunch("copy");

@@ -8,19 +8,53 @@
 
 namespace grin {
 
+/**
+ * Online softmax state: running max m and sum s of exp(x - m). -inf entries add nothing (so a
+ * row of -inf keeps s = 0 and ends as NaN, as the CPU); a NaN makes both NaN for good.
+ */
+struct MaxSum {
+  float m, s;
+};
+__device__ __forceinline__ MaxSum push(MaxSum a, float v) {
+  if (v > a.m) return {v, a.s * expf(a.m - v) + 1.0f};  // a.m = -inf: 0 * 0 + 1
+  if (v == v) return {a.m, a.s + (v == -INFINITY ? 0.0f : expf(v - a.m))};
+  return {NAN, NAN};
+}
+__device__ __forceinline__ MaxSum merge(MaxSum a, MaxSum b) {
+  if (a.m != a.m || b.m != b.m) return {NAN, NAN};
+  float m = fmaxf(a.m, b.m);
+  if (m == -INFINITY) return {m, 0.0f};
+  return {m, (a.m == -INFINITY ? 0.0f : a.s * expf(a.m - m)) + (b.m == -INFINITY ? 0.0f : b.s * expf(b.m - m))};
+}
+
+__device__ MaxSum blockMaxSum(MaxSum v, MaxSum* shared /* >= 33 */) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v = merge(v, {__shfl_xor_sync(0xffffffff, v.m, o), __shfl_xor_sync(0xffffffff, v.s, o)});
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    MaxSum total = shared[0];
+    for (int w = 1; w < (int)(blockDim.x >> 5); w++) total = merge(total, shared[w]);
+    shared[32] = total;
+  }
+  __syncthreads();
+  return shared[32];
+}
+
+/** One read for max and sum together (online softmax), one read + write for the output. */
 template <typename T>
 __global__ void softmaxRowsKernel(T* out, const T* x, int64_t rows, int n, bool logOut) {
-  __shared__ float shared[33];
+  __shared__ MaxSum shared[33];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* src = x + row * n;
     T* dst = out + row * n;
-    float m = -INFINITY;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) m = nanMax(m, load(src + j));
-    m = blockMax(m, shared);
-    float s = 0.0f;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) s += expf(load(src + j) - m);
-    s = blockSum(s, shared);
-    float lse = m + logf(s), inv = 1.0f / s;
+    MaxSum acc{-INFINITY, 0.0f};
+    for (int j = threadIdx.x; j < n; j += blockDim.x) acc = push(acc, load(src + j));
+    acc = blockMaxSum(acc, shared);
+    float m = acc.m, lse = m + logf(acc.s), inv = 1.0f / acc.s;
     for (int j = threadIdx.x; j < n; j += blockDim.x) {
       float v = load(src + j);
       store(dst + j, logOut ? v - lse : expf(v - m) * inv);
@@ -118,26 +152,33 @@ void attentionSoftmaxBackward(int device, int dtype, void* out, const void* y, c
   checkLaunch("attention_softmax_backward");
 }
 
+/** cached: the row sits in dynamic shared memory (as f32) after the first read, so x is read once. */
 template <typename T>
 __global__ void layerNormKernel(T* y, float* mean, float* rstd, const T* x, const T* w, const T* b, int64_t rows,
-                                int d, float eps) {
+                                int d, float eps, bool cached) {
   __shared__ float shared[33];
+  extern __shared__ float cache[];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* src = x + row * d;
     float s = 0.0f;
-    for (int j = threadIdx.x; j < d; j += blockDim.x) s += load(src + j);
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+      float v = load(src + j);
+      if (cached) cache[j] = v;
+      s += v;
+    }
     float m = blockSum(s, shared) / d;
     float v = 0.0f;
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
-      float c = load(src + j) - m;
+      float c = (cached ? cache[j] : load(src + j)) - m;
       v += c * c;
     }
     float inv = 1.0f / sqrtf(blockSum(v, shared) / d + eps);
     if (threadIdx.x == 0) mean[row] = m, rstd[row] = inv;
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
-      float h = (load(src + j) - m) * inv;
+      float h = ((cached ? cache[j] : load(src + j)) - m) * inv;
       store(y + row * d + j, (w ? h * load(w + j) : h) + (b ? load(b + j) : 0.0f));
     }
+    __syncthreads();  // the next row overwrites the cache
   }
 }
 
@@ -145,8 +186,10 @@ void layerNorm(int device, int dtype, void* y, float* mean, float* rstd, const v
                const void* b, int64_t rows, int64_t d, float eps) {
   if (rows * d == 0) return;
   cudaStream_t s = streamFor(device);
+  bool cached = d <= 12288;  // 48 KiB of f32: the default dynamic shared memory limit
+  size_t smem = cached ? d * sizeof(float) : 0;
   GRIN_DISPATCH_FLOAT(dtype, T, "layer_norm",
-      layerNormKernel<T><<<rowBlocks(rows), rowThreads(d), 0, s>>>((T*)y, mean, rstd, (const T*)x, (const T*)w, (const T*)b, rows, (int)d, eps));
+      layerNormKernel<T><<<rowBlocks(rows), rowThreads(d), smem, s>>>((T*)y, mean, rstd, (const T*)x, (const T*)w, (const T*)b, rows, (int)d, eps, cached));
   checkLaunch("layer_norm");
 }
 

@@ -59,10 +59,7 @@ const sources = readdirSync(csrc).filter((f) => f.endsWith('.cu') || f.endsWith(
 const headers = readdirSync(csrc).filter((f) => f.endsWith('.h') || f.endsWith('.cuh'));
 const newestHeader = Math.max(0, ...headers.map((h) => statSync(join(csrc, h)).mtimeMs));
 const common = ['-O3', '-std=c++17', '-Xcompiler', '-fPIC', '-I', csrc, '-I', nodeHeaders];
-const gencode = [
-  '-gencode', 'arch=compute_90a,code=sm_90a',
-  '-gencode', 'arch=compute_90,code=compute_90',
-];
+const gencode = ['-gencode', 'arch=compute_90a,code=sm_90a', '-gencode', 'arch=compute_90,code=compute_90'];
 
 function run(args, label) {
   return new Promise((done) => {
@@ -98,7 +95,14 @@ const errors = [];
 await Promise.all(
   Array.from({ length: Math.min(availableParallelism(), Math.max(1, queue.length)) }, async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
-      const args = [...common, ...(job.src.endsWith('.cu') ? gencode : ['-x', 'cu', ...gencode]), '-c', join(csrc, job.src), '-o', job.obj];
+      const args = [
+        ...common,
+        ...(job.src.endsWith('.cu') ? gencode : ['-x', 'cu', ...gencode]),
+        '-c',
+        join(csrc, job.src),
+        '-o',
+        job.obj,
+      ];
       const error = await run(args, job.src);
       if (error) errors.push(error);
       else say(`  ${job.src}`);
@@ -112,7 +116,18 @@ if (!force && existsSync(target) && statSync(target).mtimeMs >= newestObj) {
   say(`${target} is up to date`);
   process.exit(0);
 }
-const link = ['-shared', '-cudart', 'static', ...gencode, '-o', target, ...jobs.map((j) => j.obj), '-ldl', '-lpthread', '-lrt'];
+const link = [
+  '-shared',
+  '-cudart',
+  'static',
+  ...gencode,
+  '-o',
+  target,
+  ...jobs.map((j) => j.obj),
+  '-ldl',
+  '-lpthread',
+  '-lrt',
+];
 const linkError = await run(link, 'link');
 if (linkError) fail(linkError);
 say(`built ${target} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

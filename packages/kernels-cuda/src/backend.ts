@@ -5,6 +5,7 @@
 import {
   type Backend,
   type DType,
+  f32ToBf16Bits,
   type HostArray,
   itemSize,
   registerBackend,
@@ -13,7 +14,6 @@ import {
 } from '@grin-moe/tensor';
 import { loadNative, type NativeAddon } from './native.js';
 import { cudaStatus } from './status.js';
-import { f32ToBf16Bits } from '@grin-moe/tensor';
 
 export interface CudaData {
   ptr: number;
@@ -33,7 +33,9 @@ export function native(): NativeAddon {
 export function dtypeCode(dtype: DType, where = 'cuda'): number {
   const code = CODES[dtype];
   if (code === undefined)
-    throw new TypeError(`${where}: dtype ${dtype} is not supported on cuda (f32, bf16, i32, bool); cast first`);
+    throw new TypeError(
+      `${where}: dtype ${dtype} is not supported on cuda (f32, bf16, i32, bool); cast first`,
+    );
   return code;
 }
 

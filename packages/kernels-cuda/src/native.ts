@@ -54,20 +54,90 @@ export interface NativeAddon {
   attentionSoftmax(d: N, dtype: N, out: N, x: N, rows: N, S: N, Skv: N, scale: N, causal: N, window: N): void;
   attentionSoftmaxBackward(d: N, dtype: N, out: N, y: N, g: N, rows: N, n: N, scale: N): void;
   layerNorm(d: N, dtype: N, y: N, mean: N, rstd: N, x: N, w: N, b: N, rows: N, dim: N, eps: N): void;
-  layerNormBackward(d: N, dtype: N, dx: N, dw: N, db: N, g: N, x: N, mean: N, rstd: N, w: N, rows: N, dim: N): void;
+  layerNormBackward(
+    d: N,
+    dtype: N,
+    dx: N,
+    dw: N,
+    db: N,
+    g: N,
+    x: N,
+    mean: N,
+    rstd: N,
+    w: N,
+    rows: N,
+    dim: N,
+  ): void;
   crossEntropy(d: N, dtype: N, reduction: N, out: N, logits: N, targets: N, n: N, v: N, ignore: N): void;
-  crossEntropyBackward(d: N, dtype: N, reduction: N, out: N, g: N, logits: N, targets: N, n: N, v: N, ignore: N): void;
+  crossEntropyBackward(
+    d: N,
+    dtype: N,
+    reduction: N,
+    out: N,
+    g: N,
+    logits: N,
+    targets: N,
+    n: N,
+    v: N,
+    ignore: N,
+  ): void;
   embedding(d: N, dtype: N, out: N, weight: N, ids: N, n: N, v: N, dim: N): void;
   indexSelect(d: N, dtype: N, out: N, x: N, index: N, outer: N, n: N, m: N, inner: N): void;
   indexAdd(d: N, dtype: N, acc: N, src: N, index: N, outer: N, n: N, m: N, inner: N): void;
   gather(d: N, dtype: N, out: N, x: N, index: N, total: N, dims: Meta, axisStride: N, size: N): void;
   scatterAdd(d: N, dtype: N, acc: N, src: N, index: N, total: N, dims: Meta, axisStride: N, size: N): void;
-  adamw(d: N, paramType: N, gradType: N, param: N, grad: N, m: N, v: N, n: N,
-        lr: N, beta1: N, beta2: N, eps: N, decay: N, correction1: N, correction2: N): void;
-  rope(d: N, dtype: N, out: N, x: N, cos: N, sin: N, rows: N, dim: N, layout: Meta, xi: N, ci: N, si: N, transpose: N): void;
+  adamw(
+    d: N,
+    paramType: N,
+    gradType: N,
+    param: N,
+    grad: N,
+    m: N,
+    v: N,
+    n: N,
+    lr: N,
+    beta1: N,
+    beta2: N,
+    eps: N,
+    decay: N,
+    correction1: N,
+    correction2: N,
+  ): void;
+  rope(
+    d: N,
+    dtype: N,
+    out: N,
+    x: N,
+    cos: N,
+    sin: N,
+    rows: N,
+    dim: N,
+    layout: Meta,
+    xi: N,
+    ci: N,
+    si: N,
+    transpose: N,
+  ): void;
   topk(d: N, dtype: N, values: N, indices: N, x: N, outer: N, n: N, inner: N, k: N): void;
-  gemm(d: N, dtype: N, transA: N, transB: N, m: N, n: N, k: N, A: N, lda: N, strideA: N, B: N, ldb: N, strideB: N,
-       C: N, ldc: N, strideC: N, batch: N): void;
+  gemm(
+    d: N,
+    dtype: N,
+    transA: N,
+    transB: N,
+    m: N,
+    n: N,
+    k: N,
+    A: N,
+    lda: N,
+    strideA: N,
+    B: N,
+    ldb: N,
+    strideB: N,
+    C: N,
+    ldc: N,
+    strideC: N,
+    batch: N,
+  ): void;
 }
 
 export type Loaded = { addon: NativeAddon; path: string } | { addon: null; error: string };

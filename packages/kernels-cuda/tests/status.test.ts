@@ -8,7 +8,15 @@ import { cudaStatus } from '../src/index.js';
 describe('cuda backend registration and status', () => {
   it('registers the cuda backend and its kernels on import', () => {
     expect(T.registeredBackends()).toContain('cuda');
-    for (const op of ['add', 'matmul', 'sum', 'softmax', 'layer_norm', 'cross_entropy', 'adamw_step'] as const)
+    for (const op of [
+      'add',
+      'matmul',
+      'sum',
+      'softmax',
+      'layer_norm',
+      'cross_entropy',
+      'adamw_step',
+    ] as const)
       expect(T.hasKernel(op, 'cuda')).toBe(true);
   });
 

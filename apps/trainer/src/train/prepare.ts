@@ -14,7 +14,7 @@ import {
   loadTokenizer,
   trainBpe,
 } from '@grin-moe/model-grin';
-import { Generator, type GeneratorState, type Tensor } from '@grin-moe/tensor';
+import { Generator, type GeneratorState, type Tensor, copyInPlace, noGrad, tensor } from '@grin-moe/tensor';
 import { loadBrown, splitByText } from '../data/brown.js';
 import { loadTextFile } from '../data/text-file.js';
 import { type TrainConfig } from './config.js';
@@ -104,6 +104,7 @@ export async function prepareData(config: TrainConfig, runDir: string, resumeSte
     model = loadModel(dir, { dtype: 'f32' });
   } else {
     model = initRandom(modelConfigFor(config, tokenizer.vocabSize, tokenizer), new Generator(config.run.seed).fork(1), { dtype: 'f32' });
+    initOutputBias(model, trainStream.tokens);
   }
   const resumed = ckpt ? { dir: ckpt, state: readRunState(ckpt), optimizer: readOptimizerState(ckpt) } : null;
   const val = fixedWindows(valStream, config.data.seqLen, config.eval.batches * config.optim.batchSize);
@@ -115,6 +116,22 @@ export async function prepareData(config: TrainConfig, runDir: string, resumeSte
     unigram: unigramEntropy(trainStream.tokens, val.ids, tokenizer.vocabSize),
     resumed,
   };
+}
+
+/**
+ * A fresh model starts from the unigram distribution: lm_head.bias = log p(token) on the training
+ * split (add-one smoothed). The first steps then go to context, not to relearning token
+ * frequencies; the logits of a fresh model are otherwise near zero anyway.
+ */
+function initOutputBias(model: GrinModel, tokens: Int32Array): void {
+  const bias = model.params.get('lm_head.bias');
+  if (!bias) return;
+  const V = bias.size;
+  const counts = new Float64Array(V);
+  for (const t of tokens) if (t < V) counts[t]!++;
+  const logp = Float32Array.from(counts, (c) => Math.log((c + 1) / (tokens.length + V)));
+  const mean = logp.reduce((a, b) => a + b, 0) / V;
+  noGrad(() => copyInPlace(bias, tensor(logp.map((v) => v - mean), { shape: [V] })));
 }
 
 function checkCompatible(model: GrinConfig, tokenizer: Tokenizer, config: TrainConfig, dir: string): void {

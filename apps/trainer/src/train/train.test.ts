@@ -106,6 +106,16 @@ describe('grin train', () => {
     );
   });
 
+  it('--init-from continues from a model directory with its own tokenizer', async () => {
+    const base = await runTraining(tinyConfig(join(root, 'base'), data, 4), { resume: false, progress: quiet() });
+    const modelDir = resolveModelDir(base.runDir);
+    const next = await runTraining(mergeConfig(tinyConfig(join(root, 'next'), data, 4), { data: { initFrom: modelDir } }, 'test'), { resume: false, progress: quiet() });
+    // it starts where the base model ended, not from a fresh init
+    const first = metrics(next.runDir)[0]!;
+    expect(first.loss).toBeLessThan(metrics(base.runDir)[0]!.loss);
+    expect(readFileSync(join(resolveModelDir(next.runDir), 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8'));
+  });
+
   it('the run directory loads with generate', async () => {
     const r = await runTraining(tinyConfig(join(root, 'gen'), data, 4), { resume: false, progress: quiet() });
     const dir = resolveModelDir(r.runDir);

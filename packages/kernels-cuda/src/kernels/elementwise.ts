@@ -6,9 +6,34 @@ import { allocate, broadcastShapes, type DType, registerKernel, type Tensor } fr
 import { addr, dev, dtypeCode, native, valueBits } from '../backend.js';
 import { broadcastStrides, layoutMeta } from '../layout.js';
 
-const UNARY = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'silu', 'sigmoid', 'tanh', 'relu', 'pow'] as const;
+const UNARY = [
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'abs',
+  'silu',
+  'sigmoid',
+  'tanh',
+  'relu',
+  'pow',
+] as const;
 const INT_UNARY = new Set(['neg', 'abs', 'relu']);
-const BINARY = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
+const BINARY = [
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'maximum',
+  'minimum',
+  'eq',
+  'ne',
+  'lt',
+  'le',
+  'gt',
+  'ge',
+] as const;
 const SILU_BACKWARD = 12;
 const COMPARISONS = new Set(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 
@@ -21,7 +46,17 @@ function unary(op: (typeof UNARY)[number], x: Tensor, exponent = 0): Tensor {
   if (!(INT_UNARY.has(op) && x.dtype === 'i32')) requireFloat(op, x);
   const out = allocate(x.shape, x.dtype, x.device);
   const { meta, flat } = layoutMeta(op, x.shape, [out.strides, x.strides]);
-  native().unary(dev(x), dtypeCode(x.dtype), UNARY.indexOf(op), exponent, addr(out), addr(x), x.size, meta, flat ? 1 : 0);
+  native().unary(
+    dev(x),
+    dtypeCode(x.dtype),
+    UNARY.indexOf(op),
+    exponent,
+    addr(out),
+    addr(x),
+    x.size,
+    meta,
+    flat ? 1 : 0,
+  );
   return out;
 }
 
@@ -41,7 +76,17 @@ function binary(op: string, code: number, a: Tensor, b: Tensor, outDType: DType)
     broadcastStrides(a, shape),
     broadcastStrides(b, shape),
   ]);
-  native().binary(dev(a), dtypeCode(a.dtype), code, addr(out), addr(a), addr(b), out.size, meta, flat ? 1 : 0);
+  native().binary(
+    dev(a),
+    dtypeCode(a.dtype),
+    code,
+    addr(out),
+    addr(a),
+    addr(b),
+    out.size,
+    meta,
+    flat ? 1 : 0,
+  );
   return out;
 }
 
@@ -69,7 +114,8 @@ registerKernel(
   'cuda',
   ([cond, a, b]) => {
     if (cond!.dtype !== 'bool') throw new TypeError(`where: condition must be bool, got ${cond!.describe()}`);
-    if (a!.dtype !== b!.dtype) throw new TypeError(`where: dtypes differ (${a!.describe()} and ${b!.describe()})`);
+    if (a!.dtype !== b!.dtype)
+      throw new TypeError(`where: dtypes differ (${a!.describe()} and ${b!.describe()})`);
     const shape = broadcastShapes('where', cond!.shape, a!.shape, b!.shape);
     const out = allocate(shape, a!.dtype, a!.device);
     const { meta } = layoutMeta('where', shape, [
@@ -88,12 +134,19 @@ registerKernel(
   'masked_fill',
   'cuda',
   ([x, mask], { value }) => {
-    if (mask!.dtype !== 'bool') throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
+    if (mask!.dtype !== 'bool')
+      throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
     const shape = broadcastShapes('masked_fill', x!.shape, mask!.shape);
     if (shape.length !== x!.rank || shape.some((d, i) => d !== x!.shape[i]))
-      throw new RangeError(`masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`);
+      throw new RangeError(
+        `masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`,
+      );
     const out = allocate(shape, x!.dtype, x!.device);
-    const { meta } = layoutMeta('masked_fill', shape, [out.strides, x!.strides, broadcastStrides(mask!, shape)]);
+    const { meta } = layoutMeta('masked_fill', shape, [
+      out.strides,
+      x!.strides,
+      broadcastStrides(mask!, shape),
+    ]);
     const bits = valueBits(x!.dtype, value);
     native().maskedFill(dev(x!), dtypeCode(x!.dtype), addr(out), addr(x!), addr(mask!), bits, out.size, meta);
     return [out];

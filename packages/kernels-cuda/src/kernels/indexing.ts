@@ -3,7 +3,14 @@
 // at the end), so repeated indices sum in an unspecified order. Out-of-range indices are reported
 // at the next host read (kernels cannot throw without a sync). Mirrors cpu/indexing.ts.
 // Test: tests/indexing.test.ts (GPU).
-import { allocate, contiguousStrides, formatShape, itemSize, registerKernel, type Tensor } from '@grin-moe/tensor';
+import {
+  allocate,
+  contiguousStrides,
+  formatShape,
+  itemSize,
+  registerKernel,
+  type Tensor,
+} from '@grin-moe/tensor';
 import { addr, dev, dtypeCode, native } from '../backend.js';
 import { dimsMeta } from '../layout.js';
 
@@ -22,7 +29,8 @@ function aroundAxis(shape: readonly number[], axis: number) {
  * accumulator for bf16 (one rounding at the end, as the CPU's f64 accumulator).
  */
 function accumulate(op: string, base: Tensor, run: (acc: Tensor) => void): Tensor {
-  if (base.dtype === 'bool') throw new TypeError(`${op} (cuda): ${base.describe()} is bool; use f32, bf16 or i32`);
+  if (base.dtype === 'bool')
+    throw new TypeError(`${op} (cuda): ${base.describe()} is bool; use f32, bf16 or i32`);
   const d = dev(base);
   if (base.dtype !== 'bf16') {
     const out = allocate(base.shape, base.dtype, base.device);
@@ -47,7 +55,16 @@ registerKernel('embedding', 'cuda', ([weight, ids]) => {
   if (weight!.rank !== 2) throw new RangeError(`embedding: weight must be [V,D], got ${weight!.describe()}`);
   const [v, d] = weight!.shape as [number, number];
   const out = allocate([...ids!.shape, d], weight!.dtype, weight!.device);
-  native().embedding(dev(weight!), dtypeCode(weight!.dtype), addr(out), addr(weight!), addr(ids!), ids!.size, v, d);
+  native().embedding(
+    dev(weight!),
+    dtypeCode(weight!.dtype),
+    addr(out),
+    addr(weight!),
+    addr(ids!),
+    ids!.size,
+    v,
+    d,
+  );
   return [out];
 });
 
@@ -60,7 +77,11 @@ registerKernel('index_select', 'cuda', ([x, index], { axis }) => {
   checkIndex1d('index_select', index!);
   const { outer, n, inner } = aroundAxis(x!.shape, axis);
   const m = index!.size;
-  const out = allocate(x!.shape.map((d, i) => (i === axis ? m : d)), x!.dtype, x!.device);
+  const out = allocate(
+    x!.shape.map((d, i) => (i === axis ? m : d)),
+    x!.dtype,
+    x!.device,
+  );
   native().indexSelect(dev(x!), dtypeCode(x!.dtype), addr(out), addr(x!), addr(index!), outer, n, m, inner);
   return [out];
 });
@@ -73,7 +94,17 @@ registerKernel('index_add', 'cuda', ([base, index, src], { axis }) => {
   if (src!.dtype !== base!.dtype || formatShape(src!.shape) !== formatShape(want))
     throw new RangeError(`index_add: src ${src!.describe()} must be ${base!.dtype}${formatShape(want)}`);
   const out = accumulate('index_add', base!, (acc) =>
-    native().indexAdd(dev(base!), dtypeCode(src!.dtype), addr(acc), addr(src!), addr(index!), outer, n, m, inner),
+    native().indexAdd(
+      dev(base!),
+      dtypeCode(src!.dtype),
+      addr(acc),
+      addr(src!),
+      addr(index!),
+      outer,
+      n,
+      m,
+      inner,
+    ),
   );
   return [out];
 });
@@ -81,7 +112,9 @@ registerKernel('index_add', 'cuda', ([base, index, src], { axis }) => {
 function checkFits(op: string, index: Tensor, t: Tensor, name: string, axis: number | null): void {
   if (index.rank !== t.rank || index.shape.some((n, i) => i !== axis && n > t.shape[i]!)) {
     const which = axis === null ? 'every axis' : `every axis but ${axis}`;
-    throw new RangeError(`${op}: index ${index.describe()} must have the rank of ${name} ${t.describe()} and be no larger on ${which}`);
+    throw new RangeError(
+      `${op}: index ${index.describe()} must have the rank of ${name} ${t.describe()} and be no larger on ${which}`,
+    );
   }
 }
 
@@ -99,7 +132,17 @@ registerKernel('gather', 'cuda', ([x, index], { axis }) => {
   const out = allocate(index!.shape, x!.dtype, x!.device);
   const { strides, stride } = axisStrides(x!, axis);
   const meta = dimsMeta(index!.shape, strides, strides);
-  native().gather(dev(x!), dtypeCode(x!.dtype), addr(out), addr(x!), addr(index!), index!.size, meta, stride, x!.shape[axis]!);
+  native().gather(
+    dev(x!),
+    dtypeCode(x!.dtype),
+    addr(out),
+    addr(x!),
+    addr(index!),
+    index!.size,
+    meta,
+    stride,
+    x!.shape[axis]!,
+  );
   return [out];
 });
 
@@ -108,11 +151,23 @@ registerKernel('scatter_add', 'cuda', ([base, index, src], { axis }) => {
   checkFits('scatter_add', index!, base!, 'base', axis);
   checkFits('scatter_add', index!, src!, 'src', null);
   if (src!.dtype !== base!.dtype)
-    throw new TypeError(`scatter_add: src ${src!.describe()} must have the dtype of base ${base!.describe()}`);
+    throw new TypeError(
+      `scatter_add: src ${src!.describe()} must have the dtype of base ${base!.describe()}`,
+    );
   const { strides, stride } = axisStrides(base!, axis);
   const meta = dimsMeta(index!.shape, strides, contiguousStrides(src!.shape));
   const out = accumulate('scatter_add', base!, (acc) =>
-    native().scatterAdd(dev(base!), dtypeCode(src!.dtype), addr(acc), addr(src!), addr(index!), index!.size, meta, stride, base!.shape[axis]!),
+    native().scatterAdd(
+      dev(base!),
+      dtypeCode(src!.dtype),
+      addr(acc),
+      addr(src!),
+      addr(index!),
+      index!.size,
+      meta,
+      stride,
+      base!.shape[axis]!,
+    ),
   );
   return [out];
 });

@@ -8,7 +8,8 @@ import { broadcastStrides, layoutMeta } from '../layout.js';
 
 /** dst[...] = src broadcast to dst's shape; both read through their strides. */
 export function copyInto(dst: Tensor, src: Tensor): void {
-  if (dst.dtype !== src.dtype) throw new TypeError(`copy: dtypes differ (${dst.describe()} <- ${src.describe()})`);
+  if (dst.dtype !== src.dtype)
+    throw new TypeError(`copy: dtypes differ (${dst.describe()} <- ${src.describe()})`);
   if (dst.size === 0) return;
   const { meta } = layoutMeta('copy', dst.shape, [dst.strides, broadcastStrides(src, dst.shape)]);
   native().copy(dev(dst), itemSize(dst.dtype), addr(dst), addr(src), dst.size, meta);
@@ -73,11 +74,17 @@ registerKernel(
     const out = allocate(base!.shape, base!.dtype, base!.device);
     copyInto(out, base!);
     const region = out.slice(
-      ...starts.map((s, i): [number, number, number] => [s, s + (src!.shape[i]! - 1) * steps[i]! + 1, steps[i]!]),
+      ...starts.map((s, i): [number, number, number] => [
+        s,
+        s + (src!.shape[i]! - 1) * steps[i]! + 1,
+        steps[i]!,
+      ]),
     );
     try {
       if (region.rank !== src!.rank || region.shape.some((d, i) => d !== src!.shape[i]))
-        throw new RangeError(`slice_scatter: source ${src!.describe()} does not fit the region ${region.describe()}`);
+        throw new RangeError(
+          `slice_scatter: source ${src!.describe()} does not fit the region ${region.describe()}`,
+        );
       copyInto(region, src!);
     } finally {
       region.dispose();
@@ -94,7 +101,10 @@ registerKernel(
     if (dst!.dtype !== src!.dtype)
       throw new TypeError(`add_inplace (cuda): dtypes differ (${dst!.describe()} += ${src!.describe()})`);
     if (dst!.dtype === 'bool') throw new TypeError(`add_inplace (cuda): ${dst!.describe()} is bool`);
-    const { meta } = layoutMeta('add_inplace', dst!.shape, [dst!.strides, broadcastStrides(src!, dst!.shape)]);
+    const { meta } = layoutMeta('add_inplace', dst!.shape, [
+      dst!.strides,
+      broadcastStrides(src!, dst!.shape),
+    ]);
     native().addInplace(dev(dst!), dtypeCode(dst!.dtype), addr(dst!), addr(src!), alpha, dst!.size, meta);
     return [];
   },

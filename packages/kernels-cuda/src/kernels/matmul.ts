@@ -35,7 +35,9 @@ registerKernel(
   (inputs) => {
     let [a, b] = inputs as [Tensor, Tensor];
     if (a.dtype !== b.dtype || (a.dtype !== 'f32' && a.dtype !== 'bf16'))
-      throw new TypeError(`matmul (cuda): needs two f32 or two bf16 operands, got ${a.describe()} and ${b.describe()}`);
+      throw new TypeError(
+        `matmul (cuda): needs two f32 or two bf16 operands, got ${a.describe()} and ${b.describe()}`,
+      );
     const temps: Tensor[] = [];
     try {
       let la = matrixLayout(a);
@@ -53,7 +55,8 @@ registerKernel(
         native().fill(d, itemSize(out.dtype), addr(out), valueBits(out.dtype, 0), out.size);
         return [out];
       }
-      if (M > INT_MAX || N > INT_MAX || K > INT_MAX) throw new RangeError('matmul (cuda): a dimension is above 2^31 - 1');
+      if (M > INT_MAX || N > INT_MAX || K > INT_MAX)
+        throw new RangeError('matmul (cuda): a dimension is above 2^31 - 1');
       const batchStrides = (t: Tensor) => {
         const lead = batch.length - (t.rank - 2);
         return batch.map((s, i) => (i < lead || t.shape[i - lead] !== s ? 0 : t.strides[i - lead]!));
@@ -70,10 +73,25 @@ registerKernel(
       const index = outerShape.map(() => 0);
       for (let call = 0; call < calls; call++) {
         const off = outerStrides.map((s) => s.reduce((acc, st, i) => acc + st * index[i]!, 0));
-        native().gemm(d, dtypeCode(a.dtype), lb.trans ? 1 : 0, la.trans ? 1 : 0, N, M, K,
-          addr(b) + off[2]! * size, lb.ld, innerStride[2]!,
-          addr(a) + off[1]! * size, la.ld, innerStride[1]!,
-          addr(out) + off[0]! * size, N, innerStride[0]!, inner);
+        native().gemm(
+          d,
+          dtypeCode(a.dtype),
+          lb.trans ? 1 : 0,
+          la.trans ? 1 : 0,
+          N,
+          M,
+          K,
+          addr(b) + off[2]! * size,
+          lb.ld,
+          innerStride[2]!,
+          addr(a) + off[1]! * size,
+          la.ld,
+          innerStride[1]!,
+          addr(out) + off[0]! * size,
+          N,
+          innerStride[0]!,
+          inner,
+        );
         for (let i = index.length - 1; i >= 0 && ++index[i]! === outerShape[i]; i--) index[i] = 0;
       }
       return [out];

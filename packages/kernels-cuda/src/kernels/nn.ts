@@ -34,7 +34,18 @@ registerKernel('attention_softmax', 'cuda', ([x], { scale, causal, window }) => 
   const S = x!.shape[x!.rank - 2]!;
   const out = allocate(x!.shape, x!.dtype, x!.device);
   const rows = Skv === 0 ? 0 : x!.size / Skv;
-  native().attentionSoftmax(dev(x!), dtypeCode(x!.dtype), addr(out), addr(x!), rows, S, Skv, scale, causal ? 1 : 0, window);
+  native().attentionSoftmax(
+    dev(x!),
+    dtypeCode(x!.dtype),
+    addr(out),
+    addr(x!),
+    rows,
+    S,
+    Skv,
+    scale,
+    causal ? 1 : 0,
+    window,
+  );
   return [out];
 });
 
@@ -43,7 +54,16 @@ registerKernel('attention_softmax_backward', 'cuda', ([y, g], { scale }) => {
   const n = y!.shape[y!.rank - 1]!;
   const out = allocate(y!.shape, y!.dtype, y!.device);
   const rows = n === 0 ? 0 : y!.size / n;
-  native().attentionSoftmaxBackward(dev(y!), dtypeCode(y!.dtype), addr(out), addr(y!), addr(g!), rows, n, scale);
+  native().attentionSoftmaxBackward(
+    dev(y!),
+    dtypeCode(y!.dtype),
+    addr(out),
+    addr(y!),
+    addr(g!),
+    rows,
+    n,
+    scale,
+  );
   return [out];
 });
 
@@ -51,7 +71,9 @@ function checkAffine(x: Tensor, t: Tensor | undefined, name: string): void {
   if (!t) return;
   const d = x.shape[x.rank - 1]!;
   if (t.rank !== 1 || t.shape[0] !== d || t.dtype !== x.dtype)
-    throw new RangeError(`layer_norm: ${name} ${t.describe()} must be ${x.dtype}[${d}] to match x ${x.describe()}`);
+    throw new RangeError(
+      `layer_norm: ${name} ${t.describe()} must be ${x.dtype}[${d}] to match x ${x.describe()}`,
+    );
 }
 
 registerKernel('layer_norm', 'cuda', (inputs, { eps, hasWeight, hasBias }) => {
@@ -67,8 +89,19 @@ registerKernel('layer_norm', 'cuda', (inputs, { eps, hasWeight, hasBias }) => {
   const mean = allocate(rowShape, 'f32', x.device);
   const rstd = allocate(rowShape, 'f32', x.device);
   const rows = d === 0 ? 0 : x.size / d;
-  native().layerNorm(dev(x), dtypeCode(x.dtype), addr(y), addr(mean), addr(rstd), addr(x),
-    weight ? addr(weight) : 0, bias ? addr(bias) : 0, rows, d, eps);
+  native().layerNorm(
+    dev(x),
+    dtypeCode(x.dtype),
+    addr(y),
+    addr(mean),
+    addr(rstd),
+    addr(x),
+    weight ? addr(weight) : 0,
+    bias ? addr(bias) : 0,
+    rows,
+    d,
+    eps,
+  );
   return [y, mean, rstd];
 });
 
@@ -78,15 +111,29 @@ registerKernel('layer_norm_backward', 'cuda', (inputs, { hasWeight }) => {
   if (g.dtype !== x.dtype || g.rank !== x.rank || g.shape.some((s, i) => s !== x.shape[i]))
     throw new RangeError(`layer_norm_backward: grad ${g.describe()} does not match x ${x.describe()}`);
   if (mean.dtype !== 'f32' || rstd.dtype !== 'f32')
-    throw new TypeError('layer_norm_backward (cuda): mean and rstd must be f32, as the cuda layer_norm makes them');
+    throw new TypeError(
+      'layer_norm_backward (cuda): mean and rstd must be f32, as the cuda layer_norm makes them',
+    );
   const d = x.shape[x.rank - 1]!;
   const dx = allocate(x.shape, x.dtype, x.device);
   const dweight = allocate([d], x.dtype, x.device);
   const dbias = allocate([d], x.dtype, x.device);
   const rows = d === 0 ? 0 : x.size / d;
   const weight = hasWeight ? inputs[4]! : undefined;
-  native().layerNormBackward(dev(x), dtypeCode(x.dtype), addr(dx), addr(dweight), addr(dbias), addr(g), addr(x),
-    addr(mean), addr(rstd), weight ? addr(weight) : 0, rows, d);
+  native().layerNormBackward(
+    dev(x),
+    dtypeCode(x.dtype),
+    addr(dx),
+    addr(dweight),
+    addr(dbias),
+    addr(g),
+    addr(x),
+    addr(mean),
+    addr(rstd),
+    weight ? addr(weight) : 0,
+    rows,
+    d,
+  );
   return [dx, dweight, dbias];
 });
 
@@ -94,17 +141,29 @@ const REDUCTIONS = { none: 0, mean: 1, sum: 2 } as const;
 
 function checkCrossEntropy(op: string, logits: Tensor, targets: Tensor): void {
   requireFloat(op, logits, 'logits');
-  if (targets.dtype !== 'i32') throw new TypeError(`${op} (cuda): targets must be i32, got ${targets.describe()}`);
+  if (targets.dtype !== 'i32')
+    throw new TypeError(`${op} (cuda): targets must be i32, got ${targets.describe()}`);
   if (logits.rank !== 2 || targets.rank !== 1 || targets.shape[0] !== logits.shape[0])
-    throw new RangeError(`${op}: expected logits [N,V] and targets [N], got ${logits.describe()} and ${targets.describe()}`);
+    throw new RangeError(
+      `${op}: expected logits [N,V] and targets [N], got ${logits.describe()} and ${targets.describe()}`,
+    );
 }
 
 registerKernel('cross_entropy', 'cuda', ([logits, targets], { ignoreIndex, reduction }) => {
   checkCrossEntropy('cross_entropy', logits!, targets!);
   const [n, v] = logits!.shape as [number, number];
   const out = allocate(reduction === 'none' ? [n] : [], logits!.dtype, logits!.device);
-  native().crossEntropy(dev(logits!), dtypeCode(logits!.dtype), REDUCTIONS[reduction], addr(out), addr(logits!),
-    addr(targets!), n, v, ignoreIndex);
+  native().crossEntropy(
+    dev(logits!),
+    dtypeCode(logits!.dtype),
+    REDUCTIONS[reduction],
+    addr(out),
+    addr(logits!),
+    addr(targets!),
+    n,
+    v,
+    ignoreIndex,
+  );
   return [out];
 });
 
@@ -113,10 +172,22 @@ registerKernel('cross_entropy_backward', 'cuda', ([g, logits, targets], { ignore
   const [n, v] = logits!.shape as [number, number];
   const want = reduction === 'none' ? 1 : 0;
   if (g!.rank !== want || (want === 1 && g!.shape[0] !== n) || g!.dtype !== logits!.dtype)
-    throw new RangeError(`cross_entropy_backward: grad ${g!.describe()} must be ${logits!.dtype}${want ? `[${n}]` : '[]'}`);
+    throw new RangeError(
+      `cross_entropy_backward: grad ${g!.describe()} must be ${logits!.dtype}${want ? `[${n}]` : '[]'}`,
+    );
   const out = allocate(logits!.shape, logits!.dtype, logits!.device);
-  native().crossEntropyBackward(dev(logits!), dtypeCode(logits!.dtype), REDUCTIONS[reduction], addr(out), addr(g!),
-    addr(logits!), addr(targets!), n, v, ignoreIndex);
+  native().crossEntropyBackward(
+    dev(logits!),
+    dtypeCode(logits!.dtype),
+    REDUCTIONS[reduction],
+    addr(out),
+    addr(g!),
+    addr(logits!),
+    addr(targets!),
+    n,
+    v,
+    ignoreIndex,
+  );
   return [out];
 });
 
@@ -126,11 +197,17 @@ registerKernel(
   ([x, cos, sin], { transpose }) => {
     requireFloat('rope', x!, 'x');
     const d = x!.shape[x!.rank - 1]!;
-    for (const [name, t] of [['cos', cos!], ['sin', sin!]] as const) {
-      if (t.dtype !== x!.dtype) throw new TypeError(`rope: ${name} ${t.describe()} must have the dtype of x ${x!.describe()}`);
+    for (const [name, t] of [
+      ['cos', cos!],
+      ['sin', sin!],
+    ] as const) {
+      if (t.dtype !== x!.dtype)
+        throw new TypeError(`rope: ${name} ${t.describe()} must have the dtype of x ${x!.describe()}`);
       const shape = broadcastShapes(`rope (${name} against x)`, x!.shape, t.shape);
       if (shape.length !== x!.rank || shape.some((s, i) => s !== x!.shape[i]) || t.shape[t.rank - 1] !== d)
-        throw new RangeError(`rope: ${name} ${t.describe()} must broadcast to x ${x!.describe()} with last axis ${d}`);
+        throw new RangeError(
+          `rope: ${name} ${t.describe()} must broadcast to x ${x!.describe()} with last axis ${d}`,
+        );
     }
     if (d % 2 !== 0) throw new RangeError(`rope: the last axis of x ${x!.describe()} must be even`);
     const out = allocate(x!.shape, x!.dtype, x!.device);
@@ -144,8 +221,21 @@ registerKernel(
       ss.slice(0, -1),
     ]);
     const rows = rowShape.reduce((a, s) => a * s, 1);
-    native().rope(dev(x!), dtypeCode(x!.dtype), addr(out), addr(x!), addr(cos!), addr(sin!), rows, d, meta,
-      x!.strides[x!.rank - 1]!, cs[cs.length - 1]!, ss[ss.length - 1]!, transpose ? 1 : 0);
+    native().rope(
+      dev(x!),
+      dtypeCode(x!.dtype),
+      addr(out),
+      addr(x!),
+      addr(cos!),
+      addr(sin!),
+      rows,
+      d,
+      meta,
+      x!.strides[x!.rank - 1]!,
+      cs[cs.length - 1]!,
+      ss[ss.length - 1]!,
+      transpose ? 1 : 0,
+    );
     return [out];
   },
   { strided: true },

@@ -7,11 +7,28 @@ import { addr, dev, dtypeCode, native } from '../backend.js';
 registerKernel('adamw_step', 'cuda', ([param, grad, m, v], { lr, beta1, beta2, eps, weightDecay, step }) => {
   for (const t of [grad!, m!, v!]) {
     if (t.size !== param!.size)
-      throw new RangeError(`adamw_step (cuda): ${t.describe()} does not match the parameter ${param!.describe()}`);
+      throw new RangeError(
+        `adamw_step (cuda): ${t.describe()} does not match the parameter ${param!.describe()}`,
+      );
   }
   if (m!.dtype !== 'f32' || v!.dtype !== 'f32')
     throw new TypeError(`adamw_step (cuda): moments must be f32, got ${m!.describe()} and ${v!.describe()}`);
-  native().adamw(dev(param!), dtypeCode(param!.dtype), dtypeCode(grad!.dtype), addr(param!), addr(grad!), addr(m!),
-    addr(v!), param!.size, lr, beta1, beta2, eps, 1 - lr * weightDecay, 1 - beta1 ** step, 1 - beta2 ** step);
+  native().adamw(
+    dev(param!),
+    dtypeCode(param!.dtype),
+    dtypeCode(grad!.dtype),
+    addr(param!),
+    addr(grad!),
+    addr(m!),
+    addr(v!),
+    param!.size,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    1 - lr * weightDecay,
+    1 - beta1 ** step,
+    1 - beta2 ** step,
+  );
   return [];
 });

@@ -6,7 +6,9 @@ import { addr, dev, dtypeCode, native } from '../backend.js';
 import { dimsMeta, mergeAxes } from '../layout.js';
 
 function outShape(x: Tensor, axes: readonly number[], keepdim: boolean): number[] {
-  return keepdim ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+  return keepdim
+    ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+    : x.shape.filter((_, i) => !axes.includes(i));
 }
 
 /** Shape and strides of the chosen axes of x, merged where they are adjacent in memory. */
@@ -47,6 +49,15 @@ registerKernel('max', 'cuda', ([x], { axis, keepdim }) => {
   const indices = allocate(shape, 'i32', x!.device);
   const outer = x!.shape.slice(0, axis).reduce((a, d) => a * d, 1);
   const inner = x!.shape.slice(axis + 1).reduce((a, d) => a * d, 1);
-  native().max(dev(x!), dtypeCode(x!.dtype), addr(values), addr(indices), addr(x!), outer, x!.shape[axis]!, inner);
+  native().max(
+    dev(x!),
+    dtypeCode(x!.dtype),
+    addr(values),
+    addr(indices),
+    addr(x!),
+    outer,
+    x!.shape[axis]!,
+    inner,
+  );
   return [values, indices];
 });

@@ -4,19 +4,43 @@
 import * as T from '@grin-moe/tensor';
 import { type Case, compare, DTYPES, Notes, randbool, randint, randn, scoped } from './harness.js';
 
-const UNARY = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'silu', 'sigmoid', 'tanh', 'relu'] as const;
+const UNARY_FNS: Record<string, (t: T.Tensor) => T.Tensor> = {
+  neg: T.neg,
+  exp: T.exp,
+  log: T.log,
+  sqrt: T.sqrt,
+  rsqrt: T.rsqrt,
+  abs: T.abs,
+  silu: T.silu,
+  sigmoid: T.sigmoid,
+  tanh: T.tanh,
+  relu: T.relu,
+};
+const UNARY = Object.keys(UNARY_FNS);
 const POSITIVE = new Set(['log', 'sqrt', 'rsqrt']);
 const SHAPES: number[][] = [[], [1], [7], [3, 5], [33, 65], [4, 3, 5, 2], [1024, 1031]];
 /** Pairs that broadcast: [a shape, b shape]. */
 const BROADCAST: Array<[number[], number[]]> = [
   [[5], [5]],
   [[3, 4], [4]],
-  [[3, 1], [1, 4]],
-  [[2, 1, 6], [3, 1]],
-  [[4, 3, 5, 2], [3, 1, 2]],
+  [
+    [3, 1],
+    [1, 4],
+  ],
+  [
+    [2, 1, 6],
+    [3, 1],
+  ],
+  [
+    [4, 3, 5, 2],
+    [3, 1, 2],
+  ],
   [[], [6, 7]],
   [[512, 1024], [1024]],
-  [[256, 1], [256, 300]],
+  [
+    [256, 1],
+    [256, 300],
+  ],
 ];
 
 const binaryOps = {
@@ -38,11 +62,11 @@ export const cases: Case[] = [
           const notes = new Notes();
           for (const shape of SHAPES) {
             const x = POSITIVE.has(op) ? randn(shape, dtype, 1, 3) : randn(shape, dtype, 2);
-            const fn = T[op] as (t: T.Tensor) => T.Tensor;
+            const fn = UNARY_FNS[op]!;
             notes.add(compare(`${op} [${shape}]`, fn(x.cuda), fn(x.cpu)));
           }
           const x = randn([37, 19], dtype, 2, POSITIVE.has(op) ? 9 : 0);
-          const fn = T[op] as (t: T.Tensor) => T.Tensor;
+          const fn = UNARY_FNS[op]!;
           notes.add(compare(`${op} transposed`, fn(x.cuda.transpose()), fn(x.cpu.transpose())));
           return notes.toString();
         }),
@@ -82,7 +106,9 @@ export const cases: Case[] = [
           }
           const a = randn([40, 24], dtype);
           const b = randn([24, 40], dtype);
-          notes.add(compare(`${op} transposed`, fn(a.cuda, b.cuda.transpose()), fn(a.cpu, b.cpu.transpose())));
+          notes.add(
+            compare(`${op} transposed`, fn(a.cuda, b.cuda.transpose()), fn(a.cpu, b.cpu.transpose())),
+          );
           return notes.toString();
         }),
     })),
@@ -94,7 +120,8 @@ export const cases: Case[] = [
         const notes = new Notes();
         const a = randint([3, 200], -50, 50);
         const b = randint([200], -5, 5);
-        for (const fn of Object.values(binaryOps)) notes.add(compare('i32 binary', fn(a.cuda, b.cuda), fn(a.cpu, b.cpu)));
+        for (const fn of Object.values(binaryOps))
+          notes.add(compare('i32 binary', fn(a.cuda, b.cuda), fn(a.cpu, b.cpu)));
         return notes.toString();
       }),
   },
@@ -108,7 +135,8 @@ export const cases: Case[] = [
         const [ac, bc] = [T.cast(a.cuda, dtype), T.cast(b.cuda, dtype)];
         const [ap, bp] = [T.cast(a.cpu, 'f32'), T.cast(b.cpu, 'f32')];
         for (const fn of Object.values(comparisons)) notes.add(compare('compare', fn(ac, bc), fn(ap, bp)));
-        for (const fn of Object.values(comparisons)) notes.add(compare('compare i32', fn(a.cuda, b.cuda), fn(a.cpu, b.cpu)));
+        for (const fn of Object.values(comparisons))
+          notes.add(compare('compare i32', fn(a.cuda, b.cuda), fn(a.cpu, b.cpu)));
         return notes.toString();
       }),
   })),
@@ -124,9 +152,15 @@ export const cases: Case[] = [
         notes.add(compare('where scalar', T.where(cond.cuda, a.cuda, -1), T.where(cond.cpu, a.cpu, -1)));
         const x = randn([7, 5, 9], dtype);
         const mask = randbool([5, 1]);
-        notes.add(compare('masked_fill', T.maskedFill(x.cuda, mask.cuda, -1e4), T.maskedFill(x.cpu, mask.cpu, -1e4)));
         notes.add(
-          compare('masked_fill -inf', T.maskedFill(x.cuda, mask.cuda, -Infinity), T.maskedFill(x.cpu, mask.cpu, -Infinity)),
+          compare('masked_fill', T.maskedFill(x.cuda, mask.cuda, -1e4), T.maskedFill(x.cpu, mask.cpu, -1e4)),
+        );
+        notes.add(
+          compare(
+            'masked_fill -inf',
+            T.maskedFill(x.cuda, mask.cuda, -Infinity),
+            T.maskedFill(x.cpu, mask.cpu, -Infinity),
+          ),
         );
         return notes.toString();
       }),

@@ -45,7 +45,14 @@ export const cases: Case[] = [
           yp.backward(g.cpu);
           notes.add(compare(`indexSelect grad axis ${axis}`, xc.grad!, xp.grad!, GRAD_TOL(dtype)));
           const src = randn([...yp.shape], dtype);
-          notes.add(compare(`indexAdd axis ${axis}`, T.indexAdd(x.cuda, axis, index.cuda, src.cuda), T.indexAdd(x.cpu, axis, index.cpu, src.cpu), GRAD_TOL(dtype)));
+          notes.add(
+            compare(
+              `indexAdd axis ${axis}`,
+              T.indexAdd(x.cuda, axis, index.cuda, src.cuda),
+              T.indexAdd(x.cpu, axis, index.cpu, src.cpu),
+              GRAD_TOL(dtype),
+            ),
+          );
         }
         return notes.toString();
       }),
@@ -58,7 +65,12 @@ export const cases: Case[] = [
         const src = randn([16384, 1024]);
         const idx = Int32Array.from({ length: 16384 }, (_, i) => (i * 7919) % 8192);
         const index = { cpu: T.tensor(idx), cuda: T.tensor(idx, { device: 'cuda' }) };
-        return compare('moe combine', T.indexAdd(base.cuda, 0, index.cuda, src.cuda), T.indexAdd(base.cpu, 0, index.cpu, src.cpu), { atol: 1e-5, rtol: 1e-5 });
+        return compare(
+          'moe combine',
+          T.indexAdd(base.cuda, 0, index.cuda, src.cuda),
+          T.indexAdd(base.cpu, 0, index.cpu, src.cpu),
+          { atol: 1e-5, rtol: 1e-5 },
+        );
       }),
   },
   {
@@ -68,13 +80,31 @@ export const cases: Case[] = [
         const notes = new Notes();
         const x = randint([9, 10], -50, 50);
         const index = randint([13], 0, 9);
-        notes.add(compare('i32 indexSelect', T.indexSelect(x.cuda, 0, index.cuda), T.indexSelect(x.cpu, 0, index.cpu)));
+        notes.add(
+          compare(
+            'i32 indexSelect',
+            T.indexSelect(x.cuda, 0, index.cuda),
+            T.indexSelect(x.cpu, 0, index.cpu),
+          ),
+        );
         const src = randint([13, 10], -5, 5);
-        notes.add(compare('i32 indexAdd', T.indexAdd(x.cuda, 0, index.cuda, src.cuda), T.indexAdd(x.cpu, 0, index.cpu, src.cpu)));
+        notes.add(
+          compare(
+            'i32 indexAdd',
+            T.indexAdd(x.cuda, 0, index.cuda, src.cuda),
+            T.indexAdd(x.cpu, 0, index.cpu, src.cpu),
+          ),
+        );
         const gi = randint([9, 4], 0, 10);
         notes.add(compare('i32 gather', T.gather(x.cuda, 1, gi.cuda), T.gather(x.cpu, 1, gi.cpu)));
         const s2 = randint([9, 4], -5, 5);
-        notes.add(compare('i32 scatterAdd', T.scatterAdd(x.cuda, 1, gi.cuda, s2.cuda), T.scatterAdd(x.cpu, 1, gi.cpu, s2.cpu)));
+        notes.add(
+          compare(
+            'i32 scatterAdd',
+            T.scatterAdd(x.cuda, 1, gi.cuda, s2.cuda),
+            T.scatterAdd(x.cpu, 1, gi.cpu, s2.cpu),
+          ),
+        );
         return notes.toString();
       }),
   },

@@ -22,8 +22,11 @@ export const cases: Case[] = [
           (t) => t.select(2, 4).unsqueeze(1).expand([6, 5, 7, 9]),
           (t) => t.slice(null, null, null, [8, 9]).expand([6, 7, 8, 4]),
         ];
-        for (const view of views) notes.add(compare('contiguous', T.contiguous(view(x.cuda)), T.contiguous(view(x.cpu))));
-        notes.add(compare('reshape of transpose', x.cuda.transpose().reshape([-1]), x.cpu.transpose().reshape([-1])));
+        for (const view of views)
+          notes.add(compare('contiguous', T.contiguous(view(x.cuda)), T.contiguous(view(x.cpu))));
+        notes.add(
+          compare('reshape of transpose', x.cuda.transpose().reshape([-1]), x.cpu.transpose().reshape([-1])),
+        );
         return notes.toString();
       }),
   })),
@@ -32,14 +35,37 @@ export const cases: Case[] = [
     run: () =>
       scoped(() => {
         const notes = new Notes();
-        const special = [0, -0, 1.5, -1.5, 2.5, -2.7, 1e10, -3e9, Number.NaN, Infinity, -Infinity, 65504.7, 1 / 3, 255, 256];
-        const values = Float32Array.from({ length: 4000 }, (_, i) => (i < special.length ? special[i]! : (Math.sin(i) * 10 ** (i % 7)) / 3));
+        const special = [
+          0,
+          -0,
+          1.5,
+          -1.5,
+          2.5,
+          -2.7,
+          1e10,
+          -3e9,
+          Number.NaN,
+          Infinity,
+          -Infinity,
+          65504.7,
+          1 / 3,
+          255,
+          256,
+        ];
+        const values = Float32Array.from({ length: 4000 }, (_, i) =>
+          i < special.length ? special[i]! : (Math.sin(i) * 10 ** (i % 7)) / 3,
+        );
         const base = pairFrom(values, [values.length]);
         for (const from of ALL) {
           const src = { cpu: T.cast(base.cpu, from), cuda: T.cast(base.cuda, from) };
           notes.add(compare(`cast to ${from}`, src.cuda, src.cpu, { atol: 0, rtol: 0 }));
           for (const to of ALL)
-            notes.add(compare(`cast ${from} -> ${to}`, T.cast(src.cuda, to), T.cast(src.cpu, to), { atol: 0, rtol: 0 }));
+            notes.add(
+              compare(`cast ${from} -> ${to}`, T.cast(src.cuda, to), T.cast(src.cpu, to), {
+                atol: 0,
+                rtol: 0,
+              }),
+            );
         }
         return notes.toString();
       }),
@@ -53,11 +79,19 @@ export const cases: Case[] = [
           for (const value of [0, 1, -2.5, 3.7e9, Number.NaN, -Infinity]) {
             if (dtype !== 'f32' && dtype !== 'bf16' && !Number.isFinite(value)) continue;
             const c = T.full([3, 5], value, { dtype, device: 'cuda' });
-            notes.add(compare(`full ${dtype} ${value}`, c, T.full([3, 5], value, { dtype }), { atol: 0, rtol: 0 }));
+            notes.add(
+              compare(`full ${dtype} ${value}`, c, T.full([3, 5], value, { dtype }), { atol: 0, rtol: 0 }),
+            );
           }
           if (dtype === 'bf16' || dtype === 'bool') continue;
           const a = T.arange(1000, { dtype, start: -7, step: dtype === 'i32' ? 3 : 0.25, device: 'cuda' });
-          notes.add(compare(`arange ${dtype}`, a, T.arange(1000, { dtype, start: -7, step: dtype === 'i32' ? 3 : 0.25 })));
+          notes.add(
+            compare(
+              `arange ${dtype}`,
+              a,
+              T.arange(1000, { dtype, start: -7, step: dtype === 'i32' ? 3 : 0.25 }),
+            ),
+          );
         }
         notes.add(compare('empty full', T.zeros([0, 4], { device: 'cuda' }), T.zeros([0, 4])));
         return notes.toString();
@@ -69,13 +103,35 @@ export const cases: Case[] = [
       scoped(() => {
         const notes = new Notes();
         const parts = [randn([3, 4, 5], dtype), randn([3, 2, 5], dtype), randn([3, 7, 5], dtype)];
-        notes.add(compare('concat axis 1', T.concat(parts.map((p) => p.cuda), 1), T.concat(parts.map((p) => p.cpu), 1)));
+        notes.add(
+          compare(
+            'concat axis 1',
+            T.concat(
+              parts.map((p) => p.cuda),
+              1,
+            ),
+            T.concat(
+              parts.map((p) => p.cpu),
+              1,
+            ),
+          ),
+        );
         const q = [randn([2, 6], dtype), randn([5, 6], dtype)];
-        notes.add(compare('concat axis 0 with a view', T.concat([q[0]!.cuda, q[1]!.cuda.slice([1, 4])]), T.concat([q[0]!.cpu, q[1]!.cpu.slice([1, 4])])));
+        notes.add(
+          compare(
+            'concat axis 0 with a view',
+            T.concat([q[0]!.cuda, q[1]!.cuda.slice([1, 4])]),
+            T.concat([q[0]!.cpu, q[1]!.cpu.slice([1, 4])]),
+          ),
+        );
         const base = randn([8, 9, 10], dtype);
         const src = randn([3, 9, 4], dtype);
         notes.add(
-          compare('slice_scatter', T.sliceScatter(base.cuda, src.cuda, [2, 0, 1], [2, 1, 2]), T.sliceScatter(base.cpu, src.cpu, [2, 0, 1], [2, 1, 2])),
+          compare(
+            'slice_scatter',
+            T.sliceScatter(base.cuda, src.cuda, [2, 0, 1], [2, 1, 2]),
+            T.sliceScatter(base.cpu, src.cpu, [2, 0, 1], [2, 1, 2]),
+          ),
         );
         return notes.toString();
       }),
@@ -107,14 +163,16 @@ export const cases: Case[] = [
     run: () => {
       const before = cudaMemoryStats();
       expectNoLeaks(() => {
-        for (let i = 0; i < 20; i++) T.tidy(() => T.sum(T.mul(T.add(T.ones([1000, 1000], { device: "cuda" }), 1), 2)).item());
+        for (let i = 0; i < 20; i++)
+          T.tidy(() => T.sum(T.mul(T.add(T.ones([1000, 1000], { device: 'cuda' }), 1), 2)).item());
       });
       const after = cudaMemoryStats();
       if (after.inUseBytes !== before.inUseBytes)
         throw new Error(`bytes in use changed from ${before.inUseBytes} to ${after.inUseBytes}`);
       const mallocs = after.cudaMallocs - before.cudaMallocs;
       const reuses = after.reuses - before.reuses;
-      if (mallocs > 10 || reuses < 50) throw new Error(`poor reuse: ${mallocs} cudaMallocs, ${reuses} reuses`);
+      if (mallocs > 10 || reuses < 50)
+        throw new Error(`poor reuse: ${mallocs} cudaMallocs, ${reuses} reuses`);
       cudaEmptyCache();
       const emptied = cudaMemoryStats();
       if (emptied.cachedBytes !== 0) throw new Error(`emptyCache left ${emptied.cachedBytes} bytes cached`);

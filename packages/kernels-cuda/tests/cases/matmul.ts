@@ -40,9 +40,17 @@ export const cases: Case[] = [
           const b = randn(stored(sb, tb), dtype);
           const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
           const k = sa[sa.length - 1]!;
-          const tol = dtype === 'f32' ? { atol: 2e-5 * Math.sqrt(k), rtol: 1e-4 } : { atol: 2e-2 * Math.sqrt(k) / 4, rtol: 1.6e-2 };
+          const tol =
+            dtype === 'f32'
+              ? { atol: 2e-5 * Math.sqrt(k), rtol: 1e-4 }
+              : { atol: (2e-2 * Math.sqrt(k)) / 4, rtol: 1.6e-2 };
           notes.add(
-            compare(`matmul [${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''}`, T.matmul(view(a.cuda, ta), view(b.cuda, tb)), T.matmul(view(a.cpu, ta), view(b.cpu, tb)), tol),
+            compare(
+              `matmul [${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''}`,
+              T.matmul(view(a.cuda, ta), view(b.cuda, tb)),
+              T.matmul(view(a.cpu, ta), view(b.cpu, tb)),
+              tol,
+            ),
           );
         }
         return notes.toString();
@@ -60,7 +68,14 @@ export const cases: Case[] = [
         const x = randn([6, 4, 10, 12], dtype);
         const y = randn([12, 5], dtype);
         const view = (t: T.Tensor) => t.slice([0, 6, 2], [1, 4]);
-        notes.add(compare('stepped batch', T.matmul(view(x.cuda), y.cuda), T.matmul(view(x.cpu), y.cpu), dtype === 'f32' ? undefined : { atol: 5e-2, rtol: 1.6e-2 }));
+        notes.add(
+          compare(
+            'stepped batch',
+            T.matmul(view(x.cuda), y.cuda),
+            T.matmul(view(x.cpu), y.cpu),
+            dtype === 'f32' ? undefined : { atol: 5e-2, rtol: 1.6e-2 },
+          ),
+        );
         return notes.toString();
       }),
   })),
@@ -69,8 +84,20 @@ export const cases: Case[] = [
     run: () =>
       scoped(() => {
         const notes = new Notes();
-        notes.add(compare('K=0', T.matmul(T.zeros([3, 0], { device: 'cuda' }), T.zeros([0, 4], { device: 'cuda' })), T.zeros([3, 4])));
-        notes.add(compare('M=0', T.matmul(T.zeros([0, 5], { device: 'cuda' }), T.ones([5, 4], { device: 'cuda' })), T.zeros([0, 4])));
+        notes.add(
+          compare(
+            'K=0',
+            T.matmul(T.zeros([3, 0], { device: 'cuda' }), T.zeros([0, 4], { device: 'cuda' })),
+            T.zeros([3, 4]),
+          ),
+        );
+        notes.add(
+          compare(
+            'M=0',
+            T.matmul(T.zeros([0, 5], { device: 'cuda' }), T.ones([5, 4], { device: 'cuda' })),
+            T.zeros([0, 4]),
+          ),
+        );
         return notes.toString();
       }),
   },

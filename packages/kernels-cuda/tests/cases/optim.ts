@@ -56,12 +56,26 @@ export const cases: Case[] = [
       scoped(() => {
         const notes = new Notes();
         const [V, D, H, N] = [500, 64, 256, 96];
-        const shapes: Record<string, number[]> = { emb: [V, D], lnw: [D], lnb: [D], w1: [D, H], w2: [H, D], out: [D, V] };
-        const init = Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, randn(s, 'f32', k === 'lnw' ? 0.1 : 0.2, k === 'lnw' ? 1 : 0)]));
+        const shapes: Record<string, number[]> = {
+          emb: [V, D],
+          lnw: [D],
+          lnb: [D],
+          w1: [D, H],
+          w2: [H, D],
+          out: [D, V],
+        };
+        const init = Object.fromEntries(
+          Object.entries(shapes).map(([k, s]) => [
+            k,
+            randn(s, 'f32', k === 'lnw' ? 0.1 : 0.2, k === 'lnw' ? 1 : 0),
+          ]),
+        );
         const ids = randint([N], 0, V);
         const targets = randint([N], 0, V);
         const run = (on: 'cpu' | 'cuda') => {
-          const p = Object.fromEntries(Object.entries(init).map(([k, v]) => [k, v[on].detach().setRequiresGrad()]));
+          const p = Object.fromEntries(
+            Object.entries(init).map(([k, v]) => [k, v[on].detach().setRequiresGrad()]),
+          );
           const x = T.embedding(p.emb!, ids[on]);
           const h = T.layerNorm(x, p.lnw, p.lnb);
           const y = T.add(x, T.matmul(T.silu(T.matmul(h, p.w1!)), p.w2!));

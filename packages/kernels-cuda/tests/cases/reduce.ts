@@ -6,7 +6,8 @@ import { type Case, compare, DTYPES, Notes, pairFrom, randbool, randint, randn, 
 
 function subsets(rank: number): number[][] {
   const out: number[][] = [];
-  for (let mask = 1; mask < 1 << rank; mask++) out.push([...Array(rank).keys()].filter((i) => mask & (1 << i)));
+  for (let mask = 1; mask < 1 << rank; mask++)
+    out.push([...Array(rank).keys()].filter((i) => mask & (1 << i)));
   return out;
 }
 
@@ -21,9 +22,18 @@ export const cases: Case[] = [
         const tol = dtype === 'bf16' ? { atol: 3e-2, rtol: 1.6e-2 } : { atol: 1e-4, rtol: 1e-5 };
         for (const axes of subsets(4)) {
           notes.add(compare(`sum [${axes}]`, T.sum(x.cuda, axes), T.sum(x.cpu, axes), tol));
-          notes.add(compare(`sum keepdim [${axes}]`, T.sum(x.cuda, axes, true), T.sum(x.cpu, axes, true), tol));
+          notes.add(
+            compare(`sum keepdim [${axes}]`, T.sum(x.cuda, axes, true), T.sum(x.cpu, axes, true), tol),
+          );
         }
-        notes.add(compare('sum of a transposed view', T.sum(x.cuda.transpose(0, 3), [1, 2]), T.sum(x.cpu.transpose(0, 3), [1, 2]), tol));
+        notes.add(
+          compare(
+            'sum of a transposed view',
+            T.sum(x.cuda.transpose(0, 3), [1, 2]),
+            T.sum(x.cpu.transpose(0, 3), [1, 2]),
+            tol,
+          ),
+        );
         return notes.toString();
       }),
   })),
@@ -69,7 +79,9 @@ export const cases: Case[] = [
           notes.add(compare(`max values axis ${axis}`, c.values, p.values));
           notes.add(compare(`max indices axis ${axis}`, c.indices, p.indices));
         }
-        const values = Float32Array.from({ length: 5 * 300 }, (_, i) => (i % 300 === 7 * (1 + (i % 5)) || i === 1111 ? Number.NaN : Math.cos(i)));
+        const values = Float32Array.from({ length: 5 * 300 }, (_, i) =>
+          i % 300 === 7 * (1 + (i % 5)) || i === 1111 ? Number.NaN : Math.cos(i),
+        );
         const y = pairFrom(values, [5, 300], dtype);
         for (const axis of [0, 1]) {
           const c = T.maxWithIndices(y.cuda, axis, true);

@@ -15,7 +15,9 @@ export function runGroup(group: string, cases: Case[]): void {
       try {
         note = c.run();
       } catch (error) {
-        console.log(`RESULT ${JSON.stringify({ group, name: c.name, ok: false, error: String((error as Error).message).slice(0, 400) })}`);
+        console.log(
+          `RESULT ${JSON.stringify({ group, name: c.name, ok: false, error: String((error as Error).message).slice(0, 400) })}`,
+        );
         throw error;
       }
       const ms = Math.round(performance.now() - started);
