@@ -37,7 +37,8 @@ export const trainCommand: Command = {
     out.write(`steps: ${summary.steps}${summary.stoppedEarly ? ` (${summary.stoppedEarly})` : ''}\n`);
     out.write(`validation cross-entropy: ${summary.finalValLoss.toFixed(4)} nats/token (perplexity ${Math.exp(summary.finalValLoss).toFixed(2)})\n`);
     out.write(`unigram entropy of the corpus: ${summary.unigramTrainEntropy.toFixed(4)} nats/token (unigram cross-entropy on validation ${summary.unigramCrossEntropy.toFixed(4)})\n`);
-    out.write(`improvement over the unigram baseline: ${(100 * summary.improvement).toFixed(1)}%\n`);
+    const overEntropy = 1 - summary.finalValLoss / summary.unigramTrainEntropy;
+    out.write(`improvement: ${(100 * overEntropy).toFixed(1)}% below the unigram entropy, ${(100 * summary.improvement).toFixed(1)}% below the unigram model's validation cross-entropy\n`);
     out.write(`try: pnpm grin generate --model ${summary.runDir} --prompt "The jury said"\n`);
     return summary.stoppedEarly && !summary.stoppedEarly.startsWith('time budget') ? 1 : 0;
   },

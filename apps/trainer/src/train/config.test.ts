@@ -41,8 +41,8 @@ describe('train config', () => {
 
   it('checks rules across fields', () => {
     const bad = (patch: object) => () => validateConfig(mergeConfig(defaultTrainConfig, patch, 'x.json'), 'x.json');
-    expect(bad({ model: { numHeads: 5 } })).toThrow(/x.json: model.numHeads \(5\) must divide model.hiddenSize \(192\)/);
-    expect(bad({ model: { numKvHeads: 4 } })).toThrow(/model.numKvHeads \(4\) must divide model.numHeads \(6\)/);
+    expect(bad({ model: { numHeads: 5 } })).toThrow(/x.json: model.numHeads \(5\) must divide model.hiddenSize \(128\)/);
+    expect(bad({ model: { numKvHeads: 3 } })).toThrow(/model.numKvHeads \(3\) must divide model.numHeads \(4\)/);
     expect(bad({ model: { topK: 9 } })).toThrow(/model.topK \(9\) must be <= model.numExperts \(8\)/);
     expect(bad({ model: { router: 'nope' } })).toThrow(/model.router 'nope' is unknown; valid routers: sparsemixer-v2/);
     expect(bad({ data: { source: 'file' } })).toThrow(/data.file must name a file/);
