@@ -1,8 +1,8 @@
 // Strided layouts for the native kernels: axes laid out alike in every operand are merged (so a
 // contiguous tensor is one axis and a broadcast bias add two), size-1 axes dropped, and the result
 // packed into the Float64Array that csrc/addon.cpp reads ([ndim, operands, shape..., strides...]).
-// Mirrors mergeAxes in packages/tensor/src/cpu/strided.ts.
-import type { Tensor } from '@grin-moe/tensor';
+// The merging itself is the tensor package's mergeLayout (shared with the CPU kernels).
+import { broadcastStrides, mergeLayout } from '@grin-moe/tensor';
 
 export const MAX_DIMS = 8;
 
@@ -11,31 +11,12 @@ export interface Merged {
   strides: number[][];
 }
 
+/** The merged layout of every operand (the tensor package's mergeLayout). */
 export function mergeAxes(shape: readonly number[], strides: ReadonlyArray<readonly number[]>): Merged {
-  const dims: number[] = [];
-  const st: number[][] = strides.map(() => []);
-  for (let i = 0; i < shape.length; i++) {
-    const d = shape[i]!;
-    if (d === 1) continue;
-    const last = dims.length - 1;
-    if (last >= 0 && strides.every((s, k) => st[k]![last] === s[i]! * d)) {
-      dims[last]! *= d;
-      strides.forEach((s, k) => {
-        st[k]![last] = s[i]!;
-      });
-    } else {
-      dims.push(d);
-      strides.forEach((s, k) => st[k]!.push(s[i]!));
-    }
-  }
-  return { shape: dims, strides: st };
+  return mergeLayout(shape, strides);
 }
 
-/** Strides of `t` read as broadcast to `shape` (0 on broadcast axes). */
-export function broadcastStrides(t: Tensor, shape: readonly number[]): number[] {
-  const lead = shape.length - t.rank;
-  return shape.map((d, i) => (i < lead ? 0 : t.shape[i - lead] === d ? t.strides[i - lead]! : 0));
-}
+export { broadcastStrides };
 
 export function contiguousStrides(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);

@@ -11,8 +11,14 @@ export interface Rows {
   innerStride: number[];
 }
 
-/** Merges axes of `shape` that are contiguous with their neighbour in every operand. */
-export function mergeAxes(shape: readonly number[], strides: ReadonlyArray<readonly number[]>): Rows {
+/**
+ * Merges axes of `shape` that are contiguous with their neighbour in every operand and drops
+ * size-1 axes: the layout every backend's strided kernels iterate over.
+ */
+export function mergeLayout(
+  shape: readonly number[],
+  strides: ReadonlyArray<readonly number[]>,
+): { shape: number[]; strides: number[][] } {
   const dims: number[] = [];
   const st: number[][] = strides.map(() => []);
   for (let i = 0; i < shape.length; i++) {
@@ -29,9 +35,21 @@ export function mergeAxes(shape: readonly number[], strides: ReadonlyArray<reado
       strides.forEach((s, k) => st[k]!.push(s[i]!));
     }
   }
-  if (dims.length === 0) return { outer: [], inner: 1, outerStrides: strides.map(() => []), innerStride: strides.map(() => 0) };
+  return { shape: dims, strides: st };
+}
+
+/** mergeLayout, split into outer rows and one inner axis for row loops. */
+export function mergeAxes(shape: readonly number[], strides: ReadonlyArray<readonly number[]>): Rows {
+  const { shape: dims, strides: st } = mergeLayout(shape, strides);
+  if (dims.length === 0)
+    return { outer: [], inner: 1, outerStrides: strides.map(() => []), innerStride: strides.map(() => 0) };
   const inner = dims.pop()!;
-  return { outer: dims, inner, outerStrides: st.map((s) => s.slice(0, -1)), innerStride: st.map((s) => s[s.length - 1]!) };
+  return {
+    outer: dims,
+    inner,
+    outerStrides: st.map((s) => s.slice(0, -1)),
+    innerStride: st.map((s) => s[s.length - 1]!),
+  };
 }
 
 /** Calls visit(bases) for every row, bases[k] = the offset of operand k at the row start. */
@@ -59,7 +77,18 @@ export function forEachRow(rows: Rows, offsets: readonly number[], visit: (bases
 
 type Arr = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array;
 export type RowLoop2 = (d: Arr, x: Arr, od: number, ox: number, n: number, sd: number, sx: number) => void;
-export type RowLoop3 = (d: Arr, x: Arr, y: Arr, od: number, ox: number, oy: number, n: number, sd: number, sx: number, sy: number) => void;
+export type RowLoop3 = (
+  d: Arr,
+  x: Arr,
+  y: Arr,
+  od: number,
+  ox: number,
+  oy: number,
+  n: number,
+  sd: number,
+  sx: number,
+  sy: number,
+) => void;
 
 const cache2 = new Map<string, RowLoop2>();
 const cache3 = new Map<string, RowLoop3>();
@@ -69,7 +98,13 @@ export function rowLoop2(expr: string): RowLoop2 {
   let fn = cache2.get(expr);
   if (!fn) {
     fn = new Function(
-      'd', 'x', 'od', 'ox', 'n', 'sd', 'sx',
+      'd',
+      'x',
+      'od',
+      'ox',
+      'n',
+      'sd',
+      'sx',
       `if (sd === 1 && sx === 1) { for (let i = 0; i < n; i++) { const a = x[ox + i]; d[od + i] = ${expr}; } return; }
        for (let i = 0; i < n; i++, od += sd, ox += sx) { const a = x[ox]; d[od] = ${expr}; }`,
     ) as RowLoop2;
@@ -83,7 +118,16 @@ export function rowLoop3(expr: string): RowLoop3 {
   let fn = cache3.get(expr);
   if (!fn) {
     fn = new Function(
-      'd', 'x', 'y', 'od', 'ox', 'oy', 'n', 'sd', 'sx', 'sy',
+      'd',
+      'x',
+      'y',
+      'od',
+      'ox',
+      'oy',
+      'n',
+      'sd',
+      'sx',
+      'sy',
       `if (sd === 1 && sx === 1 && sy === 1) { for (let i = 0; i < n; i++) { const a = x[ox + i], b = y[oy + i]; d[od + i] = ${expr}; } return; }
        if (sd === 1 && sx === 1 && sy === 0) { const b = y[oy]; for (let i = 0; i < n; i++) { const a = x[ox + i]; d[od + i] = ${expr}; } return; }
        if (sd === 1 && sx === 0 && sy === 1) { const a = x[ox]; for (let i = 0; i < n; i++) { const b = y[oy + i]; d[od + i] = ${expr}; } return; }
@@ -95,7 +139,15 @@ export function rowLoop3(expr: string): RowLoop3 {
 }
 
 /** out (contiguous, `shape`) = EXPR over one strided input. */
-export function mapStrided(expr: string, out: Arr, shape: readonly number[], x: Arr, xStrides: readonly number[], xOffset: number, outOffset = 0): void {
+export function mapStrided(
+  expr: string,
+  out: Arr,
+  shape: readonly number[],
+  x: Arr,
+  xStrides: readonly number[],
+  xOffset: number,
+  outOffset = 0,
+): void {
   const outStrides = contiguous(shape);
   const rows = mergeAxes(shape, [outStrides, xStrides]);
   const loop = rowLoop2(expr);
@@ -118,11 +170,21 @@ export function zipStrided(
   const rows = mergeAxes(shape, [contiguous(shape), xStrides, yStrides]);
   const loop = rowLoop3(expr);
   const [sd, sx, sy] = rows.innerStride as [number, number, number];
-  forEachRow(rows, [0, xOffset, yOffset], (b) => loop(out, x, y, b[0]!, b[1]!, b[2]!, rows.inner, sd, sx, sy));
+  forEachRow(rows, [0, xOffset, yOffset], (b) =>
+    loop(out, x, y, b[0]!, b[1]!, b[2]!, rows.inner, sd, sx, sy),
+  );
 }
 
 /** dst (strided view) = src (strided, broadcast to dst's shape). */
-export function copyStrided(dst: Arr, dstShape: readonly number[], dstStrides: readonly number[], dstOffset: number, src: Arr, srcStrides: readonly number[], srcOffset: number): void {
+export function copyStrided(
+  dst: Arr,
+  dstShape: readonly number[],
+  dstStrides: readonly number[],
+  dstOffset: number,
+  src: Arr,
+  srcStrides: readonly number[],
+  srcOffset: number,
+): void {
   const rows = mergeAxes(dstShape, [dstStrides, srcStrides]);
   const loop = rowLoop2('a');
   const [sd, sx] = rows.innerStride as [number, number];
