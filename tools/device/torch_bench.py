@@ -1,7 +1,8 @@
 # PyTorch reference timings for tests/device/bench.ts (same names, same work counts), run in the
 # same device command so that ratios come from one run. Prints "BENCH {json}" lines.
-# Run on the device: python3 tools/device/torch_bench.py
-import json, time
+# Run on the device: python3 tools/device/torch_bench.py [--suite default|gemm|attention]
+# (gemm and attention are the PyTorch sides of `grin bench gemm|attention`, which run this script.)
+import argparse, json, time
 import torch
 
 def bench(name, work, unit, fn, reps=10):
@@ -14,11 +15,95 @@ def bench(name, work, unit, fn, reps=10):
         torch.cuda.synchronize()
         blocks.append((time.perf_counter() - start) / reps)
     seconds = sorted(blocks)[2]
-    rate = work / seconds / (1e12 if unit == 'TFLOP/s' else 1e9)
-    print('BENCH ' + json.dumps({'impl': 'torch', 'name': name, 'unit': unit, 'rate': round(rate, 1), 'ms': round(seconds * 1e3, 3)}), flush=True)
+    emit(name, unit, work / seconds / (1e12 if unit == 'TFLOP/s' else 1e9), seconds)
+    return seconds
+
+def emit(name, unit, rate, seconds, variant=None):
+    line = {'impl': 'torch', 'name': name, 'unit': unit, 'rate': round(rate, 1), 'ms': round(seconds * 1e3, 4)}
+    if variant: line['variant'] = variant
+    print('BENCH ' + json.dumps(line), flush=True)
 
 torch.backends.cuda.matmul.allow_tf32 = False
 dev = 'cuda'
+parser = argparse.ArgumentParser()
+parser.add_argument('--suite', default='default', choices=['default', 'gemm', 'attention'])
+suite = parser.parse_args().suite
+
+
+def visible_pairs(S, window):
+    return sum(min(i + 1, window) for i in range(S))
+
+
+def suite_gemm():
+    # same names and shapes as apps/trainer/src/commands/bench-gemm.ts (y = x w^T, w [out, in])
+    shapes = [('8192x8192x8192', 8192, 8192, 8192, False), ('q_proj', 8192, 4096, 4096, True),
+              ('kv_proj', 8192, 1024, 4096, True), ('o_proj', 8192, 4096, 4096, True),
+              ('expert_w1_w3', 8192, 6400, 4096, True), ('expert_w2', 8192, 4096, 6400, True),
+              ('gate', 8192, 16, 4096, True)]
+    for name, m, n, k, trans_b in shapes:
+        a = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
+        b = torch.randn(n, k, device=dev, dtype=torch.bfloat16) if trans_b else torch.randn(k, n, device=dev, dtype=torch.bfloat16)
+        rhs = b.t() if trans_b else b
+        bench(f'gemm_bf16_{name}', 2 * m * n * k, 'TFLOP/s', lambda: torch.matmul(a, rhs))
+        del a, b, rhs
+
+
+def suite_attention():
+    # same names as apps/trainer/src/commands/bench-attention.ts; transformers' sdpa path for
+    # Phi-3.5-MoE: repeat_kv, then SDPA with a bool mask (q sees k iff k <= q and q - k < window)
+    F = torch.nn.functional
+    B, H, Hkv, S, D, W = 2, 32, 8, 4096, 128, 2047
+    pairs = visible_pairs(S, W) * B * H
+    fwd_flops, bwd_flops = 4 * D * pairs, 10 * D * pairs
+    q = torch.randn(B, H, S, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+    k = torch.randn(B, Hkv, S, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+    v = torch.randn(B, Hkv, S, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+    g = torch.randn(B, H, S, D, device=dev, dtype=torch.bfloat16)
+    i = torch.arange(S, device=dev)[:, None]
+    j = torch.arange(S, device=dev)[None, :]
+    mask = (j <= i) & (i - j < W)
+    rep = H // Hkv
+    variants = {
+        'repeat_kv': lambda: F.scaled_dot_product_attention(q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1), attn_mask=mask),
+        'enable_gqa': lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True),
+    }
+    best = {}
+    for variant, attend in variants.items():
+        try:
+            with torch.no_grad():
+                fwd = bench(f'attention_fwd_{variant}', fwd_flops, 'TFLOP/s', attend)
+            both = bench(f'attention_fwdbwd_{variant}', fwd_flops + bwd_flops, 'TFLOP/s',
+                         lambda: torch.autograd.grad(attend(), (q, k, v), g))
+        except Exception as error:  # a variant this torch lacks (enable_gqa before 2.5)
+            print(f'# torch attention variant {variant} failed: {error}', flush=True)
+            continue
+        for key, t in (('attention_fwd', fwd), ('attention_fwdbwd', both)):
+            if key not in best or t < best[key][0]:
+                best[key] = (t, variant)
+    # the faster variant is the baseline
+    for key, (seconds, variant) in best.items():
+        flops = fwd_flops if key == 'attention_fwd' else fwd_flops + bwd_flops
+        emit(key, 'TFLOP/s', flops / seconds / 1e12, seconds, variant)
+    del q, k, v, g, mask
+    torch.cuda.empty_cache()
+    a = torch.randn(512 * 2 ** 20, device=dev, dtype=torch.bfloat16)
+    b = torch.empty_like(a)
+    bench('copy_bf16_1G', 2 * 2 * a.numel(), 'GB/s', lambda: b.copy_(a))
+    del a, b
+    x = torch.randn(8192, 4096, device=dev, dtype=torch.bfloat16)
+    w = torch.ones(4096, device=dev, dtype=torch.bfloat16); bb = torch.zeros(4096, device=dev, dtype=torch.bfloat16)
+    bench('layer_norm_bf16_8192x4096', 2 * 2 * x.numel(), 'GB/s', lambda: F.layer_norm(x, (4096,), w, bb))
+    logits = torch.randn(2048, 32064, device=dev, dtype=torch.bfloat16)
+    targets = torch.arange(2048, device=dev) * 7 % 32064
+    bench('cross_entropy_bf16_2048x32064', 2 * logits.numel(), 'GB/s', lambda: F.cross_entropy(logits, targets))
+
+
+if suite == 'gemm':
+    suite_gemm()
+    raise SystemExit(0)
+if suite == 'attention':
+    suite_attention()
+    raise SystemExit(0)
 for n in (4096, 8192):
     a = torch.randn(n, n, device=dev, dtype=torch.bfloat16); b = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
     bench(f'matmul_bf16_{n}', 2 * n ** 3, 'TFLOP/s', lambda: a @ b)

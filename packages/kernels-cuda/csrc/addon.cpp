@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "attention.h"
 #include "kernels.h"
 
 using namespace grin;
@@ -237,11 +238,28 @@ BIND(adamw) {
   adamw(a.i32(0), a.i32(1), a.i32(2), a.ptr(3), a.ptr(4), (float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), h);
   return nullptr;
 } END
+BIND(adamwMixed) {
+  AdamW h{(float)a.num(8), (float)a.num(9), (float)a.num(10), (float)a.num(11), (float)a.num(12), (float)a.num(13), (float)a.num(14)};
+  adamwMixed(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), (float*)a.ptr(4), (float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), h);
+  return nullptr;
+} END
 BIND(rope) {
   rope(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), a.ptr(4), a.ptr(5), a.i64(6), a.i64(7), a.layout(8), a.i64(9), a.i64(10), a.i64(11), a.flag(12));
   return nullptr;
 } END
 BIND(topk) { topk(a.i32(0), a.i32(1), a.ptr(2), (int32_t*)a.ptr(3), a.ptr(4), a.i64(5), a.i64(6), a.i64(7), a.i64(8)); return nullptr; } END
+// sdpa shape: Float64Array [B, H, Hkv, S, Skv, D, Dv, window, scale, causal]
+static SdpaShape sdpaShape(const Args& a, size_t i) {
+  const double* m = a.f64(i, 10);
+  return SdpaShape{(int)m[0], (int)m[1], (int)m[2], (int)m[3], (int)m[4], (int)m[5], (int)m[6], (int)m[7], (float)m[8], m[9] != 0};
+}
+BIND(sdpa) { sdpaForward(a.i32(0), a.i32(1), sdpaShape(a, 2), a.ptr(3), (float*)a.ptr(4), a.ptr(5), a.ptr(6), a.ptr(7)); return nullptr; } END
+BIND(sdpaBackward) {
+  sdpaBackward(a.i32(0), a.i32(1), sdpaShape(a, 2), a.ptr(3), a.ptr(4), a.ptr(5), (const float*)a.ptr(6), (float*)a.ptr(7),
+               a.ptr(8), a.ptr(9), a.ptr(10), a.ptr(11), a.ptr(12));
+  return nullptr;
+} END
+
 BIND(gemm) {
   gemm(a.i32(0), a.i32(1), a.flag(2), a.flag(3), a.i32(4), a.i32(5), a.i32(6), a.ptr(7), a.i32(8), (long long)a.num(9),
        a.ptr(10), a.i32(11), (long long)a.num(12), a.ptr(13), a.i32(14), (long long)a.num(15), a.i32(16));

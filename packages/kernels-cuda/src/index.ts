@@ -10,6 +10,7 @@ import './kernels/nn.js';
 import './kernels/indexing.js';
 import './kernels/matmul.js';
 import './kernels/optim.js';
+import './kernels/attention.js';
 import type { MemoryStats } from './native.js';
 
 export { type CudaDevice, type CudaStatus, cudaStatus } from './status.js';

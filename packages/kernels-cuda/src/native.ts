@@ -103,6 +103,23 @@ export interface NativeAddon {
     correction1: N,
     correction2: N,
   ): void;
+  adamwMixed(
+    d: N,
+    gradType: N,
+    param: N,
+    grad: N,
+    master: N,
+    m: N,
+    v: N,
+    n: N,
+    lr: N,
+    beta1: N,
+    beta2: N,
+    eps: N,
+    decay: N,
+    correction1: N,
+    correction2: N,
+  ): void;
   rope(
     d: N,
     dtype: N,

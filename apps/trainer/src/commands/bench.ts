@@ -14,6 +14,8 @@ export interface BenchReport {
 const benches: Record<string, () => Promise<BenchRunner>> = {
   matmul: async () => (await import('./bench-matmul.js')).benchMatmul,
   router: async () => (await import('./bench-router.js')).benchRouter,
+  gemm: async () => (await import('./bench-gemm.js')).benchGemm,
+  attention: async () => (await import('./bench-attention.js')).benchAttention,
 };
 
 export const benchCommand: Command = {

@@ -8,7 +8,7 @@ import { runTraining } from '../train/loop.js';
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a GRIN MoE model (default: a small one on the Brown corpus, ~10 min on 2 CPU cores)',
-  usage: 'grin train [--config FILE] [--out DIR] [--max-steps N] [--seed S] [--router NAME] [--resume] ...',
+  usage: 'grin train [--config FILE] [--out DIR] [--max-steps N] [--seed S] [--router NAME] [--device cpu|cuda] [--dtype f32|bf16] [--resume] ...',
   flags: {
     config: { kind: 'string', help: 'JSON or YAML file with any of the sections run, data, model, optim, eval, checkpoint' },
     out: { kind: 'string', help: 'parent directory of the run (runs/NAME)' },
@@ -20,7 +20,8 @@ export const trainCommand: Command = {
     'lb-alpha': { kind: 'number', min: 0, help: 'load-balancing loss weight' },
     'init-from': { kind: 'string', help: 'start from a GRIN / Phi-3.5-MoE model directory (with its tokenizer.json)' },
     data: { kind: 'string', help: 'train on a text file (documents separated by blank lines) or JSONL {"text", "category"}' },
-    device: { kind: 'string', help: 'cpu or cuda', default: 'cpu' },
+    device: { kind: 'string', help: 'cpu or cuda (needs @grin-moe/kernels-cuda built and a GPU)', default: 'cpu' },
+    dtype: { kind: 'string', help: 'parameter dtype: f32, or bf16 with f32 master weights (cuda only)', default: 'f32' },
     dp: { kind: 'number', integer: true, min: 1, help: 'data-parallel ranks', default: 1 },
     pp: { kind: 'number', integer: true, min: 1, help: 'pipeline stages', default: 1 },
     tp: { kind: 'number', integer: true, min: 1, help: 'tensor-parallel ranks', default: 1 },
@@ -61,10 +62,10 @@ export function resolveConfig(flags: Record<string, unknown>): TrainConfig {
     const extra: Record<string, unknown> = {};
     if (flags['time-budget'] !== undefined) extra.timeBudgetSeconds = flags['time-budget'];
     if (flags.device !== undefined && flags.device !== 'cpu') extra.device = flags.device;
+    if (flags.dtype !== undefined && flags.dtype !== 'f32') extra.dtype = flags.dtype;
     config = mergeConfig(config, { ...patch, ...extra }, 'command line');
     if (config.optim.warmupSteps > config.optim.steps) config = { ...config, optim: { ...config.optim, warmupSteps: Math.floor(config.optim.steps / 10) } };
     validateConfig(config, flags.config ? `${flags.config as string} + command line` : 'config');
-    if (config.device === 'cuda') throw new CliError("train: --device cuda needs the CUDA backend (@grin-moe/kernels-cuda), which is not built yet; use --device cpu");
     for (const axis of ['dp', 'pp', 'tp'] as const) {
       if ((flags[axis] as number | undefined) !== undefined && (flags[axis] as number) > 1) {
         throw new CliError(`train: --${axis} ${flags[axis]} needs @grin-moe/parallel, which is not built yet; run with --${axis} 1`);

@@ -40,6 +40,11 @@ export interface TrainConfig {
   eval: { every: number; batches: number };
   checkpoint: { every: number; keep: number };
   device: 'cpu' | 'cuda';
+  /**
+   * Parameter dtype. bf16 (cuda only): bf16 parameters, f32 master weights and moments in AdamW;
+   * this milestone computes activations in f32 from the bf16 weights.
+   */
+  dtype: 'f32' | 'bf16';
   /** Stop (with a checkpoint) once this many seconds have passed; 0 = no limit. */
   timeBudgetSeconds: number;
 }
@@ -81,6 +86,7 @@ export const defaultTrainConfig: TrainConfig = {
   eval: { every: 100, batches: 16 },
   checkpoint: { every: 100, keep: 2 },
   device: 'cpu',
+  dtype: 'f32',
   timeBudgetSeconds: 520,
 };
 
@@ -166,12 +172,16 @@ export function mergeConfig(base: TrainConfig, patch: unknown, source: string): 
       out.device = checkValue(source, 'device', { type: 'enum', values: ['cpu', 'cuda'] }, value);
       continue;
     }
+    if (key === 'dtype') {
+      out.dtype = checkValue(source, 'dtype', { type: 'enum', values: ['f32', 'bf16'] }, value);
+      continue;
+    }
     if (key === 'timeBudgetSeconds') {
       out.timeBudgetSeconds = checkValue(source, key, { type: 'number', min: 0 }, value);
       continue;
     }
     const section = schema[key];
-    if (!section) throw new ConfigError(`${source}: unknown section '${key}'; valid: ${[...Object.keys(schema), 'device', 'timeBudgetSeconds'].join(', ')}`);
+    if (!section) throw new ConfigError(`${source}: unknown section '${key}'; valid: ${[...Object.keys(schema), 'device', 'dtype', 'timeBudgetSeconds'].join(', ')}`);
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source}: ${key} must be an object`);
     const target = out[key] as Record<string, unknown>;
     for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
@@ -197,6 +207,7 @@ export function validateConfig(c: TrainConfig, source = 'config'): TrainConfig {
   rule(c.optim.minLr <= c.optim.lr, `optim.minLr (${c.optim.minLr}) must be <= optim.lr (${c.optim.lr})`);
   rule(c.optim.warmupSteps <= c.optim.steps, `optim.warmupSteps (${c.optim.warmupSteps}) must be <= optim.steps (${c.optim.steps})`);
   rule(c.data.source !== 'file' || c.data.file !== null, 'data.file must name a file when data.source is "file"');
+  rule(c.dtype !== 'bf16' || c.device === 'cuda', 'dtype bf16 needs device cuda (bf16 is storage-only on the CPU backend); use dtype f32 on the CPU');
   return c;
 }
 

@@ -2,15 +2,18 @@
 // gradient accumulation and clipping, the (global) load-balancing loss, evaluation, metrics,
 // atomic checkpoints and exact resume. Every random draw comes from seeded Philox streams whose
 // state is checkpointed, and the batch of a step is a function of (seed, step): an interrupted and
-// resumed run reproduces the uninterrupted one bit for bit on CPU.
+// resumed run reproduces the uninterrupted one bit for bit on CPU. With --device cuda the model is
+// built on the CPU, copied to the GPU (toDevice), each batch is uploaded, and metrics and
+// checkpoints read values back to the host (checkpoints as CPU f32).
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type GrinModel, type Tokenizer, idsTensor, nextTokenLoss } from '@grin-moe/model-grin';
+import { GrinModel, type Tokenizer, idsTensor, nextTokenLoss } from '@grin-moe/model-grin';
 import { balanceLoss } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 import { completeCheckpoints, writeCheckpoint } from './checkpoints.js';
+import { type PlacedModel, requireCuda, toDevice } from './device.js';
 import { type TrainingData, prepareData } from './prepare.js';
 import { ProgressBar } from './progress.js';
 import { writeRoutingReport } from './routing.js';
@@ -42,19 +45,26 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
     throw new TrainingError(`${runDir} already holds a run (checkpoint step ${existing.at(-1)}); pass --resume to continue it, or --out/--name for a new run`);
   }
   if (options.resume && !existing.length) progress.log(`${runDir}: no complete checkpoint to resume from; starting from step 0`);
+  if (config.device === 'cuda') await requireCuda();
   mkdirSync(runDir, { recursive: true });
   writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
   const data = await prepareData(config, runDir, existing.at(-1) ?? null, options.resume, progress);
-  const { model, tokenizer, train, validation, unigram } = data;
+  const { tokenizer, train, validation, unigram } = data;
+  const placed = toDevice(data.model, config.device, config.dtype);
+  if (placed.device !== 'cpu' || placed.dtype !== 'f32') data.model.dispose();
+  const device = placed.device;
   progress.log(
     `data: ${train.stream.tokens.length} train / ${validation.ids.length} validation tokens, vocab ${tokenizer.vocabSize}, ` +
       `unigram entropy ${unigram.trainEntropy.toFixed(4)} nats (validation cross-entropy ${unigram.validationCrossEntropy.toFixed(4)})`,
   );
-  progress.log(`model: ${countParams(model)} parameters (${config.model.numLayers} layers, ${config.model.numExperts} experts top-${config.model.topK}, router ${config.model.router})`);
+  progress.log(
+    `model: ${countParams(placed)} parameters (${config.model.numLayers} layers, ${config.model.numExperts} experts top-${config.model.topK}, router ${config.model.router})` +
+      (device === 'cpu' ? '' : ` on ${device}, ${config.dtype}${config.dtype === 'bf16' ? ' with f32 master weights' : ''}`),
+  );
 
   const o = config.optim;
-  const optimizer = new T.AdamW(model.parameters(), { lr: o.lr, betas: [o.beta1, o.beta2], weightDecay: o.weightDecay });
+  const optimizer = new T.AdamW(placed.parameters(), { lr: o.lr, betas: [o.beta1, o.beta2], weightDecay: o.weightDecay });
   const schedule = T.warmupCosine({ peak: o.lr, warmupSteps: o.warmupSteps, totalSteps: o.steps, min: o.minLr });
   const generator = new T.Generator(config.run.seed).fork(7);
   let step = 0;
@@ -80,14 +90,20 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   let lastValLoss = Number.NaN;
   const save = () => {
     lastGood = step;
-    writeCheckpoint(
-      runDir,
-      { model, optimizer, saveTokenizer: (dir) => tokenizer.save(dir), state: { step, tokensSeen, generator: generator.getState(), elapsedSeconds: elapsed(), bestValLoss } },
-      config.checkpoint.keep,
-    );
+    // Checkpoints hold CPU f32 values whatever the device; the optimizer state is read back as is.
+    const cpu = placed.toCpu();
+    try {
+      writeCheckpoint(
+        runDir,
+        { model: cpu.model, optimizer, saveTokenizer: (dir) => tokenizer.save(dir), state: { step, tokensSeen, generator: generator.getState(), elapsedSeconds: elapsed(), bestValLoss } },
+        config.checkpoint.keep,
+      );
+    } finally {
+      if (cpu.copied) cpu.model.dispose();
+    }
   };
+  const validate = () => evaluate(placed, validation.ids, validation.rows, config);
 
-  model.train();
   while (step < o.steps) {
     const stepStart = performance.now();
     step++;
@@ -98,8 +114,8 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
       const first = ((step - 1) * o.gradAccum + micro) * o.batchSize;
       const scope = new T.Scope();
       try {
-        const ids = T.tensor(train.sampler.rows(first, o.batchSize), { shape: [o.batchSize, config.data.seqLen], dtype: 'i32' });
-        const out = model.forward(ids, { training: true, generator });
+        const ids = T.tensor(train.sampler.rows(first, o.batchSize), { shape: [o.batchSize, config.data.seqLen], dtype: 'i32', device });
+        const out = placed.compute().forward(ids, { training: true, generator });
         const ce = nextTokenLoss(out.logits_BSV, ids);
         const { loss: aux } = await balanceLoss(out.balance, { alpha: o.lbAlpha, mode: o.lbMode, allReduce: (t) => T.clone(t) });
         const total = T.div(T.add(ce, aux), o.gradAccum);
@@ -119,18 +135,17 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
       step--;
       break;
     }
-    const gradNorm = T.tidy(() => T.clipGradNorm(model.parameters(), o.clip).item());
+    const gradNorm = T.tidy(() => T.clipGradNorm(placed.parameters(), o.clip).item());
     optimizer.stepOnce();
     optimizer.zeroGrad();
     tokensSeen += tokensPerStep;
     const stepSeconds = (performance.now() - stepStart) / 1000;
     const record: Record<string, number> = { step, tokens: tokensSeen, loss, lr: optimizer.lr, grad_norm: gradNorm, tokens_per_s: tokensPerStep / stepSeconds, aux_loss: auxSum / o.gradAccum };
     if (step % config.eval.every === 0 || step === o.steps) {
-      lastValLoss = evaluate(model, validation.ids, validation.rows, config);
+      lastValLoss = validate();
       record.val_loss = lastValLoss;
       record.val_ppl = Math.exp(lastValLoss);
       bestValLoss = bestValLoss === null ? lastValLoss : Math.min(bestValLoss, lastValLoss);
-      model.train();
       progress.log(`step ${step}: validation loss ${lastValLoss.toFixed(4)} (perplexity ${Math.exp(lastValLoss).toFixed(2)})`);
     }
     appendFileSync(join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
@@ -146,11 +161,18 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   }
   progress.done();
   if (stoppedEarly?.startsWith('time budget')) {
-    lastValLoss = evaluate(model, validation.ids, validation.rows, config);
+    lastValLoss = validate();
     save();
   }
-  if (!Number.isFinite(lastValLoss) && lastGood !== null && !stoppedEarly) lastValLoss = evaluate(model, validation.ids, validation.rows, config);
-  writeRoutingReport(runDir, model, validation, config);
+  if (!Number.isFinite(lastValLoss) && lastGood !== null && !stoppedEarly) lastValLoss = validate();
+  // The routing report runs on the CPU (its batches are host tensors): a CPU copy off the device.
+  const cpu = placed.toCpu();
+  try {
+    writeRoutingReport(runDir, cpu.model, validation, config);
+  } finally {
+    if (cpu.copied) cpu.model.dispose();
+  }
+  if (device !== 'cpu') placed.dispose();
   const improvement = 1 - lastValLoss / unigram.validationCrossEntropy;
   return {
     runDir,
@@ -163,9 +185,8 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   };
 }
 
-/** Mean next-token cross-entropy over the fixed validation windows, in eval mode. */
-export function evaluate(model: GrinModel, ids: Int32Array, rows: number, config: TrainConfig): number {
-  model.eval();
+/** Mean next-token cross-entropy over the fixed validation windows, in eval mode, on the model's device. */
+export function evaluate(source: GrinModel | PlacedModel, ids: Int32Array, rows: number, config: TrainConfig): number {
   const S = config.data.seqLen;
   const B = config.optim.batchSize;
   let total = 0;
@@ -174,7 +195,8 @@ export function evaluate(model: GrinModel, ids: Int32Array, rows: number, config
     for (let r = 0; r < rows; r += B) {
       const n = Math.min(B, rows - r);
       T.tidy(() => {
-        const batch = T.tensor(ids.subarray(r * S, (r + n) * S), { shape: [n, S], dtype: 'i32' });
+        const model = source instanceof GrinModel ? source : source.compute();
+        const batch = T.tensor(ids.subarray(r * S, (r + n) * S), { shape: [n, S], dtype: 'i32', device: model.device });
         const { logits_BSV } = model.forward(batch, { training: false });
         total += nextTokenLoss(logits_BSV, batch).item() * n;
         count += n;
@@ -184,7 +206,7 @@ export function evaluate(model: GrinModel, ids: Int32Array, rows: number, config
   return total / count;
 }
 
-function countParams(model: GrinModel): string {
+function countParams(model: { parameters(): T.Tensor[] }): string {
   const n = model.parameters().reduce((a, p) => a + p.size, 0);
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}k`;
 }

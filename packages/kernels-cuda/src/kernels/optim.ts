@@ -1,4 +1,4 @@
-// The fused AdamW step on cuda, in place: f32 (or bf16) params and grads, f32 moments, as
+// The fused AdamW steps on cuda, in place: f32 (or bf16) params and grads, f32 moments, as
 // torch.optim.AdamW (decoupled decay, then the bias-corrected step). Mirrors cpu/optim.ts.
 // Test: tests/optim.test.ts (GPU).
 import { registerKernel } from '@grin-moe/tensor';
@@ -19,6 +19,38 @@ registerKernel('adamw_step', 'cuda', ([param, grad, m, v], { lr, beta1, beta2, e
     dtypeCode(grad!.dtype),
     addr(param!),
     addr(grad!),
+    addr(m!),
+    addr(v!),
+    param!.size,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    1 - lr * weightDecay,
+    1 - beta1 ** step,
+    1 - beta2 ** step,
+  );
+  return [];
+});
+
+// Mixed precision: a bf16 parameter re-rounded (nearest-even) from an f32 master copy that takes
+// the same update (csrc/optim.cu). Mirrors adamw_step_mixed in cpu/optim.ts.
+registerKernel('adamw_step_mixed', 'cuda', ([param, grad, master, m, v], { lr, beta1, beta2, eps, weightDecay, step }) => {
+  const where = 'adamw_step_mixed (cuda)';
+  if (param!.dtype !== 'bf16') throw new TypeError(`${where}: the parameter must be bf16, got ${param!.describe()}`);
+  for (const [what, t] of [['master', master!], ['exp_avg', m!], ['exp_avg_sq', v!]] as const) {
+    if (t.dtype !== 'f32') throw new TypeError(`${where}: ${what} must be f32, got ${t.describe()}`);
+  }
+  for (const t of [grad!, master!, m!, v!]) {
+    if (t.size !== param!.size)
+      throw new RangeError(`${where}: ${t.describe()} does not match the parameter ${param!.describe()}`);
+  }
+  native().adamwMixed(
+    dev(param!),
+    dtypeCode(grad!.dtype),
+    addr(param!),
+    addr(grad!),
+    addr(master!),
     addr(m!),
     addr(v!),
     param!.size,

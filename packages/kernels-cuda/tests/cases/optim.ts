@@ -1,8 +1,9 @@
 // GPU-vs-CPU checks for the fused AdamW step (f32 master weights, several steps, weight decay,
-// a bf16 gradient into f32 weights) and an end-to-end training step of a tiny MLP language model
-// (embedding, layerNorm, matmul, silu, crossEntropy, AdamW) on cuda vs cpu.
+// a bf16 gradient into f32 weights), mixed-precision AdamW (bf16 parameters re-rounded from f32
+// master weights) and an end-to-end training step of a tiny MLP language model (embedding,
+// layerNorm, matmul, silu, crossEntropy, AdamW) on cuda vs cpu.
 import * as T from '@grin-moe/tensor';
-import { type Case, compare, Notes, randint, randn, scoped } from './harness.js';
+import { type Case, compare, Notes, randint, randn, scoped, valuesOf } from './harness.js';
 
 export const cases: Case[] = [
   {
@@ -47,6 +48,71 @@ export const cases: Case[] = [
         notes.add(compare('param', param.cuda, param.cpu, { atol: 1e-6, rtol: 1e-5 }));
         notes.add(compare('exp_avg', m.cuda, m.cpu, { atol: 1e-7, rtol: 1e-5 }));
         notes.add(compare('exp_avg_sq', v.cuda, v.cpu, { atol: 1e-9, rtol: 1e-5 }));
+        return notes.toString();
+      }),
+  },
+  ...(['bf16', 'f32'] as const).map(
+    (gradDType): Case => ({
+      name: `adamw_step_mixed kernel, 5 steps: bf16 parameter, ${gradDType} gradient, f32 master and moments`,
+      run: () =>
+        scoped(() => {
+          const n = 100_003;
+          const param = randn([n], 'bf16');
+          const master = { cpu: T.clone(param.cpu), cuda: T.cast(param.cuda, 'f32') };
+          const p = { cpu: T.cast(param.cpu, 'bf16'), cuda: param.cuda };
+          const m = { cpu: T.zeros([n]), cuda: T.zeros([n], { device: 'cuda' }) };
+          const v = { cpu: T.zeros([n]), cuda: T.zeros([n], { device: 'cuda' }) };
+          for (let step = 1; step <= 5; step++) {
+            const g = randn([n], gradDType, 1e-2 * step);
+            const attrs = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step };
+            const gcpu = gradDType === 'bf16' ? T.cast(g.cpu, 'bf16') : g.cpu;
+            T.runKernel('adamw_step_mixed', 'cuda', [p.cuda, g.cuda, master.cuda, m.cuda, v.cuda], attrs);
+            T.runKernel('adamw_step_mixed', 'cpu', [p.cpu, gcpu, master.cpu, m.cpu, v.cpu], attrs);
+          }
+          const notes = new Notes();
+          notes.add(compare('master', master.cuda, master.cpu, { atol: 1e-6, rtol: 1e-5 }));
+          notes.add(compare('exp_avg', m.cuda, m.cpu, { atol: 1e-7, rtol: 1e-5 }));
+          notes.add(compare('exp_avg_sq', v.cuda, v.cpu, { atol: 1e-9, rtol: 1e-5 }));
+          // the bf16 parameter is its own master rounded to nearest-even, exactly
+          const own = T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(valuesOf(master.cuda) as Float32Array));
+          const got = valuesOf(p.cuda);
+          for (let i = 0; i < n; i++) {
+            if (got[i] !== own[i]) throw new Error(`param ${i}: ${got[i]} is not the master ${valuesOf(master.cuda)[i]} rounded (${own[i]})`);
+          }
+          // and within one bf16 step of the CPU's (masters differ by f32 rounding near a tie)
+          notes.add(compare('param', p.cuda, T.cast(p.cpu, 'f32'), { atol: 1e-6, rtol: 8e-3 }));
+          return notes.toString();
+        }),
+    }),
+  ),
+  {
+    name: 'AdamW on bf16 parameters (mixed precision): 5 steps on cuda vs cpu, with state dict',
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        const p = [randn([300, 129], 'bf16'), randn([7], 'bf16')];
+        const pc = p.map((x) => x.cuda.detach().setRequiresGrad());
+        const pp = p.map((x) => T.cast(x.cpu, 'bf16').setRequiresGrad());
+        const oc = new T.AdamW(pc, { lr: 1e-2, weightDecay: 0.1 });
+        const op = new T.AdamW(pp, { lr: 1e-2, weightDecay: 0.1 });
+        for (let step = 0; step < 5; step++) {
+          for (let i = 0; i < p.length; i++) {
+            const g = randn([...p[i]!.cpu.shape], 'bf16', 1e-2 * (step + 1));
+            T.noGrad(() => {
+              pc[i]!.grad?.dispose();
+              pp[i]!.grad?.dispose();
+              pc[i]!.grad = g.cuda.detach();
+              pp[i]!.grad = T.cast(g.cpu, 'bf16');
+            });
+          }
+          oc.stepOnce();
+          op.stepOnce();
+        }
+        const sc = oc.stateDict().tensors;
+        const sp = op.stateDict().tensors;
+        if (Object.keys(sc).sort().join() !== Object.keys(sp).sort().join()) throw new Error(`state keys differ: ${Object.keys(sc)} vs ${Object.keys(sp)}`);
+        for (const k of Object.keys(sp)) notes.add(compare(`state ${k}`, sc[k]!, sp[k]!, { atol: 1e-6, rtol: 1e-4 }));
+        pc.forEach((t, i) => notes.add(compare(`param ${i}`, t, T.cast(pp[i]!, 'f32'), { atol: 1e-6, rtol: 8e-3 })));
         return notes.toString();
       }),
   },

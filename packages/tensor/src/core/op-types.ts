@@ -71,11 +71,25 @@ export interface OpAttrs {
   /** softmax(scale * scores) over the last axis with a causal / sliding-window mask, fused. */
   attention_softmax: { scale: number; causal: boolean; window: number };
   attention_softmax_backward: { scale: number };
+  /**
+   * Fused attention softmax(scale * q k^T + mask) v over q [B,H,S,D], k [B,Hkv,Skv,D], v [B,Hkv,Skv,Dv]
+   * (grouped heads, causal / sliding window as attention_softmax); outputs [out, lse [B,H,S]] where
+   * lse is the row log-sum-exp of the scaled scores (f32; f64 for f64 inputs).
+   */
+  sdpa: { scale: number; window: number; causal: boolean };
+  /** Inputs [q, k, v, out, lse, dOut] -> [dq, dk, dv], probabilities recomputed from lse. */
+  sdpa_backward: { scale: number; window: number; causal: boolean };
   silu_backward: None;
   // in place, outside autograd (optimizers, gradient accumulation)
   add_inplace: { alpha: number };
   copy_inplace: None;
   adamw_step: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number };
+  /**
+   * AdamW on an f32 master copy of a bf16 parameter (inputs: param bf16, grad bf16|f32, master f32,
+   * exp_avg f32, exp_avg_sq f32): the master takes the adamw_step update, then the parameter is
+   * re-rounded from it (round-to-nearest-even).
+   */
+  adamw_step_mixed: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number };
 }
 
 export type OpName = keyof OpAttrs;

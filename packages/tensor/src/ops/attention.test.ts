@@ -191,3 +191,54 @@ describe('attentionSoftmax (fused)', () => {
     gradcheck((a) => T.attentionSoftmax(a, { scale: 0.7, window }), [x]);
   });
 });
+
+describe('sdpa (fused) against the composite', () => {
+  // An all-true bool mask forces the composite path (matmul, masked fill, softmax, matmul).
+  const composite = (q: T.Tensor, k: T.Tensor, v: T.Tensor, c: Case) =>
+    T.scaledDotProductAttention(q, k, v, { ...c, mask: T.tensor([1], { shape: [1, 1, 1, 1], dtype: 'bool' }) });
+  it.each(cases)('forward and gradients equal the composite: %o', (c) => {
+    const q = f64([c.b, c.h, c.s, c.d]);
+    const k = f64([c.b, c.hkv, c.skv, c.d], 0.71, 1.3);
+    const v = f64([c.b, c.hkv, c.skv, c.d + 1], 1.13, 0.4); // Dv != D
+    const [out, lse] = T.runOp('sdpa', [q, k, v], {
+      scale: 0.6,
+      window: c.slidingWindow ?? 0,
+      causal: c.causal ?? false,
+    });
+    expect(lse!.shape).toEqual([c.b, c.h, c.s]);
+    expect(lse!.dtype).toBe('f64');
+    expectAllClose(out!, composite(q, k, v, { ...c, scale: 0.6 } as Case), { atol: 1e-13 });
+    const upstream = f64([c.b, c.h, c.s, c.d + 1], 0.53, 0.9);
+    const grads = (run: (a: T.Tensor, b: T.Tensor, e: T.Tensor) => T.Tensor) => {
+      const inputs = [q, k, v].map((t) => t.detach().setRequiresGrad());
+      T.sum(T.mul(run(inputs[0]!, inputs[1]!, inputs[2]!), upstream)).backward();
+      return inputs.map((t) => t.grad!);
+    };
+    const fused = grads((a, b, e) => T.scaledDotProductAttention(a, b, e, c));
+    const reference = grads((a, b, e) => composite(a, b, e, c));
+    for (let i = 0; i < 3; i++) expectAllClose(fused[i]!, reference[i]!, { atol: 1e-12 });
+  });
+  it.each([cases[1]!, cases[4]!, cases[6]!, cases[7]!])('gradcheck of the fused op in f64: %o', (c) => {
+    const q = f64([c.b, c.h, c.s, c.d]);
+    const k = f64([c.b, c.hkv, c.skv, c.d], 0.71, 1.3);
+    const v = f64([c.b, c.hkv, c.skv, c.d], 1.13, 0.4);
+    gradcheck((a, b, e) => T.scaledDotProductAttention(a!, b!, e!, c), [q, k, v]);
+  });
+  it('saves the row log-sum-exp of the scaled, masked scores', () => {
+    const q = f64([1, 2, 3, 2]);
+    const k = f64([1, 1, 4, 2], 0.71, 1.3);
+    const v = f64([1, 1, 4, 2], 1.13, 0.4);
+    const [, lse] = T.runOp('sdpa', [q, k, v], { scale: 0.5, window: 2, causal: true });
+    const [qs, ks] = [host(q), host(k)];
+    const want: number[] = [];
+    for (let h = 0; h < 2; h++)
+      for (let i = 0; i < 3; i++) {
+        const position = i + 1;
+        let total = 0;
+        for (let j = position - 1; j <= position; j++)
+          total += Math.exp(0.5 * (qs[(h * 3 + i) * 2]! * ks[j * 2]! + qs[(h * 3 + i) * 2 + 1]! * ks[j * 2 + 1]!));
+        want.push(Math.log(total));
+      }
+    expectAllClose(lse!, want, { atol: 1e-13 });
+  });
+});

@@ -1,5 +1,6 @@
-// Scaled dot-product attention as a composite (matmul, masked fill with -inf, softmax, matmul),
-// with grouped KV heads (transformers' repeat_kv) and the causal sliding window of transformers'
+// Scaled dot-product attention: the fused `sdpa` op (online softmax, no [S,Skv] scores on cuda;
+// gradient recomputed from the row log-sum-exp) unless an explicit mask is given, then the composite
+// (matmul, masked fill with -inf, softmax, matmul). Both with grouped KV heads (transformers' repeat_kv) and the causal sliding window of transformers'
 // eager path for Phi-3.5-MoE. Shape legend: B batch, H query heads, Hkv key/value heads,
 // S queries, Skv keys, D head dim. Test: cd packages/tensor && npx vitest run src/ops/attention
 import { tidy } from '../core/memory.js';
@@ -95,7 +96,8 @@ function checkShapes(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions)
 
 /**
  * softmax(q k^T * scale + masks) v over [B,H,S,D] queries and [B,Hkv,Skv,D] keys/values
- * (H % Hkv == 0). A query row that every mask blocks gives NaN, as the eager path does.
+ * (H % Hkv == 0). A query row that every mask blocks gives NaN, as the eager path does. Without
+ * `mask` this is one fused op (`sdpa`); with one, the composite of matmuls and a softmax.
  */
 export function scaledDotProductAttention(
   q: Tensor,
@@ -107,6 +109,10 @@ export function scaledDotProductAttention(
   const [, h, s, d] = q.shape as [number, number, number, number];
   const [, hkv, skv] = k.shape as [number, number, number];
   const scale = options.scale ?? 1 / Math.sqrt(d);
+  if (!options.mask) {
+    const attrs = { scale, window: options.slidingWindow ?? 0, causal: options.causal ?? false };
+    return tidy(() => runOp('sdpa', [q, k, v], attrs)[0]!);
+  }
   return tidy(() => {
     const keys = repeatKv(k, h / hkv);
     const values = repeatKv(v, h / hkv);

@@ -94,6 +94,93 @@ describe('AdamW', () => {
   });
 });
 
+describe('AdamW, mixed precision (bf16 parameter, f32 master)', () => {
+  // The reference: plain f32 AdamW on the f32 master values, then each step's parameter rounded to bf16.
+  const n = 1000;
+  // bf16-representable start values, so the f32 reference and the master start equal
+  const init = () => T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(new T.Generator(11).normal(n) as Float32Array));
+  const gradsOf = (step: number, dtype: 'f32' | 'bf16') => {
+    const g = new T.Generator(100 + step).normal(n) as Float32Array;
+    for (let i = 0; i < n; i++) g[i] = g[i]! * 1e-3 * (1 + (i % 7));
+    const f32 = T.tensor(g);
+    return dtype === 'f32' ? f32 : T.cast(f32, 'bf16');
+  };
+  const options = { lr: 3e-3, betas: [0.9, 0.95] as [number, number], weightDecay: 0.1 };
+
+  for (const gradDType of ['f32', 'bf16'] as const) {
+    it(`equals f32 AdamW followed by rounding, bit for bit (${gradDType} gradients)`, () => {
+      const reference = T.tensor(init(), { requiresGrad: true });
+      const param = T.cast(T.tensor(init()), 'bf16').setRequiresGrad();
+      const refOpt = new T.AdamW([reference], options);
+      const opt = new T.AdamW([param], options);
+      for (let step = 1; step <= 6; step++) {
+        const g = gradsOf(step, gradDType);
+        // the reference sees the same (bf16-rounded) gradient values, in f32
+        reference.grad = gradDType === 'bf16' ? T.cast(g, 'f32') : T.clone(g);
+        param.grad = g;
+        refOpt.stepOnce();
+        opt.stepOnce();
+        const rounded = T.f32ArrayToBf16Bits(reference.toArray() as Float32Array);
+        expect(Array.from(param.toArray() as Uint16Array)).toEqual(Array.from(rounded));
+      }
+      const state = opt.stateDict().tensors;
+      const refState = refOpt.stateDict().tensors;
+      expect(Object.keys(state).sort()).toEqual(['exp_avg.0', 'exp_avg_sq.0', 'master.0']);
+      expect(Array.from(state['master.0']!.toArray())).toEqual(Array.from(reference.toArray()));
+      for (const slot of ['exp_avg.0', 'exp_avg_sq.0']) {
+        expect(state[slot]!.dtype).toBe('f32');
+        expect(Array.from(state[slot]!.toArray())).toEqual(Array.from(refState[slot]!.toArray()));
+      }
+    });
+  }
+
+  it('the master copy, not the bf16 parameter, accumulates updates below bf16 resolution', () => {
+    const p = T.cast(T.full([4], 1), 'bf16').setRequiresGrad();
+    const opt = new T.AdamW([p], { lr: 1e-4, weightDecay: 0 });
+    for (let step = 0; step < 100; step++) {
+      p.grad = T.cast(T.full([4], 1), 'bf16');
+      opt.stepOnce();
+    }
+    // each step moves 1e-4, far below bf16's spacing of 2^-7 at 1; 100 steps move 1e-2
+    const master = opt.stateDict().tensors['master.0']!.toArray() as Float32Array;
+    expect(master[0]).toBeCloseTo(0.99, 5);
+    expect(T.bf16BitsToF32Array(p.toArray() as Uint16Array)[0]).toBe(T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(Float32Array.of(master[0]!)))[0]);
+  });
+
+  it('saves and restores the master weights; a state without them starts from the parameter', () => {
+    const run = (split: 'none' | 'full' | 'no-master') => {
+      const p = T.cast(T.tensor(init()), 'bf16').setRequiresGrad();
+      let opt = new T.AdamW([p], options);
+      for (let step = 1; step <= 4; step++) {
+        if (step === 3 && split !== 'none') {
+          const saved = opt.stateDict();
+          const tensors = Object.fromEntries(
+            Object.entries(saved.tensors)
+              .filter(([k]) => split === 'full' || !k.startsWith('master.'))
+              .map(([k, v]) => [k, T.clone(v)]),
+          );
+          opt = new T.AdamW([p], options);
+          opt.loadStateDict({ step: saved.step, tensors });
+        }
+        p.grad = gradsOf(step, 'bf16');
+        opt.stepOnce();
+      }
+      return Array.from(p.toArray() as Uint16Array);
+    };
+    const full = run('none');
+    expect(run('full')).toEqual(full);
+    // without the master, step 3 starts from the rounded parameter: close, not necessarily equal
+    const approx = T.bf16BitsToF32Array(Uint16Array.from(run('no-master')));
+    expectAllClose(approx, T.bf16BitsToF32Array(Uint16Array.from(full)), { atol: 2e-2, rtol: 1e-2 });
+  });
+
+  it('rejects a non-bf16 parameter in the mixed kernel, naming it', () => {
+    const p = T.zeros([3]);
+    const f = () => T.runKernel('adamw_step_mixed', 'cpu', [p, p, p, p, p], { lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0, step: 1 });
+    expect(f).toThrow(/adamw_step_mixed \(cpu\): the parameter must be bf16/);
+  });
+});
+
 describe('SGD', () => {
   it('matches torch.optim.SGD with momentum and weight decay', () => {
     const grads = gradsFor(4, 2);

@@ -1,14 +1,15 @@
-// Optimizers over leaf tensors: AdamW (decoupled weight decay, bias correction; fused kernel)
-// and SGD with momentum. State lives on the parameters' device; stateDict() feeds checkpoints.
+// Optimizers over leaf tensors: AdamW (decoupled weight decay, bias correction; fused kernel;
+// bf16 parameters get f32 moments and an f32 master copy) and SGD with momentum. State lives on
+// the parameters' device; stateDict() feeds checkpoints. Test: npx vitest run src/optim
 
 import { noGrad } from '../autograd/mode.js';
 import { tidy } from '../core/memory.js';
 import { formatShape, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { zerosLike } from '../ops/creation.js';
+import { tensor, zeros, zerosLike } from '../ops/creation.js';
 import { runKernel } from '../ops/dispatch.js';
 import { add, mul } from '../ops/elementwise.js';
-import { addInPlace, copyInPlace } from '../ops/layout.js';
+import { addInPlace, cast, copyInPlace } from '../ops/layout.js';
 
 export interface OptimizerState {
   step: number;
@@ -27,7 +28,8 @@ export abstract class Optimizer {
   /** The learning rate used by the next step (schedules set it). */
   abstract lr: number;
   abstract update(): void;
-  protected abstract slots(): Record<string, Tensor[]>;
+  /** State tensors per slot, one entry per parameter; null where a parameter has none in that slot. */
+  protected abstract slots(): Record<string, Array<Tensor | null>>;
 
   /** One update from the accumulated .grad of each parameter; parameters without grad are skipped. */
   stepOnce(): void {
@@ -45,7 +47,9 @@ export abstract class Optimizer {
   stateDict(): OptimizerState {
     const tensors: Record<string, Tensor> = {};
     for (const [slot, list] of Object.entries(this.slots()))
-      list.forEach((t, i) => (tensors[`${slot}.${i}`] = t));
+      list.forEach((t, i) => {
+        if (t) tensors[`${slot}.${i}`] = t;
+      });
     return { step: this.step, tensors };
   }
 
@@ -55,25 +59,34 @@ export abstract class Optimizer {
     noGrad(() => {
       for (const [slot, list] of Object.entries(this.slots())) {
         list.forEach((t, i) => {
-          const src = state.tensors[`${slot}.${i}`];
+          if (!t) return;
+          const src = state.tensors[`${slot}.${i}`] ?? this.missingState(slot, i);
           if (!src) throw new Error(`optimizer state: missing tensor '${slot}.${i}'`);
           if (!shapesEqual(src.shape, t.shape)) {
             throw new Error(
               `optimizer state: '${slot}.${i}' has shape ${formatShape(src.shape)}, expected ${formatShape(t.shape)}`,
             );
           }
-          copyInPlace(t, src.dtype === t.dtype && src.device === t.device ? src : castTo(src, t));
+          tidy(() => copyInPlace(t, src.dtype === t.dtype && src.device === t.device ? src : castTo(src, t)));
         });
       }
     });
     this.step = state.step;
   }
+
+  /** A stand-in for a state tensor the saved state lacks (null: the state is incomplete). */
+  protected missingState(_slot: string, _index: number): Tensor | null {
+    return null;
+  }
 }
 
+/** src with like's dtype and device (a checkpoint read on the CPU, resumed on a GPU). */
 function castTo(src: Tensor, like: Tensor): Tensor {
-  if (src.device !== like.device)
-    throw new Error(`optimizer state: tensor on ${src.device}, parameters on ${like.device}`);
-  return runKernel('cast', src.device, [src], { dtype: like.dtype })[0]!;
+  const moved =
+    src.device === like.device
+      ? src
+      : tensor(src.toArray(), { shape: [...src.shape], dtype: src.dtype, device: like.device });
+  return moved.dtype === like.dtype ? moved : runKernel('cast', like.device, [moved], { dtype: like.dtype })[0]!;
 }
 
 export interface AdamWOptions {
@@ -83,6 +96,12 @@ export interface AdamWOptions {
   weightDecay?: number;
 }
 
+/**
+ * AdamW as torch.optim.AdamW. A bf16 parameter is trained in mixed precision: its moments are f32
+ * and the update goes to an f32 master copy (state slot `master`), from which the bf16 parameter
+ * is re-rounded (round-to-nearest-even) after every step, so small updates accumulate instead of
+ * vanishing below bf16's resolution. Other parameters keep moments of their own dtype.
+ */
 export class AdamW extends Optimizer {
   lr: number;
   readonly beta1: number;
@@ -91,6 +110,7 @@ export class AdamW extends Optimizer {
   readonly weightDecay: number;
   private readonly expAvg: Tensor[];
   private readonly expAvgSq: Tensor[];
+  private readonly master: Array<Tensor | null>;
 
   constructor(
     params: Tensor[],
@@ -101,12 +121,20 @@ export class AdamW extends Optimizer {
     [this.beta1, this.beta2] = betas;
     this.eps = eps;
     this.weightDecay = weightDecay;
-    this.expAvg = params.map((p) => zerosLike(p).alias({ track: false }));
-    this.expAvgSq = params.map((p) => zerosLike(p).alias({ track: false }));
+    const moments = (p: Tensor) =>
+      (p.dtype === 'bf16' ? zeros([...p.shape], { dtype: 'f32', device: p.device }) : zerosLike(p)).alias({ track: false });
+    this.expAvg = params.map(moments);
+    this.expAvgSq = params.map(moments);
+    this.master = params.map((p) => (p.dtype === 'bf16' ? masterOf(p) : null));
   }
 
   protected slots() {
-    return { exp_avg: this.expAvg, exp_avg_sq: this.expAvgSq };
+    return { exp_avg: this.expAvg, exp_avg_sq: this.expAvgSq, master: this.master };
+  }
+
+  /** A state saved without master weights (an f32 run resumed in bf16): start from the parameter. */
+  protected override missingState(slot: string, index: number): Tensor | null {
+    return slot === 'master' ? cast(this.params[index]!.detach(), 'f32') : null;
   }
 
   update(): void {
@@ -120,9 +148,21 @@ export class AdamW extends Optimizer {
     };
     this.params.forEach((p, i) => {
       if (!p.grad) return;
-      runKernel('adamw_step', p.device, [p, p.grad, this.expAvg[i]!, this.expAvgSq[i]!], attrs);
+      const master = this.master[i];
+      if (master) runKernel('adamw_step_mixed', p.device, [p, p.grad, master, this.expAvg[i]!, this.expAvgSq[i]!], attrs);
+      else runKernel('adamw_step', p.device, [p, p.grad, this.expAvg[i]!, this.expAvgSq[i]!], attrs);
     });
   }
+}
+
+/** An f32 copy of a bf16 parameter with its own storage, outside autograd and any scope. */
+function masterOf(p: Tensor): Tensor {
+  return noGrad(() => {
+    const copy = cast(p.detach(), 'f32');
+    const kept = copy.alias({ track: false });
+    copy.dispose();
+    return kept;
+  });
 }
 
 export interface SGDOptions {

@@ -16,6 +16,8 @@ type CoreOps =
   | 'silu_backward'
   | 'attention_softmax'
   | 'attention_softmax_backward'
+  | 'sdpa'
+  | 'sdpa_backward'
   | 'full'
   | 'arange'
   | 'contiguous'
@@ -56,7 +58,8 @@ type CoreOps =
   | 'matmul'
   | 'add_inplace'
   | 'copy_inplace'
-  | 'adamw_step';
+  | 'adamw_step'
+  | 'adamw_step_mixed';
 
 const x0 = (ctx: { inputs: Array<Tensor | undefined> }) => ctx.inputs[0]!;
 const y0 = (ctx: { outputs: Array<Tensor | undefined> }) => ctx.outputs[0]!;
@@ -73,6 +76,7 @@ export const coreRules = {
   add_inplace: 'nondifferentiable',
   copy_inplace: 'nondifferentiable',
   adamw_step: 'nondifferentiable',
+  adamw_step_mixed: 'nondifferentiable',
 
   contiguous: { backward: (_, [g]) => [g!.alias()] },
   cast: {
@@ -159,6 +163,20 @@ export const coreRules = {
     backward: (ctx, [g]) => [runOp('attention_softmax_backward', [y0(ctx), g!], { scale: ctx.attrs.scale })[0]!],
   },
   attention_softmax_backward: 'nondifferentiable',
+  sdpa: {
+    saveInputs: 'all',
+    saveOutputs: [0, 1],
+    nondifferentiableOutputs: [1],
+    // FlashAttention-2: probabilities are recomputed from the saved row log-sum-exp, tile by tile
+    backward: (ctx, [g]) => {
+      if (!g) return [null, null, null];
+      const [q, k, v] = ctx.inputs as [Tensor, Tensor, Tensor];
+      const [out, lse] = ctx.outputs as [Tensor, Tensor];
+      const [dq, dk, dv] = runOp('sdpa_backward', [q, k, v, out, lse, g], ctx.attrs);
+      return [dq!, dk!, dv!];
+    },
+  },
+  sdpa_backward: 'nondifferentiable',
   sigmoid: { saveOutputs: [0], backward: (ctx, [g]) => [ew.mul(g!, ew.mul(y0(ctx), ew.sub(1, y0(ctx))))] },
   tanh: { saveOutputs: [0], backward: (ctx, [g]) => [ew.mul(g!, ew.sub(1, ew.square(y0(ctx))))] },
   relu: { saveInputs: [0], backward: (ctx, [g]) => [ew.where(ew.gt(x0(ctx), 0), g!, 0)] },

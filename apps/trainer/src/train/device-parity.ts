@@ -1,0 +1,128 @@
+// CPU vs CUDA training parity: the same config and seed trained for a few steps on the CPU (the
+// reference), on cuda in f32 and on cuda in bf16 (f32 master weights), from a small synthetic
+// corpus; compares the loss curves step by step and reports tokens/s. Used by cuda.test.ts (GPU
+// machines) and by the device bundle (tools/device/build-bundle.sh -> .device/train-parity.mjs).
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTensors } from '@grin-moe/tensor';
+import { type TrainConfig, mergeConfig, validateConfig } from './config.js';
+import { tinyConfig, writeTinyCorpus } from './fixtures.js';
+import { runTraining } from './loop.js';
+import { ProgressBar } from './progress.js';
+import { completeCheckpoints, checkpointDir } from './checkpoints.js';
+
+export interface CurveRun {
+  label: string;
+  losses: number[];
+  /** Median tokens/s over the steps after the first (which pays for warm-up). */
+  tokensPerSecond: number;
+  finalValLoss: number;
+  optimizerKeys: string[];
+}
+
+export interface ParityReport {
+  runs: CurveRun[];
+  /** Largest |loss_cuda - loss_cpu| over the steps, per cuda run label. */
+  maxDiff: Record<string, number>;
+  tolerance: Record<string, number>;
+  pass: boolean;
+}
+
+/** Tolerances on the per-step loss difference: f32 differs only by summation order; bf16 rounds every weight. */
+export const PARITY_TOLERANCE = { f32: 2e-3, bf16: 5e-2 };
+
+const quiet = () => new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, 1_000_000);
+
+/** A small MoE (2 layers, 4 experts, width 64) on the synthetic corpus; `steps` steps, fixed seed. */
+export function parityConfig(out: string, data: string, steps: number, patch: object = {}): TrainConfig {
+  return validateConfig(
+    mergeConfig(
+      tinyConfig(out, data, steps),
+      {
+        run: { seed: 1234 },
+        data: { seqLen: 32, vocabSize: 300 },
+        model: { hiddenSize: 64, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, numExperts: 4, topK: 2, slidingWindow: 16 },
+        optim: { batchSize: 8, gradAccum: 1, lr: 3e-3, minLr: 3e-4, warmupSteps: 4 },
+        eval: { every: 1000, batches: 1 },
+        checkpoint: { every: 1000, keep: 1 },
+        ...patch,
+      },
+      'parity config',
+    ),
+  );
+}
+
+export async function trainCurve(config: TrainConfig, label: string): Promise<CurveRun> {
+  const summary = await runTraining(config, { resume: false, progress: quiet() });
+  const records = readFileSync(join(summary.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { loss: number; tokens_per_s: number });
+  const rates = records.slice(1).map((r) => r.tokens_per_s).sort((a, b) => a - b);
+  const steps = completeCheckpoints(summary.runDir);
+  const optimizerKeys = steps.length ? Object.keys(loadTensors(join(checkpointDir(summary.runDir, steps.at(-1)!), 'optimizer.safetensors'))) : [];
+  return {
+    label,
+    losses: records.map((r) => r.loss),
+    tokensPerSecond: rates[Math.floor(rates.length / 2)] ?? records[0]!.tokens_per_s,
+    finalValLoss: summary.finalValLoss,
+    optimizerKeys,
+  };
+}
+
+/** Trains `steps` steps on cpu, cuda f32 and cuda bf16 with one seed and compares the curves. */
+export async function compareDevices(steps = 20, root = mkdtempSync(join(tmpdir(), 'grin-parity-'))): Promise<ParityReport> {
+  const data = writeTinyCorpus(root, 200);
+  const cpu = await trainCurve(parityConfig(join(root, 'cpu'), data, steps), 'cpu f32');
+  const runs = [cpu];
+  const maxDiff: Record<string, number> = {};
+  const tolerance: Record<string, number> = {};
+  for (const dtype of ['f32', 'bf16'] as const) {
+    const label = `cuda ${dtype}`;
+    const run = await trainCurve(parityConfig(join(root, `cuda-${dtype}`), data, steps, { device: 'cuda', dtype }), label);
+    runs.push(run);
+    maxDiff[label] = Math.max(...run.losses.map((l, i) => Math.abs(l - cpu.losses[i]!)));
+    if (run.losses.length !== cpu.losses.length) maxDiff[label] = Number.POSITIVE_INFINITY;
+    tolerance[label] = PARITY_TOLERANCE[dtype];
+  }
+  const bf16Keys = runs.at(-1)!.optimizerKeys;
+  const pass = Object.entries(maxDiff).every(([k, d]) => d <= tolerance[k]!) && bf16Keys.some((k) => k.startsWith('master.'));
+  return { runs, maxDiff, tolerance, pass };
+}
+
+/**
+ * Tokens/s of the embedded default's model size (4 layers, width 128, 8 experts, 16 x 64 tokens a
+ * step) on each device, same run; the CPU runs fewer steps (it is the slow side).
+ */
+export async function speedComparison(cpuSteps = 6, cudaSteps = 20, root = mkdtempSync(join(tmpdir(), 'grin-speed-'))): Promise<CurveRun[]> {
+  const data = writeTinyCorpus(root, 1000);
+  const sized = (out: string, steps: number, patch: object = {}) =>
+    parityConfig(join(root, out), data, steps, {
+      data: { seqLen: 64, vocabSize: 2048 },
+      model: { hiddenSize: 128, intermediateSize: 128, numLayers: 4, numHeads: 4, numKvHeads: 2, numExperts: 8, topK: 2, slidingWindow: 64 },
+      optim: { batchSize: 16, gradAccum: 1, lr: 1.5e-3, minLr: 1.5e-4, warmupSteps: 2 },
+      ...patch,
+    });
+  return [
+    await trainCurve(sized('speed-cpu', cpuSteps), 'cpu f32'),
+    await trainCurve(sized('speed-cuda-f32', cudaSteps, { device: 'cuda', dtype: 'f32' }), 'cuda f32'),
+    await trainCurve(sized('speed-cuda-bf16', cudaSteps, { device: 'cuda', dtype: 'bf16' }), 'cuda bf16'),
+  ];
+}
+
+export function formatReport(report: ParityReport): string {
+  const lines: string[] = [];
+  const cpu = report.runs[0]!;
+  lines.push(`step  ${report.runs.map((r) => r.label.padStart(12)).join('')}`);
+  cpu.losses.forEach((_, i) => lines.push(`${String(i + 1).padStart(4)}  ${report.runs.map((r) => (r.losses[i]?.toFixed(6) ?? '-').padStart(12)).join('')}`));
+  for (const r of report.runs) {
+    lines.push(`${r.label}: ${r.tokensPerSecond.toFixed(0)} tokens/s (median), final validation loss ${r.finalValLoss.toFixed(4)}, ${r.tokensPerSecond / cpu.tokensPerSecond > 0 ? `${(r.tokensPerSecond / cpu.tokensPerSecond).toFixed(2)}x the CPU` : ''}`);
+  }
+  for (const [label, d] of Object.entries(report.maxDiff)) {
+    lines.push(`${d <= report.tolerance[label]! ? 'PASS' : 'FAIL'} ${label} vs cpu f32: max |loss difference| ${d.toExponential(3)} over ${cpu.losses.length} steps (tolerance ${report.tolerance[label]})`);
+  }
+  lines.push(`optimizer state of the bf16 run: ${report.runs.at(-1)!.optimizerKeys.filter((k) => k.startsWith('master.')).length} master tensors`);
+  lines.push(report.pass ? 'PASS train parity' : 'FAIL train parity');
+  return lines.join('\n');
+}

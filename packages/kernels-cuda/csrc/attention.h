@@ -1,0 +1,21 @@
+// Host entry points of the fused attention (attention.cu), called by addon.cpp. Tensors are
+// contiguous: q [B,H,S,D], k [B,Hkv,Skv,D], v [B,Hkv,Skv,Dv], out [B,H,S,Dv], lse [B,H,S] f32.
+// Each call enqueues on the device's stream and returns without a sync.
+#pragma once
+#include "common.h"
+
+namespace grin {
+
+struct SdpaShape {
+  int B, H, Hkv, S, Skv, D, Dv, window;
+  float scale;
+  bool causal;
+};
+
+void sdpaForward(int device, int dtype, const SdpaShape& shape, void* out, float* lse, const void* q, const void* k,
+                 const void* v);
+/** scratch: 2 * B*H*S floats (the log-sum-exp in log2 units, then dOut . out per row). */
+void sdpaBackward(int device, int dtype, const SdpaShape& shape, void* dq, void* dk, void* dv, const float* lse,
+                  float* scratch, const void* q, const void* k, const void* v, const void* out, const void* dout);
+
+}  // namespace grin
