@@ -35,7 +35,10 @@ export async function benchAttention({ json }: { json: boolean; quick: boolean }
     const v = take([B, Hkv, S, D], 1 << 23);
     const g = take([B, H, S, D], 1 << 24);
     const attrs = { scale: 1 / Math.sqrt(D), window, causal: true };
-    ours.set('attention_fwd', timeCuda(cuda, forwardFlops, 1e12, () => void T.runOp('sdpa', [q, k, v], attrs)));
+    ours.set(
+      'attention_fwd',
+      timeCuda(cuda, forwardFlops, 1e12, () => void T.runOp('sdpa', [q, k, v], attrs)),
+    );
     ours.set(
       'attention_fwdbwd',
       timeCuda(cuda, forwardFlops + backwardFlops, 1e12, () => {
@@ -46,9 +49,15 @@ export async function benchAttention({ json }: { json: boolean; quick: boolean }
     const x = take([8192, 4096], 0);
     const w = T.cast(T.ones([4096], { device: 'cuda' }), 'bf16');
     const b = T.cast(T.zeros([4096], { device: 'cuda' }), 'bf16');
-    ours.set('layer_norm_bf16_8192x4096', timeCuda(cuda, 2 * 2 * x.size, 1e9, () => void T.layerNorm(x, w, b)));
+    ours.set(
+      'layer_norm_bf16_8192x4096',
+      timeCuda(cuda, 2 * 2 * x.size, 1e9, () => void T.layerNorm(x, w, b)),
+    );
     const logits = take([2048, 32064], 0);
-    const targets = T.tensor(Int32Array.from({ length: 2048 }, (_, i) => (i * 7) % 32064), { device: 'cuda' });
+    const targets = T.tensor(
+      Int32Array.from({ length: 2048 }, (_, i) => (i * 7) % 32064),
+      { device: 'cuda' },
+    );
     ours.set(
       'cross_entropy_bf16_2048x32064',
       timeCuda(cuda, 2 * logits.size, 1e9, () => void T.crossEntropy(logits, targets)),
@@ -61,7 +70,13 @@ export async function benchAttention({ json }: { json: boolean; quick: boolean }
   for (const [name, mine] of ours) {
     const theirs = torch.get(name);
     const unit = name.startsWith('attention') ? 'TFLOP/s' : 'GB/s';
-    results[name] = { unit, ours: mine.rate, ours_ms: mine.ms, ...(theirs ? { torch: theirs.rate, torch_ms: theirs.ms } : {}) };
+    results[name] = {
+      unit,
+      ours: mine.rate,
+      ours_ms: mine.ms,
+      ...(theirs ? { torch: theirs.rate, torch_ms: theirs.ms } : {}),
+      ...(theirs?.variant ? { torch_variant: theirs.variant } : {}),
+    };
     if (theirs) ratios[`grin_vs_torch_${name}`] = Number((theirs.ms / mine.ms).toFixed(3));
   }
   const copy = torch.get('copy_bf16_1G');

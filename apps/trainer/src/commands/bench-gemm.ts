@@ -54,11 +54,16 @@ function torchBenchScript(): string {
     if (existsSync(candidate)) return candidate;
     if (dirname(dir) === dir) break;
   }
-  throw new CliError('bench: tools/device/torch_bench.py not found above the working directory (set GRIN_TORCH_BENCH)');
+  throw new CliError(
+    'bench: tools/device/torch_bench.py not found above the working directory (set GRIN_TORCH_BENCH)',
+  );
 }
 
 /** Runs the PyTorch side of a suite; returns each "BENCH {json}" line's timing by name. */
-export function runTorch(suite: string, json: boolean): Map<string, Timing & { unit: string }> {
+export function runTorch(
+  suite: string,
+  json: boolean,
+): Map<string, Timing & { unit: string; variant?: string }> {
   const python = process.env.PYTHON ?? 'python3';
   const run = spawnSync(python, [torchBenchScript(), '--suite', suite], {
     encoding: 'utf8',
@@ -70,11 +75,17 @@ export function runTorch(suite: string, json: boolean): Map<string, Timing & { u
       `bench: the PyTorch side (${python} torch_bench.py --suite ${suite}) failed (exit ${run.status}): ${(run.stderr || run.error?.message || '').slice(-600)}`,
     );
   if (!json) process.stderr.write(run.stdout);
-  const out = new Map<string, Timing & { unit: string }>();
+  const out = new Map<string, Timing & { unit: string; variant?: string }>();
   for (const line of run.stdout.split('\n')) {
     if (!line.startsWith('BENCH ')) continue;
-    const b = JSON.parse(line.slice(6)) as { name: string; unit: string; rate: number; ms: number };
-    out.set(b.name, { ms: b.ms, rate: b.rate, unit: b.unit });
+    const b = JSON.parse(line.slice(6)) as {
+      name: string;
+      unit: string;
+      rate: number;
+      ms: number;
+      variant?: string;
+    };
+    out.set(b.name, { ms: b.ms, rate: b.rate, unit: b.unit, ...(b.variant ? { variant: b.variant } : {}) });
   }
   return out;
 }
@@ -114,7 +125,10 @@ export async function benchGemm({ json }: { json: boolean; quick: boolean }): Pr
         const a = take(s.m * s.k, [s.m, s.k], 0);
         const b = s.transB ? take(s.n * s.k, [s.n, s.k], 1 << 20) : take(s.k * s.n, [s.k, s.n], 1 << 20);
         const rhs = s.transB ? b.transpose() : b;
-        ours.set(s.name, timeCuda(cuda, 2 * s.m * s.n * s.k, 1e12, () => void T.matmul(a, rhs)));
+        ours.set(
+          s.name,
+          timeCuda(cuda, 2 * s.m * s.n * s.k, 1e12, () => void T.matmul(a, rhs)),
+        );
       });
     }
   });
@@ -133,7 +147,9 @@ export async function benchGemm({ json }: { json: boolean; quick: boolean }): Pr
   if (!json) {
     console.log('bf16 GEMM, TFLOP/s (ratio = torch time / ours, higher is better)');
     for (const [name, r] of Object.entries(results))
-      console.log(`${name.padEnd(16)} ours ${String(r.ours_tflops).padStart(7)}  torch ${String(r.torch_tflops ?? '-').padStart(7)}  ratio ${ratios[`grin_vs_torch_${name}`] ?? '-'}`);
+      console.log(
+        `${name.padEnd(16)} ours ${String(r.ours_tflops).padStart(7)}  torch ${String(r.torch_tflops ?? '-').padStart(7)}  ratio ${ratios[`grin_vs_torch_${name}`] ?? '-'}`,
+      );
   }
   return { bench: 'gemm', device: deviceName(cuda), results, ratios };
 }

@@ -11,7 +11,8 @@ const VERSIONS = { simt: 'f32', mma: 'bf16' } as const;
 
 function visiblePairs(S: number, window: number, causal: boolean): number {
   let pairs = 0;
-  for (let i = 0; i < S; i++) pairs += causal ? Math.min(i + 1, window || i + 1) : window ? Math.min(S, window) : S;
+  for (let i = 0; i < S; i++)
+    pairs += causal ? Math.min(i + 1, window || i + 1) : window ? Math.min(S, window) : S;
   return pairs;
 }
 
@@ -35,7 +36,9 @@ if (!status.available) {
 }
 for (const [version, dtype] of Object.entries(VERSIONS)) {
   const shape = { B: 1, H: 8, Hkv: 2, S: 256, Skv: 256, D: 128, Dv: 128, causal: true, window: 100 };
-  console.log(`validate ${version} (${dtype}) vs cpu ${JSON.stringify(shape)}: ${T.tidy(() => checkShape(shape, dtype))}`);
+  console.log(
+    `validate ${version} (${dtype}) vs cpu ${JSON.stringify(shape)}: ${T.tidy(() => checkShape(shape, dtype))}`,
+  );
 }
 const shapes = [
   { B: 2, H: 32, Hkv: 8, S: 4096, D: 128, window: 2047 },

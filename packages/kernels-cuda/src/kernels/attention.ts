@@ -6,7 +6,16 @@ import { allocate, registerKernel, type Tensor } from '@grin-moe/tensor';
 import { addr, dev, dtypeCode, native } from '../backend.js';
 
 interface AttentionAddon {
-  sdpa(d: number, dtype: number, shape: Float64Array, out: number, lse: number, q: number, k: number, v: number): void;
+  sdpa(
+    d: number,
+    dtype: number,
+    shape: Float64Array,
+    out: number,
+    lse: number,
+    q: number,
+    k: number,
+    v: number,
+  ): void;
   sdpaBackward(
     d: number,
     dtype: number,
@@ -27,14 +36,21 @@ interface AttentionAddon {
 const attention = () => native() as unknown as AttentionAddon;
 
 /** [B, H, Hkv, S, Skv, D, Dv, window, scale, causal], after checking what the kernels support. */
-function shapeOf(op: string, q: Tensor, k: Tensor, v: Tensor, attrs: { scale: number; window: number; causal: boolean }) {
+function shapeOf(
+  op: string,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  attrs: { scale: number; window: number; causal: boolean },
+) {
   const all = `q ${q.describe()}, k ${k.describe()}, v ${v.describe()}`;
   if (q.dtype !== k.dtype || q.dtype !== v.dtype || (q.dtype !== 'f32' && q.dtype !== 'bf16'))
     throw new TypeError(`${op} (cuda): q, k, v must share one dtype, f32 or bf16; got ${all}`);
   const [B, H, S, D] = q.shape as [number, number, number, number];
   const [, Hkv, Skv] = k.shape as [number, number, number];
   const Dv = v.shape[3]!;
-  if (D > 128 || Dv > 128) throw new RangeError(`${op} (cuda): head dims up to 128 are supported; got ${all}`);
+  if (D > 128 || Dv > 128)
+    throw new RangeError(`${op} (cuda): head dims up to 128 are supported; got ${all}`);
   return Float64Array.of(B, H, Hkv, S, Skv, D, Dv, attrs.window, attrs.scale, attrs.causal ? 1 : 0);
 }
 
@@ -49,14 +65,18 @@ registerKernel('sdpa', 'cuda', ([q, k, v], attrs) => {
 
 registerKernel('sdpa_backward', 'cuda', ([q, k, v, out, lse, dOut], attrs) => {
   const shape = shapeOf('sdpa_backward', q!, k!, v!, attrs);
-  if (lse!.dtype !== 'f32') throw new TypeError(`sdpa_backward (cuda): lse must be f32, got ${lse!.describe()}`);
+  if (lse!.dtype !== 'f32')
+    throw new TypeError(`sdpa_backward (cuda): lse must be f32, got ${lse!.describe()}`);
   const dq = allocate(q!.shape, q!.dtype, q!.device);
   const dk = allocate(k!.shape, k!.dtype, k!.device);
   const dv = allocate(v!.shape, v!.dtype, v!.device);
   // the log-sum-exp in log2 units and dOut . out per row; freed at once (stream-ordered allocator)
   const scratch = allocate([2, lse!.size], 'f32', q!.device);
   const g = dOut!.dtype === q!.dtype ? dOut! : null;
-  if (!g) throw new TypeError(`sdpa_backward (cuda): the gradient ${dOut!.describe()} must have q's dtype ${q!.dtype}`);
+  if (!g)
+    throw new TypeError(
+      `sdpa_backward (cuda): the gradient ${dOut!.describe()} must have q's dtype ${q!.dtype}`,
+    );
   attention().sdpaBackward(
     dev(q!),
     dtypeCode(q!.dtype),
