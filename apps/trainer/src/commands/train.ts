@@ -3,6 +3,7 @@
 // corpus' unigram entropy. A config file (JSON or YAML) and flags adjust it; flags win.
 import { type Command, CliError, parseFlags } from '../args.js';
 import { type TrainConfig, ConfigError, defaultTrainConfig, mergeConfig, readConfigFile, validateConfig } from '../train/config.js';
+import { DeviceError } from '../train/device.js';
 import { runTraining } from '../train/loop.js';
 
 export const trainCommand: Command = {
@@ -32,7 +33,9 @@ export const trainCommand: Command = {
     const { flags, positional } = parseFlags(trainCommand, argv);
     if (positional.length) throw new CliError(`train: unexpected argument '${positional[0]}'`);
     const config = resolveConfig(flags);
-    const summary = await runTraining(config, { resume: Boolean(flags.resume) });
+    const summary = await runTraining(config, { resume: Boolean(flags.resume) }).catch((error: unknown) => {
+      throw error instanceof DeviceError ? new CliError(error.message) : error;
+    });
     const out = process.stdout;
     out.write(`\nrun directory: ${summary.runDir}\n`);
     out.write(`steps: ${summary.steps}${summary.stoppedEarly ? ` (${summary.stoppedEarly})` : ''}\n`);
