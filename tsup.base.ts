@@ -5,7 +5,8 @@ import type { Options } from 'tsup';
 export const baseTsup = {
   format: ['esm'],
   target: 'node20',
-  dts: true,
+  // GRIN_FAST_BUILD=1 (pnpm train) skips type declarations: they are for consumers, not for running.
+  dts: process.env.GRIN_FAST_BUILD !== '1',
   sourcemap: true,
   clean: true,
   splitting: false,

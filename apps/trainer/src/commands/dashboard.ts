@@ -2,7 +2,6 @@
 // built on the spot when dist/web is missing) and its JSON API over a runs directory, bound to
 // 127.0.0.1 unless --host says otherwise, and prints the URL. Runs until interrupted.
 // Test: cd apps/dashboard && npx vitest run (server and end-to-end tests)
-import { ensureWebBuilt, startDashboard } from '@grin-moe/dashboard';
 import { CliError, type Command, parseFlags } from '../args.js';
 
 export const dashboardCommand: Command = {
@@ -24,6 +23,8 @@ export const dashboardCommand: Command = {
     },
   },
   async run(argv) {
+    // loaded here so that the CLI starts without the dashboard built (pnpm train skips it)
+    const { ensureWebBuilt, startDashboard } = await import('@grin-moe/dashboard');
     const { flags, positional } = parseFlags(dashboardCommand, argv);
     if (positional.length)
       throw new CliError(

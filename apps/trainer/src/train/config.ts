@@ -87,7 +87,7 @@ export const defaultTrainConfig: TrainConfig = {
   checkpoint: { every: 100, keep: 2 },
   device: 'cpu',
   dtype: 'f32',
-  timeBudgetSeconds: 520,
+  timeBudgetSeconds: 480,
 };
 
 export class ConfigError extends Error {}
