@@ -31,6 +31,9 @@ bundle() { "$esbuild" "$1" --bundle --platform=node --format=esm --target=node22
   --log-level=warning --external:onnxruntime-node --outfile="$2"; }
 bundle tools/device/bench-entry.ts .device/grin-bench.mjs
 bundle "$pkg/dev/attention/attention.ts" .device/dev-attention.mjs
+bundle "$pkg/dev/layer_norm/layer_norm.ts" .device/dev-layer-norm.mjs
+bundle "$pkg/dev/softmax/softmax.ts" .device/dev-softmax.mjs
+bundle "$pkg/dev/cross_entropy/cross_entropy.ts" .device/dev-cross-entropy.mjs
 cp "$pkg/build/grin_cuda.node" .device/grin_cuda.node
 ../shared/device/pack-node.sh .device
 ls -la .device

@@ -2,7 +2,8 @@
 # The one device command (run with carry [".device"], after tools/device/build-bundle.sh here):
 # unpacks Node, runs every GPU test bundle (node:test, cuda vs the CPU reference), grin train's
 # loss curve on cuda vs cpu (train-parity), then our bench and PyTorch's on the same GPU, and prints
-# a summary with ratios. Log: $OUT/gpu-tests.log. GROUPS_TO_RUN, SKIP_TRAIN=1, SKIP_BENCH=1 narrow it.
+# a summary with ratios. Log: $OUT/gpu-tests.log. GROUPS_TO_RUN, SKIP_TRAIN=1, SKIP_BENCH=1 narrow it;
+# DEV="layer-norm softmax cross-entropy attention" also runs those dev/ harnesses (validate + time).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/grin-out}
@@ -28,6 +29,11 @@ if [ "${SKIP_TRAIN:-0}" != 1 ]; then
   timeout 300 /tmp/node .device/train-parity.mjs 20 2>&1 | tee -a "$log"
   echo "EXIT train-parity ${PIPESTATUS[0]}" >> "$log"
 fi
+for h in ${DEV:-}; do
+  echo "=== dev-$h" | tee -a "$log"
+  timeout 150 /tmp/node ".device/dev-$h.mjs" 2>&1 | tee -a "$log"
+  echo "EXIT dev-$h ${PIPESTATUS[0]}" >> "$log"
+done
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   echo "=== bench" | tee -a "$log"
   timeout 90 /tmp/node .device/bench.mjs >> "$log" 2>&1

@@ -29,7 +29,7 @@ for (const r of results) {
 }
 for (const [group, code] of Object.entries(exits)) {
   const ran = results.filter((r) => r.group === group).length;
-  if (code !== 0 || ran === 0)
+  if (code !== 0 || (ran === 0 && !group.startsWith('dev-')))
     console.log(`GROUP ${group}: exit ${code}, ${ran} cases reported (see the log for crashes)`);
 }
 console.log(`${passed} passed, ${failed} failed`);

@@ -1,8 +1,15 @@
 // Neural-network kernels: softmax / log_softmax (max-subtracted, f32 accumulation), the fused
 // attention softmax (scale, causal / sliding-window mask) and its backward, layer_norm and
 // layer_norm_backward (biased variance, mean/rstd kept in f32). A block handles one row when the
-// axis is the last one; otherwise a thread walks one strided row. Mirrors src/cpu/nn.ts, fused.ts.
+// axis is the last one; otherwise a thread walks one strided row. layer_norm forward and the dx
+// part of its backward have vectorised versions (16-byte loads, row in registers) used whenever
+// the row and pointers allow; GRIN_LAYER_NORM_SCALAR=1 forces the scalar ones (dev harness).
+// Mirrors src/cpu/nn.ts, fused.ts.
 // Test: tests/nn.test.ts (GPU).
+#include <algorithm>
+#include <cstdlib>
+#include <initializer_list>
+
 #include "device.cuh"
 #include "kernels.h"
 
@@ -182,10 +189,152 @@ __global__ void layerNormKernel(T* y, float* mean, float* rstd, const T* x, cons
   }
 }
 
+// Vectorised row kernels (dev/layer_norm/layer_norm.ts validates and times them): 16-byte loads
+// (8 bf16 or 4 f32), the row held in registers (f32), so x is read once and y written once. A warp
+// per row while the row fits in 32 lanes x N vectors, else a block of up to 1024 threads per row.
+// Used when d is a multiple of the vector width and every pointer is 16-byte aligned.
+template <typename T> struct VecOf { static constexpr int n = 16 / sizeof(T); };
+
+__device__ __forceinline__ void loadVec(const float* p, float (&v)[4]) {
+  float4 q = __ldg((const float4*)p);
+  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+__device__ __forceinline__ void loadVec(const bf16* p, float (&v)[8]) {
+  uint4 q = __ldg((const uint4*)p);
+  const __nv_bfloat162* h = (const __nv_bfloat162*)&q;
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    float2 f = __bfloat1622float2(h[i]);
+    v[2 * i] = f.x, v[2 * i + 1] = f.y;
+  }
+}
+__device__ __forceinline__ void storeVec(float* p, const float (&v)[4]) { *(float4*)p = make_float4(v[0], v[1], v[2], v[3]); }
+__device__ __forceinline__ void storeVec(bf16* p, const float (&v)[8]) {
+  uint4 q;
+  __nv_bfloat162* h = (__nv_bfloat162*)&q;
+#pragma unroll
+  for (int i = 0; i < 4; i++) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+  *(uint4*)p = q;
+}
+
+/** Lanes per row, this thread's lane, its first row and the row step: a warp or the block per row. */
+template <bool WARP>
+struct RowWalk {
+  int lanes, lane;
+  int64_t first, step;
+  __device__ RowWalk() {
+    lanes = WARP ? 32 : blockDim.x;
+    lane = WARP ? (threadIdx.x & 31) : threadIdx.x;
+    first = WARP ? (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5) : blockIdx.x;
+    step = WARP ? (int64_t)gridDim.x * (blockDim.x >> 5) : gridDim.x;
+  }
+};
+
+template <bool WARP>
+__device__ __forceinline__ float rowSum(float v, float* shared) { return WARP ? warpSum(v) : blockSum(v, shared); }
+
+template <typename T, int N, bool WARP>
+__global__ void layerNormVecKernel(T* y, float* mean, float* rstd, const T* x, const T* w, const T* b, int64_t rows,
+                                   int d, float eps) {
+  constexpr int V = VecOf<T>::n;
+  __shared__ float shared[33];
+  RowWalk<WARP> walk;
+  const int vecs = d / V;
+  for (int64_t row = walk.first; row < rows; row += walk.step) {
+    float v[N][V];
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      int k = walk.lane + i * walk.lanes;
+      if (k < vecs) {
+        loadVec(x + row * d + k * V, v[i]);
+#pragma unroll
+        for (int j = 0; j < V; j++) s += v[i][j];
+      }
+    }
+    float m = rowSum<WARP>(s, shared) / d;
+    float q = 0.0f;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      if (walk.lane + i * walk.lanes < vecs) {
+#pragma unroll
+        for (int j = 0; j < V; j++) q += (v[i][j] - m) * (v[i][j] - m);
+      }
+    }
+    float inv = 1.0f / sqrtf(rowSum<WARP>(q, shared) / d + eps);
+    if (walk.lane == 0) mean[row] = m, rstd[row] = inv;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      int k = walk.lane + i * walk.lanes;
+      if (k < vecs) {
+        float wv[V], bv[V], out[V];
+        if (w) loadVec(w + k * V, wv);
+        if (b) loadVec(b + k * V, bv);
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+          float h = (v[i][j] - m) * inv;
+          out[j] = (w ? h * wv[j] : h) + (b ? bv[j] : 0.0f);
+        }
+        storeVec(y + row * d + k * V, out);
+      }
+    }
+  }
+}
+
+/** GRIN_LAYER_NORM_SCALAR=1 picks the scalar kernels (read per call, so a harness can switch). */
+static bool scalarLayerNorm() {
+  const char* flag = getenv("GRIN_LAYER_NORM_SCALAR");
+  return flag && flag[0] == '1';
+}
+
+static bool aligned16(std::initializer_list<const void*> pointers) {
+  for (const void* p : pointers)
+    if ((uintptr_t)p % 16 != 0) return false;
+  return true;
+}
+
+/** The vectorised launch for a row of `vecs` vectors: warp per row (N = 1, 2, 4) or block per row (N = 4). */
+struct VecPlan {
+  bool ok, warp;
+  int n, threads;
+  unsigned blocks;
+};
+static VecPlan vecPlan(int64_t rows, int64_t vecs) {
+  if (vecs <= 128) {
+    int n = vecs <= 32 ? 1 : vecs <= 64 ? 2 : 4;
+    int64_t blocks = (rows + 3) / 4;  // 4 warps (rows) per block
+    return {true, true, n, 128, (unsigned)std::min<int64_t>(blocks, 132 * 32)};
+  }
+  int64_t threads = ((vecs + 3) / 4 + 31) / 32 * 32;
+  if (threads > 1024) return {false, false, 0, 0, 0};
+  return {true, false, 4, (int)threads, (unsigned)std::min<int64_t>(rows, 132 * 16)};
+}
+
+template <typename T>
+static bool layerNormVec(cudaStream_t s, T* y, float* mean, float* rstd, const T* x, const T* w, const T* b,
+                         int64_t rows, int64_t d, float eps) {
+  constexpr int V = VecOf<T>::n;
+  if (d % V != 0 || !aligned16({y, x, w, b}) || scalarLayerNorm()) return false;
+  VecPlan plan = vecPlan(rows, d / V);
+  if (!plan.ok) return false;
+  if (!plan.warp) layerNormVecKernel<T, 4, false><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
+  else if (plan.n == 1) layerNormVecKernel<T, 1, true><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
+  else if (plan.n == 2) layerNormVecKernel<T, 2, true><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
+  else layerNormVecKernel<T, 4, true><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
+  return true;
+}
+
 void layerNorm(int device, int dtype, void* y, float* mean, float* rstd, const void* x, const void* w,
                const void* b, int64_t rows, int64_t d, float eps) {
   if (rows * d == 0) return;
   cudaStream_t s = streamFor(device);
+  bool done = false;
+  GRIN_DISPATCH_FLOAT(dtype, T, "layer_norm",
+      done = layerNormVec<T>(s, (T*)y, mean, rstd, (const T*)x, (const T*)w, (const T*)b, rows, d, eps));
+  if (done) {
+    checkLaunch("layer_norm");
+    return;
+  }
   bool cached = d <= 12288;  // 48 KiB of f32: the default dynamic shared memory limit
   size_t smem = cached ? d * sizeof(float) : 0;
   GRIN_DISPATCH_FLOAT(dtype, T, "layer_norm",
@@ -243,6 +392,63 @@ __global__ void layerNormDwFinishKernel(T* dweight, T* dbias, const float* parti
   store(dbias + j, (float)db);
 }
 
+/** dx of layer_norm with g and x rows in registers (see layerNormVecKernel). */
+template <typename T, int N, bool WARP>
+__global__ void layerNormDxVecKernel(T* dx, const T* g, const T* x, const float* mean, const float* rstd, const T* w,
+                                     int64_t rows, int d) {
+  constexpr int V = VecOf<T>::n;
+  __shared__ float shared[33];
+  RowWalk<WARP> walk;
+  const int vecs = d / V;
+  for (int64_t row = walk.first; row < rows; row += walk.step) {
+    float gh[N][V], xhat[N][V];
+    float m = mean[row], inv = rstd[row], sumGh = 0.0f, sumGhXhat = 0.0f;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      int k = walk.lane + i * walk.lanes;
+      if (k < vecs) {
+        float wv[V];
+        loadVec(g + row * d + k * V, gh[i]);
+        loadVec(x + row * d + k * V, xhat[i]);
+        if (w) loadVec(w + k * V, wv);
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+          if (w) gh[i][j] *= wv[j];
+          xhat[i][j] = (xhat[i][j] - m) * inv;
+          sumGh += gh[i][j];
+          sumGhXhat += gh[i][j] * xhat[i][j];
+        }
+      }
+    }
+    float meanGh = rowSum<WARP>(sumGh, shared) / d;
+    float meanGhXhat = rowSum<WARP>(sumGhXhat, shared) / d;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      int k = walk.lane + i * walk.lanes;
+      if (k < vecs) {
+        float out[V];
+#pragma unroll
+        for (int j = 0; j < V; j++) out[j] = inv * (gh[i][j] - meanGh - xhat[i][j] * meanGhXhat);
+        storeVec(dx + row * d + k * V, out);
+      }
+    }
+  }
+}
+
+template <typename T>
+static bool layerNormDxVec(cudaStream_t s, T* dx, const T* g, const T* x, const float* mean, const float* rstd,
+                           const T* w, int64_t rows, int64_t d) {
+  constexpr int V = VecOf<T>::n;
+  if (d % V != 0 || !aligned16({dx, g, x, w}) || scalarLayerNorm()) return false;
+  VecPlan plan = vecPlan(rows, d / V);
+  if (!plan.ok) return false;
+  if (!plan.warp) layerNormDxVecKernel<T, 4, false><<<plan.blocks, plan.threads, 0, s>>>(dx, g, x, mean, rstd, w, rows, (int)d);
+  else if (plan.n == 1) layerNormDxVecKernel<T, 1, true><<<plan.blocks, plan.threads, 0, s>>>(dx, g, x, mean, rstd, w, rows, (int)d);
+  else if (plan.n == 2) layerNormDxVecKernel<T, 2, true><<<plan.blocks, plan.threads, 0, s>>>(dx, g, x, mean, rstd, w, rows, (int)d);
+  else layerNormDxVecKernel<T, 4, true><<<plan.blocks, plan.threads, 0, s>>>(dx, g, x, mean, rstd, w, rows, (int)d);
+  return true;
+}
+
 void layerNormBackward(int device, int dtype, void* dx, void* dweight, void* dbias, const void* g, const void* x,
                        const float* mean, const float* rstd, const void* w, int64_t rows, int64_t d) {
   if (d == 0) return;
@@ -253,7 +459,8 @@ void layerNormBackward(int device, int dtype, void* dx, void* dweight, void* dbi
   Scratch partial(device, sizeof(float) * 2 * chunks * d);
   GRIN_DISPATCH_FLOAT(dtype, T, "layer_norm_backward", {
     if (rows > 0) {
-      layerNormDxKernel<T><<<rowBlocks(rows), rowThreads(d), 0, s>>>((T*)dx, (const T*)g, (const T*)x, mean, rstd, (const T*)w, rows, (int)d);
+      if (!layerNormDxVec<T>(s, (T*)dx, (const T*)g, (const T*)x, mean, rstd, (const T*)w, rows, d))
+        layerNormDxKernel<T><<<rowBlocks(rows), rowThreads(d), 0, s>>>((T*)dx, (const T*)g, (const T*)x, mean, rstd, (const T*)w, rows, (int)d);
       checkLaunch("layer_norm_backward (dx)");
     }
     layerNormDwKernel<T><<<dim3(gridFor(d, 256), chunks), 256, 0, s>>>(partial.as<float>(), (const T*)g, (const T*)x, mean, rstd, rows, (int)d, chunk);

@@ -24,7 +24,13 @@ import { decoderLayer } from './modules/decoder.js';
 import type { RoutingTrace } from './modules/moe.js';
 import { optionalParam, type ParameterMap, param, parameterShapes } from './modules/names.js';
 
+/** Dtypes a model is built or loaded in (its parameters on the host). */
 export type ModelDType = 'f32' | 'f64';
+/**
+ * Dtypes a model computes in: bf16 (parameters and activations in bf16, f32 statistics inside the
+ * kernels) needs a backend with bf16 arithmetic (cuda); the CPU backend only stores bf16.
+ */
+export type ComputeDType = ModelDType | 'bf16';
 
 /** Per-layer keys/values of the positions seen so far (trimmed to the sliding window). */
 export interface KvCache {
@@ -82,7 +88,7 @@ export function rotaryTables(
   config: GrinConfig,
   offset: number,
   length: number,
-  dtype: ModelDType,
+  dtype: ComputeDType,
   device = 'cpu',
 ): { cos: Tensor; sin: Tensor } {
   const positions = Array.from({ length }, (_, i) => offset + i);
@@ -115,9 +121,11 @@ export class GrinModel {
     readonly config: GrinConfig,
     /** Parameters by checkpoint name, in checkpoint order. */
     readonly params: ParameterMap,
-    readonly dtype: ModelDType,
+    readonly dtype: ComputeDType,
     readonly device = 'cpu',
   ) {
+    if (dtype === 'bf16' && device === 'cpu')
+      throw new Error("GrinModel: bf16 needs device 'cuda' (the CPU backend stores bf16 but has no bf16 arithmetic); use f32 or f64 on the CPU");
     for (const [name, shape] of parameterShapes(config)) {
       const t = params.get(name);
       if (!t) throw new Error(`GrinModel: parameter '${name}' [${shape}] is missing`);
@@ -195,16 +203,20 @@ export class GrinModel {
   }
 }
 
-/** Mean next-token cross-entropy: logits[:, :-1] against ids[:, 1:] (the reference `loss`). */
+/**
+ * Mean next-token cross-entropy: logits[:, :-1] against ids[:, 1:] (the reference `loss`). bf16
+ * logits are taken in f32, as transformers' loss upcasts them, so the loss is an f32 0-d tensor.
+ */
 export function nextTokenLoss(logits_BSV: Tensor, ids_BS: Tensor): Tensor {
   return tidy(() => {
+    const logits = logits_BSV.dtype === 'bf16' ? cast(logits_BSV, 'f32') : logits_BSV;
     const [B, S] = ids_BS.shape as [number, number];
     if (S < 2) throw new RangeError(`nextTokenLoss: need at least 2 positions, got ids ${ids_BS.describe()}`);
     // Targets shifted left, the last position ignored: the same mean as slicing logits[:, :-1],
     // without copying the logits (or their gradient) through a slice.
     const last_B1 = full([B, 1], IGNORE, { dtype: 'i32', device: ids_BS.device });
     const targets_BS = concat([ids_BS.slice(null, [1, S]), last_B1], 1);
-    return crossEntropy(logits_BSV, targets_BS, { ignoreIndex: IGNORE });
+    return crossEntropy(logits, targets_BS, { ignoreIndex: IGNORE });
   });
 }
 

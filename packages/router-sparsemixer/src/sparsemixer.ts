@@ -88,12 +88,15 @@ function routeSlot(logits_TE: Tensor, src_TE: Tensor, eps: number, training: boo
 /** Draws for slot k, from the injected record or the generator (Exp [T,E] then U [T,1]). */
 function drawsFor(logits_TE: Tensor, k: number, options: RouteOptions): { exp_TE: Tensor; u_T1: Tensor } {
   const [T, E] = logits_TE.shape as [number, number];
-  const dtype = logits_TE.dtype === 'f64' ? 'f64' : 'f32';
   if (options.draws) return injected(options.draws, k, logits_TE, T, E);
+  // Draws are f32 (f64 for f64 logits) and then take the logits' dtype (bf16 on cuda), so a seed
+  // gives the same stream whatever the dtype; elementwise ops need equal dtypes.
+  const drawDType = logits_TE.dtype === 'f64' ? 'f64' : 'f32';
   const generator = options.generator ?? defaultGenerator();
-  const exp_TE = randExponential([T, E], { dtype, device: logits_TE.device, generator });
-  const u_T1 = rand([T, 1], { dtype, device: logits_TE.device, generator });
-  return { exp_TE, u_T1 };
+  const exp_TE = randExponential([T, E], { dtype: drawDType, device: logits_TE.device, generator });
+  const u_T1 = rand([T, 1], { dtype: drawDType, device: logits_TE.device, generator });
+  if (logits_TE.dtype === drawDType) return { exp_TE, u_T1 };
+  return { exp_TE: cast(exp_TE, logits_TE.dtype), u_T1: cast(u_T1, logits_TE.dtype) };
 }
 
 function injected(draws: RouterDraws, k: number, like: Tensor, T: number, E: number): { exp_TE: Tensor; u_T1: Tensor } {

@@ -1,7 +1,7 @@
 // Where training runs: the CUDA backend is imported only when a run asks for it (so the CLI works
 // where it is not built), and `toDevice` copies a CPU model's parameters to the run's device and
-// dtype. With bf16 the optimizer holds bf16 leaves (f32 master weights inside AdamW); the forward
-// pass reads them through f32 casts, so autograd brings bf16 gradients back to the leaves.
+// dtype. With bf16 the optimizer holds bf16 leaves (f32 master weights inside AdamW) and the model
+// computes on them directly: bf16 activations and gradients, f32 router math and loss (model-grin).
 // Test: cd apps/trainer && npx vitest run src/train/cuda.test.ts (skips without a GPU)
 import { GrinModel } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';
@@ -24,7 +24,7 @@ export async function requireCuda(what = 'train --device cuda'): Promise<void> {
 
 /** A model's parameters on a device in a dtype: the leaves the optimizer updates. */
 export class PlacedModel {
-  private readonly direct: GrinModel | null;
+  private readonly model: GrinModel;
 
   constructor(
     readonly config: GrinModel['config'],
@@ -32,30 +32,24 @@ export class PlacedModel {
     readonly leaves: Map<string, T.Tensor>,
     readonly device: string,
     readonly dtype: ParamDType,
-    /** The f32 model over these very leaves (f32 only); saves a copy on the CPU. */
+    /** The model over these very leaves, when the caller has it (the CPU f32 case). */
     model?: GrinModel,
   ) {
-    this.direct = dtype === 'f32' ? (model ?? new GrinModel(config, leaves, 'f32', device)) : null;
+    this.model = model ?? new GrinModel(config, leaves, dtype, device);
   }
 
   parameters(): T.Tensor[] {
     return [...this.leaves.values()];
   }
 
-  /**
-   * The model to run. f32: the leaves themselves. bf16: a model over f32 casts of the leaves, made
-   * in the caller's scope (call it inside the step's scope, once per forward).
-   */
+  /** The model to run: over the leaves themselves, in the leaves' dtype. */
   compute(): GrinModel {
-    if (this.direct) return this.direct;
-    const casts = new Map<string, T.Tensor>();
-    for (const [name, leaf] of this.leaves) casts.set(name, T.cast(leaf, 'f32'));
-    return new GrinModel(this.config, casts, 'f32', this.device);
+    return this.model;
   }
 
   /** An f32 model on the CPU (checkpoints, routing report): the model itself when already there. */
   toCpu(): { model: GrinModel; copied: boolean } {
-    if (this.direct && this.device === 'cpu') return { model: this.direct, copied: false };
+    if (this.device === 'cpu' && this.dtype === 'f32') return { model: this.model, copied: false };
     const params = new Map<string, T.Tensor>();
     T.noGrad(() => {
       for (const [name, leaf] of this.leaves) {

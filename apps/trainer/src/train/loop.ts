@@ -4,7 +4,8 @@
 // state is checkpointed, and the batch of a step is a function of (seed, step): an interrupted and
 // resumed run reproduces the uninterrupted one bit for bit on CPU. With --device cuda the model is
 // built on the CPU, copied to the GPU (toDevice), each batch is uploaded, and metrics and
-// checkpoints read values back to the host (checkpoints as CPU f32).
+// checkpoints read values back to the host (checkpoints as CPU f32). With --dtype bf16 the forward
+// and backward run in bf16 on the bf16 leaves; AdamW keeps f32 masters.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,7 +61,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   );
   progress.log(
     `model: ${countParams(placed)} parameters (${config.model.numLayers} layers, ${config.model.numExperts} experts top-${config.model.topK}, router ${config.model.router})` +
-      (device === 'cpu' ? '' : ` on ${device}, ${config.dtype}${config.dtype === 'bf16' ? ' with f32 master weights' : ''}`),
+      (device === 'cpu' ? '' : ` on ${device}, ${config.dtype}${config.dtype === 'bf16' ? ' compute with f32 master weights' : ''}`),
   );
 
   const o = config.optim;

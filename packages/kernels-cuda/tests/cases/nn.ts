@@ -8,7 +8,7 @@ import { type Case, compare, DTYPES, type Dt, Notes, pairFrom, randint, randn, s
 const BF16_GRAD = { atol: 3e-2, rtol: 3e-2 };
 
 /** Runs fn on cuda and cpu leaves made from the same values; compares outputs and input grads. */
-function forwardBackward(
+export function forwardBackward(
   label: string,
   inputs: Array<{ cpu: T.Tensor; cuda: T.Tensor }>,
   fn: (...xs: T.Tensor[]) => T.Tensor,
@@ -67,14 +67,21 @@ export const cases: Case[] = [
       }),
   })),
   ...DTYPES.map((dtype) => ({
-    name: `layerNorm ${dtype} with and without weight/bias, forward and backward (d up to 4096)`,
+    name: `layerNorm ${dtype} with and without weight/bias, forward and backward (d up to 20480)`,
     run: () =>
       scoped(() => {
         const notes = new Notes();
+        // Vectorised paths: a warp per row with 1, 2 or 4 vectors a lane (8..1024), a block per
+        // row (1032, 4096, 20480); scalar fallback where d is not a multiple of the vector (100, 1030).
         for (const [rows, d] of [
           [1, 8],
           [37, 100],
+          [5, 1030],
+          [40, 384],
+          [9, 1024],
+          [6, 1032],
           [512, 4096],
+          [3, 20480],
           [3000, 64],
         ] as Array<[number, number]>) {
           const x = randn([rows, d], dtype, 2, 0.5);

@@ -2,9 +2,12 @@
 // to its K experts, no capacity, nothing dropped, routing weights NOT renormalised. The router comes
 // from the registry by name (default sparsemixer-v2). Shape legend: T tokens (B*S), D hidden size,
 // E experts, K picks per token, I expert intermediate size, N = T*K routed rows.
+// bf16 activations (cuda): the jitter is drawn in f32 and rounded to bf16, and the router runs on
+// f32 logits (as transformers takes the routing softmax in float32); its weights come back as bf16.
 // Test: cd packages/model-grin && npx vitest run src/parity src/modules
 import { type BalanceStats, balanceStats, getRouter } from '@grin-moe/router-sparsemixer';
 import {
+  cast,
   concat,
   type Generator,
   indexAdd,
@@ -93,17 +96,19 @@ export function moe(
     let x_TD = x_BSD.reshape([B * S, D]);
     const eps = config.inputJitterNoise;
     if (options.training && eps > 0) {
-      const dtype = x_TD.dtype === 'f64' ? 'f64' : 'f32';
+      // The same f32 (or f64) draws whatever the activation dtype, so a seed picks the same noise.
+      const drawDType = x_TD.dtype === 'f64' ? 'f64' : 'f32';
       const noise_TD = rand([B * S, D], {
         low: 1 - eps,
         high: 1 + eps,
-        dtype,
+        dtype: drawDType,
         device: x_TD.device,
         generator: options.generator,
       });
-      x_TD = mul(x_TD, noise_TD);
+      x_TD = mul(x_TD, noise_TD.dtype === x_TD.dtype ? noise_TD : cast(noise_TD, x_TD.dtype));
     }
-    const logits_TE = linear(x_TD, param(params, `model.layers.${layer}.block_sparse_moe.gate.weight`));
+    const gateLogits_TE = linear(x_TD, param(params, `model.layers.${layer}.block_sparse_moe.gate.weight`));
+    const logits_TE = gateLogits_TE.dtype === 'bf16' ? cast(gateLogits_TE, 'f32') : gateLogits_TE;
     const { experts_TK, weights_TK, probs_TE } = getRouter(config.router).route(logits_TE, {
       training: options.training,
       jitterEps: config.routerJitterNoise,
@@ -119,7 +124,8 @@ export function moe(
     counts_E.forEach((count, e) => {
       if (count > 0) outputs.push(expertMlp(params, expertPrefix(layer, e), pieces[e]!));
     });
-    const weights_N1 = indexSelect(weights_TK.reshape([-1]), 0, slot_N).unsqueeze(1);
+    const routedWeights_N1 = indexSelect(weights_TK.reshape([-1]), 0, slot_N).unsqueeze(1);
+    const weights_N1 = routedWeights_N1.dtype === x_TD.dtype ? routedWeights_N1 : cast(routedWeights_N1, x_TD.dtype);
     const expert_ND = outputs.length === 1 ? outputs[0]! : concat(outputs, 0);
     const combined_TD = indexAdd(
       zeros([B * S, D], { dtype: x_TD.dtype, device: x_TD.device }),

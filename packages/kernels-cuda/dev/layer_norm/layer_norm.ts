@@ -1,0 +1,68 @@
+// Dev harness for layer_norm (csrc/nn.cu), in the spirit of llm.c's dev/cuda: validate each version
+// against the CPU op (forward and, through autograd, dx / dweight / dbias), then time forward and
+// backward against this GPU's copy bandwidth measured in the same run. Versions: `scalar` (a block
+// per row, one element a thread, row cached in shared memory) and `vec` (16-byte loads, row in
+// registers, a warp per row up to 1024 bf16 / 512 f32, else a block), switched by
+// GRIN_LAYER_NORM_SCALAR. Run on a GPU: npx tsx dev/layer_norm/layer_norm.ts
+// (device machine: /tmp/node .device/dev-layer-norm.mjs)
+import * as T from '@grin-moe/tensor';
+import { cudaStatus } from '../../src/index.js';
+import { DTYPES, Notes, randn } from '../../tests/cases/harness.js';
+import { forwardBackward } from '../../tests/cases/nn.js';
+import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
+
+const VERSIONS = { scalar: '1', vec: '0' } as const;
+
+const status = cudaStatus();
+if (!status.available) {
+  console.log(`dev/layer_norm: cuda unavailable: ${status.reason}`);
+  process.exit(1);
+}
+let failed = false;
+for (const [version, flag] of Object.entries(VERSIONS)) {
+  process.env.GRIN_LAYER_NORM_SCALAR = flag;
+  for (const dtype of DTYPES) {
+    const notes = new Notes();
+    try {
+      T.tidy(() => {
+        for (const [rows, d] of [[4, 8], [37, 100], [64, 768], [33, 1024], [16, 1032], [32, 4096], [8, 8192], [3, 20480]] as const) {
+          const x = randn([rows, d], dtype, 2, 0.5);
+          const w = randn([d], dtype, 0.5, 1);
+          const b = randn([d], dtype);
+          const tol = dtype === 'f32' ? { atol: 2e-4, rtol: 1e-4 } : undefined;
+          notes.add(forwardBackward(`layerNorm [${rows},${d}]`, [x, w, b], (t, wt, bt) => T.layerNorm(t, wt, bt, 1e-5), dtype, tol));
+        }
+      });
+      console.log(`validate ${version} ${dtype} vs cpu: ok, worst ${notes}`);
+    } catch (error) {
+      failed = true;
+      console.log(`validate ${version} ${dtype} vs cpu: FAIL ${(error as Error).message}`);
+    }
+  }
+}
+
+const copy = copyBandwidth();
+console.log(`copy bandwidth (cudaMemcpy D2D, 1 GiB): ${copy.toFixed(0)} GB/s`);
+for (const dtype of DTYPES) {
+  for (const [rows, d] of [[8192, 4096], [16384, 4096], [65536, 1024], [262144, 128], [2048, 16384]] as const) {
+    T.tidy(() => {
+      const x = bigRandn([rows, d], dtype);
+      const g = bigRandn([rows, d], dtype);
+      const w = T.cast(T.ones([d], { device: 'cuda' }), dtype);
+      const b = T.cast(T.zeros([d], { device: 'cuda' }), dtype);
+      const item = dtype === 'bf16' ? 2 : 4;
+      const attrs = { eps: 1e-5, hasWeight: true, hasBias: true };
+      for (const [version, flag] of Object.entries(VERSIONS)) {
+        process.env.GRIN_LAYER_NORM_SCALAR = flag;
+        const fwd = timeMs(() => void T.runOp('layer_norm', [x, w, b], attrs));
+        const [, mean, rstd] = T.runOp('layer_norm', [x, w, b], attrs);
+        const bwd = timeMs(() => void T.runKernel('layer_norm_backward', 'cuda', [g, x, mean!, rstd!, w], { eps: 1e-5, hasWeight: true }));
+        // forward reads x, writes y; backward reads g and x, writes dx (dweight/dbias are per column)
+        console.log(rate(`${version.padEnd(6)} ${dtype} [${rows},${d}] forward`, 2 * item * x.size, fwd, copy));
+        console.log(rate(`${version.padEnd(6)} ${dtype} [${rows},${d}] backward`, 3 * item * x.size, bwd, copy));
+      }
+    });
+  }
+}
+delete process.env.GRIN_LAYER_NORM_SCALAR;
+process.exit(failed ? 1 : 0);
