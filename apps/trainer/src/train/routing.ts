@@ -9,7 +9,13 @@ import type { GrinModel } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 
-export function routingCounts(model: GrinModel, ids: Int32Array, rows: number[], seqLen: number, batch: number): number[][] {
+export function routingCounts(
+  model: GrinModel,
+  ids: Int32Array,
+  rows: number[],
+  seqLen: number,
+  batch: number,
+): number[][] {
   const L = model.config.numHiddenLayers;
   const E = model.config.numLocalExperts;
   const counts = Array.from({ length: L }, () => new Array<number>(E).fill(0));
@@ -20,7 +26,9 @@ export function routingCounts(model: GrinModel, ids: Int32Array, rows: number[],
       T.tidy(() => {
         const data = new Int32Array(chunk.length * seqLen);
         chunk.forEach((r, j) => data.set(ids.subarray(r * seqLen, (r + 1) * seqLen), j * seqLen));
-        const { balance } = model.forward(T.tensor(data, { shape: [chunk.length, seqLen], dtype: 'i32' }), { training: false });
+        const { balance } = model.forward(T.tensor(data, { shape: [chunk.length, seqLen], dtype: 'i32' }), {
+          training: false,
+        });
         balance.forEach((b, l) => {
           const c = b.counts_E.toArray() as Float32Array;
           for (let e = 0; e < E; e++) counts[l]![e]! += c[e]!;
@@ -46,7 +54,9 @@ export function writeRoutingReport(
   mkdirSync(dir, { recursive: true });
   const E = model.config.numLocalExperts;
   const all = Array.from({ length: validation.rows }, (_, r) => r);
-  const load = routingCounts(model, validation.ids, all, config.data.seqLen, config.optim.batchSize).map(normalise);
+  const load = routingCounts(model, validation.ids, all, config.data.seqLen, config.optim.batchSize).map(
+    normalise,
+  );
   writeFileSync(
     join(dir, 'expert-load.json'),
     `${JSON.stringify({ experts: E, balanced: 1 / E, layers: load, maxOverBalanced: load.map((row) => Math.max(...row) * E) }, null, 2)}\n`,
@@ -54,7 +64,17 @@ export function writeRoutingReport(
   const genres: Record<string, number[][]> = {};
   validation.categories.forEach((name, c) => {
     const rows = all.filter((r) => validation.category[r] === c);
-    if (rows.length) genres[name] = routingCounts(model, validation.ids, rows, config.data.seqLen, config.optim.batchSize).map(normalise);
+    if (rows.length)
+      genres[name] = routingCounts(
+        model,
+        validation.ids,
+        rows,
+        config.data.seqLen,
+        config.optim.batchSize,
+      ).map(normalise);
   });
-  writeFileSync(join(dir, 'genre.json'), `${JSON.stringify({ experts: E, categories: Object.keys(genres), layers: model.config.numHiddenLayers, distributions: genres }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'genre.json'),
+    `${JSON.stringify({ experts: E, categories: Object.keys(genres), layers: model.config.numHiddenLayers, distributions: genres }, null, 2)}\n`,
+  );
 }
