@@ -191,7 +191,7 @@ __global__ void layerNormKernel(T* y, float* mean, float* rstd, const T* x, cons
 
 // Vectorised row kernels (dev/layer_norm/layer_norm.ts validates and times them): 16-byte loads
 // (8 bf16 or 4 f32), the row held in registers (f32), so x is read once and y written once. A warp
-// per row while the row fits in 32 lanes x N vectors, else a block of up to 1024 threads per row.
+// per row while the row fits in 32 lanes x 4 vectors, else a block of up to 512 threads per row.
 // Used when d is a multiple of the vector width and every pointer is 16-byte aligned.
 template <typename T> struct VecOf { static constexpr int n = 16 / sizeof(T); };
 
@@ -234,7 +234,7 @@ template <bool WARP>
 __device__ __forceinline__ float rowSum(float v, float* shared) { return WARP ? warpSum(v) : blockSum(v, shared); }
 
 template <typename T, int N, bool WARP>
-__global__ void layerNormVecKernel(T* y, float* mean, float* rstd, const T* x, const T* w, const T* b, int64_t rows,
+__global__ void __launch_bounds__(512) layerNormVecKernel(T* y, float* mean, float* rstd, const T* x, const T* w, const T* b, int64_t rows,
                                    int d, float eps) {
   constexpr int V = VecOf<T>::n;
   __shared__ float shared[33];
@@ -293,21 +293,27 @@ static bool aligned16(std::initializer_list<const void*> pointers) {
   return true;
 }
 
-/** The vectorised launch for a row of `vecs` vectors: warp per row (N = 1, 2, 4) or block per row (N = 4). */
+/**
+ * The vectorised launch for a row of `vecs` vectors: a warp per row (N = 1, 2, 4 vectors a lane) or
+ * a block of at most 512 threads per row (N = 4, or 8 where maxN allows: the forward holds one row,
+ * the backward two, and 512 threads leave 128 registers each). Longer rows take the scalar kernel.
+ */
 struct VecPlan {
   bool ok, warp;
   int n, threads;
   unsigned blocks;
 };
-static VecPlan vecPlan(int64_t rows, int64_t vecs) {
+static VecPlan vecPlan(int64_t rows, int64_t vecs, int maxN) {
   if (vecs <= 128) {
     int n = vecs <= 32 ? 1 : vecs <= 64 ? 2 : 4;
     int64_t blocks = (rows + 3) / 4;  // 4 warps (rows) per block
     return {true, true, n, 128, (unsigned)std::min<int64_t>(blocks, 132 * 32)};
   }
-  int64_t threads = ((vecs + 3) / 4 + 31) / 32 * 32;
-  if (threads > 1024) return {false, false, 0, 0, 0};
-  return {true, false, 4, (int)threads, (unsigned)std::min<int64_t>(rows, 132 * 16)};
+  for (int n = 4; n <= maxN; n *= 2) {
+    int64_t threads = ((vecs + n - 1) / n + 31) / 32 * 32;
+    if (threads <= 512) return {true, false, n, (int)threads, (unsigned)std::min<int64_t>(rows, 132 * 16)};
+  }
+  return {false, false, 0, 0, 0};
 }
 
 template <typename T>
@@ -315,9 +321,10 @@ static bool layerNormVec(cudaStream_t s, T* y, float* mean, float* rstd, const T
                          int64_t rows, int64_t d, float eps) {
   constexpr int V = VecOf<T>::n;
   if (d % V != 0 || !aligned16({y, x, w, b}) || scalarLayerNorm()) return false;
-  VecPlan plan = vecPlan(rows, d / V);
+  VecPlan plan = vecPlan(rows, d / V, 8);
   if (!plan.ok) return false;
-  if (!plan.warp) layerNormVecKernel<T, 4, false><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
+  if (!plan.warp && plan.n == 8) layerNormVecKernel<T, 8, false><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
+  else if (!plan.warp) layerNormVecKernel<T, 4, false><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
   else if (plan.n == 1) layerNormVecKernel<T, 1, true><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
   else if (plan.n == 2) layerNormVecKernel<T, 2, true><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
   else layerNormVecKernel<T, 4, true><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
@@ -394,7 +401,7 @@ __global__ void layerNormDwFinishKernel(T* dweight, T* dbias, const float* parti
 
 /** dx of layer_norm with g and x rows in registers (see layerNormVecKernel). */
 template <typename T, int N, bool WARP>
-__global__ void layerNormDxVecKernel(T* dx, const T* g, const T* x, const float* mean, const float* rstd, const T* w,
+__global__ void __launch_bounds__(512) layerNormDxVecKernel(T* dx, const T* g, const T* x, const float* mean, const float* rstd, const T* w,
                                      int64_t rows, int d) {
   constexpr int V = VecOf<T>::n;
   __shared__ float shared[33];
@@ -440,7 +447,7 @@ static bool layerNormDxVec(cudaStream_t s, T* dx, const T* g, const T* x, const 
                            const T* w, int64_t rows, int64_t d) {
   constexpr int V = VecOf<T>::n;
   if (d % V != 0 || !aligned16({dx, g, x, w}) || scalarLayerNorm()) return false;
-  VecPlan plan = vecPlan(rows, d / V);
+  VecPlan plan = vecPlan(rows, d / V, 4);
   if (!plan.ok) return false;
   if (!plan.warp) layerNormDxVecKernel<T, 4, false><<<plan.blocks, plan.threads, 0, s>>>(dx, g, x, mean, rstd, w, rows, (int)d);
   else if (plan.n == 1) layerNormDxVecKernel<T, 1, true><<<plan.blocks, plan.threads, 0, s>>>(dx, g, x, mean, rstd, w, rows, (int)d);

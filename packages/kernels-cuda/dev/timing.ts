@@ -46,7 +46,13 @@ export function bigRandn(shape: number[], dtype: 'f32' | 'bf16'): T.Tensor {
     base ??= T.randn([BASE], { device: 'cuda' }).alias({ track: false });
     const n = shape.reduce((a, d) => a * d, 1);
     const copies = Math.ceil(n / BASE);
-    const flat = copies === 1 ? base.slice([0, n]) : T.concat(Array.from({ length: copies }, () => base!), 0).slice([0, n]);
+    const flat =
+      copies === 1
+        ? base.slice([0, n])
+        : T.concat(
+            Array.from({ length: copies }, () => base!),
+            0,
+          ).slice([0, n]);
     return T.cast(T.contiguous(flat).reshape(shape), dtype);
   });
 }

@@ -49,7 +49,7 @@ export interface TrainConfig {
   device: 'cpu' | 'cuda';
   /**
    * Parameter dtype. bf16 (cuda only): bf16 parameters, f32 master weights and moments in AdamW;
-   * this milestone computes activations in f32 from the bf16 weights.
+   * forward and backward compute in bf16 (router math and the loss in f32).
    */
   dtype: 'f32' | 'bf16';
   /** Stop (with a checkpoint) once this many seconds have passed; 0 = no limit. */

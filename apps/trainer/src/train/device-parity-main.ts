@@ -2,9 +2,11 @@
 // first 20 losses on cuda (f32 and bf16) against the CPU with the same seed, then tokens/s of the
 // default model size on each. Prints PASS/FAIL lines; exits 1 on a mismatch.
 // Run on a GPU machine: node .device/train-parity.mjs [steps]
-import { compareDevices, formatReport, speedComparison } from './device-parity.js';
+import { bf16Probe, compareDevices, formatReport, speedComparison } from './device-parity.js';
 
 const steps = Number(process.argv[2] ?? 20);
+const probe = await bf16Probe();
+console.log(`bf16 compute probe (one training step of the parity model): logits ${probe.logits}, loss ${probe.loss}, leaf grads ${probe.grads}`);
 const report = await compareDevices(steps);
 console.log(formatReport(report));
 // RESULT lines for tools/device/summarize.mjs, as the kernel test groups print them

@@ -6,12 +6,16 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultGrinConfig, initRandom, nextTokenLoss } from '@grin-moe/model-grin';
+import * as T from '@grin-moe/tensor';
 import { loadTensors } from '@grin-moe/tensor';
 import { type TrainConfig, mergeConfig, validateConfig } from './config.js';
 import { tinyConfig, writeTinyCorpus } from './fixtures.js';
 import { runTraining } from './loop.js';
 import { ProgressBar } from './progress.js';
 import { completeCheckpoints, checkpointDir } from './checkpoints.js';
+import { requireCuda, toDevice } from './device.js';
+import { modelShapeFor } from './prepare.js';
 
 export interface CurveRun {
   label: string;
@@ -113,6 +117,29 @@ export async function speedComparison(cpuSteps = 6, cudaSteps = 20, root = mkdte
     await trainCurve(sized('speed-cuda-f32', cudaSteps, { device: 'cuda', dtype: 'f32' }), 'cuda f32'),
     await trainCurve(sized('speed-cuda-bf16', cudaSteps, { device: 'cuda', dtype: 'bf16' }), 'cuda bf16'),
   ];
+}
+
+/**
+ * Proof that `--dtype bf16` computes in bf16: one training forward + backward of the parity model
+ * placed as the trainer places it; returns the dtypes of the logits, the loss and the leaves' grads.
+ */
+export async function bf16Probe(device = 'cuda', dtype: 'f32' | 'bf16' = 'bf16'): Promise<{ logits: string; loss: string; grads: string }> {
+  if (device !== 'cpu') await requireCuda('bf16 probe');
+  const config = { ...defaultGrinConfig, ...modelShapeFor(parityConfig('.', '.', 20).model), vocabSize: 300, inputJitterNoise: 0.01, routerJitterNoise: 0.01 };
+  const placed = toDevice(initRandom(config, new T.Generator(1)), device, dtype);
+  try {
+    return T.tidy(() => {
+      const ids = T.tensor(Int32Array.from({ length: 64 }, (_, i) => (i * 37) % 300), { shape: [2, 32], dtype: 'i32', device });
+      const { logits_BSV } = placed.compute().forward(ids, { training: true, generator: new T.Generator(2) });
+      const loss = nextTokenLoss(logits_BSV, ids);
+      loss.backward();
+      const counts = new Map<string, number>();
+      for (const p of placed.parameters()) counts.set(p.grad?.dtype ?? 'none', (counts.get(p.grad?.dtype ?? 'none') ?? 0) + 1);
+      return { logits: logits_BSV.dtype, loss: loss.dtype, grads: [...counts].map(([d, n]) => `${n} ${d}`).join(', ') };
+    });
+  } finally {
+    placed.dispose();
+  }
 }
 
 export function formatReport(report: ParityReport): string {

@@ -19,13 +19,21 @@ for (const dtype of DTYPES) {
   const notes = new Notes();
   try {
     T.tidy(() => {
-      for (const [n, v] of [[5, 7], [300, 32064], [1024, 2048]] as const) {
+      for (const [n, v] of [
+        [5, 7],
+        [300, 32064],
+        [1024, 2048],
+      ] as const) {
         const logits = randn([n, v], dtype, 2);
         const host = randint([n], 0, v).cpu.toArray() as Int32Array;
         host[1] = -100;
         const targets = { cpu: T.tensor(host), cuda: T.tensor(host, { device: 'cuda' }) };
         for (const reduction of ['mean', 'sum', 'none'] as const) {
-          const fn = (l: T.Tensor) => T.crossEntropy(l, l.device === 'cpu' ? targets.cpu : targets.cuda, { ignoreIndex: -100, reduction });
+          const fn = (l: T.Tensor) =>
+            T.crossEntropy(l, l.device === 'cpu' ? targets.cpu : targets.cuda, {
+              ignoreIndex: -100,
+              reduction,
+            });
           const tol = dtype === 'f32' ? { atol: 1e-4, rtol: 1e-5 } : { atol: 5e-2, rtol: 1.6e-2 };
           notes.add(forwardBackward(`crossEntropy ${reduction} [${n},${v}]`, [logits], fn, dtype, tol));
         }
@@ -41,15 +49,24 @@ for (const dtype of DTYPES) {
 const copy = copyBandwidth();
 console.log(`copy bandwidth (cudaMemcpy D2D, 1 GiB): ${copy.toFixed(0)} GB/s`);
 for (const dtype of DTYPES) {
-  for (const [n, v] of [[2048, 32064], [8192, 32064], [16384, 2048]] as const) {
+  for (const [n, v] of [
+    [2048, 32064],
+    [8192, 32064],
+    [16384, 2048],
+  ] as const) {
     T.tidy(() => {
       const logits = bigRandn([n, v], dtype);
-      const targets = T.tensor(Int32Array.from({ length: n }, (_, i) => (i * 7) % v), { device: 'cuda' });
+      const targets = T.tensor(
+        Int32Array.from({ length: n }, (_, i) => (i * 7) % v),
+        { device: 'cuda' },
+      );
       const item = dtype === 'bf16' ? 2 : 4;
       const attrs = { ignoreIndex: -100, reduction: 'mean' as const };
       const fwd = timeMs(() => void T.runOp('cross_entropy', [logits, targets], attrs));
       const g = T.cast(T.ones([], { device: 'cuda' }), dtype);
-      const bwd = timeMs(() => void T.runKernel('cross_entropy_backward', 'cuda', [g, logits, targets], attrs));
+      const bwd = timeMs(
+        () => void T.runKernel('cross_entropy_backward', 'cuda', [g, logits, targets], attrs),
+      );
       console.log(rate(`cross_entropy ${dtype} [${n},${v}] forward`, item * logits.size, fwd, copy));
       console.log(rate(`cross_entropy ${dtype} [${n},${v}] backward`, 2 * item * logits.size, bwd, copy));
     });

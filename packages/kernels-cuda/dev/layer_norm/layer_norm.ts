@@ -25,12 +25,29 @@ for (const [version, flag] of Object.entries(VERSIONS)) {
     const notes = new Notes();
     try {
       T.tidy(() => {
-        for (const [rows, d] of [[4, 8], [37, 100], [64, 768], [33, 1024], [16, 1032], [32, 4096], [8, 8192], [3, 20480]] as const) {
+        for (const [rows, d] of [
+          [4, 8],
+          [37, 100],
+          [64, 768],
+          [33, 1024],
+          [16, 1032],
+          [32, 4096],
+          [8, 8192],
+          [3, 20480],
+        ] as const) {
           const x = randn([rows, d], dtype, 2, 0.5);
           const w = randn([d], dtype, 0.5, 1);
           const b = randn([d], dtype);
           const tol = dtype === 'f32' ? { atol: 2e-4, rtol: 1e-4 } : undefined;
-          notes.add(forwardBackward(`layerNorm [${rows},${d}]`, [x, w, b], (t, wt, bt) => T.layerNorm(t, wt, bt, 1e-5), dtype, tol));
+          notes.add(
+            forwardBackward(
+              `layerNorm [${rows},${d}]`,
+              [x, w, b],
+              (t, wt, bt) => T.layerNorm(t, wt, bt, 1e-5),
+              dtype,
+              tol,
+            ),
+          );
         }
       });
       console.log(`validate ${version} ${dtype} vs cpu: ok, worst ${notes}`);
@@ -44,7 +61,13 @@ for (const [version, flag] of Object.entries(VERSIONS)) {
 const copy = copyBandwidth();
 console.log(`copy bandwidth (cudaMemcpy D2D, 1 GiB): ${copy.toFixed(0)} GB/s`);
 for (const dtype of DTYPES) {
-  for (const [rows, d] of [[8192, 4096], [16384, 4096], [65536, 1024], [262144, 128], [2048, 16384]] as const) {
+  for (const [rows, d] of [
+    [8192, 4096],
+    [16384, 4096],
+    [65536, 1024],
+    [262144, 128],
+    [2048, 16384],
+  ] as const) {
     T.tidy(() => {
       const x = bigRandn([rows, d], dtype);
       const g = bigRandn([rows, d], dtype);
@@ -56,10 +79,20 @@ for (const dtype of DTYPES) {
         process.env.GRIN_LAYER_NORM_SCALAR = flag;
         const fwd = timeMs(() => void T.runOp('layer_norm', [x, w, b], attrs));
         const [, mean, rstd] = T.runOp('layer_norm', [x, w, b], attrs);
-        const bwd = timeMs(() => void T.runKernel('layer_norm_backward', 'cuda', [g, x, mean!, rstd!, w], { eps: 1e-5, hasWeight: true }));
+        const bwd = timeMs(
+          () =>
+            void T.runKernel('layer_norm_backward', 'cuda', [g, x, mean!, rstd!, w], {
+              eps: 1e-5,
+              hasWeight: true,
+            }),
+        );
         // forward reads x, writes y; backward reads g and x, writes dx (dweight/dbias are per column)
-        console.log(rate(`${version.padEnd(6)} ${dtype} [${rows},${d}] forward`, 2 * item * x.size, fwd, copy));
-        console.log(rate(`${version.padEnd(6)} ${dtype} [${rows},${d}] backward`, 3 * item * x.size, bwd, copy));
+        console.log(
+          rate(`${version.padEnd(6)} ${dtype} [${rows},${d}] forward`, 2 * item * x.size, fwd, copy),
+        );
+        console.log(
+          rate(`${version.padEnd(6)} ${dtype} [${rows},${d}] backward`, 3 * item * x.size, bwd, copy),
+        );
       }
     });
   }

@@ -20,7 +20,12 @@ for (const dtype of DTYPES) {
   const notes = new Notes();
   try {
     T.tidy(() => {
-      for (const shape of [[7, 5], [64, 1000], [16, 32064], [3, 300, 128]]) {
+      for (const shape of [
+        [7, 5],
+        [64, 1000],
+        [16, 32064],
+        [3, 300, 128],
+      ]) {
         const x = randn(shape, dtype, 3);
         notes.add(forwardBackward(`softmax [${shape}]`, [x], (t) => T.softmax(t, -1), dtype));
         notes.add(forwardBackward(`log_softmax [${shape}]`, [x], (t) => T.logSoftmax(t, -1), dtype));
@@ -36,7 +41,12 @@ for (const dtype of DTYPES) {
 const copy = copyBandwidth();
 console.log(`copy bandwidth (cudaMemcpy D2D, 1 GiB): ${copy.toFixed(0)} GB/s`);
 for (const dtype of DTYPES) {
-  for (const [rows, v] of [[2048, 32064], [16384, 4096], [65536, 1024], [262144, 128]] as const) {
+  for (const [rows, v] of [
+    [2048, 32064],
+    [16384, 4096],
+    [65536, 1024],
+    [262144, 128],
+  ] as const) {
     T.tidy(() => {
       const x = bigRandn([rows, v], dtype);
       const item = dtype === 'bf16' ? 2 : 4;
