@@ -190,6 +190,21 @@ BIND(memoryStats) {
   return out;
 } END
 BIND(emptyCache) { emptyCache(a.i32(0)); return nullptr; } END
+// CUDA events for timing on the device's stream: record needs no sync; elapsed waits for `stop`.
+BIND(eventCreate) {
+  cudaSetDevice(a.i32(0));
+  cudaEvent_t e;
+  check(cudaEventCreate(&e), "cudaEventCreate");
+  return number(a.env, (double)(uintptr_t)e);
+} END
+BIND(eventRecord) { check(cudaEventRecord((cudaEvent_t)a.ptr(1), streamFor(a.i32(0))), "cudaEventRecord"); return nullptr; } END
+BIND(eventElapsed) {
+  check(cudaEventSynchronize((cudaEvent_t)a.ptr(1)), "cudaEventSynchronize");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, (cudaEvent_t)a.ptr(0), (cudaEvent_t)a.ptr(1)), "cudaEventElapsedTime");
+  return number(a.env, (double)ms);
+} END
+BIND(eventDestroy) { check(cudaEventDestroy((cudaEvent_t)a.ptr(0)), "cudaEventDestroy"); return nullptr; } END
 
 BIND(unary) { unary(a.i32(0), a.i32(1), a.i32(2), (float)a.num(3), a.ptr(4), a.ptr(5), a.i64(6), a.layout(7), a.flag(8)); return nullptr; } END
 BIND(binary) { binary(a.i32(0), a.i32(1), a.i32(2), a.ptr(3), a.ptr(4), a.ptr(5), a.i64(6), a.layout(7), a.flag(8)); return nullptr; } END

@@ -35,3 +35,28 @@ export function cudaSynchronize(device: string | number = 0): void {
 export function cudaEmptyCache(device: string | number = 0): void {
   native().emptyCache(index(device));
 }
+
+/** Times device work with CUDA events on the device's stream (no host sync until elapsedMs). */
+export interface CudaTimer {
+  start(): void;
+  stop(): void;
+  /** Milliseconds between start and stop; waits for stop to complete. */
+  elapsedMs(): number;
+  dispose(): void;
+}
+
+export function createCudaTimer(device: string | number = 0): CudaTimer {
+  const d = index(device);
+  const n = native();
+  const begin = n.eventCreate(d);
+  const end = n.eventCreate(d);
+  return {
+    start: () => n.eventRecord(d, begin),
+    stop: () => n.eventRecord(d, end),
+    elapsedMs: () => n.eventElapsed(begin, end),
+    dispose: () => {
+      n.eventDestroy(begin);
+      n.eventDestroy(end);
+    },
+  };
+}

@@ -38,6 +38,10 @@ export interface NativeAddon {
   synchronize(d: N): void;
   memoryStats(d: N): MemoryStats;
   emptyCache(d: N): void;
+  eventCreate(d: N): N;
+  eventRecord(d: N, event: N): void;
+  eventElapsed(start: N, stop: N): number;
+  eventDestroy(event: N): void;
   unary(d: N, dtype: N, op: N, exponent: N, out: N, x: N, n: N, layout: Meta, flat: N): void;
   binary(d: N, dtype: N, op: N, out: N, a: N, b: N, n: N, layout: Meta, flat: N): void;
   where(d: N, dtype: N, out: N, cond: N, a: N, b: N, n: N, layout: Meta): void;

@@ -31,16 +31,21 @@ export interface Timing {
   rate: number;
 }
 
-/** CUDA-synchronized wall clock: 3 warm-ups, then the median of 5 blocks of `reps` calls. */
+/** CUDA events on the device stream: 3 warm-ups, then the median of 5 blocks of `reps` calls. */
 export function timeCuda(cuda: KernelsCuda, work: number, scale: number, fn: () => void, reps = 10): Timing {
   for (let i = 0; i < 3; i++) T.tidy(fn);
   cuda.cudaSynchronize();
+  const timer = cuda.createCudaTimer();
   const blocks: number[] = [];
-  for (let b = 0; b < 5; b++) {
-    const start = performance.now();
-    for (let i = 0; i < reps; i++) T.tidy(fn);
-    cuda.cudaSynchronize();
-    blocks.push((performance.now() - start) / reps);
+  try {
+    for (let b = 0; b < 5; b++) {
+      timer.start();
+      for (let i = 0; i < reps; i++) T.tidy(fn);
+      timer.stop();
+      blocks.push(timer.elapsedMs() / reps);
+    }
+  } finally {
+    timer.dispose();
   }
   const ms = blocks.sort((a, b) => a - b)[2]!;
   return { ms: Number(ms.toFixed(4)), rate: Number((work / (ms / 1e3) / scale).toFixed(1)) };
