@@ -19,6 +19,11 @@ const TABLE: Array<[number[], number[], boolean, boolean]> = [
   [[5, 3, 12, 7], [5, 1, 7, 6], true, false],
   [[8, 1], [1, 6], false, false],
   [[8, 0 + 3], [3, 1], false, false],
+  // router-gate shapes (x w^T, N <= 32): the skinny kernel, vector (K % 8 == 0) and scalar paths
+  [[300, 64], [64, 16], false, true],
+  [[37, 100], [100, 5], false, true],
+  [[1, 40, 24], [24, 32], false, true],
+  [[50, 48], [48, 33], false, true],
 ];
 
 /** The shape to create so that .transpose() gives `shape`. */
