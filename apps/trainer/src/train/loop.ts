@@ -9,13 +9,13 @@
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GrinModel, type Tokenizer, idsTensor, nextTokenLoss } from '@grin-moe/model-grin';
+import { GrinModel, idsTensor, nextTokenLoss, type Tokenizer } from '@grin-moe/model-grin';
 import { balanceLoss } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
-import type { TrainConfig } from './config.js';
 import { completeCheckpoints, writeCheckpoint } from './checkpoints.js';
+import type { TrainConfig } from './config.js';
 import { type PlacedModel, requireCuda, toDevice } from './device.js';
-import { type TrainingData, prepareData } from './prepare.js';
+import { prepareData, type TrainingData } from './prepare.js';
 import { ProgressBar } from './progress.js';
 import { writeRoutingReport } from './routing.js';
 
@@ -43,9 +43,12 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   const runDir = join(config.run.out, config.run.name);
   const existing = existsSync(runDir) ? completeCheckpoints(runDir) : [];
   if (!options.resume && existing.length) {
-    throw new TrainingError(`${runDir} already holds a run (checkpoint step ${existing.at(-1)}); pass --resume to continue it, or --out/--name for a new run`);
+    throw new TrainingError(
+      `${runDir} already holds a run (checkpoint step ${existing.at(-1)}); pass --resume to continue it, or --out/--name for a new run`,
+    );
   }
-  if (options.resume && !existing.length) progress.log(`${runDir}: no complete checkpoint to resume from; starting from step 0`);
+  if (options.resume && !existing.length)
+    progress.log(`${runDir}: no complete checkpoint to resume from; starting from step 0`);
   if (config.device === 'cuda') await requireCuda();
   mkdirSync(runDir, { recursive: true });
   writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
@@ -61,12 +64,23 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   );
   progress.log(
     `model: ${countParams(placed)} parameters (${config.model.numLayers} layers, ${config.model.numExperts} experts top-${config.model.topK}, router ${config.model.router})` +
-      (device === 'cpu' ? '' : ` on ${device}, ${config.dtype}${config.dtype === 'bf16' ? ' compute with f32 master weights' : ''}`),
+      (device === 'cpu'
+        ? ''
+        : ` on ${device}, ${config.dtype}${config.dtype === 'bf16' ? ' compute with f32 master weights' : ''}`),
   );
 
   const o = config.optim;
-  const optimizer = new T.AdamW(placed.parameters(), { lr: o.lr, betas: [o.beta1, o.beta2], weightDecay: o.weightDecay });
-  const schedule = T.warmupCosine({ peak: o.lr, warmupSteps: o.warmupSteps, totalSteps: o.steps, min: o.minLr });
+  const optimizer = new T.AdamW(placed.parameters(), {
+    lr: o.lr,
+    betas: [o.beta1, o.beta2],
+    weightDecay: o.weightDecay,
+  });
+  const schedule = T.warmupCosine({
+    peak: o.lr,
+    warmupSteps: o.warmupSteps,
+    totalSteps: o.steps,
+    min: o.minLr,
+  });
   const generator = new T.Generator(config.run.seed).fork(7);
   let step = 0;
   let tokensSeen = 0;
@@ -96,7 +110,18 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
     try {
       writeCheckpoint(
         runDir,
-        { model: cpu.model, optimizer, saveTokenizer: (dir) => tokenizer.save(dir), state: { step, tokensSeen, generator: generator.getState(), elapsedSeconds: elapsed(), bestValLoss } },
+        {
+          model: cpu.model,
+          optimizer,
+          saveTokenizer: (dir) => tokenizer.save(dir),
+          state: {
+            step,
+            tokensSeen,
+            generator: generator.getState(),
+            elapsedSeconds: elapsed(),
+            bestValLoss,
+          },
+        },
         config.checkpoint.keep,
       );
     } finally {
@@ -109,24 +134,41 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
     const stepStart = performance.now();
     step++;
     optimizer.lr = schedule(step);
-    let lossSum = 0;
-    let auxSum = 0;
+    // Loss sums stay on the device; the step reads them back once, with the gradient norm.
+    let sums_2: T.Tensor | null = null;
     for (let micro = 0; micro < o.gradAccum; micro++) {
       const first = ((step - 1) * o.gradAccum + micro) * o.batchSize;
       const scope = new T.Scope();
       try {
-        const ids = T.tensor(train.sampler.rows(first, o.batchSize), { shape: [o.batchSize, config.data.seqLen], dtype: 'i32', device });
+        const ids = T.tensor(train.sampler.rows(first, o.batchSize), {
+          shape: [o.batchSize, config.data.seqLen],
+          dtype: 'i32',
+          device,
+        });
         const out = placed.compute().forward(ids, { training: true, generator });
         const ce = nextTokenLoss(out.logits_BSV, ids);
-        const { loss: aux } = await balanceLoss(out.balance, { alpha: o.lbAlpha, mode: o.lbMode, allReduce: (t) => T.clone(t) });
+        const { loss: aux } = await balanceLoss(out.balance, {
+          alpha: o.lbAlpha,
+          mode: o.lbMode,
+          allReduce: (t) => T.clone(t),
+        });
         const total = T.div(T.add(ce, aux), o.gradAccum);
         total.backward();
-        lossSum += ce.item();
-        auxSum += aux.item();
+        const pair_2 = T.noGrad(() =>
+          T.concat([T.cast(ce, 'f32').reshape([1]), T.cast(aux, 'f32').reshape([1])]),
+        );
+        const next_2: T.Tensor = sums_2 ? T.add(sums_2, pair_2) : pair_2;
+        sums_2?.dispose();
+        sums_2 = next_2.alias({ track: false }); // outlives the micro-step's scope
       } finally {
         scope.dispose();
       }
     }
+    const [lossSum, auxSum, gradNorm] = T.tidy(() => {
+      const norm = T.clipGradNorm(placed.parameters(), o.clip);
+      return Array.from(T.concat([sums_2!, T.cast(norm, 'f32').reshape([1])]).toArray() as Float32Array);
+    }) as [number, number, number];
+    sums_2!.dispose();
     // GRIN_TEST_NAN_AT_STEP lets the tests drive the non-finite path through the real loop.
     const loss = step === Number(process.env.GRIN_TEST_NAN_AT_STEP) ? Number.NaN : lossSum / o.gradAccum;
     if (!Number.isFinite(loss)) {
@@ -136,22 +178,39 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
       step--;
       break;
     }
-    const gradNorm = T.tidy(() => T.clipGradNorm(placed.parameters(), o.clip).item());
     optimizer.stepOnce();
     optimizer.zeroGrad();
     tokensSeen += tokensPerStep;
     const stepSeconds = (performance.now() - stepStart) / 1000;
-    const record: Record<string, number> = { step, tokens: tokensSeen, loss, lr: optimizer.lr, grad_norm: gradNorm, tokens_per_s: tokensPerStep / stepSeconds, aux_loss: auxSum / o.gradAccum };
+    const record: Record<string, number> = {
+      step,
+      tokens: tokensSeen,
+      loss,
+      lr: optimizer.lr,
+      grad_norm: gradNorm,
+      tokens_per_s: tokensPerStep / stepSeconds,
+      aux_loss: auxSum / o.gradAccum,
+    };
     if (step % config.eval.every === 0 || step === o.steps) {
       lastValLoss = validate();
       record.val_loss = lastValLoss;
       record.val_ppl = Math.exp(lastValLoss);
       bestValLoss = bestValLoss === null ? lastValLoss : Math.min(bestValLoss, lastValLoss);
-      progress.log(`step ${step}: validation loss ${lastValLoss.toFixed(4)} (perplexity ${Math.exp(lastValLoss).toFixed(2)})`);
+      progress.log(
+        `step ${step}: validation loss ${lastValLoss.toFixed(4)} (perplexity ${Math.exp(lastValLoss).toFixed(2)})`,
+      );
     }
     appendFileSync(join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
-    const rate = (step - (data.resumed?.state.step ?? 0)) / Math.max(1e-9, (performance.now() - started) / 1000);
-    progress.update({ step, total: o.steps, tokensPerSecond: record.tokens_per_s!, loss, lr: optimizer.lr, etaSeconds: (o.steps - step) / rate });
+    const rate =
+      (step - (data.resumed?.state.step ?? 0)) / Math.max(1e-9, (performance.now() - started) / 1000);
+    progress.update({
+      step,
+      total: o.steps,
+      tokensPerSecond: record.tokens_per_s!,
+      loss,
+      lr: optimizer.lr,
+      etaSeconds: (o.steps - step) / rate,
+    });
     if (options.abortAfterStep !== undefined && step >= options.abortAfterStep) return abandon(runDir, step);
     if (step % config.checkpoint.every === 0 || step === o.steps) save();
     if (config.timeBudgetSeconds > 0 && elapsed() > config.timeBudgetSeconds && step < o.steps) {
@@ -187,7 +246,12 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
 }
 
 /** Mean next-token cross-entropy over the fixed validation windows, in eval mode, on the model's device. */
-export function evaluate(source: GrinModel | PlacedModel, ids: Int32Array, rows: number, config: TrainConfig): number {
+export function evaluate(
+  source: GrinModel | PlacedModel,
+  ids: Int32Array,
+  rows: number,
+  config: TrainConfig,
+): number {
   const S = config.data.seqLen;
   const B = config.optim.batchSize;
   let total = 0;
@@ -197,7 +261,11 @@ export function evaluate(source: GrinModel | PlacedModel, ids: Int32Array, rows:
       const n = Math.min(B, rows - r);
       T.tidy(() => {
         const model = source instanceof GrinModel ? source : source.compute();
-        const batch = T.tensor(ids.subarray(r * S, (r + n) * S), { shape: [n, S], dtype: 'i32', device: model.device });
+        const batch = T.tensor(ids.subarray(r * S, (r + n) * S), {
+          shape: [n, S],
+          dtype: 'i32',
+          device: model.device,
+        });
         const { logits_BSV } = model.forward(batch, { training: false });
         total += nextTokenLoss(logits_BSV, batch).item() * n;
         count += n;
@@ -223,8 +291,16 @@ function truncateMetrics(runDir: string, step: number): void {
 }
 
 function abandon(runDir: string, step: number): TrainSummary {
-  return { runDir, steps: step, finalValLoss: Number.NaN, unigramCrossEntropy: Number.NaN, unigramTrainEntropy: Number.NaN, improvement: Number.NaN, stoppedEarly: 'aborted (test)' };
+  return {
+    runDir,
+    steps: step,
+    finalValLoss: Number.NaN,
+    unigramCrossEntropy: Number.NaN,
+    unigramTrainEntropy: Number.NaN,
+    improvement: Number.NaN,
+    stoppedEarly: 'aborted (test)',
+  };
 }
 
-export { idsTensor };
 export type { Tokenizer, TrainingData };
+export { idsTensor };
