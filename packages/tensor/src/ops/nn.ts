@@ -2,7 +2,7 @@
 // longrope scaling as transformers' Phi-3 rotary embedding), fused cross-entropy and dropout.
 // Shapes are checked here, values (targets, ids) by the kernels. Mirrors torch.nn.functional.
 // Test: cd packages/tensor && npx vitest run src/ops/nn
-import { formatShape, normalizeAxis } from '../core/shape.js';
+import { broadcastShapes, formatShape, normalizeAxis, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import type { Generator } from '../random/generator.js';
 import { defaultGenerator } from '../random/global.js';
@@ -46,6 +46,26 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
  * to x ([B,H,S,D]). cos and sin are treated as constants (they receive no gradient).
  */
 export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  // Shapes are checked here, once for every backend; kernels trust them.
+  const d = x.shape[x.rank - 1]!;
+  for (const [name, t] of [
+    ['cos', cos],
+    ['sin', sin],
+  ] as const) {
+    if (t.dtype !== x.dtype)
+      throw new TypeError(`rope: ${name} ${t.describe()} must have the dtype of x ${x.describe()}`);
+    const shape = broadcastShapes(`rope (${name} against x)`, x.shape, t.shape);
+    if (!shapesEqual(shape, x.shape) || t.shape[t.rank - 1] !== d) {
+      throw new RangeError(
+        `rope: ${name} ${t.describe()} must broadcast to x ${x.describe()} with last axis ${d}`,
+      );
+    }
+  }
+  if (d % 2 !== 0) {
+    throw new RangeError(
+      `rope: the last axis of x ${x.describe()} must be even (rotate-half pairs j with j + D/2)`,
+    );
+  }
   return runOp('rope', [x, cos, sin], { transpose: false })[0]!;
 }
 
