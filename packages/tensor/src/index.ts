@@ -17,6 +17,7 @@ export { broadcastStrides } from './cpu/backend.js';
 export { gemmBatchedF32, gemmF32, gemmRef, gemmThreads, setGemmThreads } from './cpu/gemm/index.js';
 export { mergeLayout } from './cpu/strided.js';
 export * from './io/index.js';
+export { type CopyInto, concatByCopies, sliceScatterByCopies } from './ops/compose.js';
 export * from './ops/index.js';
 export * from './ops/random.js';
 export * from './optim/index.js';

@@ -2,7 +2,14 @@
 // slice_scatter and the in-place add_inplace / copy_inplace used by optimizers and accumulation.
 // Every copy is one strided-copy kernel over merged axes. Mirrors cpu/layout.ts.
 // Test: tests/layout.test.ts (GPU).
-import { allocate, itemSize, registerKernel, type Tensor } from '@grin-moe/tensor';
+import {
+  allocate,
+  concatByCopies,
+  itemSize,
+  registerKernel,
+  sliceScatterByCopies,
+  type Tensor,
+} from '@grin-moe/tensor';
 import { addr, dev, deviceIndex, dtypeCode, native, valueBits } from '../backend.js';
 import { broadcastStrides, layoutMeta } from '../layout.js';
 
@@ -45,53 +52,17 @@ registerKernel('arange', 'cuda', (_, { start, step, n, dtype }, device) => {
   return [out];
 });
 
-registerKernel(
-  'concat',
-  'cuda',
-  (inputs, { axis }) => {
-    const first = inputs[0]!;
-    const shape = [...first.shape];
-    shape[axis] = inputs.reduce((a, t) => a + t.shape[axis]!, 0);
-    const out = allocate(shape, first.dtype, first.device);
-    let at = 0;
-    for (const t of inputs) {
-      const region = out.slice(
-        ...shape.map((_, i): [number, number] | null => (i === axis ? [at, at + t.shape[axis]!] : null)),
-      );
-      copyInto(region, t);
-      region.dispose();
-      at += t.shape[axis]!;
-    }
-    return [out];
-  },
-  { strided: true },
-);
+registerKernel('concat', 'cuda', (inputs, { axis }) => concatByCopies(inputs, axis, copyInto), {
+  strided: true,
+});
 
 registerKernel(
   'slice_scatter',
   'cuda',
-  ([base, src], { starts, steps }) => {
-    const out = allocate(base!.shape, base!.dtype, base!.device);
-    copyInto(out, base!);
-    const region = out.slice(
-      ...starts.map((s, i): [number, number, number] => [
-        s,
-        s + (src!.shape[i]! - 1) * steps[i]! + 1,
-        steps[i]!,
-      ]),
-    );
-    try {
-      if (region.rank !== src!.rank || region.shape.some((d, i) => d !== src!.shape[i]))
-        throw new RangeError(
-          `slice_scatter: source ${src!.describe()} does not fit the region ${region.describe()}`,
-        );
-      copyInto(region, src!);
-    } finally {
-      region.dispose();
-    }
-    return [out];
+  ([base, src], { starts, steps }) => sliceScatterByCopies(base!, src!, starts, steps, copyInto),
+  {
+    strided: true,
   },
-  { strided: true },
 );
 
 registerKernel(

@@ -3,13 +3,13 @@
 
 import type { DType } from '../core/dtype.js';
 import { registerKernel } from '../core/registry.js';
-import { shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { bf16BitsToF32 as bf16ToF32, f32ToBf16Bits as f32ToBf16 } from '../io/half-float.js';
+import { concatByCopies, sliceScatterByCopies } from '../ops/compose.js';
 import { allocate } from '../ops/dispatch.js';
 import { broadcastStrides, dense, raw } from './backend.js';
-import { copyStrided, forEachRow, mergeAxes, rowLoop3 } from './strided.js';
 import { requireNumeric } from './elementwise.js';
+import { copyStrided, forEachRow, mergeAxes, rowLoop3 } from './strided.js';
 
 registerKernel(
   'contiguous',
@@ -53,56 +53,30 @@ registerKernel('arange', 'cpu', (_, { start, step, n, dtype }, device) => {
   return [out];
 });
 
-registerKernel(
-  'concat',
-  'cpu',
-  (inputs, { axis }) => {
-    const first = inputs[0]!;
-    const shape = [...first.shape];
-    shape[axis] = inputs.reduce((a, t) => a + t.shape[axis]!, 0);
-    const out = allocate(shape, first.dtype, first.device);
-    let at = 0;
-    for (const t of inputs) {
-      const region = out.slice(
-        ...shape.map((_, i): [number, number] | null => (i === axis ? [at, at + t.shape[axis]!] : null)),
-      );
-      copyInto(region, t);
-      region.dispose();
-      at += t.shape[axis]!;
-    }
-    return [out];
-  },
-  { strided: true },
-);
+registerKernel('concat', 'cpu', (inputs, { axis }) => concatByCopies(inputs, axis, copyInto), {
+  strided: true,
+});
 
 /** dst[...] = src (broadcast), elementwise over strided views of CPU storage. */
 export function copyInto(dst: Tensor, src: Tensor): void {
-  copyStrided(raw(dst), dst.shape, dst.strides, dst.offset, raw(src), broadcastStrides(src, dst.shape), src.offset);
+  copyStrided(
+    raw(dst),
+    dst.shape,
+    dst.strides,
+    dst.offset,
+    raw(src),
+    broadcastStrides(src, dst.shape),
+    src.offset,
+  );
 }
 
 registerKernel(
   'slice_scatter',
   'cpu',
-  ([base, src], { starts, steps }) => {
-    const out = allocate(base!.shape, base!.dtype, base!.device);
-    copyInto(out, base!);
-    const region = out.slice(
-      ...starts.map((s, i): [number, number, number] => [
-        s,
-        s + (src!.shape[i]! - 1) * steps[i]! + 1,
-        steps[i]!,
-      ]),
-    );
-    if (!shapesEqual(region.shape, src!.shape)) {
-      throw new RangeError(
-        `slice_scatter: source ${src!.describe()} does not fit the region ${region.describe()}`,
-      );
-    }
-    copyInto(region, src!);
-    region.dispose();
-    return [out];
+  ([base, src], { starts, steps }) => sliceScatterByCopies(base!, src!, starts, steps, copyInto),
+  {
+    strided: true,
   },
-  { strided: true },
 );
 
 registerKernel(
@@ -114,7 +88,9 @@ registerKernel(
     const rows = mergeAxes(dst!.shape, [dst!.strides, broadcastStrides(src!, dst!.shape)]);
     const loop = rowLoop3(`a + (${alpha}) * b`);
     const [sd, ss] = rows.innerStride as [number, number];
-    forEachRow(rows, [dst!.offset, src!.offset], (b) => loop(d, d, raw(src!), b[0]!, b[0]!, b[1]!, rows.inner, sd, sd, ss));
+    forEachRow(rows, [dst!.offset, src!.offset], (b) =>
+      loop(d, d, raw(src!), b[0]!, b[0]!, b[1]!, rows.inner, sd, sd, ss),
+    );
     return [];
   },
   { strided: true },
