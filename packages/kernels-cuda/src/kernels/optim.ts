@@ -4,6 +4,26 @@
 import { registerKernel } from '@grin-moe/tensor';
 import { addr, dev, dtypeCode, native } from '../backend.js';
 
+/** The kernels' scalar arguments: lr, betas, eps, decoupled decay factor, bias corrections. */
+function hyper(a: {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  step: number;
+}) {
+  return [
+    a.lr,
+    a.beta1,
+    a.beta2,
+    a.eps,
+    1 - a.lr * a.weightDecay,
+    1 - a.beta1 ** a.step,
+    1 - a.beta2 ** a.step,
+  ] as const;
+}
+
 registerKernel('adamw_step', 'cuda', ([param, grad, m, v], { lr, beta1, beta2, eps, weightDecay, step }) => {
   for (const t of [grad!, m!, v!]) {
     if (t.size !== param!.size)
@@ -22,45 +42,42 @@ registerKernel('adamw_step', 'cuda', ([param, grad, m, v], { lr, beta1, beta2, e
     addr(m!),
     addr(v!),
     param!.size,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    1 - lr * weightDecay,
-    1 - beta1 ** step,
-    1 - beta2 ** step,
+    ...hyper({ lr, beta1, beta2, eps, weightDecay, step }),
   );
   return [];
 });
 
 // Mixed precision: a bf16 parameter re-rounded (nearest-even) from an f32 master copy that takes
 // the same update (csrc/optim.cu). Mirrors adamw_step_mixed in cpu/optim.ts.
-registerKernel('adamw_step_mixed', 'cuda', ([param, grad, master, m, v], { lr, beta1, beta2, eps, weightDecay, step }) => {
-  const where = 'adamw_step_mixed (cuda)';
-  if (param!.dtype !== 'bf16') throw new TypeError(`${where}: the parameter must be bf16, got ${param!.describe()}`);
-  for (const [what, t] of [['master', master!], ['exp_avg', m!], ['exp_avg_sq', v!]] as const) {
-    if (t.dtype !== 'f32') throw new TypeError(`${where}: ${what} must be f32, got ${t.describe()}`);
-  }
-  for (const t of [grad!, master!, m!, v!]) {
-    if (t.size !== param!.size)
-      throw new RangeError(`${where}: ${t.describe()} does not match the parameter ${param!.describe()}`);
-  }
-  native().adamwMixed(
-    dev(param!),
-    dtypeCode(grad!.dtype),
-    addr(param!),
-    addr(grad!),
-    addr(master!),
-    addr(m!),
-    addr(v!),
-    param!.size,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    1 - lr * weightDecay,
-    1 - beta1 ** step,
-    1 - beta2 ** step,
-  );
-  return [];
-});
+registerKernel(
+  'adamw_step_mixed',
+  'cuda',
+  ([param, grad, master, m, v], { lr, beta1, beta2, eps, weightDecay, step }) => {
+    const where = 'adamw_step_mixed (cuda)';
+    if (param!.dtype !== 'bf16')
+      throw new TypeError(`${where}: the parameter must be bf16, got ${param!.describe()}`);
+    for (const [what, t] of [
+      ['master', master!],
+      ['exp_avg', m!],
+      ['exp_avg_sq', v!],
+    ] as const) {
+      if (t.dtype !== 'f32') throw new TypeError(`${where}: ${what} must be f32, got ${t.describe()}`);
+    }
+    for (const t of [grad!, master!, m!, v!]) {
+      if (t.size !== param!.size)
+        throw new RangeError(`${where}: ${t.describe()} does not match the parameter ${param!.describe()}`);
+    }
+    native().adamwMixed(
+      dev(param!),
+      dtypeCode(grad!.dtype),
+      addr(param!),
+      addr(grad!),
+      addr(master!),
+      addr(m!),
+      addr(v!),
+      param!.size,
+      ...hyper({ lr, beta1, beta2, eps, weightDecay, step }),
+    );
+    return [];
+  },
+);
