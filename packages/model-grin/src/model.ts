@@ -8,8 +8,8 @@ import {
   cast,
   concat,
   crossEntropy,
-  full,
   embedding,
+  full,
   type Generator,
   layerNorm,
   linear,
@@ -125,7 +125,9 @@ export class GrinModel {
     readonly device = 'cpu',
   ) {
     if (dtype === 'bf16' && device === 'cpu')
-      throw new Error("GrinModel: bf16 needs device 'cuda' (the CPU backend stores bf16 but has no bf16 arithmetic); use f32 or f64 on the CPU");
+      throw new Error(
+        "GrinModel: bf16 needs device 'cuda' (the CPU backend stores bf16 but has no bf16 arithmetic); use f32 or f64 on the CPU",
+      );
     for (const [name, shape] of parameterShapes(config)) {
       const t = params.get(name);
       if (!t) throw new Error(`GrinModel: parameter '${name}' [${shape}] is missing`);

@@ -32,44 +32,59 @@ describe('balance loss', () => {
     expectAllClose(logits.grad!, expected, { atol: 1e-15, rtol: 1e-10 });
   });
 
-  it.each([2, 3, 4])('global mode over %i ranks equals local mode over the concatenated batch', async (ranks) => {
-    const E = 6;
-    const parts = Array.from({ length: ranks }, (_, r) => routeBatch(10 + r, 8 + 3 * r, E));
-    // in-process all-reduce: every rank receives the sum of all ranks' tables
-    const tables: T.Tensor[] = [];
-    const gather = async (stats: BalanceStats[], r: number) => {
-      let resolveSum!: (t: T.Tensor) => void;
-      const ready = new Promise<T.Tensor>((res) => (resolveSum = res));
-      const pending = balanceLoss(stats, {
-        alpha: 1,
-        mode: 'global',
-        allReduce: (t) => {
-          tables[r] = t;
-          return ready;
-        },
+  it.each([2, 3, 4])(
+    'global mode over %i ranks equals local mode over the concatenated batch',
+    async (ranks) => {
+      const E = 6;
+      const parts = Array.from({ length: ranks }, (_, r) => routeBatch(10 + r, 8 + 3 * r, E));
+      // in-process all-reduce: every rank receives the sum of all ranks' tables
+      const tables: T.Tensor[] = [];
+      const gather = async (stats: BalanceStats[], r: number) => {
+        let resolveSum!: (t: T.Tensor) => void;
+        const ready = new Promise<T.Tensor>((res) => (resolveSum = res));
+        const pending = balanceLoss(stats, {
+          alpha: 1,
+          mode: 'global',
+          allReduce: (t) => {
+            tables[r] = t;
+            return ready;
+          },
+        });
+        return { pending, resolveSum };
+      };
+      const runs = await Promise.all(parts.map((p, r) => gather([p.stats], r)));
+      await new Promise((res) => setTimeout(res, 0));
+      const total = tables.reduce((a, b) => T.add(a, b));
+      runs.forEach((run) => run.resolveSum(T.clone(total)));
+      const results = await Promise.all(runs.map((run) => run.pending));
+      const all = T.concat(
+        parts.map((p) => p.out.experts_TK),
+        0,
+      );
+      const allProbs = T.concat(
+        parts.map((p) => p.out.probs_TE),
+        0,
+      );
+      const reference = await balanceLoss([balanceStats(all, allProbs)], { alpha: 1, mode: 'local' });
+      for (const r of results) expectAllClose(r.fractions_LE, reference.fractions_LE, { atol: 1e-15 });
+      // each rank's loss uses the global f with its own P
+      results.forEach((r, i) => {
+        const P = T.mean(parts[i]!.out.probs_TE, 0);
+        expectAllClose(
+          r.loss,
+          [E * (T.sum(T.mul(reference.fractions_LE.reshape([E]), P)).item() as number)],
+          { atol: 1e-14 },
+        );
       });
-      return { pending, resolveSum };
-    };
-    const runs = await Promise.all(parts.map((p, r) => gather([p.stats], r)));
-    await new Promise((res) => setTimeout(res, 0));
-    const total = tables.reduce((a, b) => T.add(a, b));
-    runs.forEach((run) => run.resolveSum(T.clone(total)));
-    const results = await Promise.all(runs.map((run) => run.pending));
-    const all = T.concat(parts.map((p) => p.out.experts_TK), 0);
-    const allProbs = T.concat(parts.map((p) => p.out.probs_TE), 0);
-    const reference = await balanceLoss([balanceStats(all, allProbs)], { alpha: 1, mode: 'local' });
-    for (const r of results) expectAllClose(r.fractions_LE, reference.fractions_LE, { atol: 1e-15 });
-    // each rank's loss uses the global f with its own P
-    results.forEach((r, i) => {
-      const P = T.mean(parts[i]!.out.probs_TE, 0);
-      expectAllClose(r.loss, [E * (T.sum(T.mul(reference.fractions_LE.reshape([E]), P)).item() as number)], { atol: 1e-14 });
-    });
-  });
+    },
+  );
 
   it('refuses bad options', async () => {
     const { stats } = routeBatch(3, 4, 3);
     await expect(balanceLoss([stats], { alpha: 1, mode: 'global' })).rejects.toThrow(/needs an allReduce/);
     await expect(balanceLoss([stats], { alpha: -1, mode: 'local' })).rejects.toThrow(/alpha must be >= 0/);
-    await expect(balanceLoss([stats], { alpha: 1, mode: 'lokal' as 'local' })).rejects.toThrow(/unknown mode 'lokal'; valid modes: local, global/);
+    await expect(balanceLoss([stats], { alpha: 1, mode: 'lokal' as 'local' })).rejects.toThrow(
+      /unknown mode 'lokal'; valid modes: local, global/,
+    );
   });
 });

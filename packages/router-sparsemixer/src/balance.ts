@@ -3,7 +3,21 @@
 // counts and T are all-reduced over the data-parallel group before f is formed, while P stays
 // local because it carries the gradient. Counting happens in the forward (no sync); the
 // all-reduce of every layer's counts happens once, after it.
-import { type Tensor, add, arange, cast, concat, div, eq, full, mean, mul, noGrad, sum, tidy } from '@grin-moe/tensor';
+import {
+  add,
+  arange,
+  cast,
+  concat,
+  div,
+  eq,
+  full,
+  mean,
+  mul,
+  noGrad,
+  sum,
+  type Tensor,
+  tidy,
+} from '@grin-moe/tensor';
 
 export type BalanceMode = 'local' | 'global';
 
@@ -20,7 +34,9 @@ export interface BalanceStats {
 export function balanceStats(experts_TK: Tensor, probs_TE: Tensor): BalanceStats {
   const [T, E] = probs_TE.shape as [number, number];
   if (experts_TK.rank !== 2 || experts_TK.shape[0] !== T) {
-    throw new RangeError(`balanceStats: experts ${experts_TK.describe()} do not match probs ${probs_TE.describe()}`);
+    throw new RangeError(
+      `balanceStats: experts ${experts_TK.describe()} do not match probs ${probs_TE.describe()}`,
+    );
   }
   const counts_E = noGrad(() =>
     tidy(() => {
@@ -45,7 +61,10 @@ export interface BalanceLossOptions {
  * The loss summed over layers. In global mode every layer's counts and token count travel in one
  * all-reduce. Returns a 0-d tensor and the per-layer load fractions f [layers, E] actually used.
  */
-export async function balanceLoss(stats: BalanceStats[], options: BalanceLossOptions): Promise<{ loss: Tensor; fractions_LE: Tensor }> {
+export async function balanceLoss(
+  stats: BalanceStats[],
+  options: BalanceLossOptions,
+): Promise<{ loss: Tensor; fractions_LE: Tensor }> {
   if (stats.length === 0) throw new Error('balanceLoss: no layers');
   if (!(options.alpha >= 0)) throw new RangeError(`balanceLoss: alpha must be >= 0, got ${options.alpha}`);
   const E = stats[0]!.counts_E.shape[0]!;
@@ -53,12 +72,18 @@ export async function balanceLoss(stats: BalanceStats[], options: BalanceLossOpt
   // Row l holds layer l's counts and its token count: [L, E+1].
   let table_LF = noGrad(() =>
     concat(
-      stats.map((s) => concat([s.counts_E, full([1], s.tokens * s.topK, { dtype, device: s.counts_E.device })], 0).reshape([1, E + 1])),
+      stats.map((s) =>
+        concat([s.counts_E, full([1], s.tokens * s.topK, { dtype, device: s.counts_E.device })], 0).reshape([
+          1,
+          E + 1,
+        ]),
+      ),
       0,
     ),
   );
   if (options.mode === 'global') {
-    if (!options.allReduce) throw new Error("balanceLoss: mode 'global' needs an allReduce (the data-parallel group's sum)");
+    if (!options.allReduce)
+      throw new Error("balanceLoss: mode 'global' needs an allReduce (the data-parallel group's sum)");
     const local = table_LF;
     table_LF = await options.allReduce(local);
     if (table_LF !== local) local.dispose();
@@ -77,4 +102,3 @@ export async function balanceLoss(stats: BalanceStats[], options: BalanceLossOpt
   table_LF.dispose();
   return result;
 }
-

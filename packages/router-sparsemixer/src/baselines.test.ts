@@ -13,22 +13,41 @@ const softmaxRow = (row: number[]) => {
 
 describe('gshard-top2', () => {
   it('takes the two largest probabilities, renormalised', () => {
-    const rows = [[0.1, 2, -1, 1.5], [3, 3, 0, 1]];
+    const rows = [
+      [0.1, 2, -1, 1.5],
+      [3, 3, 0, 1],
+    ];
     const out = getRouter('gshard-top2').route(T.tensor(rows, { dtype: 'f64' }), { training: true });
-    expect(out.experts_TK.toList()).toEqual([[1, 3], [0, 1]]);
+    expect(out.experts_TK.toList()).toEqual([
+      [1, 3],
+      [0, 1],
+    ]);
     const p = rows.map(softmaxRow);
-    expectAllClose(out.weights_TK, [p[0]![1]! / (p[0]![1]! + p[0]![3]!), p[0]![3]! / (p[0]![1]! + p[0]![3]!), 0.5, 0.5], { atol: 1e-12 });
+    expectAllClose(
+      out.weights_TK,
+      [p[0]![1]! / (p[0]![1]! + p[0]![3]!), p[0]![3]! / (p[0]![1]! + p[0]![3]!), 0.5, 0.5],
+      { atol: 1e-12 },
+    );
     expectAllClose(out.probs_TE, p.flat(), { atol: 1e-12 });
   });
   it('gradient flows through the gate values', () => {
-    const x = T.tensor([[0.3, -0.2, 0.9, 0.1], [1.2, 0.4, -0.3, 0.0]], { dtype: 'f64', requiresGrad: true });
+    const x = T.tensor(
+      [
+        [0.3, -0.2, 0.9, 0.1],
+        [1.2, 0.4, -0.3, 0.0],
+      ],
+      { dtype: 'f64', requiresGrad: true },
+    );
     gradcheck((a) => getRouter('gshard-top2').route(a, { training: true }).weights_TK, [x]);
   });
 });
 
 describe('switch-top1', () => {
   it('weights the top expert by its probability and differentiates through it', () => {
-    const rows = [[0.1, 2, -1], [0, 0.5, 3]];
+    const rows = [
+      [0.1, 2, -1],
+      [0, 0.5, 3],
+    ];
     const out = getRouter('switch-top1').route(T.tensor(rows, { dtype: 'f64' }), { training: true });
     expect(out.experts_TK.toList()).toEqual([[1], [2]]);
     expectAllClose(out.weights_TK, [softmaxRow(rows[0]!)[1]!, softmaxRow(rows[1]!)[2]!], { atol: 1e-12 });
@@ -55,6 +74,8 @@ describe('registering a router (the README example)', () => {
     expect(routerNames()).toContain('uniform-top1-test');
     const out = getRouter('uniform-top1-test').route(T.zeros([3, 4]), { training: false });
     expect(out.experts_TK.toList()).toEqual([[0], [0], [0]]);
-    expect(() => registerRouter({ ...getRouter('gshard-top2'), name: 'Bad Name' })).toThrow(/must be lower-case/);
+    expect(() => registerRouter({ ...getRouter('gshard-top2'), name: 'Bad Name' })).toThrow(
+      /must be lower-case/,
+    );
   });
 });

@@ -1,8 +1,8 @@
 // Baseline routers for comparison with SparseMixer-v2: GShard/Mixtral top-2 (softmax, top-k,
 // renormalise; the gradient flows through the gate values only) and Switch top-1 (weight p_D,
 // not renormalised).
-import { type Tensor, div, gather, softmax, sum, tidy, topk } from '@grin-moe/tensor';
-import { type RouteOptions, type Router, type RouterOutput, checkLogits, registerRouter } from './router.js';
+import { div, gather, softmax, sum, type Tensor, tidy, topk } from '@grin-moe/tensor';
+import { checkLogits, type RouteOptions, type Router, type RouterOutput, registerRouter } from './router.js';
 
 export const gshardTop2: Router = {
   name: 'gshard-top2',

@@ -14,7 +14,10 @@ describe('sparsemixer-v2 matches the PyTorch reference', () => {
   it.each(dumps)('%s', (file) => {
     const result = checkRouterAgainst(readReference(join(fixtures, file)));
     for (const c of result.comparisons) {
-      expect({ name: c.name, ok: c.ok, maxRel: c.maxRel, mismatches: c.mismatches ?? 0 }).toMatchObject({ name: c.name, ok: true });
+      expect({ name: c.name, ok: c.ok, maxRel: c.maxRel, mismatches: c.mismatches ?? 0 }).toMatchObject({
+        name: c.name,
+        ok: true,
+      });
     }
   });
 });

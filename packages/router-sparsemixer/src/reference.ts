@@ -1,6 +1,6 @@
 // Replays a PyTorch router dump (DESIGN.md's router reference format) through one of our
 // routers and measures the differences: the engine of `grin check-router` and of the parity tests.
-import { type Tensor, cast, loadTensors, mul, noGrad, openSafetensors, sum } from '@grin-moe/tensor';
+import { cast, loadTensors, mul, noGrad, openSafetensors, sum, type Tensor } from '@grin-moe/tensor';
 import { getRouter } from './router.js';
 
 export interface ReferenceDump {
@@ -9,15 +9,31 @@ export interface ReferenceDump {
   tensors: Record<string, Tensor>;
 }
 
-const REQUIRED = ['scores', 'exp1', 'u1', 'exp2', 'u2', 'upstream_grad', 'multiplier', 'selected', 'grad_scores', 'eval_multiplier', 'eval_selected'];
+const REQUIRED = [
+  'scores',
+  'exp1',
+  'u1',
+  'exp2',
+  'u2',
+  'upstream_grad',
+  'multiplier',
+  'selected',
+  'grad_scores',
+  'eval_multiplier',
+  'eval_selected',
+];
 
 export function readReference(path: string): ReferenceDump {
   const tensors = loadTensors(path);
   const missing = REQUIRED.filter((n) => !(n in tensors));
-  if (missing.length) throw new Error(`${path}: router reference lacks ${missing.join(', ')} (expected: ${REQUIRED.join(', ')})`);
+  if (missing.length)
+    throw new Error(
+      `${path}: router reference lacks ${missing.join(', ')} (expected: ${REQUIRED.join(', ')})`,
+    );
   const meta = readMetadata(path);
   const jitterEps = Number(meta.jitter_eps);
-  if (!Number.isFinite(jitterEps)) throw new Error(`${path}: metadata jitter_eps must be a number, got '${meta.jitter_eps}'`);
+  if (!Number.isFinite(jitterEps))
+    throw new Error(`${path}: metadata jitter_eps must be a number, got '${meta.jitter_eps}'`);
   return { path, jitterEps, tensors };
 }
 
@@ -73,7 +89,13 @@ export function checkRouterAgainst(dump: ReferenceDump, routerName = 'sparsemixe
     compareIndices('eval_selected', evalOut.experts_TK, t.eval_selected!),
     compareValues('eval_multiplier', evalOut.weights_TK, t.eval_multiplier!, rtol),
   ];
-  return { dtype, tokens: scores.shape[0]!, experts: scores.shape[1]!, comparisons, ok: comparisons.every((c) => c.ok) };
+  return {
+    dtype,
+    tokens: scores.shape[0]!,
+    experts: scores.shape[1]!,
+    comparisons,
+    ok: comparisons.every((c) => c.ok),
+  };
 }
 
 function compareValues(name: string, ours: Tensor, ref: Tensor, rtol: number): Comparison {
@@ -99,6 +121,11 @@ function compareIndices(name: string, ours: Tensor, ref: Tensor): Comparison {
   const b = ref.toArray();
   let mismatches = 0;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) mismatches++;
-  return { name, maxAbs: mismatches ? 1 : 0, maxRel: mismatches ? 1 : 0, mismatches, ok: mismatches === 0 && a.length === b.length };
+  return {
+    name,
+    maxAbs: mismatches ? 1 : 0,
+    maxRel: mismatches ? 1 : 0,
+    mismatches,
+    ok: mismatches === 0 && a.length === b.length,
+  };
 }
-

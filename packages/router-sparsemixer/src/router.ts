@@ -44,7 +44,9 @@ const routers = new Map<string, Router>();
 
 export function registerRouter(router: Router): void {
   if (!/^[a-z0-9][a-z0-9._-]*$/.test(router.name)) {
-    throw new Error(`registerRouter: name '${router.name}' must be lower-case letters, digits, '.', '_' or '-'`);
+    throw new Error(
+      `registerRouter: name '${router.name}' must be lower-case letters, digits, '.', '_' or '-'`,
+    );
   }
   routers.set(router.name, router);
 }
@@ -61,9 +63,12 @@ export function routerNames(): string[] {
 
 /** Validates the common inputs of route(). */
 export function checkLogits(name: string, logits_TE: Tensor, topK: number): void {
-  if (logits_TE.rank !== 2) throw new RangeError(`router ${name}: logits must be [T,E], got ${logits_TE.describe()}`);
+  if (logits_TE.rank !== 2)
+    throw new RangeError(`router ${name}: logits must be [T,E], got ${logits_TE.describe()}`);
   const E = logits_TE.shape[1]!;
   if (!Number.isInteger(topK) || topK < 1 || topK > E) {
-    throw new RangeError(`router ${name}: top-k ${topK} must be an integer in 1..${E} (the number of experts)`);
+    throw new RangeError(
+      `router ${name}: top-k ${topK} must be an integer in 1..${E} (the number of experts)`,
+    );
   }
 }

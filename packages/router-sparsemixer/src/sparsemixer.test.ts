@@ -3,12 +3,17 @@
 import * as T from '@grin-moe/tensor';
 import { expectAllClose, gradcheck } from '@grin-moe/tensor/testing';
 import { describe, expect, it } from 'vitest';
-import { PARTIAL_FACTOR, getRouter } from './index.js';
+import { getRouter, PARTIAL_FACTOR } from './index.js';
 
 const router = getRouter('sparsemixer-v2');
 
 /** DESIGN.md's slot() for one token, in plain numbers. */
-function referenceToken(z: number[], draws: { exp: number[][]; u: number[] }, eps: number, upstream: number[]) {
+function referenceToken(
+  z: number[],
+  draws: { exp: number[][]; u: number[] },
+  eps: number,
+  upstream: number[],
+) {
   const E = z.length;
   const picked: number[] = [];
   const weights: number[] = [];
@@ -53,7 +58,12 @@ describe('sparsemixer-v2 forward and backward', () => {
   ])('T=%i E=%i K=%i eps=%f matches the per-token reference', (Tn, E, K, eps) => {
     const { z, exp, u, upstream } = randomCase(Tn, E, K, Tn * 31 + E);
     const logits = T.clone(z).setRequiresGrad();
-    const out = router.route(logits, { training: true, topK: K, jitterEps: eps, draws: { exponential: exp, uniform: u } });
+    const out = router.route(logits, {
+      training: true,
+      topK: K,
+      jitterEps: eps,
+      draws: { exponential: exp, uniform: u },
+    });
     T.sum(T.mul(out.weights_TK, upstream)).backward();
     const zs = z.toList() as number[][];
     const ex = exp.map((t) => t.toList() as number[][]);
@@ -71,9 +81,18 @@ describe('sparsemixer-v2 forward and backward', () => {
   });
 
   it('eval mode is deterministic top-k of the masked softmax, not renormalised, with autograd gradients', () => {
-    const z = T.tensor([[2.0, 1.999, 0.5, -1], [0, 0, 0, 0]], { dtype: 'f64' });
+    const z = T.tensor(
+      [
+        [2.0, 1.999, 0.5, -1],
+        [0, 0, 0, 0],
+      ],
+      { dtype: 'f64' },
+    );
     const out = router.route(z, { training: false, jitterEps: 0.01 });
-    expect(out.experts_TK.toList()).toEqual([[0, 1], [0, 1]]);
+    expect(out.experts_TK.toList()).toEqual([
+      [0, 1],
+      [0, 1],
+    ]);
     // row 0: band keeps 0 and 1 for slot 1; slot 2 sees only expert 1 in its band -> weight 1
     const p0 = Math.exp(2) / (Math.exp(2) + Math.exp(1.999));
     expectAllClose(out.weights_TK, [p0, 1, 0.25, 1 / 3], { atol: 1e-12 });
@@ -85,17 +104,32 @@ describe('sparsemixer-v2 forward and backward', () => {
 describe('the jitter band', () => {
   it('an expert can be drawn iff (max - z_j) / max(|z_j|, max) <= 2 eps', () => {
     const eps = 0.05;
-    const rows = [[1, 0.95, 0.9, 0.89, -1], [-1, -1.05, -1.11, -3, 0.2], [0, 0, 0.001, -0.001, 5], [3, 3, 3, 3, 3]];
+    const rows = [
+      [1, 0.95, 0.9, 0.89, -1],
+      [-1, -1.05, -1.11, -3, 0.2],
+      [0, 0, 0.001, -0.001, 5],
+      [3, 3, 3, 3, 3],
+    ];
     const z = T.tensor(rows, { dtype: 'f64' });
     const [Tn, E] = [rows.length, 5];
     for (let j = 0; j < E; j++) {
       // Force expert j: a tiny Exp draw makes l_j - log X_j win whenever l_j is finite.
-      const exp = T.tensor(Array.from({ length: Tn * E }, (_, i) => (i % E === j ? 1e-300 : 1)), { shape: [Tn, E], dtype: 'f64' });
+      const exp = T.tensor(
+        Array.from({ length: Tn * E }, (_, i) => (i % E === j ? 1e-300 : 1)),
+        { shape: [Tn, E], dtype: 'f64' },
+      );
       const ones = T.ones([Tn, 1], { dtype: 'f64' });
-      const out = router.route(z, { training: true, topK: 1, jitterEps: eps, draws: { exponential: [exp], uniform: [ones] } });
+      const out = router.route(z, {
+        training: true,
+        topK: 1,
+        jitterEps: eps,
+        draws: { exponential: [exp], uniform: [ones] },
+      });
       rows.forEach((row, t) => {
         const zmax = Math.max(...row);
-        const inside = (zmax - row[j]!) / Math.max(Math.abs(row[j]!), zmax) <= 2 * eps || Number.isNaN((zmax - row[j]!) / Math.max(Math.abs(row[j]!), zmax));
+        const inside =
+          (zmax - row[j]!) / Math.max(Math.abs(row[j]!), zmax) <= 2 * eps ||
+          Number.isNaN((zmax - row[j]!) / Math.max(Math.abs(row[j]!), zmax));
         const got = (out.experts_TK.toArray() as Int32Array)[t];
         expect({ t, j, drawn: got === j }).toEqual({ t, j, drawn: inside });
       });
@@ -160,11 +194,18 @@ describe('sampling statistics (seeded)', () => {
 describe('errors', () => {
   it('names the problem', () => {
     expect(() => router.route(T.zeros([4]), { training: false })).toThrow(/logits must be \[T,E\]/);
-    expect(() => router.route(T.zeros([4, 3]), { training: false, topK: 4 })).toThrow(/top-k 4 must be an integer in 1..3/);
-    const z = T.zeros([2, 3]);
-    expect(() => router.route(z, { training: true, draws: { exponential: [T.ones([2, 3])], uniform: [T.ones([2, 1])] } })).toThrow(
-      /injected draws lack slot 2/,
+    expect(() => router.route(T.zeros([4, 3]), { training: false, topK: 4 })).toThrow(
+      /top-k 4 must be an integer in 1..3/,
     );
-    expect(() => getRouter('top9')).toThrow(/unknown router 'top9'; valid routers: sparsemixer-v2, gshard-top2, switch-top1/);
+    const z = T.zeros([2, 3]);
+    expect(() =>
+      router.route(z, {
+        training: true,
+        draws: { exponential: [T.ones([2, 3])], uniform: [T.ones([2, 1])] },
+      }),
+    ).toThrow(/injected draws lack slot 2/);
+    expect(() => getRouter('top9')).toThrow(
+      /unknown router 'top9'; valid routers: sparsemixer-v2, gshard-top2, switch-top1/,
+    );
   });
 });

@@ -6,7 +6,6 @@
 // Top-k beyond 2 repeats the slot with every earlier pick masked (a documented extension).
 // Test: cd packages/router-sparsemixer && npx vitest run
 import {
-  type Tensor,
   abs,
   arange,
   argmax,
@@ -20,8 +19,8 @@ import {
   gather,
   gt,
   log,
-  max,
   maskedFill,
+  max,
   maximum,
   mul,
   neg,
@@ -31,10 +30,18 @@ import {
   scatterAdd,
   softmax,
   sub,
+  type Tensor,
   tidy,
   where,
 } from '@grin-moe/tensor';
-import { type RouteOptions, type Router, type RouterDraws, type RouterOutput, checkLogits, registerRouter } from './router.js';
+import {
+  checkLogits,
+  type RouteOptions,
+  type Router,
+  type RouterDraws,
+  type RouterOutput,
+  registerRouter,
+} from './router.js';
 
 // transformers builds the coin factor as 0.3333 + 0.6667 * full in float32 (then casts), so the
 // partial factor is float32(0.3333) and the full one float32(0.3333) + float32(0.6667) == 1.
@@ -42,20 +49,22 @@ export const PARTIAL_FACTOR = Math.fround(0.3333);
 export const COIN_THRESHOLD = 0.75;
 
 /** MultiplierProcessor: forward w * factor; backward to the logits only, g * w * (onehot(D) - p). */
-const multiplierProcessor = customOp<{ weight_T1: Tensor; expert_T1: Tensor; probs_TE: Tensor; factor_T1: Tensor }>(
-  'sparsemixer_multiplier',
-  {
-    forward(ctx, _inputs, { weight_T1, expert_T1, probs_TE, factor_T1 }) {
-      ctx.save(weight_T1, expert_T1, probs_TE);
-      return [mul(weight_T1, factor_T1)];
-    },
-    backward(ctx, [grad_T1]) {
-      const [weight_T1, expert_T1, probs_TE] = ctx.saved as [Tensor, Tensor, Tensor];
-      const scaled_T1 = mul(grad_T1!, weight_T1);
-      return [scatterAdd(mul(probs_TE, neg(scaled_T1)), -1, expert_T1, scaled_T1)];
-    },
+const multiplierProcessor = customOp<{
+  weight_T1: Tensor;
+  expert_T1: Tensor;
+  probs_TE: Tensor;
+  factor_T1: Tensor;
+}>('sparsemixer_multiplier', {
+  forward(ctx, _inputs, { weight_T1, expert_T1, probs_TE, factor_T1 }) {
+    ctx.save(weight_T1, expert_T1, probs_TE);
+    return [mul(weight_T1, factor_T1)];
   },
-);
+  backward(ctx, [grad_T1]) {
+    const [weight_T1, expert_T1, probs_TE] = ctx.saved as [Tensor, Tensor, Tensor];
+    const scaled_T1 = mul(grad_T1!, weight_T1);
+    return [scatterAdd(mul(probs_TE, neg(scaled_T1)), -1, expert_T1, scaled_T1)];
+  },
+});
 
 interface Slot {
   expert_T1: Tensor;
@@ -63,7 +72,13 @@ interface Slot {
 }
 
 /** One pick: `src_TE` is the logits with earlier picks at -inf; the mask test uses `logits_TE`. */
-function routeSlot(logits_TE: Tensor, src_TE: Tensor, eps: number, training: boolean, draws: { exp_TE: Tensor; u_T1: Tensor } | null): Slot {
+function routeSlot(
+  logits_TE: Tensor,
+  src_TE: Tensor,
+  eps: number,
+  training: boolean,
+  draws: { exp_TE: Tensor; u_T1: Tensor } | null,
+): Slot {
   const { outside_TE, expert_T1, probs_TE, isTop_T1 } = noGrad(() => {
     const max_T1 = max(src_TE, -1, true);
     // keep_j: (max - z_j) / max(|z_j|, max) <= 2 eps; a 0/0 is NaN, compares false, and is kept.
@@ -76,10 +91,16 @@ function routeSlot(logits_TE: Tensor, src_TE: Tensor, eps: number, training: boo
   });
   if (!training || !draws) {
     // Eval: the weight is p_D of the masked softmax, differentiated as it stands.
-    const weight_T1 = gather(softmax(maskedFill(src_TE, outside_TE, Number.NEGATIVE_INFINITY), -1), -1, expert_T1);
+    const weight_T1 = gather(
+      softmax(maskedFill(src_TE, outside_TE, Number.NEGATIVE_INFINITY), -1),
+      -1,
+      expert_T1,
+    );
     return { expert_T1, weight_T1 };
   }
-  const factor_T1 = noGrad(() => where(isTop_T1, 1, where(gt(draws.u_T1, COIN_THRESHOLD), 1, fullLike(draws.u_T1, PARTIAL_FACTOR))));
+  const factor_T1 = noGrad(() =>
+    where(isTop_T1, 1, where(gt(draws.u_T1, COIN_THRESHOLD), 1, fullLike(draws.u_T1, PARTIAL_FACTOR))),
+  );
   const weight_T1 = noGrad(() => gather(probs_TE, -1, expert_T1));
   const [multiplier_T1] = multiplierProcessor([logits_TE], { weight_T1, expert_T1, probs_TE, factor_T1 });
   return { expert_T1, weight_T1: multiplier_T1! };
@@ -99,13 +120,24 @@ function drawsFor(logits_TE: Tensor, k: number, options: RouteOptions): { exp_TE
   return { exp_TE: cast(exp_TE, logits_TE.dtype), u_T1: cast(u_T1, logits_TE.dtype) };
 }
 
-function injected(draws: RouterDraws, k: number, like: Tensor, T: number, E: number): { exp_TE: Tensor; u_T1: Tensor } {
+function injected(
+  draws: RouterDraws,
+  k: number,
+  like: Tensor,
+  T: number,
+  E: number,
+): { exp_TE: Tensor; u_T1: Tensor } {
   const exp = draws.exponential[k];
   const u = draws.uniform[k];
-  if (!exp || !u) throw new Error(`sparsemixer-v2: injected draws lack slot ${k + 1} (have ${draws.exponential.length} Exp and ${draws.uniform.length} U)`);
+  if (!exp || !u)
+    throw new Error(
+      `sparsemixer-v2: injected draws lack slot ${k + 1} (have ${draws.exponential.length} Exp and ${draws.uniform.length} U)`,
+    );
   const fit = (t: Tensor, shape: number[], what: string) => {
     if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1]) {
-      throw new RangeError(`sparsemixer-v2: injected ${what} for slot ${k + 1} is ${t.describe()}, expected [${shape}]`);
+      throw new RangeError(
+        `sparsemixer-v2: injected ${what} for slot ${k + 1} is ${t.describe()}, expected [${shape}]`,
+      );
     }
     return t.dtype === like.dtype ? t : cast(t, like.dtype);
   };
@@ -133,11 +165,19 @@ export const sparseMixerV2: Router = {
         // Training needs the masked logits only as data; eval differentiates through them.
         const picked_TE = eq(positions_1E, slot.expert_T1);
         const prev_TE = src_TE;
-        src_TE = options.training ? noGrad(() => maskedFill(prev_TE, picked_TE, Number.NEGATIVE_INFINITY)) : maskedFill(prev_TE, picked_TE, Number.NEGATIVE_INFINITY);
+        src_TE = options.training
+          ? noGrad(() => maskedFill(prev_TE, picked_TE, Number.NEGATIVE_INFINITY))
+          : maskedFill(prev_TE, picked_TE, Number.NEGATIVE_INFINITY);
       }
       return {
-        experts_TK: concat(slots.map((s) => s.expert_T1), 1),
-        weights_TK: concat(slots.map((s) => s.weight_T1), 1),
+        experts_TK: concat(
+          slots.map((s) => s.expert_T1),
+          1,
+        ),
+        weights_TK: concat(
+          slots.map((s) => s.weight_T1),
+          1,
+        ),
         probs_TE: softmax(logits_TE, -1),
       };
     });

@@ -43,13 +43,25 @@ export async function benchRouter({ json, quick }: { json: boolean; quick: boole
   const report: BenchReport = {
     bench: 'router',
     device: `cpu (${cpus()[0]?.model ?? 'unknown'})`,
-    results: { tokens, experts, sparsemixer_v2_tokens_per_s: oursTps, gshard_top2_tokens_per_s: baseTps, ms: { sparsemixer_v2: median(ours), gshard_top2: median(base) } },
+    results: {
+      tokens,
+      experts,
+      sparsemixer_v2_tokens_per_s: oursTps,
+      gshard_top2_tokens_per_s: baseTps,
+      ms: { sparsemixer_v2: median(ours), gshard_top2: median(base) },
+    },
     ratios: { 'sparsemixer-v2_vs_gshard-top2_8192x16': oursTps / baseTps },
   };
   if (!json) {
-    process.stdout.write(`routing forward+backward, T=${tokens}, E=${experts}, f32 CPU (median of ${reps})\n`);
-    process.stdout.write(`  sparsemixer-v2  ${(oursTps / 1e6).toFixed(3)} M tokens/s  (${median(ours).toFixed(1)} ms)\n`);
-    process.stdout.write(`  gshard-top2     ${(baseTps / 1e6).toFixed(3)} M tokens/s  (${median(base).toFixed(1)} ms)\n`);
+    process.stdout.write(
+      `routing forward+backward, T=${tokens}, E=${experts}, f32 CPU (median of ${reps})\n`,
+    );
+    process.stdout.write(
+      `  sparsemixer-v2  ${(oursTps / 1e6).toFixed(3)} M tokens/s  (${median(ours).toFixed(1)} ms)\n`,
+    );
+    process.stdout.write(
+      `  gshard-top2     ${(baseTps / 1e6).toFixed(3)} M tokens/s  (${median(base).toFixed(1)} ms)\n`,
+    );
     process.stdout.write(`  ratio sparsemixer-v2 / gshard-top2: ${(oursTps / baseTps).toFixed(3)}\n`);
   }
   return report;

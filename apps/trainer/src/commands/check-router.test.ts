@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { checkRouterCommand } from './check-router.js';
 
-const fixture = join(import.meta.dirname, '../../../../packages/router-sparsemixer/fixtures/random-t64-e16.safetensors');
+const fixture = join(
+  import.meta.dirname,
+  '../../../../packages/router-sparsemixer/fixtures/random-t64-e16.safetensors',
+);
 
 async function run(argv: string[]): Promise<{ code: number; out: string }> {
   let out = '';

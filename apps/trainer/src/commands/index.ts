@@ -8,4 +8,12 @@ import { generateCommand } from './generate.js';
 import { logitsCommand } from './logits.js';
 import { trainCommand } from './train.js';
 
-export const commands: Command[] = [trainCommand, generateCommand, logitsCommand, checkRouterCommand, evalCommand, benchCommand, dashboardCommand];
+export const commands: Command[] = [
+  trainCommand,
+  generateCommand,
+  logitsCommand,
+  checkRouterCommand,
+  evalCommand,
+  benchCommand,
+  dashboardCommand,
+];

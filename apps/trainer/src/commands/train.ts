@@ -1,33 +1,68 @@
 // `grin train`: with no flags, trains the embedded default (a small GRIN MoE on the Brown corpus,
 // sized for 2 CPU cores, about 10 minutes) and prints the validation cross-entropy next to the
 // corpus' unigram entropy. A config file (JSON or YAML) and flags adjust it; flags win.
-import { type Command, CliError, parseFlags } from '../args.js';
-import { type TrainConfig, ConfigError, defaultTrainConfig, mergeConfig, readConfigFile, validateConfig } from '../train/config.js';
+import { CliError, type Command, parseFlags } from '../args.js';
+import {
+  ConfigError,
+  defaultTrainConfig,
+  mergeConfig,
+  readConfigFile,
+  type TrainConfig,
+  validateConfig,
+} from '../train/config.js';
 import { DeviceError } from '../train/device.js';
 import { runTraining } from '../train/loop.js';
 
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a GRIN MoE model (default: a small one on the Brown corpus, ~10 min on 2 CPU cores)',
-  usage: 'grin train [--config FILE] [--out DIR] [--max-steps N] [--seed S] [--router NAME] [--device cpu|cuda] [--dtype f32|bf16] [--resume] ...',
+  usage:
+    'grin train [--config FILE] [--out DIR] [--max-steps N] [--seed S] [--router NAME] [--device cpu|cuda] [--dtype f32|bf16] [--resume] ...',
   flags: {
-    config: { kind: 'string', help: 'JSON or YAML file with any of the sections run, data, model, optim, eval, checkpoint' },
+    config: {
+      kind: 'string',
+      help: 'JSON or YAML file with any of the sections run, data, model, optim, eval, checkpoint',
+    },
     out: { kind: 'string', help: 'parent directory of the run (runs/NAME)' },
     name: { kind: 'string', help: 'run name (the directory under --out)' },
     'max-steps': { kind: 'number', integer: true, min: 1, help: 'optimizer steps' },
     seed: { kind: 'number', integer: true, min: 0, help: 'seed of every random stream' },
-    router: { kind: 'string', help: 'router from the registry (sparsemixer-v2, gshard-top2, switch-top1, ...)' },
-    'lb-mode': { kind: 'string', help: 'load-balancing counts: local or global (across data-parallel ranks)' },
+    router: {
+      kind: 'string',
+      help: 'router from the registry (sparsemixer-v2, gshard-top2, switch-top1, ...)',
+    },
+    'lb-mode': {
+      kind: 'string',
+      help: 'load-balancing counts: local or global (across data-parallel ranks)',
+    },
     'lb-alpha': { kind: 'number', min: 0, help: 'load-balancing loss weight' },
-    'init-from': { kind: 'string', help: 'start from a GRIN / Phi-3.5-MoE model directory (with its tokenizer.json)' },
-    data: { kind: 'string', help: 'train on a text file (documents separated by blank lines) or JSONL {"text", "category"}' },
-    device: { kind: 'string', help: 'cpu or cuda (needs @grin-moe/kernels-cuda built and a GPU)', default: 'cpu' },
-    dtype: { kind: 'string', help: 'parameter dtype: f32, or bf16 with f32 master weights (cuda only)', default: 'f32' },
+    'init-from': {
+      kind: 'string',
+      help: 'start from a GRIN / Phi-3.5-MoE model directory (with its tokenizer.json)',
+    },
+    data: {
+      kind: 'string',
+      help: 'train on a text file (documents separated by blank lines) or JSONL {"text", "category"}',
+    },
+    device: {
+      kind: 'string',
+      help: 'cpu or cuda (needs @grin-moe/kernels-cuda built and a GPU)',
+      default: 'cpu',
+    },
+    dtype: {
+      kind: 'string',
+      help: 'parameter dtype: f32, or bf16 with f32 master weights (cuda only)',
+      default: 'f32',
+    },
     dp: { kind: 'number', integer: true, min: 1, help: 'data-parallel ranks', default: 1 },
     pp: { kind: 'number', integer: true, min: 1, help: 'pipeline stages', default: 1 },
     tp: { kind: 'number', integer: true, min: 1, help: 'tensor-parallel ranks', default: 1 },
     resume: { kind: 'boolean', help: 'continue from the newest complete checkpoint of the run' },
-    'time-budget': { kind: 'number', min: 0, help: 'stop with a checkpoint after this many seconds (0: none)' },
+    'time-budget': {
+      kind: 'number',
+      min: 0,
+      help: 'stop with a checkpoint after this many seconds (0: none)',
+    },
   },
   async run(argv) {
     const { flags, positional } = parseFlags(trainCommand, argv);
@@ -39,10 +74,16 @@ export const trainCommand: Command = {
     const out = process.stdout;
     out.write(`\nrun directory: ${summary.runDir}\n`);
     out.write(`steps: ${summary.steps}${summary.stoppedEarly ? ` (${summary.stoppedEarly})` : ''}\n`);
-    out.write(`validation cross-entropy: ${summary.finalValLoss.toFixed(4)} nats/token (perplexity ${Math.exp(summary.finalValLoss).toFixed(2)})\n`);
-    out.write(`unigram entropy of the corpus: ${summary.unigramTrainEntropy.toFixed(4)} nats/token (unigram cross-entropy on validation ${summary.unigramCrossEntropy.toFixed(4)})\n`);
+    out.write(
+      `validation cross-entropy: ${summary.finalValLoss.toFixed(4)} nats/token (perplexity ${Math.exp(summary.finalValLoss).toFixed(2)})\n`,
+    );
+    out.write(
+      `unigram entropy of the corpus: ${summary.unigramTrainEntropy.toFixed(4)} nats/token (unigram cross-entropy on validation ${summary.unigramCrossEntropy.toFixed(4)})\n`,
+    );
     const overEntropy = 1 - summary.finalValLoss / summary.unigramTrainEntropy;
-    out.write(`improvement: ${(100 * overEntropy).toFixed(1)}% below the unigram entropy, ${(100 * summary.improvement).toFixed(1)}% below the unigram model's validation cross-entropy\n`);
+    out.write(
+      `improvement: ${(100 * overEntropy).toFixed(1)}% below the unigram entropy, ${(100 * summary.improvement).toFixed(1)}% below the unigram model's validation cross-entropy\n`,
+    );
     out.write(`try: pnpm grin generate --model ${summary.runDir} --prompt "The jury said"\n`);
     return summary.stoppedEarly && !summary.stoppedEarly.startsWith('time budget') ? 1 : 0;
   },
@@ -51,7 +92,8 @@ export const trainCommand: Command = {
 export function resolveConfig(flags: Record<string, unknown>): TrainConfig {
   try {
     let config = defaultTrainConfig;
-    if (flags.config) config = mergeConfig(config, readConfigFile(flags.config as string), flags.config as string);
+    if (flags.config)
+      config = mergeConfig(config, readConfigFile(flags.config as string), flags.config as string);
     const patch: Record<string, Record<string, unknown>> = { run: {}, data: {}, model: {}, optim: {} };
     if (flags.out !== undefined) patch.run!.out = flags.out;
     if (flags.name !== undefined) patch.run!.name = flags.name;
@@ -67,11 +109,14 @@ export function resolveConfig(flags: Record<string, unknown>): TrainConfig {
     if (flags.device !== undefined && flags.device !== 'cpu') extra.device = flags.device;
     if (flags.dtype !== undefined && flags.dtype !== 'f32') extra.dtype = flags.dtype;
     config = mergeConfig(config, { ...patch, ...extra }, 'command line');
-    if (config.optim.warmupSteps > config.optim.steps) config = { ...config, optim: { ...config.optim, warmupSteps: Math.floor(config.optim.steps / 10) } };
+    if (config.optim.warmupSteps > config.optim.steps)
+      config = { ...config, optim: { ...config.optim, warmupSteps: Math.floor(config.optim.steps / 10) } };
     validateConfig(config, flags.config ? `${flags.config as string} + command line` : 'config');
     for (const axis of ['dp', 'pp', 'tp'] as const) {
       if ((flags[axis] as number | undefined) !== undefined && (flags[axis] as number) > 1) {
-        throw new CliError(`train: --${axis} ${flags[axis]} needs @grin-moe/parallel, which is not built yet; run with --${axis} 1`);
+        throw new CliError(
+          `train: --${axis} ${flags[axis]} needs @grin-moe/parallel, which is not built yet; run with --${axis} 1`,
+        );
       }
     }
     return config;

@@ -18,14 +18,29 @@ describe('train config', () => {
   });
 
   it('reads JSON and YAML files; flags win over the file', () => {
-    writeFileSync(join(dir, 'a.json'), JSON.stringify({ optim: { steps: 7, lr: 0.01 }, model: { numExperts: 4 } }));
+    writeFileSync(
+      join(dir, 'a.json'),
+      JSON.stringify({ optim: { steps: 7, lr: 0.01 }, model: { numExperts: 4 } }),
+    );
     writeFileSync(join(dir, 'b.yaml'), 'optim:\n  steps: 9\nrun:\n  seed: 5\n');
     const a = resolveConfig({ config: join(dir, 'a.json'), 'max-steps': 11 });
     expect(a.optim.steps).toBe(11);
     expect(a.optim.lr).toBe(0.01);
     expect(a.model.numExperts).toBe(4);
-    const b = resolveConfig({ config: join(dir, 'b.yaml'), router: 'gshard-top2', 'lb-mode': 'local', 'lb-alpha': 0.1, seed: 3 });
-    expect([b.optim.steps, b.run.seed, b.model.router, b.optim.lbMode, b.optim.lbAlpha]).toEqual([9, 3, 'gshard-top2', 'local', 0.1]);
+    const b = resolveConfig({
+      config: join(dir, 'b.yaml'),
+      router: 'gshard-top2',
+      'lb-mode': 'local',
+      'lb-alpha': 0.1,
+      seed: 3,
+    });
+    expect([b.optim.steps, b.run.seed, b.model.router, b.optim.lbMode, b.optim.lbAlpha]).toEqual([
+      9,
+      3,
+      'gshard-top2',
+      'local',
+      0.1,
+    ]);
   });
 
   it.each([
@@ -40,18 +55,27 @@ describe('train config', () => {
   });
 
   it('checks rules across fields', () => {
-    const bad = (patch: object) => () => validateConfig(mergeConfig(defaultTrainConfig, patch, 'x.json'), 'x.json');
-    expect(bad({ model: { numHeads: 5 } })).toThrow(/x.json: model.numHeads \(5\) must divide model.hiddenSize \(128\)/);
-    expect(bad({ model: { numKvHeads: 3 } })).toThrow(/model.numKvHeads \(3\) must divide model.numHeads \(4\)/);
+    const bad = (patch: object) => () =>
+      validateConfig(mergeConfig(defaultTrainConfig, patch, 'x.json'), 'x.json');
+    expect(bad({ model: { numHeads: 5 } })).toThrow(
+      /x.json: model.numHeads \(5\) must divide model.hiddenSize \(128\)/,
+    );
+    expect(bad({ model: { numKvHeads: 3 } })).toThrow(
+      /model.numKvHeads \(3\) must divide model.numHeads \(4\)/,
+    );
     expect(bad({ model: { topK: 9 } })).toThrow(/model.topK \(9\) must be <= model.numExperts \(8\)/);
-    expect(bad({ model: { router: 'nope' } })).toThrow(/model.router 'nope' is unknown; valid routers: sparsemixer-v2/);
+    expect(bad({ model: { router: 'nope' } })).toThrow(
+      /model.router 'nope' is unknown; valid routers: sparsemixer-v2/,
+    );
     expect(bad({ data: { source: 'file' } })).toThrow(/data.file must name a file/);
   });
 
   it('names the file when it cannot be read or parsed', () => {
     writeFileSync(join(dir, 'broken.json'), '{ "optim": ');
     expect(() => resolveConfig({ config: join(dir, 'broken.json') })).toThrow(/broken.json: not valid JSON/);
-    expect(() => resolveConfig({ config: join(dir, 'missing.yaml') })).toThrow(/missing.yaml: cannot read the config file \(ENOENT\)/);
+    expect(() => resolveConfig({ config: join(dir, 'missing.yaml') })).toThrow(
+      /missing.yaml: cannot read the config file \(ENOENT\)/,
+    );
     expect(() => resolveConfig({ router: 'top9' })).toThrow(/model.router 'top9' is unknown/);
     expect(() => resolveConfig({ dp: 2 })).toThrow(/--dp 2 needs @grin-moe\/parallel/);
   });

@@ -16,25 +16,38 @@ import { ProgressBar } from './progress.js';
 
 const status = cudaStatus();
 if (!status.available) console.log(`[trainer] skipping the --device cuda parity test: ${status.reason}`);
-const quiet = () => new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, 1_000_000);
+const quiet = () =>
+  new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, 1_000_000);
 
 describe('grin train --device cuda', () => {
   it('accepts --device cuda --dtype bf16 and refuses bf16 on the CPU, naming why', () => {
     const config = resolveConfig({ device: 'cuda', dtype: 'bf16' });
     expect([config.device, config.dtype]).toEqual(['cuda', 'bf16']);
     expect(() => resolveConfig({ dtype: 'bf16' })).toThrow(/dtype bf16 needs device cuda/);
-    expect(() => resolveConfig({ device: 'cuda', dtype: 'f16' })).toThrow(/dtype \("f16"\) must be one of f32, bf16/);
+    expect(() => resolveConfig({ device: 'cuda', dtype: 'f16' })).toThrow(
+      /dtype \("f16"\) must be one of f32, bf16/,
+    );
   });
 
   it.skipIf(status.available)('without a GPU, fails before training with the reason', async () => {
     const root = mkdtempSync(join(tmpdir(), 'grin-cuda-'));
-    const config = mergeConfig(tinyConfig(join(root, 'run'), writeTinyCorpus(root)), { device: 'cuda' }, 'test');
-    await expect(runTraining(config, { resume: false, progress: quiet() })).rejects.toThrow(/train --device cuda: cuda is unavailable: .+; use --device cpu/);
+    const config = mergeConfig(
+      tinyConfig(join(root, 'run'), writeTinyCorpus(root)),
+      { device: 'cuda' },
+      'test',
+    );
+    await expect(runTraining(config, { resume: false, progress: quiet() })).rejects.toThrow(
+      /train --device cuda: cuda is unavailable: .+; use --device cpu/,
+    );
   });
 
-  it.skipIf(!status.available)('the first 20 losses match the CPU run of the same seed (f32 tightly, bf16 within rounding)', async () => {
-    const report = await compareDevices(20);
-    console.log(formatReport(report));
-    expect(report.pass).toBe(true);
-  }, 600_000);
+  it.skipIf(!status.available)(
+    'the first 20 losses match the CPU run of the same seed (f32 tightly, bf16 within rounding)',
+    async () => {
+      const report = await compareDevices(20);
+      console.log(formatReport(report));
+      expect(report.pass).toBe(true);
+    },
+    600_000,
+  );
 });

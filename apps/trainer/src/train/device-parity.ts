@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { defaultGrinConfig, initRandom, nextTokenLoss } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';
 import { loadTensors } from '@grin-moe/tensor';
-import { type TrainConfig, mergeConfig, validateConfig } from './config.js';
+import { checkpointDir, completeCheckpoints } from './checkpoints.js';
+import { mergeConfig, type TrainConfig, validateConfig } from './config.js';
+import { requireCuda, toDevice } from './device.js';
 import { tinyConfig, writeTinyCorpus } from './fixtures.js';
 import { runTraining } from './loop.js';
-import { ProgressBar } from './progress.js';
-import { completeCheckpoints, checkpointDir } from './checkpoints.js';
-import { requireCuda, toDevice } from './device.js';
 import { modelShapeFor } from './prepare.js';
+import { ProgressBar } from './progress.js';
 
 export interface CurveRun {
   label: string;
@@ -40,7 +40,8 @@ export interface ParityReport {
  */
 export const PARITY_TOLERANCE = { f32: 1e-4, bf16: 5e-2 };
 
-const quiet = () => new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, 1_000_000);
+const quiet = () =>
+  new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, 1_000_000);
 
 /** A small MoE (2 layers, 4 experts, width 64) on the synthetic corpus; `steps` steps, fixed seed. */
 export function parityConfig(out: string, data: string, steps: number, patch: object = {}): TrainConfig {
@@ -50,7 +51,16 @@ export function parityConfig(out: string, data: string, steps: number, patch: ob
       {
         run: { seed: 1234 },
         data: { seqLen: 32, vocabSize: 300 },
-        model: { hiddenSize: 64, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, numExperts: 4, topK: 2, slidingWindow: 16 },
+        model: {
+          hiddenSize: 64,
+          intermediateSize: 64,
+          numLayers: 2,
+          numHeads: 4,
+          numKvHeads: 2,
+          numExperts: 4,
+          topK: 2,
+          slidingWindow: 16,
+        },
         optim: { batchSize: 8, gradAccum: 1, lr: 3e-3, minLr: 3e-4, warmupSteps: Math.min(4, steps) },
         eval: { every: 1000, batches: 1 },
         checkpoint: { every: 1000, keep: 1 },
@@ -67,9 +77,14 @@ export async function trainCurve(config: TrainConfig, label: string): Promise<Cu
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as { loss: number; tokens_per_s: number });
-  const rates = records.slice(1).map((r) => r.tokens_per_s).sort((a, b) => a - b);
+  const rates = records
+    .slice(1)
+    .map((r) => r.tokens_per_s)
+    .sort((a, b) => a - b);
   const steps = completeCheckpoints(summary.runDir);
-  const optimizerKeys = steps.length ? Object.keys(loadTensors(join(checkpointDir(summary.runDir, steps.at(-1)!), 'optimizer.safetensors'))) : [];
+  const optimizerKeys = steps.length
+    ? Object.keys(loadTensors(join(checkpointDir(summary.runDir, steps.at(-1)!), 'optimizer.safetensors')))
+    : [];
   return {
     label,
     losses: records.map((r) => r.loss),
@@ -80,7 +95,10 @@ export async function trainCurve(config: TrainConfig, label: string): Promise<Cu
 }
 
 /** Trains `steps` steps on cpu, cuda f32 and cuda bf16 with one seed and compares the curves. */
-export async function compareDevices(steps = 20, root = mkdtempSync(join(tmpdir(), 'grin-parity-'))): Promise<ParityReport> {
+export async function compareDevices(
+  steps = 20,
+  root = mkdtempSync(join(tmpdir(), 'grin-parity-')),
+): Promise<ParityReport> {
   const data = writeTinyCorpus(root, 200);
   const cpu = await trainCurve(parityConfig(join(root, 'cpu'), data, steps), 'cpu f32');
   const runs = [cpu];
@@ -88,14 +106,19 @@ export async function compareDevices(steps = 20, root = mkdtempSync(join(tmpdir(
   const tolerance: Record<string, number> = {};
   for (const dtype of ['f32', 'bf16'] as const) {
     const label = `cuda ${dtype}`;
-    const run = await trainCurve(parityConfig(join(root, `cuda-${dtype}`), data, steps, { device: 'cuda', dtype }), label);
+    const run = await trainCurve(
+      parityConfig(join(root, `cuda-${dtype}`), data, steps, { device: 'cuda', dtype }),
+      label,
+    );
     runs.push(run);
     maxDiff[label] = Math.max(...run.losses.map((l, i) => Math.abs(l - cpu.losses[i]!)));
     if (run.losses.length !== cpu.losses.length) maxDiff[label] = Number.POSITIVE_INFINITY;
     tolerance[label] = PARITY_TOLERANCE[dtype];
   }
   const bf16Keys = runs.at(-1)!.optimizerKeys;
-  const pass = Object.entries(maxDiff).every(([k, d]) => d <= tolerance[k]!) && bf16Keys.some((k) => k.startsWith('master.'));
+  const pass =
+    Object.entries(maxDiff).every(([k, d]) => d <= tolerance[k]!) &&
+    bf16Keys.some((k) => k.startsWith('master.'));
   return { runs, maxDiff, tolerance, pass };
 }
 
@@ -103,12 +126,25 @@ export async function compareDevices(steps = 20, root = mkdtempSync(join(tmpdir(
  * Tokens/s of the embedded default's model size (4 layers, width 128, 8 experts, 16 x 64 tokens a
  * step) on each device, same run; the CPU runs fewer steps (it is the slow side).
  */
-export async function speedComparison(cpuSteps = 6, cudaSteps = 20, root = mkdtempSync(join(tmpdir(), 'grin-speed-'))): Promise<CurveRun[]> {
+export async function speedComparison(
+  cpuSteps = 6,
+  cudaSteps = 20,
+  root = mkdtempSync(join(tmpdir(), 'grin-speed-')),
+): Promise<CurveRun[]> {
   const data = writeTinyCorpus(root, 1000);
   const sized = (out: string, steps: number, patch: object = {}) =>
     parityConfig(join(root, out), data, steps, {
       data: { seqLen: 64, vocabSize: 2048 },
-      model: { hiddenSize: 128, intermediateSize: 128, numLayers: 4, numHeads: 4, numKvHeads: 2, numExperts: 8, topK: 2, slidingWindow: 64 },
+      model: {
+        hiddenSize: 128,
+        intermediateSize: 128,
+        numLayers: 4,
+        numHeads: 4,
+        numKvHeads: 2,
+        numExperts: 8,
+        topK: 2,
+        slidingWindow: 64,
+      },
       optim: { batchSize: 16, gradAccum: 1, lr: 1.5e-3, minLr: 1.5e-4, warmupSteps: 2 },
       ...patch,
     });
@@ -123,19 +159,36 @@ export async function speedComparison(cpuSteps = 6, cudaSteps = 20, root = mkdte
  * Proof that `--dtype bf16` computes in bf16: one training forward + backward of the parity model
  * placed as the trainer places it; returns the dtypes of the logits, the loss and the leaves' grads.
  */
-export async function bf16Probe(device = 'cuda', dtype: 'f32' | 'bf16' = 'bf16'): Promise<{ logits: string; loss: string; grads: string }> {
+export async function bf16Probe(
+  device = 'cuda',
+  dtype: 'f32' | 'bf16' = 'bf16',
+): Promise<{ logits: string; loss: string; grads: string }> {
   if (device !== 'cpu') await requireCuda('bf16 probe');
-  const config = { ...defaultGrinConfig, ...modelShapeFor(parityConfig('.', '.', 20).model), vocabSize: 300, inputJitterNoise: 0.01, routerJitterNoise: 0.01 };
+  const config = {
+    ...defaultGrinConfig,
+    ...modelShapeFor(parityConfig('.', '.', 20).model),
+    vocabSize: 300,
+    inputJitterNoise: 0.01,
+    routerJitterNoise: 0.01,
+  };
   const placed = toDevice(initRandom(config, new T.Generator(1)), device, dtype);
   try {
     return T.tidy(() => {
-      const ids = T.tensor(Int32Array.from({ length: 64 }, (_, i) => (i * 37) % 300), { shape: [2, 32], dtype: 'i32', device });
+      const ids = T.tensor(
+        Int32Array.from({ length: 64 }, (_, i) => (i * 37) % 300),
+        { shape: [2, 32], dtype: 'i32', device },
+      );
       const { logits_BSV } = placed.compute().forward(ids, { training: true, generator: new T.Generator(2) });
       const loss = nextTokenLoss(logits_BSV, ids);
       loss.backward();
       const counts = new Map<string, number>();
-      for (const p of placed.parameters()) counts.set(p.grad?.dtype ?? 'none', (counts.get(p.grad?.dtype ?? 'none') ?? 0) + 1);
-      return { logits: logits_BSV.dtype, loss: loss.dtype, grads: [...counts].map(([d, n]) => `${n} ${d}`).join(', ') };
+      for (const p of placed.parameters())
+        counts.set(p.grad?.dtype ?? 'none', (counts.get(p.grad?.dtype ?? 'none') ?? 0) + 1);
+      return {
+        logits: logits_BSV.dtype,
+        loss: loss.dtype,
+        grads: [...counts].map(([d, n]) => `${n} ${d}`).join(', '),
+      };
     });
   } finally {
     placed.dispose();
@@ -146,14 +199,24 @@ export function formatReport(report: ParityReport): string {
   const lines: string[] = [];
   const cpu = report.runs[0]!;
   lines.push(`step  ${report.runs.map((r) => r.label.padStart(12)).join('')}`);
-  cpu.losses.forEach((_, i) => lines.push(`${String(i + 1).padStart(4)}  ${report.runs.map((r) => (r.losses[i]?.toFixed(6) ?? '-').padStart(12)).join('')}`));
+  cpu.losses.forEach((_, i) =>
+    lines.push(
+      `${String(i + 1).padStart(4)}  ${report.runs.map((r) => (r.losses[i]?.toFixed(6) ?? '-').padStart(12)).join('')}`,
+    ),
+  );
   for (const r of report.runs) {
-    lines.push(`${r.label}: ${r.tokensPerSecond.toFixed(0)} tokens/s (median), final validation loss ${r.finalValLoss.toFixed(4)}, ${r.tokensPerSecond / cpu.tokensPerSecond > 0 ? `${(r.tokensPerSecond / cpu.tokensPerSecond).toFixed(2)}x the CPU` : ''}`);
+    lines.push(
+      `${r.label}: ${r.tokensPerSecond.toFixed(0)} tokens/s (median), final validation loss ${r.finalValLoss.toFixed(4)}, ${r.tokensPerSecond / cpu.tokensPerSecond > 0 ? `${(r.tokensPerSecond / cpu.tokensPerSecond).toFixed(2)}x the CPU` : ''}`,
+    );
   }
   for (const [label, d] of Object.entries(report.maxDiff)) {
-    lines.push(`${d <= report.tolerance[label]! ? 'PASS' : 'FAIL'} ${label} vs cpu f32: max |loss difference| ${d.toExponential(3)} over ${cpu.losses.length} steps (tolerance ${report.tolerance[label]})`);
+    lines.push(
+      `${d <= report.tolerance[label]! ? 'PASS' : 'FAIL'} ${label} vs cpu f32: max |loss difference| ${d.toExponential(3)} over ${cpu.losses.length} steps (tolerance ${report.tolerance[label]})`,
+    );
   }
-  lines.push(`optimizer state of the bf16 run: ${report.runs.at(-1)!.optimizerKeys.filter((k) => k.startsWith('master.')).length} master tensors`);
+  lines.push(
+    `optimizer state of the bf16 run: ${report.runs.at(-1)!.optimizerKeys.filter((k) => k.startsWith('master.')).length} master tensors`,
+  );
   lines.push(report.pass ? 'PASS train parity' : 'FAIL train parity');
   return lines.join('\n');
 }

@@ -17,9 +17,14 @@ export async function requireCuda(what = 'train --device cuda'): Promise<void> {
     const cuda = await import('@grin-moe/kernels-cuda');
     status = cuda.cudaStatus();
   } catch (error) {
-    throw new DeviceError(`${what}: cannot load @grin-moe/kernels-cuda (${(error as Error).message}); build it with pnpm --filter @grin-moe/kernels-cuda build, or use --device cpu`);
+    throw new DeviceError(
+      `${what}: cannot load @grin-moe/kernels-cuda (${(error as Error).message}); build it with pnpm --filter @grin-moe/kernels-cuda build, or use --device cpu`,
+    );
   }
-  if (!status.available) throw new DeviceError(`${what}: cuda is unavailable: ${status.reason ?? 'no reason given'}; use --device cpu`);
+  if (!status.available)
+    throw new DeviceError(
+      `${what}: cuda is unavailable: ${status.reason ?? 'no reason given'}; use --device cpu`,
+    );
 }
 
 /** A model's parameters on a device in a dtype: the leaves the optimizer updates. */
@@ -53,7 +58,9 @@ export class PlacedModel {
     const params = new Map<string, T.Tensor>();
     T.noGrad(() => {
       for (const [name, leaf] of this.leaves) {
-        const host = T.tidy(() => (leaf.dtype === 'f32' ? leaf.toArray() : T.cast(leaf, 'f32').toArray())) as Float32Array;
+        const host = T.tidy(() =>
+          leaf.dtype === 'f32' ? leaf.toArray() : T.cast(leaf, 'f32').toArray(),
+        ) as Float32Array;
         params.set(name, T.tensor(host, { shape: [...leaf.shape] }));
       }
     });
@@ -70,8 +77,10 @@ export class PlacedModel {
  * On the CPU in f32 nothing is copied: the model's own tensors become the leaves.
  */
 export function toDevice(model: GrinModel, device: string, dtype: ParamDType): PlacedModel {
-  if (model.device !== 'cpu' || model.dtype !== 'f32') throw new DeviceError(`toDevice: expects a CPU f32 model, got ${model.dtype} on ${model.device}`);
-  if (device === 'cpu' && dtype === 'f32') return new PlacedModel(model.config, model.params, 'cpu', 'f32', model);
+  if (model.device !== 'cpu' || model.dtype !== 'f32')
+    throw new DeviceError(`toDevice: expects a CPU f32 model, got ${model.dtype} on ${model.device}`);
+  if (device === 'cpu' && dtype === 'f32')
+    return new PlacedModel(model.config, model.params, 'cpu', 'f32', model);
   const leaves = new Map<string, T.Tensor>();
   T.noGrad(() => {
     for (const [name, p] of model.params) {

@@ -31,7 +31,16 @@ export function tinyConfig(out: string, data: string, steps = 8): TrainConfig {
       {
         run: { out, name: 'tiny', seed: 7 },
         data: { source: 'file', file: data, seqLen: 16, vocabSize: 300, validationFraction: 0.2 },
-        model: { hiddenSize: 32, intermediateSize: 24, numLayers: 2, numHeads: 2, numKvHeads: 1, numExperts: 4, topK: 2, slidingWindow: 8 },
+        model: {
+          hiddenSize: 32,
+          intermediateSize: 24,
+          numLayers: 2,
+          numHeads: 2,
+          numKvHeads: 1,
+          numExperts: 4,
+          topK: 2,
+          slidingWindow: 8,
+        },
         optim: { steps, batchSize: 4, gradAccum: 2, lr: 0.01, minLr: 0.001, warmupSteps: 2 },
         eval: { every: 4, batches: 2 },
         checkpoint: { every: 4, keep: 2 },

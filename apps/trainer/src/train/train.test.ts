@@ -3,18 +3,19 @@
 // non-finite loss stops the run with the last good checkpoint kept; bad input fails before any
 // training; the run directory loads with `grin generate`.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generate, loadModel, loadTokenizer } from '@grin-moe/model-grin';
 import { describe, expect, it } from 'vitest';
 import { resolveModelDir } from './checkpoints.js';
-import { type TrainConfig, mergeConfig } from './config.js';
+import { mergeConfig, type TrainConfig } from './config.js';
 import { tinyConfig, writeTinyCorpus } from './fixtures.js';
-import { ProgressBar } from './progress.js';
 import { runTraining } from './loop.js';
+import { ProgressBar } from './progress.js';
 
-const quiet = () => new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, 1_000_000);
+const quiet = () =>
+  new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, 1_000_000);
 const metrics = (runDir: string) =>
   readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
     .trim()
@@ -37,29 +38,44 @@ describe('grin train', () => {
     expect(Number.isFinite(a.finalValLoss)).toBe(true);
     const routing = JSON.parse(readFileSync(join(a.runDir, 'routing', 'expert-load.json'), 'utf8'));
     expect(routing.layers).toHaveLength(2);
-    for (const row of routing.layers) expect(row.reduce((x: number, y: number) => x + y, 0)).toBeCloseTo(1, 6);
+    for (const row of routing.layers)
+      expect(row.reduce((x: number, y: number) => x + y, 0)).toBeCloseTo(1, 6);
     const genres = JSON.parse(readFileSync(join(a.runDir, 'routing', 'genre.json'), 'utf8'));
     expect(genres.categories.length).toBeGreaterThan(0);
     for (const c of genres.categories) expect(['even', 'odd']).toContain(c);
     // a different seed gives a different curve
-    const c = await runTraining(mergeConfig(tinyConfig(join(root, 'det-c'), data), { run: { seed: 8 } }, 'test'), { resume: false, progress: quiet() });
+    const c = await runTraining(
+      mergeConfig(tinyConfig(join(root, 'det-c'), data), { run: { seed: 8 } }, 'test'),
+      { resume: false, progress: quiet() },
+    );
     expect(metrics(c.runDir)).not.toEqual(metrics(a.runDir));
   });
 
   it('kill -9 mid-run, then --resume, equals the uninterrupted run', async () => {
-    if (!existsSync(cli)) execFileSync('pnpm', ['run', 'build'], { cwd: resolve(import.meta.dirname, '../..'), stdio: 'pipe' });
+    if (!existsSync(cli))
+      execFileSync('pnpm', ['run', 'build'], { cwd: resolve(import.meta.dirname, '../..'), stdio: 'pipe' });
     const steps = 12;
-    const full = await runTraining(tinyConfig(join(root, 'full'), data, steps), { resume: false, progress: quiet() });
+    const full = await runTraining(tinyConfig(join(root, 'full'), data, steps), {
+      resume: false,
+      progress: quiet(),
+    });
     const configPath = join(root, 'tiny-config.json');
     const config = tinyConfig(join(root, 'killed'), data, steps);
     writeFileSync(configPath, JSON.stringify(config));
     const runDir = join(root, 'killed', 'tiny');
-    const child = spawn(process.execPath, [cli, 'train', '--config', configPath], { stdio: 'ignore', env: { ...process.env, GRIN_CPU_THREADS: '1' } });
+    const child = spawn(process.execPath, [cli, 'train', '--config', configPath], {
+      stdio: 'ignore',
+      env: { ...process.env, GRIN_CPU_THREADS: '1' },
+    });
     // kill as soon as the step-4 checkpoint exists, mid-way through the steps after it
     await new Promise<void>((done, fail) => {
       const started = Date.now();
       const poll = setInterval(() => {
-        if (existsSync(join(runDir, 'checkpoints', 'step-4', 'state.json')) && existsSync(join(runDir, 'metrics.jsonl')) && readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').split('\n').length > 5) {
+        if (
+          existsSync(join(runDir, 'checkpoints', 'step-4', 'state.json')) &&
+          existsSync(join(runDir, 'metrics.jsonl')) &&
+          readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').split('\n').length > 5
+        ) {
           clearInterval(poll);
           child.kill('SIGKILL');
           done();
@@ -80,7 +96,9 @@ describe('grin train', () => {
     process.env.GRIN_TEST_NAN_AT_STEP = '6';
     try {
       const r = await runTraining(tinyConfig(join(root, 'nan'), data), { resume: false, progress: quiet() });
-      expect(r.stoppedEarly).toMatch(/step 6: the loss is NaN; stopped. The last good checkpoint is .*step-4/);
+      expect(r.stoppedEarly).toMatch(
+        /step 6: the loss is NaN; stopped. The last good checkpoint is .*step-4/,
+      );
       expect(existsSync(join(r.runDir, 'checkpoints', 'step-4', 'state.json'))).toBe(true);
       expect(metrics(r.runDir).map((m) => m.step)).toEqual([1, 2, 3, 4, 5]);
     } finally {
@@ -89,31 +107,56 @@ describe('grin train', () => {
   });
 
   it('refuses bad input before training, naming the problem', async () => {
-    const withData = (file: string, patch: object = {}): TrainConfig => mergeConfig(tinyConfig(join(root, 'bad'), file), patch, 'test');
-    await expect(runTraining(withData(join(root, 'nope.jsonl')), { resume: false, progress: quiet() })).rejects.toThrow(/nope.jsonl/);
+    const withData = (file: string, patch: object = {}): TrainConfig =>
+      mergeConfig(tinyConfig(join(root, 'bad'), file), patch, 'test');
+    await expect(
+      runTraining(withData(join(root, 'nope.jsonl')), { resume: false, progress: quiet() }),
+    ).rejects.toThrow(/nope.jsonl/);
     writeFileSync(join(root, 'empty.txt'), '');
-    await expect(runTraining(withData(join(root, 'empty.txt')), { resume: false, progress: quiet() })).rejects.toThrow(/empty/);
+    await expect(
+      runTraining(withData(join(root, 'empty.txt')), { resume: false, progress: quiet() }),
+    ).rejects.toThrow(/empty/);
     // a model directory whose vocabulary is smaller than its tokenizer's
-    const small = await runTraining(tinyConfig(join(root, 'src'), data, 4), { resume: false, progress: quiet() });
+    const small = await runTraining(tinyConfig(join(root, 'src'), data, 4), {
+      resume: false,
+      progress: quiet(),
+    });
     const modelDir = resolveModelDir(small.runDir);
     const cfg = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8'));
     await expect(
-      runTraining(withData(data, { data: { initFrom: modelDir, seqLen: cfg.max_position_embeddings + 1 }, run: { name: 'x1' } }), { resume: false, progress: quiet() }),
+      runTraining(
+        withData(data, {
+          data: { initFrom: modelDir, seqLen: cfg.max_position_embeddings + 1 },
+          run: { name: 'x1' },
+        }),
+        { resume: false, progress: quiet() },
+      ),
     ).rejects.toThrow(/data.seqLen \(\d+\) exceeds max_position_embeddings/);
     writeFileSync(join(modelDir, 'config.json'), JSON.stringify({ ...cfg, vocab_size: 100 }));
-    await expect(runTraining(withData(data, { data: { initFrom: modelDir }, run: { name: 'x2' } }), { resume: false, progress: quiet() })).rejects.toThrow(
-      /the tokenizer has \d+ tokens but the model's vocab_size is 100|vocab/,
-    );
+    await expect(
+      runTraining(withData(data, { data: { initFrom: modelDir }, run: { name: 'x2' } }), {
+        resume: false,
+        progress: quiet(),
+      }),
+    ).rejects.toThrow(/the tokenizer has \d+ tokens but the model's vocab_size is 100|vocab/);
   });
 
   it('--init-from continues from a model directory with its own tokenizer', async () => {
-    const base = await runTraining(tinyConfig(join(root, 'base'), data, 4), { resume: false, progress: quiet() });
+    const base = await runTraining(tinyConfig(join(root, 'base'), data, 4), {
+      resume: false,
+      progress: quiet(),
+    });
     const modelDir = resolveModelDir(base.runDir);
-    const next = await runTraining(mergeConfig(tinyConfig(join(root, 'next'), data, 4), { data: { initFrom: modelDir } }, 'test'), { resume: false, progress: quiet() });
+    const next = await runTraining(
+      mergeConfig(tinyConfig(join(root, 'next'), data, 4), { data: { initFrom: modelDir } }, 'test'),
+      { resume: false, progress: quiet() },
+    );
     // it starts where the base model ended, not from a fresh init
     const first = metrics(next.runDir)[0]!;
     expect(first.loss).toBeLessThan(metrics(base.runDir)[0]!.loss);
-    expect(readFileSync(join(resolveModelDir(next.runDir), 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8'));
+    expect(readFileSync(join(resolveModelDir(next.runDir), 'tokenizer.json'), 'utf8')).toBe(
+      readFileSync(join(modelDir, 'tokenizer.json'), 'utf8'),
+    );
   });
 
   it('the run directory loads with generate', async () => {

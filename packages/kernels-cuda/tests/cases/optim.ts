@@ -77,7 +77,10 @@ export const cases: Case[] = [
           const own = T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(valuesOf(master.cuda) as Float32Array));
           const got = valuesOf(p.cuda);
           for (let i = 0; i < n; i++) {
-            if (got[i] !== own[i]) throw new Error(`param ${i}: ${got[i]} is not the master ${valuesOf(master.cuda)[i]} rounded (${own[i]})`);
+            if (got[i] !== own[i])
+              throw new Error(
+                `param ${i}: ${got[i]} is not the master ${valuesOf(master.cuda)[i]} rounded (${own[i]})`,
+              );
           }
           // and within one bf16 step of the CPU's (masters differ by f32 rounding near a tie)
           notes.add(compare('param', p.cuda, T.cast(p.cpu, 'f32'), { atol: 1e-6, rtol: 8e-3 }));
@@ -110,9 +113,13 @@ export const cases: Case[] = [
         }
         const sc = oc.stateDict().tensors;
         const sp = op.stateDict().tensors;
-        if (Object.keys(sc).sort().join() !== Object.keys(sp).sort().join()) throw new Error(`state keys differ: ${Object.keys(sc)} vs ${Object.keys(sp)}`);
-        for (const k of Object.keys(sp)) notes.add(compare(`state ${k}`, sc[k]!, sp[k]!, { atol: 1e-6, rtol: 1e-4 }));
-        pc.forEach((t, i) => notes.add(compare(`param ${i}`, t, T.cast(pp[i]!, 'f32'), { atol: 1e-6, rtol: 8e-3 })));
+        if (Object.keys(sc).sort().join() !== Object.keys(sp).sort().join())
+          throw new Error(`state keys differ: ${Object.keys(sc)} vs ${Object.keys(sp)}`);
+        for (const k of Object.keys(sp))
+          notes.add(compare(`state ${k}`, sc[k]!, sp[k]!, { atol: 1e-6, rtol: 1e-4 }));
+        pc.forEach((t, i) =>
+          notes.add(compare(`param ${i}`, t, T.cast(pp[i]!, 'f32'), { atol: 1e-6, rtol: 8e-3 })),
+        );
         return notes.toString();
       }),
   },

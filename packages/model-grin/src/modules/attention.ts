@@ -74,7 +74,11 @@ export function eagerAttention(
     const k_BG1SD = k_BHkvSD.reshape([B, Hkv, 1, Skv, Dh]);
     const v_BG1SD = v_BHkvSD.reshape([B, Hkv, 1, Skv, Dh]);
     const scores_BGRSSkv = matmul(q_BGRSD, k_BG1SD.transpose(-2, -1));
-    const probs_BGRSSkv = attentionSoftmax(scores_BGRSSkv, { scale: 1 / Math.sqrt(Dh), causal: true, window: window ?? 0 });
+    const probs_BGRSSkv = attentionSoftmax(scores_BGRSSkv, {
+      scale: 1 / Math.sqrt(Dh),
+      causal: true,
+      window: window ?? 0,
+    });
     return matmul(probs_BGRSSkv, v_BG1SD).reshape([B, H, S, Dh]);
   });
 }

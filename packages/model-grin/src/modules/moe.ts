@@ -125,7 +125,8 @@ export function moe(
       if (count > 0) outputs.push(expertMlp(params, expertPrefix(layer, e), pieces[e]!));
     });
     const routedWeights_N1 = indexSelect(weights_TK.reshape([-1]), 0, slot_N).unsqueeze(1);
-    const weights_N1 = routedWeights_N1.dtype === x_TD.dtype ? routedWeights_N1 : cast(routedWeights_N1, x_TD.dtype);
+    const weights_N1 =
+      routedWeights_N1.dtype === x_TD.dtype ? routedWeights_N1 : cast(routedWeights_N1, x_TD.dtype);
     const expert_ND = outputs.length === 1 ? outputs[0]! : concat(outputs, 0);
     const combined_TD = indexAdd(
       zeros([B * S, D], { dtype: x_TD.dtype, device: x_TD.device }),

@@ -14,6 +14,7 @@ describe('estimator report', () => {
   it('produces finite rows', () => {
     const rows = estimatorReport(2_000);
     expect(rows).toHaveLength(3);
-    for (const r of rows) expect(Number.isFinite(r.cosineSparseMixer) && Number.isFinite(r.cosineProxy)).toBe(true);
+    for (const r of rows)
+      expect(Number.isFinite(r.cosineSparseMixer) && Number.isFinite(r.cosineProxy)).toBe(true);
   });
 });

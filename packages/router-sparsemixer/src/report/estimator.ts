@@ -5,8 +5,8 @@
 // gate-value proxy of GShard/Mixtral applied to the same samples (differentiate the sampled gate
 // value p_D with the pick held fixed). Run: pnpm --filter @grin-moe/router-sparsemixer report
 import * as T from '@grin-moe/tensor';
-import { PARTIAL_FACTOR } from '../sparsemixer.js';
 import { getRouter } from '../router.js';
+import { PARTIAL_FACTOR } from '../sparsemixer.js';
 
 function maskedSoftmax(z: number[], picked: number[], eps: number): number[] {
   const src = z.map((v, j) => (picked.includes(j) ? -Infinity : v));
@@ -20,7 +20,8 @@ function maskedSoftmax(z: number[], picked: number[], eps: number): number[] {
 
 /** E[O] over both Gumbel picks and both Heun coins, enumerated. */
 export function expectedOutput(z: number[], y: number[], eps: number): number {
-  const coin = (p: number[], d: number) => (p.indexOf(Math.max(...p)) === d ? 1 : 0.25 + 0.75 * PARTIAL_FACTOR);
+  const coin = (p: number[], d: number) =>
+    p.indexOf(Math.max(...p)) === d ? 1 : 0.25 + 0.75 * PARTIAL_FACTOR;
   const p1 = maskedSoftmax(z, [], eps);
   let total = 0;
   p1.forEach((q1, d1) => {
@@ -48,9 +49,16 @@ export function exactGradient(z: number[], y: number[], eps: number, h = 1e-6): 
 /** Mean over `samples` routings of SparseMixer-v2's router gradient and of the gate-value proxy. */
 export function sampledGradients(z: number[], y: number[], eps: number, samples: number, seed: number) {
   const E = z.length;
-  const logits = T.tensor(Array.from({ length: samples }, () => z).flat(), { shape: [samples, E], dtype: 'f64' }).setRequiresGrad();
+  const logits = T.tensor(Array.from({ length: samples }, () => z).flat(), {
+    shape: [samples, E],
+    dtype: 'f64',
+  }).setRequiresGrad();
   const yTensor = T.tensor(y, { dtype: 'f64' });
-  const out = getRouter('sparsemixer-v2').route(logits, { training: true, jitterEps: eps, generator: new T.Generator(seed) });
+  const out = getRouter('sparsemixer-v2').route(logits, {
+    training: true,
+    jitterEps: eps,
+    generator: new T.Generator(seed),
+  });
   const upstream = T.noGrad(() => T.embedding(yTensor.reshape([E, 1]), out.experts_TK).reshape([samples, 2]));
   T.sum(T.mul(out.weights_TK, upstream)).backward();
   const mean = (rows: number[][]) => z.map((_, j) => rows.reduce((a, r) => a + r[j]!, 0) / rows.length);
@@ -64,7 +72,8 @@ export function sampledGradients(z: number[], y: number[], eps: number, samples:
   ids.forEach((picks, t) => {
     picks.forEach((d, k) => {
       const p = maskedSoftmax(z, k === 0 ? [] : [picks[0]!], eps);
-      for (let j = 0; j < E; j++) proxy[j]! += (factors[t]![k]! * y[d]! * p[d]! * ((j === d ? 1 : 0) - p[j]!)) / samples;
+      for (let j = 0; j < E; j++)
+        proxy[j]! += (factors[t]![k]! * y[d]! * p[d]! * ((j === d ? 1 : 0) - p[j]!)) / samples;
     });
   });
   return { sparse, proxy, forwardMean: (T.sum(T.mul(out.weights_TK, upstream)).item() as number) / samples };
@@ -89,7 +98,12 @@ export interface ReportRow {
 
 export function estimatorReport(samples = 200_000): ReportRow[] {
   const settings: Array<{ name: string; z: number[]; y: number[]; eps: number }> = [
-    { name: 'E=4, three logits in the band, eps=0.01', z: [1.2, 1.19, -0.3, 1.18], y: [1.0, -2.0, 0.5, 3.0], eps: 0.01 },
+    {
+      name: 'E=4, three logits in the band, eps=0.01',
+      z: [1.2, 1.19, -0.3, 1.18],
+      y: [1.0, -2.0, 0.5, 3.0],
+      eps: 0.01,
+    },
     { name: 'E=4, near logits, eps=0.5', z: [0.9, 0.7, 0.8, 0.3], y: [2.0, -1.0, 0.5, -0.5], eps: 0.5 },
     { name: 'E=6, eps=0.3', z: [0.5, 0.45, 0.3, 0.6, 0.2, 0.55], y: [1, -1, 2, -2, 0.5, 1.5], eps: 0.3 },
   ];

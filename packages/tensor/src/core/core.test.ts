@@ -276,13 +276,19 @@ describe('identity shortcuts keep the autograd link', () => {
 describe('split', () => {
   it('is one autograd node whose backward concatenates (unused pieces get zeros)', () => {
     const x = ramp([5, 3]);
-    gradcheck((a) => {
-      const [p, , r] = T.split(a, [2, 1, 2], 0);
-      return T.concat([T.mul(p!, 2), T.exp(r!)], 0);
-    }, [x]);
+    gradcheck(
+      (a) => {
+        const [p, , r] = T.split(a, [2, 1, 2], 0);
+        return T.concat([T.mul(p!, 2), T.exp(r!)], 0);
+      },
+      [x],
+    );
     const [a, b] = T.split(T.arange(6, { dtype: 'f32' }).reshape([2, 3]), [1, 2], 1);
     expect(a!.toList()).toEqual([[0], [3]]);
-    expect(b!.toList()).toEqual([[1, 2], [4, 5]]);
+    expect(b!.toList()).toEqual([
+      [1, 2],
+      [4, 5],
+    ]);
     expect(() => T.split(x, [2, 2], 0)).toThrow(/sizes \[2,2\] do not add up to axis 0 of \[5,3\]/);
   });
 });

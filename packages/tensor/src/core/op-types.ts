@@ -89,7 +89,14 @@ export interface OpAttrs {
    * exp_avg f32, exp_avg_sq f32): the master takes the adamw_step update, then the parameter is
    * re-rounded from it (round-to-nearest-even).
    */
-  adamw_step_mixed: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number };
+  adamw_step_mixed: {
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+    step: number;
+  };
 }
 
 export type OpName = keyof OpAttrs;

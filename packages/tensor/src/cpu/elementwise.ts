@@ -78,19 +78,40 @@ const comparison: Record<string, string> = {
 function binaryKernel(op: string, expr: string, outDType: (d: DType) => DType) {
   return ([a, b]: Tensor[]) => {
     requireNumeric(op, a!, b!);
-    if (a!.dtype !== b!.dtype) throw new TypeError(`${op}: dtypes differ (${a!.describe()} and ${b!.describe()}); cast one first`);
+    if (a!.dtype !== b!.dtype)
+      throw new TypeError(`${op}: dtypes differ (${a!.describe()} and ${b!.describe()}); cast one first`);
     const shape = broadcastShapes(op, a!.shape, b!.shape);
     const out = allocate(shape, outDType(a!.dtype), a!.device);
-    zipStrided(expr, dense(out), shape, raw(a!), broadcastStrides(a!, shape), a!.offset, raw(b!), broadcastStrides(b!, shape), b!.offset);
+    zipStrided(
+      expr,
+      dense(out),
+      shape,
+      raw(a!),
+      broadcastStrides(a!, shape),
+      a!.offset,
+      raw(b!),
+      broadcastStrides(b!, shape),
+      b!.offset,
+    );
     return [out];
   };
 }
 
 for (const [op, expr] of Object.entries(arithmetic)) {
-  registerKernel(op as 'add', 'cpu', binaryKernel(op, expr, (d) => d), { strided: true });
+  registerKernel(
+    op as 'add',
+    'cpu',
+    binaryKernel(op, expr, (d) => d),
+    { strided: true },
+  );
 }
 for (const [op, expr] of Object.entries(comparison)) {
-  registerKernel(op as 'eq', 'cpu', binaryKernel(op, expr, () => 'bool'), { strided: true });
+  registerKernel(
+    op as 'eq',
+    'cpu',
+    binaryKernel(op, expr, () => 'bool'),
+    { strided: true },
+  );
 }
 
 registerKernel(
@@ -119,13 +140,26 @@ registerKernel(
   'cpu',
   ([x, mask], { value }) => {
     requireNumeric('masked_fill', x!);
-    if (mask!.dtype !== 'bool') throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
+    if (mask!.dtype !== 'bool')
+      throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
     const shape = broadcastShapes('masked_fill', x!.shape, mask!.shape);
     if (!shapesEqual(shape, x!.shape)) {
-      throw new RangeError(`masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`);
+      throw new RangeError(
+        `masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`,
+      );
     }
     const out = allocate(shape, x!.dtype, x!.device);
-    zipStrided(`(b ? (${value}) : a)`, dense(out), shape, raw(x!), x!.strides, x!.offset, raw(mask!), broadcastStrides(mask!, shape), mask!.offset);
+    zipStrided(
+      `(b ? (${value}) : a)`,
+      dense(out),
+      shape,
+      raw(x!),
+      x!.strides,
+      x!.offset,
+      raw(mask!),
+      broadcastStrides(mask!, shape),
+      mask!.offset,
+    );
     return [out];
   },
   { strided: true },

@@ -3,11 +3,17 @@
 // Each replaces a chain of elementwise ops that would otherwise stream [B,H,S,S] several times.
 import { registerKernel } from '../core/registry.js';
 import { allocate } from '../ops/dispatch.js';
-import { type FloatArray, dense } from './backend.js';
+import { dense, type FloatArray } from './backend.js';
 import { requireNumeric } from './elementwise.js';
 
 /** Keys [lo, hi] that query row i (of S, against Skv keys, queries last) may attend to. */
-export function visibleKeys(i: number, S: number, Skv: number, causal: boolean, window: number): [number, number] {
+export function visibleKeys(
+  i: number,
+  S: number,
+  Skv: number,
+  causal: boolean,
+  window: number,
+): [number, number] {
   const q = i + (Skv - S);
   const hi = causal ? Math.min(q, Skv - 1) : Skv - 1;
   const lo = window > 0 ? Math.max(0, q - window + 1) : 0;

@@ -6,8 +6,8 @@ import type { Tensor } from '../core/tensor.js';
 import { allocate, runKernel } from '../ops/dispatch.js';
 import { dense, type FloatArray, raw, stridedOffsets } from './backend.js';
 import { requireNumeric } from './elementwise.js';
-import { runProducts } from './gemm/gemm-run.js';
 import { gemmRef } from './gemm/gemm-ref.js';
+import { runProducts } from './gemm/gemm-run.js';
 
 /** How a matrix operand is read: as is, or transposed, with its row stride. */
 function matrixLayout(t: Tensor): { trans: boolean; ld: number } | null {
@@ -55,11 +55,23 @@ registerKernel(
     const B = raw<FloatArray>(b);
     if (C instanceof Float32Array) {
       // One dispatch for every product of the batch: small attention GEMMs share the workers.
-      const products = Array.from(ao, (offA, i) => ({ A: A as Float32Array, offA, B: B as Float32Array, offB: bo[i]!, C, offC: i * M * N }));
+      const products = Array.from(ao, (offA, i) => ({
+        A: A as Float32Array,
+        offA,
+        B: B as Float32Array,
+        offB: bo[i]!,
+        C,
+        offC: i * M * N,
+      }));
       if (K === 0) C.fill(0);
-      else if (M > 0 && N > 0) runProducts({ transA: la.trans, transB: lb.trans, M, N, K, alpha: 1, beta: 0, lda: la.ld, ldb: lb.ld, ldc: N }, products);
+      else if (M > 0 && N > 0)
+        runProducts(
+          { transA: la.trans, transB: lb.trans, M, N, K, alpha: 1, beta: 0, lda: la.ld, ldb: lb.ld, ldc: N },
+          products,
+        );
     } else {
-      for (let i = 0; i < ao.length; i++) gemmRef(la.trans, lb.trans, M, N, K, 1, A, ao[i]!, la.ld, B, bo[i]!, lb.ld, 0, C, i * M * N, N);
+      for (let i = 0; i < ao.length; i++)
+        gemmRef(la.trans, lb.trans, M, N, K, 1, A, ao[i]!, la.ld, B, bo[i]!, lb.ld, 0, C, i * M * N, N);
     }
     for (const t of temps) t.dispose();
     return [out];

@@ -1,8 +1,9 @@
 // The fused AdamW update on CPU: one pass over param, grad and both moments, in place; and its
 // mixed-precision form, where a bf16 parameter (raw bits on this backend) is re-rounded from an f32
 // master copy that takes the update. Test: cd packages/tensor && npx vitest run src/optim
-import { registerKernel } from '../core/registry.js';
+
 import type { OpAttrs } from '../core/op-types.js';
+import { registerKernel } from '../core/registry.js';
 import type { Tensor } from '../core/tensor.js';
 import { bf16BitsToF32Array, f32ToBf16Bits } from '../io/half-float.js';
 import { dense, type FloatArray } from './backend.js';
@@ -25,20 +26,35 @@ function adamw(p: FloatArray, g: FloatArray, m1: FloatArray, m2: FloatArray, a: 
 }
 
 registerKernel('adamw_step', 'cpu', ([param, grad, m, v], attrs) => {
-  adamw(dense<FloatArray>(param!), dense<FloatArray>(grad!), dense<FloatArray>(m!), dense<FloatArray>(v!), attrs);
+  adamw(
+    dense<FloatArray>(param!),
+    dense<FloatArray>(grad!),
+    dense<FloatArray>(m!),
+    dense<FloatArray>(v!),
+    attrs,
+  );
   return [];
 });
 
 registerKernel('adamw_step_mixed', 'cpu', ([param, grad, master, m, v], attrs) => {
   const where = 'adamw_step_mixed (cpu)';
-  if (param!.dtype !== 'bf16') throw new TypeError(`${where}: the parameter must be bf16, got ${param!.describe()}`);
-  for (const [what, t] of [['master', master!], ['exp_avg', m!], ['exp_avg_sq', v!]] as Array<[string, Tensor]>) {
+  if (param!.dtype !== 'bf16')
+    throw new TypeError(`${where}: the parameter must be bf16, got ${param!.describe()}`);
+  for (const [what, t] of [
+    ['master', master!],
+    ['exp_avg', m!],
+    ['exp_avg_sq', v!],
+  ] as Array<[string, Tensor]>) {
     if (t.dtype !== 'f32') throw new TypeError(`${where}: ${what} must be f32, got ${t.describe()}`);
   }
   for (const t of [grad!, master!, m!, v!]) {
-    if (t.size !== param!.size) throw new RangeError(`${where}: ${t.describe()} does not match the parameter ${param!.describe()}`);
+    if (t.size !== param!.size)
+      throw new RangeError(`${where}: ${t.describe()} does not match the parameter ${param!.describe()}`);
   }
-  const g = grad!.dtype === 'bf16' ? bf16BitsToF32Array(dense(grad!) as unknown as Uint16Array) : dense<FloatArray>(grad!);
+  const g =
+    grad!.dtype === 'bf16'
+      ? bf16BitsToF32Array(dense(grad!) as unknown as Uint16Array)
+      : dense<FloatArray>(grad!);
   const upper = dense<FloatArray>(master!);
   adamw(upper, g, dense<FloatArray>(m!), dense<FloatArray>(v!), attrs);
   const bits = dense(param!) as unknown as Uint16Array;

@@ -50,7 +50,8 @@ registerKernel('sum', 'cpu', ([x], { axes, keepdim }) => {
     // sum of `reducedCount` rows of length dst.length (bias gradients): accumulate row by row
     const n = dst.length;
     const acc = new Float64Array(n);
-    for (let r = 0, base = x!.offset; r < reducedCount; r++, base += n) for (let j = 0; j < n; j++) acc[j]! += src[base + j]!;
+    for (let r = 0, base = x!.offset; r < reducedCount; r++, base += n)
+      for (let j = 0; j < n; j++) acc[j]! += src[base + j]!;
     dst.set(acc);
     return [out];
   }

@@ -195,7 +195,10 @@ describe('attentionSoftmax (fused)', () => {
 describe('sdpa (fused) against the composite', () => {
   // An all-true bool mask forces the composite path (matmul, masked fill, softmax, matmul).
   const composite = (q: T.Tensor, k: T.Tensor, v: T.Tensor, c: Case) =>
-    T.scaledDotProductAttention(q, k, v, { ...c, mask: T.tensor([1], { shape: [1, 1, 1, 1], dtype: 'bool' }) });
+    T.scaledDotProductAttention(q, k, v, {
+      ...c,
+      mask: T.tensor([1], { shape: [1, 1, 1, 1], dtype: 'bool' }),
+    });
   it.each(cases)('forward and gradients equal the composite: %o', (c) => {
     const q = f64([c.b, c.h, c.s, c.d]);
     const k = f64([c.b, c.hkv, c.skv, c.d], 0.71, 1.3);
@@ -236,7 +239,9 @@ describe('sdpa (fused) against the composite', () => {
         const position = i + 1;
         let total = 0;
         for (let j = position - 1; j <= position; j++)
-          total += Math.exp(0.5 * (qs[(h * 3 + i) * 2]! * ks[j * 2]! + qs[(h * 3 + i) * 2 + 1]! * ks[j * 2 + 1]!));
+          total += Math.exp(
+            0.5 * (qs[(h * 3 + i) * 2]! * ks[j * 2]! + qs[(h * 3 + i) * 2 + 1]! * ks[j * 2 + 1]!),
+          );
         want.push(Math.log(total));
       }
     expectAllClose(lse!, want, { atol: 1e-13 });

@@ -131,9 +131,18 @@ export function scaledDotProductAttention(
  * of S sits at key position i + Skv - S and sees keys k <= it with q - k < window; window 0: none),
  * fused into one pass forward and one backward.
  */
-export function attentionSoftmax(scores: Tensor, options: { scale: number; causal?: boolean; window?: number }): Tensor {
-  if (scores.rank < 2) throw new RangeError(`attentionSoftmax: scores must be [..., S, Skv], got ${scores.describe()}`);
+export function attentionSoftmax(
+  scores: Tensor,
+  options: { scale: number; causal?: boolean; window?: number },
+): Tensor {
+  if (scores.rank < 2)
+    throw new RangeError(`attentionSoftmax: scores must be [..., S, Skv], got ${scores.describe()}`);
   const window = options.window ?? 0;
-  if (!Number.isInteger(window) || window < 0) throw new RangeError(`attentionSoftmax: window must be an integer >= 0, got ${window}`);
-  return runOp('attention_softmax', [scores], { scale: options.scale, causal: options.causal ?? true, window })[0]!;
+  if (!Number.isInteger(window) || window < 0)
+    throw new RangeError(`attentionSoftmax: window must be an integer >= 0, got ${window}`);
+  return runOp('attention_softmax', [scores], {
+    scale: options.scale,
+    causal: options.causal ?? true,
+    window,
+  })[0]!;
 }

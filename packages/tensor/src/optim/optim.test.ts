@@ -98,7 +98,8 @@ describe('AdamW, mixed precision (bf16 parameter, f32 master)', () => {
   // The reference: plain f32 AdamW on the f32 master values, then each step's parameter rounded to bf16.
   const n = 1000;
   // bf16-representable start values, so the f32 reference and the master start equal
-  const init = () => T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(new T.Generator(11).normal(n) as Float32Array));
+  const init = () =>
+    T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(new T.Generator(11).normal(n) as Float32Array));
   const gradsOf = (step: number, dtype: 'f32' | 'bf16') => {
     const g = new T.Generator(100 + step).normal(n) as Float32Array;
     for (let i = 0; i < n; i++) g[i] = g[i]! * 1e-3 * (1 + (i % 7));
@@ -144,7 +145,9 @@ describe('AdamW, mixed precision (bf16 parameter, f32 master)', () => {
     // each step moves 1e-4, far below bf16's spacing of 2^-7 at 1; 100 steps move 1e-2
     const master = opt.stateDict().tensors['master.0']!.toArray() as Float32Array;
     expect(master[0]).toBeCloseTo(0.99, 5);
-    expect(T.bf16BitsToF32Array(p.toArray() as Uint16Array)[0]).toBe(T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(Float32Array.of(master[0]!)))[0]);
+    expect(T.bf16BitsToF32Array(p.toArray() as Uint16Array)[0]).toBe(
+      T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(Float32Array.of(master[0]!)))[0],
+    );
   });
 
   it('saves and restores the master weights; a state without them starts from the parameter', () => {
@@ -176,7 +179,15 @@ describe('AdamW, mixed precision (bf16 parameter, f32 master)', () => {
 
   it('rejects a non-bf16 parameter in the mixed kernel, naming it', () => {
     const p = T.zeros([3]);
-    const f = () => T.runKernel('adamw_step_mixed', 'cpu', [p, p, p, p, p], { lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0, step: 1 });
+    const f = () =>
+      T.runKernel('adamw_step_mixed', 'cpu', [p, p, p, p, p], {
+        lr: 1,
+        beta1: 0.9,
+        beta2: 0.9,
+        eps: 1e-8,
+        weightDecay: 0,
+        step: 1,
+      });
     expect(f).toThrow(/adamw_step_mixed \(cpu\): the parameter must be bf16/);
   });
 });

@@ -86,7 +86,9 @@ function castTo(src: Tensor, like: Tensor): Tensor {
     src.device === like.device
       ? src
       : tensor(src.toArray(), { shape: [...src.shape], dtype: src.dtype, device: like.device });
-  return moved.dtype === like.dtype ? moved : runKernel('cast', like.device, [moved], { dtype: like.dtype })[0]!;
+  return moved.dtype === like.dtype
+    ? moved
+    : runKernel('cast', like.device, [moved], { dtype: like.dtype })[0]!;
 }
 
 export interface AdamWOptions {
@@ -122,7 +124,9 @@ export class AdamW extends Optimizer {
     this.eps = eps;
     this.weightDecay = weightDecay;
     const moments = (p: Tensor) =>
-      (p.dtype === 'bf16' ? zeros([...p.shape], { dtype: 'f32', device: p.device }) : zerosLike(p)).alias({ track: false });
+      (p.dtype === 'bf16' ? zeros([...p.shape], { dtype: 'f32', device: p.device }) : zerosLike(p)).alias({
+        track: false,
+      });
     this.expAvg = params.map(moments);
     this.expAvgSq = params.map(moments);
     this.master = params.map((p) => (p.dtype === 'bf16' ? masterOf(p) : null));
@@ -149,7 +153,13 @@ export class AdamW extends Optimizer {
     this.params.forEach((p, i) => {
       if (!p.grad) return;
       const master = this.master[i];
-      if (master) runKernel('adamw_step_mixed', p.device, [p, p.grad, master, this.expAvg[i]!, this.expAvgSq[i]!], attrs);
+      if (master)
+        runKernel(
+          'adamw_step_mixed',
+          p.device,
+          [p, p.grad, master, this.expAvg[i]!, this.expAvgSq[i]!],
+          attrs,
+        );
       else runKernel('adamw_step', p.device, [p, p.grad, this.expAvg[i]!, this.expAvgSq[i]!], attrs);
     });
   }

@@ -4,9 +4,9 @@
 import { isFloat } from '../../core/dtype.js';
 import type { Tensor } from '../../core/tensor.js';
 import { arange, zeros } from '../../ops/creation.js';
+import { runOp } from '../../ops/dispatch.js';
 import * as ew from '../../ops/elementwise.js';
 import { cast, concat, copyInPlace, sliceScatter, split } from '../../ops/layout.js';
-import { runOp } from '../../ops/dispatch.js';
 import { matmul } from '../../ops/linalg.js';
 import { sumTo } from '../../ops/reduce.js';
 import type { RulesFor } from './types.js';
@@ -110,7 +110,14 @@ export const coreRules = {
     backward: (ctx, grads) => {
       const { axis, sizes } = ctx.attrs;
       const shape = ctx.inputShapes[0]!;
-      const pieces = grads.map((g, i) => g ?? zeros(shape.map((d, k) => (k === axis ? sizes[i]! : d)), { dtype: ctx.inputDtypes[0]!, device: grads.find((x) => x)!.device }));
+      const pieces = grads.map(
+        (g, i) =>
+          g ??
+          zeros(
+            shape.map((d, k) => (k === axis ? sizes[i]! : d)),
+            { dtype: ctx.inputDtypes[0]!, device: grads.find((x) => x)!.device },
+          ),
+      );
       return [concat(pieces, axis)];
     },
   },
@@ -160,7 +167,9 @@ export const coreRules = {
   silu_backward: 'nondifferentiable',
   attention_softmax: {
     saveOutputs: [0],
-    backward: (ctx, [g]) => [runOp('attention_softmax_backward', [y0(ctx), g!], { scale: ctx.attrs.scale })[0]!],
+    backward: (ctx, [g]) => [
+      runOp('attention_softmax_backward', [y0(ctx), g!], { scale: ctx.attrs.scale })[0]!,
+    ],
   },
   attention_softmax_backward: 'nondifferentiable',
   sdpa: {
