@@ -55,6 +55,10 @@ export interface OpAttrs {
   max: { axis: number; keepdim: boolean };
   // linear algebra and neural-network ops
   matmul: None;
+  /** y = x w^T (+ b) over x [..., in], w [out, in], b [out]: one fused GEMM where the backend has it. */
+  linear: { hasBias: boolean };
+  /** Inputs [g [..., out], x [..., in]] -> [dw = g^T x [out, in], db = sum of g's rows [out] if hasBias]. */
+  linear_weight_grad: { hasBias: boolean };
   softmax: AxisAttrs;
   log_softmax: AxisAttrs;
   layer_norm: { eps: number; hasWeight: boolean; hasBias: boolean };

@@ -3,6 +3,7 @@
 import { registerKernel } from '../core/registry.js';
 import { broadcastShapes } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
+import { noGrad } from '../autograd/mode.js';
 import { allocate, runKernel } from '../ops/dispatch.js';
 import { dense, type FloatArray, raw, stridedOffsets } from './backend.js';
 import { requireNumeric } from './elementwise.js';
@@ -77,4 +78,32 @@ registerKernel(
     return [out];
   },
   { strided: true },
+);
+
+// linear and its weight gradient as the matmul kernel plus an add / a row sum: the reference the
+// fused backends (cuBLASLt epilogues) are tested against. Views made here are not recorded.
+registerKernel('linear', 'cpu', (inputs, { hasBias }) =>
+  noGrad(() => {
+    const [x, w, b] = inputs as [Tensor, Tensor, Tensor | undefined];
+    const wT = w.transpose(0, 1);
+    const [y] = runKernel('matmul', x.device, [x, wT], {});
+    wT.dispose();
+    if (!hasBias) return [y!];
+    const [out] = runKernel('add', x.device, [y!, b!], {});
+    y!.dispose();
+    return [out!];
+  }),
+);
+
+registerKernel('linear_weight_grad', 'cpu', (inputs, { hasBias }) =>
+  noGrad(() => {
+    const [g, x] = inputs as [Tensor, Tensor];
+    const g2 = g.reshape([-1, g.shape[g.rank - 1]!]);
+    const x2 = x.reshape([-1, x.shape[x.rank - 1]!]);
+    const g2T = g2.transpose();
+    const [dw] = runKernel('matmul', g.device, [g2T, x2], {});
+    const db = hasBias ? runKernel('sum', g.device, [g2], { axes: [0], keepdim: false }) : [];
+    for (const t of [g2, x2, g2T]) t.dispose();
+    return [dw!, ...db];
+  }),
 );

@@ -4,7 +4,7 @@
 import { isFloat } from '../../core/dtype.js';
 import type { Tensor } from '../../core/tensor.js';
 import { arange, zeros } from '../../ops/creation.js';
-import { runOp } from '../../ops/dispatch.js';
+import { runKernel, runOp } from '../../ops/dispatch.js';
 import * as ew from '../../ops/elementwise.js';
 import { cast, concat, copyInPlace, sliceScatter, split } from '../../ops/layout.js';
 import { matmul } from '../../ops/linalg.js';
@@ -56,6 +56,8 @@ type CoreOps =
   | 'sum'
   | 'max'
   | 'matmul'
+  | 'linear'
+  | 'linear_weight_grad'
   | 'add_inplace'
   | 'copy_inplace'
   | 'adamw_step'
@@ -77,6 +79,7 @@ export const coreRules = {
   copy_inplace: 'nondifferentiable',
   adamw_step: 'nondifferentiable',
   adamw_step_mixed: 'nondifferentiable',
+  linear_weight_grad: 'nondifferentiable',
 
   contiguous: { backward: (_, [g]) => [g!.alias()] },
   cast: {
@@ -287,6 +290,25 @@ export const coreRules = {
         ctx.needsInputGrad[0] ? sumTo(matmul(g!, b.transpose()), ctx.inputShapes[0]!) : null,
         ctx.needsInputGrad[1] ? sumTo(matmul(a.transpose(), g!), ctx.inputShapes[1]!) : null,
       ];
+    },
+  },
+  linear: {
+    saveInputs: [0, 1],
+    backward: (ctx, [g]) => {
+      const [x, w] = ctx.inputs as [Tensor, Tensor];
+      const { hasBias } = ctx.attrs;
+      const [needX, needW, needB = false] = ctx.needsInputGrad;
+      // dx = g w as one [rows, out] x [out, in] product (g flattened when it is a view)
+      const dx = needX ? matmul(g!.reshape([-1, w.shape[0]!]), w).reshape(ctx.inputShapes[0]!) : null;
+      let dw: Tensor | null = null;
+      let db: Tensor | null = null;
+      if (needW || (hasBias && needB)) {
+        const [gw, gb] = runKernel('linear_weight_grad', g!.device, [g!, x], { hasBias: hasBias && needB });
+        if (needW) dw = gw!;
+        else gw!.dispose();
+        db = gb ?? null;
+      }
+      return hasBias ? [dx, dw, db] : [dx, dw];
     },
   },
 } satisfies RulesFor<CoreOps>;
