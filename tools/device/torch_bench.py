@@ -46,6 +46,23 @@ def suite_gemm():
         rhs = b.t() if trans_b else b
         bench(f'gemm_bf16_{name}', 2 * m * n * k, 'TFLOP/s', lambda: torch.matmul(a, rhs))
         del a, b, rhs
+    # nn.Linear with a bias (addmm with the bias epilogue) and its weight + bias gradient
+    m, n, k = 8192, 4096, 4096
+    x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
+    w = torch.randn(n, k, device=dev, dtype=torch.bfloat16)
+    b = torch.randn(n, device=dev, dtype=torch.bfloat16)
+    g = torch.randn(m, n, device=dev, dtype=torch.bfloat16)
+    bench('linear_bias', 2 * m * n * k, 'TFLOP/s', lambda: torch.nn.functional.linear(x, w, b))
+    bench('linear_bias_wgrad', 2 * m * n * k, 'TFLOP/s', lambda: (g.t() @ x, g.sum(0)))
+    # host cost of one small matmul call (the GPU work is negligible): what a 20 us kernel competes with
+    a16 = torch.randn(16, 16, device=dev, dtype=torch.bfloat16)
+    for _ in range(200): a16 @ a16
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(5000): a16 @ a16
+    torch.cuda.synchronize()
+    micros = (time.perf_counter() - start) / 5000 * 1e6
+    print('BENCH ' + json.dumps({'impl': 'torch', 'name': 'dispatch_matmul_16x16', 'unit': 'us', 'rate': round(micros, 2), 'ms': round(micros / 1e3, 5)}), flush=True)
 
 
 def suite_attention():

@@ -275,10 +275,26 @@ BIND(sdpaBackward) {
   return nullptr;
 } END
 
-BIND(gemm) {
-  gemm(a.i32(0), a.i32(1), a.flag(2), a.flag(3), a.i32(4), a.i32(5), a.i32(6), a.ptr(7), a.i32(8), (long long)a.num(9),
-       a.ptr(10), a.i32(11), (long long)a.num(12), a.ptr(13), a.i32(14), (long long)a.num(15), a.i32(16));
-  return nullptr;
+BIND(gemm) {  // returns 1 when the epilogue (argument 17) was applied, 0 when the caller must apply it
+  Gemm g{a.i32(1), a.flag(2), a.flag(3), a.i32(4), a.i32(5), a.i32(6), a.ptr(7), a.i64(8), a.i64(9),
+         a.ptr(10), a.i64(11), a.i64(12), a.ptr(13), a.i64(14), a.i64(15), a.i32(16)};
+  int epilogue = a.argc > 17 ? a.i32(17) : EPI_NONE;
+  return number(a.env, gemm(a.i32(0), g, epilogue, epilogue != EPI_NONE ? a.ptr(18) : nullptr) ? 1 : 0);
+} END
+BIND(setGemmImplementation) { setGemmImplementation(a.i32(0)); return nullptr; } END
+BIND(gemmInfo) {
+  napi_value out;
+  napi_create_object(a.env, &out);
+  std::string path, error = cublasLtStatus(&path);
+  set(a.env, out, "implementation", number(a.env, gemmImplementation()));
+  if (error.empty()) set(a.env, out, "cublasLtPath", string(a.env, path));
+  else set(a.env, out, "cublasLtError", string(a.env, error));
+  set(a.env, out, "plans", number(a.env, (double)cublasLtPlanCount()));
+  set(a.env, out, "skinnyCalls", number(a.env, (double)gemmCounts.skinny));
+  set(a.env, out, "ltCalls", number(a.env, (double)gemmCounts.lt));
+  set(a.env, out, "cublasCalls", number(a.env, (double)gemmCounts.cublas));
+  set(a.env, out, "fusedEpilogues", number(a.env, (double)gemmCounts.epilogues));
+  return out;
 } END
 
 NAPI_MODULE_INIT() {

@@ -1,14 +1,15 @@
 // cuBLAS, loaded at run time with dlopen so the addon builds where the toolkit has no cuBLAS (CI,
 // the CPU machines). We declare the few prototypes we call; enum values are cuBLAS's own.
-// Matmul is cublasGemmStridedBatchedEx: bf16 or f32 inputs, f32 accumulate (CUBLAS_COMPUTE_32F,
-// so f32 products do not silently use TF32). Test: tests/matmul.test.ts (GPU).
+// cublasGemmStridedBatchedEx is the fallback behind cuBLASLt (cublaslt.cpp) and the `cublas` choice of
+// setGemmImplementation: bf16 or f32 inputs, f32 accumulate (CUBLAS_COMPUTE_32F, so f32 products do
+// not silently use TF32). Test: tests/matmul.test.ts (GPU).
 #include <dlfcn.h>
 #include <glob.h>
 
 #include <mutex>
 #include <vector>
 
-#include "common.h"
+#include "kernels.h"
 
 namespace grin {
 
@@ -21,6 +22,7 @@ constexpr int CUBLAS_GEMM_DEFAULT = -1;
 
 typedef Status (*CreateFn)(Handle*);
 typedef Status (*SetStreamFn)(Handle, cudaStream_t);
+typedef Status (*SetWorkspaceFn)(Handle, void*, size_t);
 typedef Status (*GemmFn)(Handle, int, int, int, int, int, const void*, const void*, int, int, long long,
                          const void*, int, int, long long, const void*, void*, int, int, long long, int,
                          int, int);
@@ -31,6 +33,7 @@ struct Library {
   std::string path, error;
   CreateFn create = nullptr;
   SetStreamFn setStream = nullptr;
+  SetWorkspaceFn setWorkspace = nullptr;  // optional (cuBLAS >= 11)
   GemmFn gemm = nullptr;
 };
 Library lib;
@@ -84,6 +87,7 @@ std::string loadCublas(std::string* pathOut) {
       lib.create = (CreateFn)symbol(h, "cublasCreate_v2", "cublasCreate");
       lib.setStream = (SetStreamFn)symbol(h, "cublasSetStream_v2", "cublasSetStream");
       lib.gemm = (GemmFn)dlsym(h, "cublasGemmStridedBatchedEx");
+      lib.setWorkspace = (SetWorkspaceFn)symbol(h, "cublasSetWorkspace_v2", "cublasSetWorkspace");
       if (lib.create && lib.setStream && lib.gemm) {
         lib.handle = h;
         lib.path = path;
@@ -108,29 +112,56 @@ static Handle handleFor(int device, cudaStream_t stream) {
     if (s != 0) throw Error("cuda: cublasCreate failed with status " + std::to_string(s));
     s = lib.setStream(handles[device], stream);
     if (s != 0) throw Error("cuda: cublasSetStream failed with status " + std::to_string(s));
+    // the workspace PyTorch gives cuBLAS on Hopper (shared with Lt: one stream orders them)
+    size_t bytes = 0;
+    void* workspace = cublasLtWorkspace(device, &bytes);
+    if (workspace && lib.setWorkspace) {
+      s = lib.setWorkspace(handles[device], workspace, bytes);
+      if (s != 0) throw Error("cuda: cublasSetWorkspace failed with status " + std::to_string(s));
+    }
   }
   return handles[device];
 }
 
-/**
- * Column-major strided-batched GEMM: C[i] = op(A[i]) * op(B[i]), with A m x k (after op), B k x n,
- * C m x n (ldc), float alpha = 1, beta = 0. src/kernels/matmul.ts maps row-major products onto it.
- */
-void gemm(int device, int dtype, bool transA, bool transB, int m, int n, int k, const void* A, int lda,
-          long long strideA, const void* B, int ldb, long long strideB, void* C, int ldc, long long strideC,
-          int batch) {
+static void legacyGemm(int device, const Gemm& g) {
   cudaStream_t stream = streamFor(device);
   Handle h = handleFor(device, stream);
-  int type = dtype == BF16 ? CUDA_R_16BF : CUDA_R_32F;
-  if (dtype != BF16 && dtype != F32) throw Error("cuda: matmul needs f32 or bf16 operands");
+  int type = g.dtype == BF16 ? CUDA_R_16BF : CUDA_R_32F;
   const float alpha = 1.0f, beta = 0.0f;
-  Status s = lib.gemm(h, transA ? 1 : 0, transB ? 1 : 0, m, n, k, &alpha, A, type, lda, strideA, B, type, ldb,
-                      strideB, &beta, C, type, ldc, strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  Status s = lib.gemm(h, g.transA ? 1 : 0, g.transB ? 1 : 0, g.m, g.n, g.k, &alpha, g.A, type, (int)g.lda, g.strideA,
+                      g.B, type, (int)g.ldb, g.strideB, &beta, g.C, type, (int)g.ldc, g.strideC, g.batch,
+                      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (s != 0)
     throw Error("cuda: cublasGemmStridedBatchedEx failed with status " + std::to_string(s) + " (m " +
-                std::to_string(m) + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", lda " +
-                std::to_string(lda) + ", ldb " + std::to_string(ldb) + ", ldc " + std::to_string(ldc) +
-                ", batch " + std::to_string(batch) + ")");
+                std::to_string(g.m) + ", n " + std::to_string(g.n) + ", k " + std::to_string(g.k) + ", lda " +
+                std::to_string(g.lda) + ", ldb " + std::to_string(g.ldb) + ", ldc " + std::to_string(g.ldc) +
+                ", batch " + std::to_string(g.batch) + ")");
+}
+
+/**
+ * Column-major strided-batched GEMM: C[i] = op(A[i]) * op(B[i]) (alpha 1, beta 0). src/kernels/matmul.ts
+ * maps row-major products onto it. The skinny kernel (skinny.cu) or Lt first (cublaslt.cpp); cuBLAS
+ * when chosen or when Lt has no plan.
+ */
+GemmCounts gemmCounts;
+
+bool gemm(int device, const Gemm& g, int epilogue, void* bias) {
+  if (g.dtype != BF16 && g.dtype != F32) throw Error("cuda: matmul needs f32 or bf16 operands");
+  if (epilogue != EPI_NONE && g.batch != 1) throw Error("cuda: gemm epilogues take batch 1");
+  int impl = gemmImplementation();
+  if (impl == GEMM_AUTO && skinnyGemm(device, g, epilogue, bias)) {
+    gemmCounts.skinny++;
+    gemmCounts.epilogues += epilogue != EPI_NONE;
+    return true;
+  }
+  if (impl != GEMM_CUBLAS && ltMatmul(device, g, epilogue, bias)) {
+    gemmCounts.lt++;
+    gemmCounts.epilogues += epilogue != EPI_NONE;
+    return true;
+  }
+  legacyGemm(device, g);
+  gemmCounts.cublas++;
+  return epilogue == EPI_NONE;
 }
 
 }  // namespace grin

@@ -51,8 +51,43 @@ void adamwMixed(int device, int gradType, void* param, const void* grad, float* 
 void rope(int device, int dtype, void* out, const void* x, const void* cosines, const void* sines, int64_t rows, int64_t d, const Layout& L, int64_t xi, int64_t ci, int64_t si, bool transpose);
 void topk(int device, int dtype, void* values, int32_t* indices, const void* x, int64_t outer, int64_t n, int64_t inner, int64_t k);
 
-// cublas.cpp
+// cublas.cpp, cublaslt.cpp: column-major C[i] = op(A[i]) op(B[i]) (+ epilogue), f32 accumulate.
+/** op(A) is m x k, op(B) is k x n, C is m x n with leading dimension ldc; strides between batch items. */
+struct Gemm {
+  int dtype;
+  bool transA, transB;
+  int m, n, k;
+  const void* A;
+  int64_t lda, strideA;
+  const void* B;
+  int64_t ldb, strideB;
+  void* C;
+  int64_t ldc, strideC;
+  int batch;
+};
+enum GemmEpilogue : int { EPI_NONE = 0, EPI_BIAS = 1 /* C += bias[row] */, EPI_BGRADB = 2 /* bias[col] = sum_k op(B) */ };
+/** AUTO: the skinny kernel where it applies (skinny.cu), else cuBLASLt, else cuBLAS. */
+enum GemmImplementation : int { GEMM_AUTO = 0, GEMM_CUBLAS = 1, GEMM_LT = 2 };
 std::string loadCublas(std::string* path);
-void gemm(int device, int dtype, bool transA, bool transB, int m, int n, int k, const void* A, int lda, long long strideA, const void* B, int ldb, long long strideB, void* C, int ldc, long long strideC, int batch);
+/**
+ * Runs g through the chosen implementation (GemmImplementation), with cuBLAS when Lt cannot.
+ * Returns whether the epilogue was applied: cuBLAS has none, so the caller adds the bias / sums the
+ * bias gradient itself when this is false.
+ */
+bool gemm(int device, const Gemm& g, int epilogue = EPI_NONE, void* bias = nullptr);
+/** bf16 y = x w^T (+ b) with N <= 32 (the router gate); false when the call is not that shape. */
+bool skinnyGemm(int device, const Gemm& g, int epilogue, const void* bias);
+/** cuBLASLt with a cached plan; false when Lt is missing or has no algorithm for this call. */
+bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias);
+std::string cublasLtStatus(std::string* path);
+size_t cublasLtPlanCount();
+void* cublasLtWorkspace(int device, size_t* bytes);
+/** Calls served by each path, and calls with a fused epilogue (tests check the path taken). */
+struct GemmCounts {
+  uint64_t skinny = 0, lt = 0, cublas = 0, epilogues = 0;
+};
+extern GemmCounts gemmCounts;
+int gemmImplementation();
+void setGemmImplementation(int impl);
 
 }  // namespace grin

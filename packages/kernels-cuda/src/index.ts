@@ -60,3 +60,39 @@ export function createCudaTimer(device: string | number = 0): CudaTimer {
     },
   };
 }
+
+export type GemmImplementation = 'auto' | 'cublasLt' | 'cublas';
+const GEMM_CODES: Record<GemmImplementation, number> = { auto: 0, cublas: 1, cublasLt: 2 };
+
+/**
+ * Which code runs matmul / linear. 'auto' (the default): our skinny tensor-core kernel for bf16
+ * x w^T with at most 32 outputs (the router gate, csrc/skinny.cu), cuBLASLt for the rest (heuristic
+ * with the real alignments, a 32 MiB workspace, bias epilogues). 'cublasLt': Lt only. 'cublas':
+ * cublasGemmStridedBatchedEx, no epilogues. GRIN_GEMM sets the default. Benchmarks and dev/matmul
+ * time each.
+ */
+export function setGemmImplementation(impl: GemmImplementation): void {
+  const code = GEMM_CODES[impl];
+  if (code === undefined)
+    throw new RangeError(`setGemmImplementation: '${impl}' is not one of ${Object.keys(GEMM_CODES).join(', ')}`);
+  native().setGemmImplementation(code);
+}
+
+/**
+ * The code matmul uses now, where cuBLASLt was found (or why not), how many Lt plans are cached,
+ * and how many GEMMs each path has run (fusedEpilogues: calls that fused a bias or its gradient).
+ */
+export function gemmInfo(): {
+  implementation: GemmImplementation;
+  cublasLtPath?: string;
+  cublasLtError?: string;
+  plans: number;
+  skinnyCalls: number;
+  ltCalls: number;
+  cublasCalls: number;
+  fusedEpilogues: number;
+} {
+  const info = native().gemmInfo();
+  const name = (Object.keys(GEMM_CODES) as GemmImplementation[]).find((k) => GEMM_CODES[k] === info.implementation);
+  return { ...info, implementation: name ?? 'auto' };
+}

@@ -158,7 +158,20 @@ export interface NativeAddon {
     ldc: N,
     strideC: N,
     batch: N,
-  ): void;
+    epilogue?: N,
+    bias?: N,
+  ): N;
+  setGemmImplementation(impl: N): void;
+  gemmInfo(): {
+    implementation: N;
+    cublasLtPath?: string;
+    cublasLtError?: string;
+    plans: N;
+    skinnyCalls: N;
+    ltCalls: N;
+    cublasCalls: N;
+    fusedEpilogues: N;
+  };
 }
 
 export type Loaded = { addon: NativeAddon; path: string } | { addon: null; error: string };

@@ -1,6 +1,8 @@
-// `grin bench gemm`: bf16 GEMM on cuda (cuBLAS through @grin-moe/kernels-cuda) against torch.matmul
-// on the same GPU in the same run, at 8192^3 and at GRIN's projection shapes (8192 tokens x hidden
-// 4096 against q/k/v/o_proj, expert w1/w3/w2 and the router gate). The PyTorch side runs as
+// `grin bench gemm`: bf16 GEMM on cuda (@grin-moe/kernels-cuda: cuBLASLt, and our skinny kernel for
+// the router gate) against torch.matmul on the same GPU in the same run, at 8192^3 and at GRIN's
+// projection shapes (8192 tokens x hidden 4096 against q/k/v/o_proj, expert w1/w3/w2 and the router
+// gate), each also timed through Lt only and plain cuBLAS; nn.Linear with a bias (fused epilogue vs
+// matmul + add vs F.linear) and its weight + bias gradient; host dispatch cost per call. The PyTorch side runs as
 // `python3 tools/device/torch_bench.py --suite gemm` from this process. Also the shared helpers of
 // the GPU benches (bench-attention.ts). Device run: tools/device/run-bench.sh. No GPU: exits non-zero.
 import { spawnSync } from 'node:child_process';
@@ -117,10 +119,28 @@ export const GEMM_SHAPES: Array<{ name: string; m: number; n: number; k: number;
   { name: 'gate', m: TOKENS, n: 16, k: 4096, transB: true },
 ];
 
+// nn.Linear with a bias at the attention projections' shape: the fused Lt epilogue (ours), ours
+// unfused (matmul, then add), and F.linear; the weight gradient with the bias gradient fused (BGRADB)
+// against torch's g^T x plus g.sum(0).
+const LINEAR_BIAS = { m: TOKENS, n: 4096, k: 4096 };
+const IMPLEMENTATIONS = ['auto', 'cublasLt', 'cublas'] as const;
+
+/** Host microseconds per call of fn on tiny operands (the GPU finishes first, so this is dispatch). */
+function dispatchMicros(cuda: KernelsCuda, fn: () => void): number {
+  for (let i = 0; i < 200; i++) T.tidy(fn);
+  cuda.cudaSynchronize();
+  const calls = 5000;
+  const start = performance.now();
+  for (let i = 0; i < calls; i++) T.tidy(fn);
+  cuda.cudaSynchronize();
+  return Number((((performance.now() - start) / calls) * 1e3).toFixed(2));
+}
+
 export async function benchGemm({ json }: { json: boolean; quick: boolean }): Promise<BenchReport> {
   const cuda = await requireCuda('gemm');
-  const results: Record<string, Record<string, number>> = {};
+  const results: Record<string, Record<string, number | string>> = {};
   const ours = new Map<string, Timing>();
+  const byImpl = new Map<string, Record<string, number>>();
   T.tidy(() => {
     const base = deviceNormals(65 * 2 ** 20); // 8192^2 plus the 1M offset of the second operand
     const take = (count: number, shape: number[], offset: number) =>
@@ -130,31 +150,104 @@ export async function benchGemm({ json }: { json: boolean; quick: boolean }): Pr
         const a = take(s.m * s.k, [s.m, s.k], 0);
         const b = s.transB ? take(s.n * s.k, [s.n, s.k], 1 << 20) : take(s.k * s.n, [s.k, s.n], 1 << 20);
         const rhs = s.transB ? b.transpose() : b;
-        ours.set(
-          s.name,
-          timeCuda(cuda, 2 * s.m * s.n * s.k, 1e12, () => void T.matmul(a, rhs)),
-        );
+        const times: Record<string, number> = {};
+        for (const impl of IMPLEMENTATIONS) {
+          cuda.setGemmImplementation(impl);
+          const t = timeCuda(cuda, 2 * s.m * s.n * s.k, 1e12, () => void T.matmul(a, rhs));
+          times[impl] = t.ms;
+          if (impl === 'auto') ours.set(s.name, t);
+        }
+        cuda.setGemmImplementation('auto');
+        byImpl.set(s.name, times);
       });
     }
+    T.tidy(() => {
+      const { m, n, k } = LINEAR_BIAS;
+      const x = take(m * k, [m, k], 0);
+      const w = take(n * k, [n, k], 1 << 20);
+      const bias = take(n, [n], 3 << 20);
+      const g = take(m * n, [m, n], 2 << 20);
+      ours.set(
+        'linear_bias',
+        timeCuda(cuda, 2 * m * n * k, 1e12, () => void T.linear(x, w, bias)),
+      );
+      ours.set(
+        'linear_bias_unfused',
+        timeCuda(cuda, 2 * m * n * k, 1e12, () => void T.add(T.matmul(x, w.transpose()), bias)),
+      );
+      ours.set(
+        'linear_bias_wgrad',
+        timeCuda(
+          cuda,
+          2 * m * n * k,
+          1e12,
+          () => void T.runKernel('linear_weight_grad', 'cuda', [g, x], { hasBias: true }),
+        ),
+      );
+      const a16 = take(256, [16, 16], 0);
+      const overhead = dispatchMicros(cuda, () => void T.matmul(a16, a16));
+      ours.set('dispatch_matmul_16x16', { ms: overhead / 1e3, rate: overhead });
+    });
   });
+  const info = cuda.gemmInfo();
   const torch = runTorch('gemm', json);
   const ratios: Record<string, number> = {};
   for (const s of GEMM_SHAPES) {
     const mine = ours.get(s.name)!;
     const theirs = torch.get(`gemm_bf16_${s.name}`);
-    results[s.name] = { m: s.m, n: s.n, k: s.k, ours_tflops: mine.rate, ours_ms: mine.ms };
+    const times = byImpl.get(s.name)!;
+    results[s.name] = {
+      m: s.m,
+      n: s.n,
+      k: s.k,
+      ours_tflops: mine.rate,
+      ours_ms: mine.ms,
+      ours_ms_cublasLt: times.cublasLt!,
+      ours_ms_cublas: times.cublas!,
+    };
     if (theirs) {
       results[s.name]!.torch_tflops = theirs.rate;
       results[s.name]!.torch_ms = theirs.ms;
       ratios[`grin_vs_torch_${s.name}`] = Number((theirs.ms / mine.ms).toFixed(3));
     }
   }
+  for (const name of ['linear_bias', 'linear_bias_wgrad']) {
+    const mine = ours.get(name)!;
+    const theirs = torch.get(name);
+    results[name] = { ...LINEAR_BIAS, ours_tflops: mine.rate, ours_ms: mine.ms };
+    if (theirs) {
+      results[name]!.torch_tflops = theirs.rate;
+      results[name]!.torch_ms = theirs.ms;
+      ratios[`grin_vs_torch_${name}`] = Number((theirs.ms / mine.ms).toFixed(3));
+    }
+  }
+  const unfused = ours.get('linear_bias_unfused')!;
+  results.linear_bias!.ours_ms_unfused = unfused.ms;
+  ratios.linear_bias_epilogue_vs_unfused = Number((unfused.ms / ours.get('linear_bias')!.ms).toFixed(3));
+  const dispatch = ours.get('dispatch_matmul_16x16')!.rate;
+  const torchDispatch = torch.get('dispatch_matmul_16x16');
+  results.dispatch_matmul_16x16 = {
+    ours_us_per_call: dispatch,
+    ...(torchDispatch ? { torch_us_per_call: torchDispatch.rate } : {}),
+  };
+  results.paths = {
+    cublasLt: info.cublasLtPath ?? `unavailable: ${info.cublasLtError}`,
+    lt_plans: info.plans,
+    skinny_calls: info.skinnyCalls,
+    lt_calls: info.ltCalls,
+    cublas_calls: info.cublasCalls,
+    fused_epilogues: info.fusedEpilogues,
+  };
   if (!json) {
     console.log('bf16 GEMM, TFLOP/s (ratio = torch time / ours, higher is better)');
     for (const [name, r] of Object.entries(results))
-      console.log(
-        `${name.padEnd(16)} ours ${String(r.ours_tflops).padStart(7)}  torch ${String(r.torch_tflops ?? '-').padStart(7)}  ratio ${ratios[`grin_vs_torch_${name}`] ?? '-'}`,
-      );
+      if ('ours_tflops' in r)
+        console.log(
+          `${name.padEnd(20)} ours ${String(r.ours_tflops).padStart(7)}  torch ${String(r.torch_tflops ?? '-').padStart(7)}  ratio ${ratios[`grin_vs_torch_${name}`] ?? '-'}`,
+        );
+    console.log(
+      `linear bias epilogue vs matmul + add: ${ratios.linear_bias_epilogue_vs_unfused}x; dispatch ${dispatch} us/call (torch ${torchDispatch?.rate ?? '-'})`,
+    );
   }
   return { bench: 'gemm', device: deviceName(cuda), results, ratios };
 }

@@ -1,8 +1,11 @@
-// GPU-vs-CPU checks for matmul through cuBLAS: odd and large shapes, transposed operands read via
-// strides, batched and broadcast batches (including batch axes that do not merge into one
-// strided call), K = 0 and empty outputs, in f32 and bf16 (f32 accumulate).
+// GPU-vs-CPU checks for matmul and linear through cuBLASLt and through cuBLAS: odd and large
+// shapes, transposed operands read via strides, batched and broadcast batches (including batch axes
+// that do not merge into one strided call), K = 0 and empty outputs, in f32 and bf16 (f32
+// accumulate); linear's fused bias / bias-gradient epilogues and the unfused fallback.
 import * as T from '@grin-moe/tensor';
+import { type GemmImplementation, gemmInfo, setGemmImplementation } from '../../src/index.js';
 import { type Case, compare, DTYPES, Notes, randn, scoped } from './harness.js';
+import { forwardBackward } from './nn.js';
 
 /** [a shape, b shape, transpose a?, transpose b?] */
 const TABLE: Array<[number[], number[], boolean, boolean]> = [
@@ -19,7 +22,7 @@ const TABLE: Array<[number[], number[], boolean, boolean]> = [
   [[5, 3, 12, 7], [5, 1, 7, 6], true, false],
   [[8, 1], [1, 6], false, false],
   [[8, 0 + 3], [3, 1], false, false],
-  // router-gate shapes (x w^T, N <= 32): the skinny kernel, vector (K % 8 == 0) and scalar paths
+  // router-gate shapes (x w^T, N <= 32)
   [[300, 64], [64, 16], false, true],
   [[37, 100], [100, 5], false, true],
   [[1, 40, 24], [24, 32], false, true],
@@ -34,33 +37,110 @@ function stored(shape: number[], trans: boolean): number[] {
   return s;
 }
 
+const IMPLS: GemmImplementation[] = ['cublasLt', 'cublas'];
+
+/** Runs fn with matmul on `impl`, then back on the default (cuBLASLt). */
+function using<R>(impl: GemmImplementation, fn: () => R): R {
+  setGemmImplementation(impl);
+  try {
+    return fn();
+  } finally {
+    setGemmImplementation('cublasLt');
+  }
+}
+
+/** [x shape, out features, bias, x transposed (last two axes), weight stored transposed] */
+const LINEAR: Array<[number[], number, boolean, boolean, boolean]> = [
+  [[8, 16], 24, true, false, false],
+  [[2, 5, 32], 48, true, false, false],
+  [[2, 5, 32], 48, false, false, false],
+  [[300, 64], 16, false, false, false], // router gate
+  [[40, 24], 32, true, true, false], // x read through a transpose (dense copy)
+  [[33, 40], 17, true, false, true], // weight stored [in, out]
+  [[7, 5], 3, true, false, false], // 10-byte bf16 rows: unaligned for the vector kernels
+  [[1, 128], 256, true, false, false],
+];
+
 export const cases: Case[] = [
-  ...DTYPES.map((dtype) => ({
-    name: `matmul ${dtype} over ${TABLE.length} shapes (transposes, batches, broadcasting, rank-1 products)`,
-    run: () =>
-      scoped(() => {
-        const notes = new Notes();
-        for (const [sa, sb, ta, tb] of TABLE) {
-          const a = randn(stored(sa, ta), dtype);
-          const b = randn(stored(sb, tb), dtype);
-          const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
-          const k = sa[sa.length - 1]!;
-          const tol =
-            dtype === 'f32'
-              ? { atol: 2e-5 * Math.sqrt(k), rtol: 1e-4 }
-              : { atol: (2e-2 * Math.sqrt(k)) / 4, rtol: 1.6e-2 };
-          notes.add(
-            compare(
-              `matmul [${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''}`,
-              T.matmul(view(a.cuda, ta), view(b.cuda, tb)),
-              T.matmul(view(a.cpu, ta), view(b.cpu, tb)),
-              tol,
-            ),
-          );
-        }
-        return notes.toString();
-      }),
-  })),
+  ...IMPLS.flatMap((impl) =>
+    DTYPES.map((dtype) => ({
+      name: `linear ${dtype} through ${impl}: forward and gradients vs cpu (${LINEAR.length} shapes, bias epilogues)`,
+      run: () =>
+        scoped(() =>
+          using(impl, () => {
+            const notes = new Notes();
+            const before = gemmInfo();
+            for (const [xs, out, hasBias, xT, wT] of LINEAR) {
+              const k = xs[xs.length - 1]!;
+              const x = randn(stored(xs, xT), dtype);
+              const w = randn(wT ? [k, out] : [out, k], dtype, 0.5);
+              const b = randn([out], dtype);
+              const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
+              const tol =
+                dtype === 'f32'
+                  ? { atol: 2e-5 * Math.sqrt(k), rtol: 1e-4 }
+                  : { atol: (2e-2 * Math.sqrt(k)) / 4, rtol: 1.6e-2 };
+              notes.add(
+                forwardBackward(
+                  `linear [${xs}]${xT ? 'T' : ''} -> ${out}${hasBias ? ' + b' : ''}${wT ? ' (w^T stored)' : ''}`,
+                  hasBias ? [x, w, b] : [x, w],
+                  (xi, wi, bi) => T.linear(view(xi!, xT), view(wi!, wT), bi),
+                  dtype,
+                  dtype === 'bf16'
+                    ? { atol: Math.max(0.1, tol.atol * 4), rtol: 2e-2 }
+                    : { atol: 1e-4 * Math.sqrt(k), rtol: 1e-4 },
+                ),
+              );
+            }
+            const after = gemmInfo();
+            // every GEMM went to the library asked for (Lt may hand a call to cuBLAS when it has no
+            // plan); Lt fused biases and bias gradients, cuBLAS never does
+            const lt = after.ltCalls - before.ltCalls;
+            const cublas = after.cublasCalls - before.cublasCalls;
+            const fused = after.fusedEpilogues - before.fusedEpilogues;
+            if (lt + cublas !== 3 * LINEAR.length)
+              throw new Error(
+                `${lt + cublas} GEMMs for ${LINEAR.length} linear forward + backward passes (want 3 each)`,
+              );
+            if (impl === 'cublas' && (lt !== 0 || fused !== 0))
+              throw new Error(`cublas chosen, yet cuBLASLt ran ${lt} GEMMs (${fused} fused)`);
+            if (impl === 'cublasLt' && (lt === 0 || fused === 0))
+              throw new Error(`cuBLASLt ran ${lt} of ${lt + cublas} GEMMs and fused ${fused} epilogues`);
+            return `${notes}; GEMMs: ${lt} cuBLASLt (${fused} with a fused epilogue), ${cublas} cuBLAS`;
+          }),
+        ),
+    })),
+  ),
+  ...IMPLS.flatMap((impl) =>
+    DTYPES.map((dtype) => ({
+      name: `matmul ${dtype} through ${impl} over ${TABLE.length} shapes (transposes, batches, broadcasting, rank-1 products)`,
+      run: () =>
+        scoped(() =>
+          using(impl, () => {
+            const notes = new Notes();
+            for (const [sa, sb, ta, tb] of TABLE) {
+              const a = randn(stored(sa, ta), dtype);
+              const b = randn(stored(sb, tb), dtype);
+              const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
+              const k = sa[sa.length - 1]!;
+              const tol =
+                dtype === 'f32'
+                  ? { atol: 2e-5 * Math.sqrt(k), rtol: 1e-4 }
+                  : { atol: (2e-2 * Math.sqrt(k)) / 4, rtol: 1.6e-2 };
+              notes.add(
+                compare(
+                  `matmul [${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''}`,
+                  T.matmul(view(a.cuda, ta), view(b.cuda, tb)),
+                  T.matmul(view(a.cpu, ta), view(b.cpu, tb)),
+                  tol,
+                ),
+              );
+            }
+            return notes.toString();
+          }),
+        ),
+    })),
+  ),
   ...DTYPES.map((dtype) => ({
     name: `matmul ${dtype} 1024 x 2048 x 1536, and a batch whose axes do not merge (stepped slice)`,
     run: () =>
