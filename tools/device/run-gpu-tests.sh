@@ -3,7 +3,8 @@
 # unpacks Node, runs every GPU test bundle (node:test, cuda vs the CPU reference), grin train's
 # loss curve on cuda vs cpu (train-parity), then our bench and PyTorch's on the same GPU, and prints
 # a summary with ratios. Log: $OUT/gpu-tests.log. GROUPS_TO_RUN, SKIP_TRAIN=1, SKIP_BENCH=1 narrow it;
-# DEV="layer-norm softmax cross-entropy attention" also runs those dev/ harnesses (validate + time).
+# DEV="layer-norm softmax cross-entropy attention elementwise reduce matmul rope indexing adamw" also
+# runs those dev/ harnesses (validate + time; .device/dev-NAME.mjs).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/grin-out}

@@ -1,0 +1,89 @@
+// Dev harness for the fused AdamW kernels, in place (csrc/fused.cu adamw_step: f32 parameter, f32
+// or bf16 gradient; csrc/optim.cu adamw_step_mixed: bf16 parameter re-rounded from an f32 master,
+// bf16 or f32 gradient; f32 moments throughout): validates 5 steps of each against the CPU kernel
+// (parameter, master, both moments), then times one step at 64M parameters and prints GB/s of the
+// bytes read + written (adamw_step reads param, grad, m, v and writes param, m, v; the mixed step
+// reads grad, master, m, v and writes param, master, m, v) as a fraction of this GPU's copy
+// bandwidth measured in the same run. One version so far (a grid-stride loop, one element a thread).
+// Run on a GPU: npx tsx dev/adamw/adamw.ts  (device machine: /tmp/node .device/dev-adamw.mjs)
+import * as T from '@grin-moe/tensor';
+import { cudaStatus } from '../../src/index.js';
+import { compare, type Dt, Notes, type Pair, randn } from '../../tests/cases/harness.js';
+import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
+
+/** [kernel, parameter dtype, gradient dtype] */
+const VARIANTS: Array<['adamw_step' | 'adamw_step_mixed', Dt, Dt]> = [
+  ['adamw_step', 'f32', 'f32'],
+  ['adamw_step', 'f32', 'bf16'],
+  ['adamw_step_mixed', 'bf16', 'bf16'],
+  ['adamw_step_mixed', 'bf16', 'f32'],
+];
+const hyper = (step: number) => ({ lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step });
+const zeros = (n: number): Pair => ({ cpu: T.zeros([n]), cuda: T.zeros([n], { device: 'cuda' }) });
+
+const status = cudaStatus();
+if (!status.available) {
+  console.log(`dev/adamw: cuda unavailable: ${status.reason}`);
+  process.exit(1);
+}
+let failed = false;
+for (const [op, paramDType, gradDType] of VARIANTS) {
+  const label = `${op} param ${paramDType} grad ${gradDType}`;
+  const notes = new Notes();
+  try {
+    T.tidy(() => {
+      for (const n of [1, 1000, 100_003]) {
+        const init = randn([n], paramDType);
+        const [m, v] = [zeros(n), zeros(n)];
+        // the CPU kernel gets the same values: a bf16 parameter as bf16, the gradient as f32
+        const p = { cpu: T.cast(init.cpu, paramDType), cuda: T.clone(init.cuda) };
+        const master = { cpu: T.clone(init.cpu), cuda: T.cast(init.cuda, 'f32') };
+        for (let step = 1; step <= 5; step++) {
+          const g = randn([n], gradDType, 1e-2 * step);
+          const [inCuda, inCpu] =
+            op === 'adamw_step'
+              ? [
+                  [p.cuda, g.cuda, m.cuda, v.cuda],
+                  [p.cpu, g.cpu, m.cpu, v.cpu],
+                ]
+              : [
+                  [p.cuda, g.cuda, master.cuda, m.cuda, v.cuda],
+                  [p.cpu, g.cpu, master.cpu, m.cpu, v.cpu],
+                ];
+          T.runKernel(op, 'cuda', inCuda, hyper(step));
+          T.runKernel(op, 'cpu', inCpu, hyper(step));
+        }
+        // param: within one bf16 step for the mixed kernel (the masters may round apart near a tie)
+        const paramTol = paramDType === 'bf16' ? { atol: 1e-6, rtol: 8e-3 } : { atol: 1e-6, rtol: 1e-5 };
+        notes.add(compare(`param [${n}]`, T.cast(p.cuda, 'f32'), T.cast(p.cpu, 'f32'), paramTol));
+        if (op === 'adamw_step_mixed')
+          notes.add(compare(`master [${n}]`, master.cuda, master.cpu, { atol: 1e-6, rtol: 1e-5 }));
+        notes.add(compare(`exp_avg [${n}]`, m.cuda, m.cpu, { atol: 1e-7, rtol: 1e-5 }));
+        notes.add(compare(`exp_avg_sq [${n}]`, v.cuda, v.cpu, { atol: 1e-9, rtol: 1e-5 }));
+      }
+    });
+    console.log(`validate ${label} vs cpu: ok, worst ${notes}`);
+  } catch (error) {
+    failed = true;
+    console.log(`validate ${label} vs cpu: FAIL ${(error as Error).message}`);
+  }
+}
+
+const copy = copyBandwidth();
+console.log(`copy bandwidth (cudaMemcpy D2D, 1 GiB): ${copy.toFixed(0)} GB/s`);
+const n = 64 * 2 ** 20;
+for (const [op, paramDType, gradDType] of VARIANTS) {
+  T.tidy(() => {
+    const [pi, gi] = [paramDType === 'bf16' ? 2 : 4, gradDType === 'bf16' ? 2 : 4];
+    const param = bigRandn([n], paramDType);
+    const grad = T.cast(T.mul(bigRandn([n], 'f32'), 1e-2), gradDType);
+    const master = T.cast(param, 'f32');
+    const m = T.zeros([n], { device: 'cuda' });
+    const v = T.zeros([n], { device: 'cuda' });
+    const inputs = op === 'adamw_step' ? [param, grad, m, v] : [param, grad, master, m, v];
+    const ms = timeMs(() => void T.runKernel(op, 'cuda', inputs, hyper(10)));
+    const bytes = op === 'adamw_step' ? n * (2 * pi + gi + 16) : n * (pi + gi + 24);
+    console.log(rate(`${op} param ${paramDType} grad ${gradDType} [64M]`, bytes, ms, copy));
+  });
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,132 @@
+// Dev harness for matmul (src/kernels/matmul.ts over csrc/cublas.cpp): validates each version
+// against the CPU op in f32 and bf16 (odd sizes, transposed operands read through strides, batched
+// and broadcast batches, x w^T with N = 16 and 5: the router gate's skinny path), then times bf16
+// TFLOP/s at 8192^3 and the GRIN layer's products for 8192 tokens of width 4096, y = x w^T with w
+// stored [out, in] (q_proj / o_proj [4096,4096], kv_proj [1024,4096], expert w1 / w3 [6400,4096],
+// w2 [4096,6400], router gate [16,4096]), each with its two backward products (dx = g w,
+// dw = g^T x). GB/s of the minimum traffic (A, B read, C written) is printed as a fraction of this
+// GPU's copy bandwidth: the router gate is memory-bound. Versions: `cublas`
+// (cublasGemmStridedBatchedEx) and `cublasLt`, switched by setGemmImplementation when src/index.ts
+// exports it; otherwise only the default. Run on a GPU: npx tsx dev/matmul/matmul.ts
+// (device machine: /tmp/node .device/dev-matmul.mjs)
+import * as T from '@grin-moe/tensor';
+import * as cuda from '../../src/index.js';
+import { compare, DTYPES, Notes, randn } from '../../tests/cases/harness.js';
+import { bigRandn, copyBandwidth, timeMs } from '../timing.js';
+
+type Impl = 'cublasLt' | 'cublas';
+const setImpl = (cuda as Record<string, unknown>).setGemmImplementation;
+const VERSIONS: Array<Impl | 'default'> =
+  typeof setImpl === 'function' ? ['cublas', 'cublasLt'] : ['default'];
+function use(version: Impl | 'default'): void {
+  if (version !== 'default') (setImpl as (impl: Impl) => void)(version);
+}
+
+/** [a shape, b shape, transpose a?, transpose b?]: b^T with b stored [N, K] is the x w^T layout. */
+const TABLE: Array<[number[], number[], boolean, boolean]> = [
+  [[7, 5], [5, 3], false, false],
+  [[33, 65], [65, 17], false, false],
+  [[64, 128], [128, 256], true, false],
+  [[64, 128], [128, 256], false, true],
+  [[65, 31], [31, 129], true, true],
+  [[256, 1024], [1024, 512], false, true],
+  [[4, 64, 96], [4, 96, 80], false, false],
+  [[2, 3, 40, 24], [3, 24, 56], false, true],
+  [[300, 4096], [4096, 16], false, true],
+  [[37, 100], [100, 5], false, true],
+];
+const stored = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!] : s);
+const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
+
+const status = cuda.cudaStatus();
+if (!status.available) {
+  console.log(`dev/matmul: cuda unavailable: ${status.reason}`);
+  process.exit(1);
+}
+let failed = false;
+for (const version of VERSIONS) {
+  use(version);
+  for (const dtype of DTYPES) {
+    const notes = new Notes();
+    try {
+      T.tidy(() => {
+        for (const [sa, sb, ta, tb] of TABLE) {
+          const a = randn(stored(sa, ta), dtype);
+          const b = randn(stored(sb, tb), dtype);
+          const k = sa[sa.length - 1]!;
+          const tol =
+            dtype === 'f32'
+              ? { atol: 2e-5 * Math.sqrt(k), rtol: 1e-4 }
+              : { atol: (2e-2 * Math.sqrt(k)) / 4, rtol: 1.6e-2 };
+          notes.add(
+            compare(
+              `matmul [${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''}`,
+              T.matmul(view(a.cuda, ta), view(b.cuda, tb)),
+              T.matmul(view(a.cpu, ta), view(b.cpu, tb)),
+              tol,
+            ),
+          );
+        }
+      });
+      console.log(`validate ${version} ${dtype} vs cpu: ok, worst ${notes}`);
+    } catch (error) {
+      failed = true;
+      console.log(`validate ${version} ${dtype} vs cpu: FAIL ${(error as Error).message}`);
+    }
+  }
+}
+
+const copy = copyBandwidth();
+console.log(`copy bandwidth (cudaMemcpy D2D, 1 GiB): ${copy.toFixed(0)} GB/s`);
+const tokens = 8192;
+const weights: Array<[string, number, number]> = [
+  ['q_proj / o_proj', 4096, 4096],
+  ['kv_proj', 1024, 4096],
+  ['expert w1 / w3', 6400, 4096],
+  ['expert w2', 4096, 6400],
+  ['router gate', 16, 4096],
+];
+for (const version of VERSIONS) {
+  use(version);
+  const line = (name: string, [m, n, k]: [number, number, number], ms: number) => {
+    const tflops = (2 * m * n * k) / ms / 1e9;
+    const gbs = (2 * (m * k + k * n + m * n)) / ms / 1e6;
+    console.log(
+      `${version.padEnd(8)} ${name.padEnd(40)} ${ms.toFixed(3).padStart(8)} ms ${tflops.toFixed(1).padStart(6)} TFLOP/s ` +
+        `${gbs.toFixed(0).padStart(6)} GB/s = ${(gbs / copy).toFixed(2)} of copy`,
+    );
+  };
+  T.tidy(() => {
+    const a = bigRandn([8192, 8192], 'bf16');
+    const b = bigRandn([8192, 8192], 'bf16');
+    line(
+      'bf16 8192^3',
+      [8192, 8192, 8192],
+      timeMs(() => void T.matmul(a, b), 10),
+    );
+  });
+  for (const [name, out, inp] of weights) {
+    T.tidy(() => {
+      const x = bigRandn([tokens, inp], 'bf16');
+      const w = bigRandn([out, inp], 'bf16');
+      const g = bigRandn([tokens, out], 'bf16');
+      const tag = `${name} [${out},${inp}]`;
+      line(
+        `${tag} y=x w^T`,
+        [tokens, out, inp],
+        timeMs(() => void T.matmul(x, w.transpose())),
+      );
+      line(
+        `${tag} dx=g w`,
+        [tokens, inp, out],
+        timeMs(() => void T.matmul(g, w)),
+      );
+      line(
+        `${tag} dw=g^T x`,
+        [out, inp, tokens],
+        timeMs(() => void T.matmul(g.transpose(), x)),
+      );
+    });
+  }
+}
+process.exit(failed ? 1 : 0);
