@@ -25,14 +25,19 @@ function adamw(p: FloatArray, g: FloatArray, m1: FloatArray, m2: FloatArray, a: 
   }
 }
 
+/** A gradient as numbers: bf16 is stored as raw bits on this backend, so it is widened first. */
+function gradValues(grad: Tensor): FloatArray {
+  return grad.dtype === 'bf16'
+    ? bf16BitsToF32Array(dense(grad) as unknown as Uint16Array)
+    : dense<FloatArray>(grad);
+}
+
 registerKernel('adamw_step', 'cpu', ([param, grad, m, v], attrs) => {
-  adamw(
-    dense<FloatArray>(param!),
-    dense<FloatArray>(grad!),
-    dense<FloatArray>(m!),
-    dense<FloatArray>(v!),
-    attrs,
-  );
+  if (param!.dtype === 'bf16')
+    throw new TypeError(
+      `adamw_step (cpu): a bf16 parameter ${param!.describe()} needs adamw_step_mixed (f32 master weights)`,
+    );
+  adamw(dense<FloatArray>(param!), gradValues(grad!), dense<FloatArray>(m!), dense<FloatArray>(v!), attrs);
   return [];
 });
 
@@ -51,12 +56,8 @@ registerKernel('adamw_step_mixed', 'cpu', ([param, grad, master, m, v], attrs) =
     if (t.size !== param!.size)
       throw new RangeError(`${where}: ${t.describe()} does not match the parameter ${param!.describe()}`);
   }
-  const g =
-    grad!.dtype === 'bf16'
-      ? bf16BitsToF32Array(dense(grad!) as unknown as Uint16Array)
-      : dense<FloatArray>(grad!);
   const upper = dense<FloatArray>(master!);
-  adamw(upper, g, dense<FloatArray>(m!), dense<FloatArray>(v!), attrs);
+  adamw(upper, gradValues(grad!), dense<FloatArray>(m!), dense<FloatArray>(v!), attrs);
   const bits = dense(param!) as unknown as Uint16Array;
   for (let i = 0; i < upper.length; i++) bits[i] = f32ToBf16Bits(upper[i]!);
   return [];

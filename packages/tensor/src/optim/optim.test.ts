@@ -190,6 +190,21 @@ describe('AdamW, mixed precision (bf16 parameter, f32 master)', () => {
       });
     expect(f).toThrow(/adamw_step_mixed \(cpu\): the parameter must be bf16/);
   });
+
+  it('adamw_step widens a bf16 gradient (same update as its f32 values) and refuses a bf16 parameter', () => {
+    const attrs = { lr: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 };
+    const grad32 = T.tensor([0.5, -1.25, 3, -0.0078125]); // exact in bf16
+    const run = (grad: T.Tensor) => {
+      const [p, m, v] = [T.tensor([1, 2, -3, 4]), T.zeros([4]), T.zeros([4])];
+      T.runKernel('adamw_step', 'cpu', [p, grad, m, v], attrs);
+      return [p, m, v].map((t) => Array.from(t.toArray() as Float32Array));
+    };
+    expect(run(T.cast(grad32, 'bf16'))).toEqual(run(grad32));
+    const p16 = T.cast(T.tensor([1, 2]), 'bf16');
+    expect(() => T.runKernel('adamw_step', 'cpu', [p16, p16, T.zeros([2]), T.zeros([2])], attrs)).toThrow(
+      /adamw_step \(cpu\): a bf16 parameter .* needs adamw_step_mixed/,
+    );
+  });
 });
 
 describe('SGD', () => {
