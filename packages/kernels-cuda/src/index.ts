@@ -74,7 +74,9 @@ const GEMM_CODES: Record<GemmImplementation, number> = { auto: 0, cublas: 1, cub
 export function setGemmImplementation(impl: GemmImplementation): void {
   const code = GEMM_CODES[impl];
   if (code === undefined)
-    throw new RangeError(`setGemmImplementation: '${impl}' is not one of ${Object.keys(GEMM_CODES).join(', ')}`);
+    throw new RangeError(
+      `setGemmImplementation: '${impl}' is not one of ${Object.keys(GEMM_CODES).join(', ')}`,
+    );
   native().setGemmImplementation(code);
 }
 
@@ -93,6 +95,8 @@ export function gemmInfo(): {
   fusedEpilogues: number;
 } {
   const info = native().gemmInfo();
-  const name = (Object.keys(GEMM_CODES) as GemmImplementation[]).find((k) => GEMM_CODES[k] === info.implementation);
+  const name = (Object.keys(GEMM_CODES) as GemmImplementation[]).find(
+    (k) => GEMM_CODES[k] === info.implementation,
+  );
   return { ...info, implementation: name ?? 'auto' };
 }

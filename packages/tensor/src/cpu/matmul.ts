@@ -1,9 +1,10 @@
 // CPU matmul: batched GEMM over broadcast batch axes. f32 goes to the WebAssembly SIMD GEMM
 // (cpu/gemm), f64 to the plain reference loop; both read transposed operands via strides.
+
+import { noGrad } from '../autograd/mode.js';
 import { registerKernel } from '../core/registry.js';
 import { broadcastShapes } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { noGrad } from '../autograd/mode.js';
 import { allocate, runKernel } from '../ops/dispatch.js';
 import { dense, type FloatArray, raw, stridedOffsets } from './backend.js';
 import { requireNumeric } from './elementwise.js';

@@ -1,9 +1,10 @@
 // Matrix products: matmul over the last two axes with broadcast batch axes ([..., M, K] x
 // [..., K, N]); transposed operands are read through their strides, never copied.
-import { broadcastShapes, formatShape } from '../core/shape.js';
-import type { Tensor } from '../core/tensor.js';
+
 import { backendOf } from '../core/backend.js';
 import { hasKernel } from '../core/registry.js';
+import { broadcastShapes, formatShape } from '../core/shape.js';
+import type { Tensor } from '../core/tensor.js';
 import { commonDevice, runOp } from './dispatch.js';
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
