@@ -1,7 +1,10 @@
 // Reductions: sum over any set of axes (f64 accumulation for floats, i64 for ints, as the CPU
 // backend) and max over one axis with the index of the first maximum (a NaN wins, first one).
-// sum picks a block per output when the reduced elements are adjacent, else a thread per output
-// with the reduced range split into chunks (partial sums, then a second pass). Test: tests/reduce.test.ts.
+// sum picks a block per output when the reduced elements are adjacent (several blocks per output,
+// then an ordered second pass, when there are few long rows: totals, grad-norm squares), else a
+// thread per output with the reduced range split into chunks (partial sums, then a second pass).
+// max over a middle axis splits that axis the same way when there are few columns. Every split is
+// merged in a fixed order, so results do not change from run to run. Test: tests/reduce.test.ts.
 #include "device.cuh"
 #include "kernels.h"
 
@@ -36,6 +39,37 @@ __global__ void sumRowsKernel(O* out, const T* x, int64_t nOut, int64_t count, D
     acc = blockSum(acc, shared);
     if (threadIdx.x == 0) storeWide(out + o, acc);
   }
+}
+
+/**
+ * Few long rows (a total, a grad-norm square sum): one block per row cannot use the GPU, so block
+ * (o, s) sums piece s of row o into partial[o * splits + s], and sumSplitsKernel adds the pieces in
+ * order (no atomics: the same input gives the same bits every run).
+ */
+template <typename T>
+__global__ void sumSplitRowsKernel(typename Wide<T>::type* partial, const T* x, int64_t count, int64_t piece,
+                                   Dims kept, Dims reduced, bool flat) {
+  typedef typename Wide<T>::type W;
+  __shared__ W shared[33];
+  const int64_t o = blockIdx.y, s = blockIdx.x;
+  const T* base = x + dimsOffset(kept, o);
+  const int64_t begin = s * piece, end = min(count, begin + piece);
+  W acc = 0;
+  if (flat)
+    for (int64_t r = begin + threadIdx.x; r < end; r += blockDim.x) acc += (W)load(base + r);
+  else
+    for (int64_t r = begin + threadIdx.x; r < end; r += blockDim.x) acc += (W)load(base + dimsOffset(reduced, r));
+  acc = blockSum(acc, shared);
+  if (threadIdx.x == 0) partial[o * gridDim.x + s] = acc;
+}
+
+template <typename W, typename O>
+__global__ void sumSplitsKernel(O* out, const W* partial, int64_t nOut, int splits) {
+  int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (o >= nOut) return;
+  W acc = 0;
+  for (int s = 0; s < splits; s++) acc += partial[o * splits + s];
+  storeWide(out + o, acc);
 }
 
 /** A warp per output for short contiguous rows (count <= 4096): no block-wide barriers. */
@@ -86,6 +120,19 @@ static void sumTyped(int device, O* out, const T* x, int64_t nOut, int64_t count
     int64_t blocks = (nOut + 7) / 8;  // 8 warps of 32 per block
     sumWarpRowsKernel<T, O><<<(unsigned)(blocks < 132 * 64 ? blocks : 132 * 64), 256, 0, s>>>(out, x, nOut, count, kept);
     return checkLaunch("sum");
+  }
+  if (rows && nOut < 132 * 4 && count >= (1 << 16)) {
+    // pieces of >= 16K elements, enough of them for ~8 blocks per SM over all rows
+    int64_t splits = std::min<int64_t>((132 * 8 + nOut - 1) / nOut, count / (1 << 14));
+    int64_t piece = (count + splits - 1) / splits;
+    splits = (count + piece - 1) / piece;
+    Scratch partial(device, sizeof(W) * splits * nOut);
+    bool flat = reduced.ndim == 1 && reduced.a[0] == 1;
+    sumSplitRowsKernel<T><<<dim3((unsigned)splits, (unsigned)nOut), 512, 0, s>>>(partial.as<W>(), x, count, piece,
+                                                                                kept, reduced, flat);
+    checkLaunch("sum");
+    sumSplitsKernel<W, O><<<gridFor(nOut, 128), 128, 0, s>>>(out, partial.as<W>(), nOut, (int)splits);
+    return checkLaunch("sum (pieces)");
   }
   if (rows) {
     int threads = count >= 1024 ? 512 : count >= 128 ? 128 : 32;
@@ -161,18 +208,47 @@ __global__ void maxRowsKernel(T* values, int32_t* indices, const T* x, int64_t r
   }
 }
 
+/**
+ * Thread per output column; blockIdx.y takes [y * piece, (y + 1) * piece) of the reduced axis. With
+ * one piece it writes the result; with several, (value, index) per piece for maxPiecesKernel, which
+ * merges them in order (first maximum, NaN wins), so the answer does not depend on the split.
+ */
 template <typename T>
-__global__ void maxColumnsKernel(T* values, int32_t* indices, const T* x, int64_t outer, int n, int64_t inner) {
+__global__ void maxColumnsKernel(T* values, int32_t* indices, typename Acc<T>::type* pieceValues,
+                                 int32_t* pieceIndices, const T* x, int64_t outer, int n, int64_t inner, int piece) {
   typedef typename Acc<T>::type V;
   int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (i >= outer * inner) return;
   int64_t o = i / inner, c = i % inner;
   const T* src = x + o * n * inner + c;
-  V best = load(src);
-  int at = 0;
-  for (int j = 1; j < n && !isNaN(best); j++) {
+  const int begin = blockIdx.y * piece, end = min(n, begin + piece);
+  V best = load(src + (int64_t)begin * inner);
+  int at = begin;
+  for (int j = begin + 1; j < end && !isNaN(best); j++) {
     V v = load(src + j * inner);
     if (v > best || isNaN(v)) best = v, at = j;
+  }
+  if (pieceValues) {
+    pieceValues[blockIdx.y * outer * inner + i] = best;
+    pieceIndices[blockIdx.y * outer * inner + i] = at;
+  } else {
+    store(values + i, best);
+    indices[i] = at;
+  }
+}
+
+template <typename T>
+__global__ void maxPiecesKernel(T* values, int32_t* indices, const typename Acc<T>::type* pieceValues,
+                                const int32_t* pieceIndices, int64_t total, int pieces) {
+  typedef typename Acc<T>::type V;
+  int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= total) return;
+  V best = pieceValues[i];
+  int at = pieceIndices[i];
+  for (int p = 1; p < pieces; p++) {
+    V v = pieceValues[p * total + i];
+    int j = pieceIndices[p * total + i];
+    if (before(v, j, best, at)) best = v, at = j;
   }
   store(values + i, best);
   indices[i] = at;
@@ -187,7 +263,23 @@ void maxAlong(int device, int dtype, void* values, int32_t* indices, const void*
     unsigned blocks = (unsigned)(outer < 132 * 32 ? outer : 132 * 32);
     GRIN_DISPATCH(dtype, T, maxRowsKernel<T><<<blocks, threads, 0, s>>>((T*)values, indices, (const T*)x, outer, (int)n));
   } else {
-    GRIN_DISPATCH(dtype, T, maxColumnsKernel<T><<<gridFor(outer * inner, 256), 256, 0, s>>>((T*)values, indices, (const T*)x, outer, (int)n, inner));
+    // pieces of >= 64 rows until ~256K threads run (a [262144, 256] column max is 256 columns)
+    int64_t total = outer * inner;
+    int pieces = (int)std::max<int64_t>(1, std::min<int64_t>({(262144 + total - 1) / total, n / 64, 65535}));
+    int piece = (int)((n + pieces - 1) / pieces);
+    pieces = (int)((n + piece - 1) / piece);
+    dim3 grid(gridFor(total, 256), pieces);
+    if (pieces == 1) {
+      GRIN_DISPATCH(dtype, T, maxColumnsKernel<T><<<grid, 256, 0, s>>>((T*)values, indices, nullptr, nullptr, (const T*)x, outer, (int)n, inner, piece));
+    } else {
+      GRIN_DISPATCH(dtype, T, {
+        typedef typename Acc<T>::type V;
+        Scratch pv(device, sizeof(V) * pieces * total), pi(device, sizeof(int32_t) * pieces * total);
+        maxColumnsKernel<T><<<grid, 256, 0, s>>>((T*)values, indices, pv.as<V>(), pi.as<int32_t>(), (const T*)x, outer, (int)n, inner, piece);
+        checkLaunch("max");
+        maxPiecesKernel<T><<<gridFor(total, 256), 256, 0, s>>>((T*)values, indices, pv.as<V>(), pi.as<int32_t>(), total, pieces);
+      });
+    }
   }
   checkLaunch("max");
 }

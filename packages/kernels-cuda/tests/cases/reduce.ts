@@ -93,6 +93,37 @@ export const cases: Case[] = [
       }),
   })),
   {
+    name: 'few long rows split over blocks (totals, [64, 1M] rows, strided reduced axes) and tall column max in pieces',
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        const a = randn([64, 1 << 20]);
+        notes.add(compare('[64, 1M] rows', T.sum(a.cuda, 1), T.sum(a.cpu, 1), { atol: 1e-3, rtol: 1e-5 }));
+        const v = randn([40000, 3, 8]); // reduced axes 0 and 2 do not merge: pieces index through them
+        notes.add(
+          compare('strided pieces', T.sum(v.cuda, [0, 2]), T.sum(v.cpu, [0, 2]), { atol: 1e-3, rtol: 1e-5 }),
+        );
+        const i = randint([300000], -5, 5);
+        notes.add(compare('i32 total', T.sum(i.cuda), T.sum(i.cpu)));
+        const b = { cpu: T.gt(i.cpu, 0), cuda: T.gt(i.cuda, 0) };
+        notes.add(compare('bool total', T.sum(b.cuda), T.sum(b.cpu)));
+        // ties and NaNs spread over pieces: the first maximum / first NaN must win across pieces
+        const host = randint([40000, 3], 0, 4).cpu.toArray() as Int32Array;
+        const f = Float32Array.from(host);
+        f[3 * 30000 + 1] = Number.NaN;
+        f[3 * 35000 + 1] = Number.NaN;
+        const tall = {
+          cpu: T.tensor(f, { shape: [40000, 3] }),
+          cuda: T.tensor(f, { shape: [40000, 3], device: 'cuda' }),
+        };
+        const c = T.maxWithIndices(tall.cuda, 0);
+        const p = T.maxWithIndices(tall.cpu, 0);
+        notes.add(compare('tall max', c.values, p.values));
+        notes.add(compare('tall argmax (ties, NaN)', c.indices, p.indices));
+        return notes.toString();
+      }),
+  },
+  {
     name: 'max / argmax of i32',
     run: () =>
       scoped(() => {
