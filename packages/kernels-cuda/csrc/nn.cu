@@ -1,55 +1,25 @@
 // Neural-network kernels: softmax / log_softmax (max-subtracted, f32 accumulation), the fused
 // attention softmax (scale, causal / sliding-window mask) and its backward, layer_norm and
 // layer_norm_backward (biased variance, mean/rstd kept in f32). A block handles one row when the
-// axis is the last one; otherwise a thread walks one strided row. layer_norm forward and the dx
-// part of its backward have vectorised versions (16-byte loads, row in registers) used whenever
-// the row and pointers allow; GRIN_LAYER_NORM_SCALAR=1 forces the scalar ones (dev harness).
+// axis is the last one; otherwise a thread walks one strided row.
+// These kernels only move memory, and one element a thread with one row a block reaches 0.1-0.4 of
+// copy bandwidth, so softmax over the last axis, layer_norm forward and the dx part of its backward
+// have vectorised versions (device.cuh: 16-byte loads, f32 math, the row held in registers so x is
+// read once and the output written once; short softmax rows packed several to a warp so that
+// rows of 8-128 elements do not leave most lanes idle). Softmax rows too long for registers are
+// read twice (online max+sum, then the output), still with 16-byte loads. The scalar kernels stay
+// for what the vectors cannot take (a row length that is not a multiple of the vector, unaligned
+// pointers, a middle axis, layer_norm rows too long for registers); GRIN_SOFTMAX_SCALAR=1 /
+// GRIN_LAYER_NORM_SCALAR=1 force them so the dev harnesses (dev/softmax, dev/layer_norm) can
+// validate and time both.
 // Mirrors src/cpu/nn.ts, fused.ts.
 // Test: tests/nn.test.ts (GPU).
 #include <algorithm>
-#include <cstdlib>
-#include <initializer_list>
 
 #include "device.cuh"
 #include "kernels.h"
 
 namespace grin {
-
-/**
- * Online softmax state: running max m and sum s of exp(x - m). -inf entries add nothing (so a
- * row of -inf keeps s = 0 and ends as NaN, as the CPU); a NaN makes both NaN for good.
- */
-struct MaxSum {
-  float m, s;
-};
-__device__ __forceinline__ MaxSum push(MaxSum a, float v) {
-  if (v > a.m) return {v, a.s * expf(a.m - v) + 1.0f};  // a.m = -inf: 0 * 0 + 1
-  if (v == v) return {a.m, a.s + (v == -INFINITY ? 0.0f : expf(v - a.m))};
-  return {NAN, NAN};
-}
-__device__ __forceinline__ MaxSum merge(MaxSum a, MaxSum b) {
-  if (a.m != a.m || b.m != b.m) return {NAN, NAN};
-  float m = fmaxf(a.m, b.m);
-  if (m == -INFINITY) return {m, 0.0f};
-  return {m, (a.m == -INFINITY ? 0.0f : a.s * expf(a.m - m)) + (b.m == -INFINITY ? 0.0f : b.s * expf(b.m - m))};
-}
-
-__device__ MaxSum blockMaxSum(MaxSum v, MaxSum* shared /* >= 33 */) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1)
-    v = merge(v, {__shfl_xor_sync(0xffffffff, v.m, o), __shfl_xor_sync(0xffffffff, v.s, o)});
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    MaxSum total = shared[0];
-    for (int w = 1; w < (int)(blockDim.x >> 5); w++) total = merge(total, shared[w]);
-    shared[32] = total;
-  }
-  __syncthreads();
-  return shared[32];
-}
 
 /** One read for max and sum together (online softmax), one read + write for the output. */
 template <typename T>
@@ -87,12 +57,113 @@ __global__ void softmaxColumnsKernel(T* out, const T* x, int64_t outer, int n, i
 static int rowThreads(int64_t n) { return n >= 2048 ? 512 : n >= 256 ? 256 : n >= 64 ? 64 : 32; }
 static unsigned rowBlocks(int64_t rows) { return (unsigned)(rows < 132 * 64 ? rows : 132 * 64); }
 
+/**
+ * Softmax of rows held in registers: N vectors a lane, LANES lanes a row (0: the block). Max, then
+ * the exps (kept for softmax: one exp an element) and their sum, from registers: x read once.
+ */
+template <typename T, int N, int LANES>
+__global__ void __launch_bounds__(512) softmaxVecKernel(T* out, const T* x, int64_t rows, int n, bool logOut) {
+  constexpr int V = VecOf<T>::n;
+  __shared__ float shared[33];
+  RowWalk<LANES> walk;
+  const int vecs = n / V;
+  for (int64_t base = walk.first; base < rows; base += walk.step) {
+    const int64_t row = base + walk.sub;
+    const bool live = row < rows;  // the warp's last rows may be past the end (LANES < 32)
+    float v[N][V];
+    float m = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      int k = walk.lane + i * walk.lanes;
+      if (live && k < vecs) {
+        loadVec(x + row * n + k * V, v[i]);
+#pragma unroll
+        for (int j = 0; j < V; j++) m = nanMax(m, v[i][j]);
+      }
+    }
+    m = rowMax<LANES>(m, shared);
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      if (live && walk.lane + i * walk.lanes < vecs) {
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+          float e = expf(v[i][j] - m);  // all -inf: exp(NaN), so the row ends as NaN, as the CPU
+          s += e;
+          if (!logOut) v[i][j] = e;
+        }
+      }
+    }
+    s = rowSum<LANES>(s, shared);
+    const float lse = m + logf(s), inv = 1.0f / s;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      int k = walk.lane + i * walk.lanes;
+      if (live && k < vecs) {
+#pragma unroll
+        for (int j = 0; j < V; j++) v[i][j] = logOut ? v[i][j] - lse : v[i][j] * inv;
+        storeVec(out + row * n + k * V, v[i]);
+      }
+    }
+  }
+}
+
+/** Rows too long for registers: a block a row, online max+sum on the first read, output on the second. */
+template <typename T>
+__global__ void __launch_bounds__(512) softmaxStreamKernel(T* out, const T* x, int64_t rows, int n, bool logOut) {
+  constexpr int V = VecOf<T>::n;
+  __shared__ MaxSum shared[33];
+  RowWalk<0> walk;
+  const int vecs = n / V;
+  for (int64_t row = walk.first; row < rows; row += walk.step) {
+    const T* src = x + row * n;
+    MaxSum acc = rowMaxSumVec(src, vecs, walk, shared);
+    const float m = acc.m, lse = m + logf(acc.s), inv = 1.0f / acc.s;
+    mapRowVec(out + row * n, src, vecs, walk, [&](float (&v)[V], int) {
+#pragma unroll
+      for (int j = 0; j < V; j++) v[j] = logOut ? v[j] - lse : expf(v[j] - m) * inv;
+    });
+  }
+}
+
+/**
+ * Rows of up to 2048 vectors (16K bf16 / 8K f32) in registers, packed 32 / LANES a warp up to 16
+ * vectors, a warp a row up to 128, else a block; longer rows streamed. False: the scalar kernel.
+ */
+template <typename T>
+static bool softmaxVec(cudaStream_t s, T* out, const T* x, int64_t rows, int64_t n, bool logOut) {
+  constexpr int V = VecOf<T>::n;
+  if (n % V != 0 || !aligned16({out, x}) || scalarForced("GRIN_SOFTMAX_SCALAR")) return false;
+  VecPlan p = vecPlan(rows, n / V, 4, true);
+  const int len = (int)n;
+  if (!p.ok) {
+    p = streamPlan(rows, n * (int64_t)sizeof(T), true);
+    softmaxStreamKernel<T><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut);
+  } else if (!p.warp) {
+    softmaxVecKernel<T, 4, 0><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut);
+  } else {
+    switch (p.lanes) {
+      case 1: softmaxVecKernel<T, 1, 1><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut); break;
+      case 2: softmaxVecKernel<T, 1, 2><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut); break;
+      case 4: softmaxVecKernel<T, 1, 4><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut); break;
+      case 8: softmaxVecKernel<T, 1, 8><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut); break;
+      case 16: softmaxVecKernel<T, 1, 16><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut); break;
+      default:
+        if (p.n == 1) softmaxVecKernel<T, 1, 32><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut);
+        else if (p.n == 2) softmaxVecKernel<T, 2, 32><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut);
+        else softmaxVecKernel<T, 4, 32><<<p.blocks, p.threads, 0, s>>>(out, x, rows, len, logOut);
+    }
+  }
+  return true;
+}
+
 void softmax(int device, int dtype, bool logOut, void* out, const void* x, int64_t outer, int64_t n, int64_t inner) {
   if (outer * n * inner == 0) return;
   cudaStream_t s = streamFor(device);
   if (inner == 1) {
     GRIN_DISPATCH_FLOAT(dtype, T, "softmax",
-        softmaxRowsKernel<T><<<rowBlocks(outer), rowThreads(n), 0, s>>>((T*)out, (const T*)x, outer, (int)n, logOut));
+        if (!softmaxVec<T>(s, (T*)out, (const T*)x, outer, n, logOut))
+          softmaxRowsKernel<T><<<rowBlocks(outer), rowThreads(n), 0, s>>>((T*)out, (const T*)x, outer, (int)n, logOut));
   } else {
     GRIN_DISPATCH_FLOAT(dtype, T, "softmax",
         softmaxColumnsKernel<T><<<gridFor(outer * inner, 256), 256, 0, s>>>((T*)out, (const T*)x, outer, (int)n, inner, logOut));
@@ -189,56 +260,16 @@ __global__ void layerNormKernel(T* y, float* mean, float* rstd, const T* x, cons
   }
 }
 
-// Vectorised row kernels (dev/layer_norm/layer_norm.ts validates and times them): 16-byte loads
-// (8 bf16 or 4 f32), the row held in registers (f32), so x is read once and y written once. A warp
-// per row while the row fits in 32 lanes x 4 vectors, else a block of up to 512 threads per row.
-// Used when d is a multiple of the vector width and every pointer is 16-byte aligned.
-template <typename T> struct VecOf { static constexpr int n = 16 / sizeof(T); };
-
-__device__ __forceinline__ void loadVec(const float* p, float (&v)[4]) {
-  float4 q = __ldg((const float4*)p);
-  v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-}
-__device__ __forceinline__ void loadVec(const bf16* p, float (&v)[8]) {
-  uint4 q = __ldg((const uint4*)p);
-  const __nv_bfloat162* h = (const __nv_bfloat162*)&q;
-#pragma unroll
-  for (int i = 0; i < 4; i++) {
-    float2 f = __bfloat1622float2(h[i]);
-    v[2 * i] = f.x, v[2 * i + 1] = f.y;
-  }
-}
-__device__ __forceinline__ void storeVec(float* p, const float (&v)[4]) { *(float4*)p = make_float4(v[0], v[1], v[2], v[3]); }
-__device__ __forceinline__ void storeVec(bf16* p, const float (&v)[8]) {
-  uint4 q;
-  __nv_bfloat162* h = (__nv_bfloat162*)&q;
-#pragma unroll
-  for (int i = 0; i < 4; i++) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
-  *(uint4*)p = q;
-}
-
-/** Lanes per row, this thread's lane, its first row and the row step: a warp or the block per row. */
-template <bool WARP>
-struct RowWalk {
-  int lanes, lane;
-  int64_t first, step;
-  __device__ RowWalk() {
-    lanes = WARP ? 32 : blockDim.x;
-    lane = WARP ? (threadIdx.x & 31) : threadIdx.x;
-    first = WARP ? (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5) : blockIdx.x;
-    step = WARP ? (int64_t)gridDim.x * (blockDim.x >> 5) : gridDim.x;
-  }
-};
-
-template <bool WARP>
-__device__ __forceinline__ float rowSum(float v, float* shared) { return WARP ? warpSum(v) : blockSum(v, shared); }
-
+/**
+ * layer_norm with the row in registers (VecPlan in device.cuh; dev/layer_norm/layer_norm.ts times
+ * it): x read once, two-pass mean and variance from registers, y written once.
+ */
 template <typename T, int N, bool WARP>
 __global__ void __launch_bounds__(512) layerNormVecKernel(T* y, float* mean, float* rstd, const T* x, const T* w, const T* b, int64_t rows,
                                    int d, float eps) {
   constexpr int V = VecOf<T>::n;
   __shared__ float shared[33];
-  RowWalk<WARP> walk;
+  RowWalk<WARP ? 32 : 0> walk;
   const int vecs = d / V;
   for (int64_t row = walk.first; row < rows; row += walk.step) {
     float v[N][V];
@@ -252,7 +283,7 @@ __global__ void __launch_bounds__(512) layerNormVecKernel(T* y, float* mean, flo
         for (int j = 0; j < V; j++) s += v[i][j];
       }
     }
-    float m = rowSum<WARP>(s, shared) / d;
+    float m = rowSum<WARP ? 32 : 0>(s, shared) / d;
     float q = 0.0f;
 #pragma unroll
     for (int i = 0; i < N; i++) {
@@ -261,7 +292,7 @@ __global__ void __launch_bounds__(512) layerNormVecKernel(T* y, float* mean, flo
         for (int j = 0; j < V; j++) q += (v[i][j] - m) * (v[i][j] - m);
       }
     }
-    float inv = 1.0f / sqrtf(rowSum<WARP>(q, shared) / d + eps);
+    float inv = 1.0f / sqrtf(rowSum<WARP ? 32 : 0>(q, shared) / d + eps);
     if (walk.lane == 0) mean[row] = m, rstd[row] = inv;
 #pragma unroll
     for (int i = 0; i < N; i++) {
@@ -281,46 +312,11 @@ __global__ void __launch_bounds__(512) layerNormVecKernel(T* y, float* mean, flo
   }
 }
 
-/** GRIN_LAYER_NORM_SCALAR=1 picks the scalar kernels (read per call, so a harness can switch). */
-static bool scalarLayerNorm() {
-  const char* flag = getenv("GRIN_LAYER_NORM_SCALAR");
-  return flag && flag[0] == '1';
-}
-
-static bool aligned16(std::initializer_list<const void*> pointers) {
-  for (const void* p : pointers)
-    if ((uintptr_t)p % 16 != 0) return false;
-  return true;
-}
-
-/**
- * The vectorised launch for a row of `vecs` vectors: a warp per row (N = 1, 2, 4 vectors a lane) or
- * a block of at most 512 threads per row (N = 4, or 8 where maxN allows: the forward holds one row,
- * the backward two, and 512 threads leave 128 registers each). Longer rows take the scalar kernel.
- */
-struct VecPlan {
-  bool ok, warp;
-  int n, threads;
-  unsigned blocks;
-};
-static VecPlan vecPlan(int64_t rows, int64_t vecs, int maxN) {
-  if (vecs <= 128) {
-    int n = vecs <= 32 ? 1 : vecs <= 64 ? 2 : 4;
-    int64_t blocks = (rows + 3) / 4;  // 4 warps (rows) per block
-    return {true, true, n, 128, (unsigned)std::min<int64_t>(blocks, 132 * 32)};
-  }
-  for (int n = 4; n <= maxN; n *= 2) {
-    int64_t threads = ((vecs + n - 1) / n + 31) / 32 * 32;
-    if (threads <= 512) return {true, false, n, (int)threads, (unsigned)std::min<int64_t>(rows, 132 * 16)};
-  }
-  return {false, false, 0, 0, 0};
-}
-
 template <typename T>
 static bool layerNormVec(cudaStream_t s, T* y, float* mean, float* rstd, const T* x, const T* w, const T* b,
                          int64_t rows, int64_t d, float eps) {
   constexpr int V = VecOf<T>::n;
-  if (d % V != 0 || !aligned16({y, x, w, b}) || scalarLayerNorm()) return false;
+  if (d % V != 0 || !aligned16({y, x, w, b}) || scalarForced("GRIN_LAYER_NORM_SCALAR")) return false;
   VecPlan plan = vecPlan(rows, d / V, 8);
   if (!plan.ok) return false;
   if (!plan.warp && plan.n == 8) layerNormVecKernel<T, 8, false><<<plan.blocks, plan.threads, 0, s>>>(y, mean, rstd, x, w, b, rows, (int)d, eps);
@@ -405,7 +401,7 @@ __global__ void __launch_bounds__(512) layerNormDxVecKernel(T* dx, const T* g, c
                                      int64_t rows, int d) {
   constexpr int V = VecOf<T>::n;
   __shared__ float shared[33];
-  RowWalk<WARP> walk;
+  RowWalk<WARP ? 32 : 0> walk;
   const int vecs = d / V;
   for (int64_t row = walk.first; row < rows; row += walk.step) {
     float gh[N][V], xhat[N][V];
@@ -427,8 +423,8 @@ __global__ void __launch_bounds__(512) layerNormDxVecKernel(T* dx, const T* g, c
         }
       }
     }
-    float meanGh = rowSum<WARP>(sumGh, shared) / d;
-    float meanGhXhat = rowSum<WARP>(sumGhXhat, shared) / d;
+    float meanGh = rowSum<WARP ? 32 : 0>(sumGh, shared) / d;
+    float meanGhXhat = rowSum<WARP ? 32 : 0>(sumGhXhat, shared) / d;
 #pragma unroll
     for (int i = 0; i < N; i++) {
       int k = walk.lane + i * walk.lanes;
@@ -446,7 +442,7 @@ template <typename T>
 static bool layerNormDxVec(cudaStream_t s, T* dx, const T* g, const T* x, const float* mean, const float* rstd,
                            const T* w, int64_t rows, int64_t d) {
   constexpr int V = VecOf<T>::n;
-  if (d % V != 0 || !aligned16({dx, g, x, w}) || scalarLayerNorm()) return false;
+  if (d % V != 0 || !aligned16({dx, g, x, w}) || scalarForced("GRIN_LAYER_NORM_SCALAR")) return false;
   VecPlan plan = vecPlan(rows, d / V, 4);
   if (!plan.ok) return false;
   if (!plan.warp) layerNormDxVecKernel<T, 4, false><<<plan.blocks, plan.threads, 0, s>>>(dx, g, x, mean, rstd, w, rows, (int)d);
