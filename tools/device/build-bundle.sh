@@ -34,6 +34,7 @@ bundle "$pkg/dev/attention/attention.ts" .device/dev-attention.mjs
 bundle "$pkg/dev/layer_norm/layer_norm.ts" .device/dev-layer-norm.mjs
 bundle "$pkg/dev/softmax/softmax.ts" .device/dev-softmax.mjs
 bundle "$pkg/dev/cross_entropy/cross_entropy.ts" .device/dev-cross-entropy.mjs
+bundle "$pkg/dev/dispatch/dispatch.ts" .device/dev-dispatch.mjs
 bundle "$pkg/dev/elementwise/elementwise.ts" .device/dev-elementwise.mjs
 bundle "$pkg/dev/reduce/reduce.ts" .device/dev-reduce.mjs
 bundle "$pkg/dev/matmul/matmul.ts" .device/dev-matmul.mjs

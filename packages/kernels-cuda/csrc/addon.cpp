@@ -290,7 +290,6 @@ BIND(gemmInfo) {
   if (error.empty()) set(a.env, out, "cublasLtPath", string(a.env, path));
   else set(a.env, out, "cublasLtError", string(a.env, error));
   set(a.env, out, "plans", number(a.env, (double)cublasLtPlanCount()));
-  set(a.env, out, "skinnyCalls", number(a.env, (double)gemmCounts.skinny));
   set(a.env, out, "ltCalls", number(a.env, (double)gemmCounts.lt));
   set(a.env, out, "cublasCalls", number(a.env, (double)gemmCounts.cublas));
   set(a.env, out, "fusedEpilogues", number(a.env, (double)gemmCounts.epilogues));

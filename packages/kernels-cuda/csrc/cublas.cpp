@@ -140,21 +140,14 @@ static void legacyGemm(int device, const Gemm& g) {
 
 /**
  * Column-major strided-batched GEMM: C[i] = op(A[i]) * op(B[i]) (alpha 1, beta 0). src/kernels/matmul.ts
- * maps row-major products onto it. The skinny kernel (skinny.cu) or Lt first (cublaslt.cpp); cuBLAS
- * when chosen or when Lt has no plan.
+ * maps row-major products onto it. Lt first (cublaslt.cpp); cuBLAS when chosen or when Lt has no plan.
  */
 GemmCounts gemmCounts;
 
 bool gemm(int device, const Gemm& g, int epilogue, void* bias) {
   if (g.dtype != BF16 && g.dtype != F32) throw Error("cuda: matmul needs f32 or bf16 operands");
   if (epilogue != EPI_NONE && g.batch != 1) throw Error("cuda: gemm epilogues take batch 1");
-  int impl = gemmImplementation();
-  if (impl == GEMM_AUTO && skinnyGemm(device, g, epilogue, bias)) {
-    gemmCounts.skinny++;
-    gemmCounts.epilogues += epilogue != EPI_NONE;
-    return true;
-  }
-  if (impl != GEMM_CUBLAS && ltMatmul(device, g, epilogue, bias)) {
+  if (gemmImplementation() == GEMM_LT && ltMatmul(device, g, epilogue, bias)) {
     gemmCounts.lt++;
     gemmCounts.epilogues += epilogue != EPI_NONE;
     return true;

@@ -183,14 +183,13 @@ int gemmChoice = -1;
 int gemmImplementation() {
   if (gemmChoice < 0) {
     const char* env = getenv("GRIN_GEMM");
-    std::string choice = env ? env : "auto";
-    gemmChoice = choice == "cublas" ? GEMM_CUBLAS : choice == "cublasLt" ? GEMM_LT : GEMM_AUTO;
+    gemmChoice = env && std::string(env) == "cublas" ? GEMM_CUBLAS : GEMM_LT;
   }
   return gemmChoice;
 }
 void setGemmImplementation(int impl) {
-  if (impl != GEMM_AUTO && impl != GEMM_CUBLAS && impl != GEMM_LT)
-    throw Error("cuda: gemm implementation must be 0 (auto), 1 (cublas) or 2 (cublasLt)");
+  if (impl != GEMM_CUBLAS && impl != GEMM_LT)
+    throw Error("cuda: gemm implementation must be 0 (cublasLt) or 1 (cublas)");
   gemmChoice = impl;
 }
 

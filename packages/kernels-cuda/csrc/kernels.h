@@ -66,8 +66,7 @@ struct Gemm {
   int batch;
 };
 enum GemmEpilogue : int { EPI_NONE = 0, EPI_BIAS = 1 /* C += bias[row] */, EPI_BGRADB = 2 /* bias[col] = sum_k op(B) */ };
-/** AUTO: the skinny kernel where it applies (skinny.cu), else cuBLASLt, else cuBLAS. */
-enum GemmImplementation : int { GEMM_AUTO = 0, GEMM_CUBLAS = 1, GEMM_LT = 2 };
+enum GemmImplementation : int { GEMM_LT = 0, GEMM_CUBLAS = 1 };
 std::string loadCublas(std::string* path);
 /**
  * Runs g through the chosen implementation (GemmImplementation), with cuBLAS when Lt cannot.
@@ -75,8 +74,6 @@ std::string loadCublas(std::string* path);
  * bias gradient itself when this is false.
  */
 bool gemm(int device, const Gemm& g, int epilogue = EPI_NONE, void* bias = nullptr);
-/** bf16 y = x w^T (+ b) with N <= 32 (the router gate); false when the call is not that shape. */
-bool skinnyGemm(int device, const Gemm& g, int epilogue, const void* bias);
 /** cuBLASLt with a cached plan; false when Lt is missing or has no algorithm for this call. */
 bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias);
 std::string cublasLtStatus(std::string* path);
@@ -84,7 +81,7 @@ size_t cublasLtPlanCount();
 void* cublasLtWorkspace(int device, size_t* bytes);
 /** Calls served by each path, and calls with a fused epilogue (tests check the path taken). */
 struct GemmCounts {
-  uint64_t skinny = 0, lt = 0, cublas = 0, epilogues = 0;
+  uint64_t lt = 0, cublas = 0, epilogues = 0;
 };
 extern GemmCounts gemmCounts;
 int gemmImplementation();

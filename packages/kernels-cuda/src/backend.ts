@@ -39,7 +39,12 @@ export function dtypeCode(dtype: DType, where = 'cuda'): number {
   return code;
 }
 
+/** Device strings already checked, so allocations skip the parse (one per op output). */
+const checkedDevices = new Map<string, number>();
+
 export function deviceIndex(device: string): number {
+  const known = checkedDevices.get(device);
+  if (known !== undefined) return known;
   const [name, index = '0'] = device.split(':');
   const d = Number(index);
   if (name !== 'cuda' || !Number.isInteger(d) || d < 0)
@@ -47,6 +52,7 @@ export function deviceIndex(device: string): number {
   native(); // throws the reason when the backend cannot run here
   const count = cudaStatus().devices?.length ?? 0;
   if (d >= count) throw new RangeError(`cuda: device '${device}' does not exist (${count} device(s))`);
+  checkedDevices.set(device, d);
   return d;
 }
 

@@ -61,15 +61,13 @@ export function createCudaTimer(device: string | number = 0): CudaTimer {
   };
 }
 
-export type GemmImplementation = 'auto' | 'cublasLt' | 'cublas';
-const GEMM_CODES: Record<GemmImplementation, number> = { auto: 0, cublas: 1, cublasLt: 2 };
+export type GemmImplementation = 'cublasLt' | 'cublas';
+const GEMM_CODES: Record<GemmImplementation, number> = { cublasLt: 0, cublas: 1 };
 
 /**
- * Which code runs matmul / linear. 'auto' (the default): our skinny tensor-core kernel for bf16
- * x w^T with at most 32 outputs (the router gate, csrc/skinny.cu), cuBLASLt for the rest (heuristic
- * with the real alignments, a 32 MiB workspace, bias epilogues). 'cublasLt': Lt only. 'cublas':
- * cublasGemmStridedBatchedEx, no epilogues. GRIN_GEMM sets the default. Benchmarks and dev/matmul
- * time each.
+ * Which library runs matmul / linear: cuBLASLt (the default: heuristic with the real alignments, a
+ * 32 MiB workspace, bias epilogues) or plain cuBLAS (cublasGemmStridedBatchedEx, no epilogues).
+ * GRIN_GEMM=cublas sets the default. Benchmarks and dev/matmul time both.
  */
 export function setGemmImplementation(impl: GemmImplementation): void {
   const code = GEMM_CODES[impl];
@@ -89,7 +87,6 @@ export function gemmInfo(): {
   cublasLtPath?: string;
   cublasLtError?: string;
   plans: number;
-  skinnyCalls: number;
   ltCalls: number;
   cublasCalls: number;
   fusedEpilogues: number;
@@ -98,5 +95,5 @@ export function gemmInfo(): {
   const name = (Object.keys(GEMM_CODES) as GemmImplementation[]).find(
     (k) => GEMM_CODES[k] === info.implementation,
   );
-  return { ...info, implementation: name ?? 'auto' };
+  return { ...info, implementation: name ?? 'cublasLt' };
 }

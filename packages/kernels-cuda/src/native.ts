@@ -167,7 +167,6 @@ export interface NativeAddon {
     cublasLtPath?: string;
     cublasLtError?: string;
     plans: N;
-    skinnyCalls: N;
     ltCalls: N;
     cublasCalls: N;
     fusedEpilogues: N;

@@ -1,6 +1,6 @@
 // Dev harness for matmul (src/kernels/matmul.ts over csrc/cublas.cpp): validates each version
 // against the CPU op in f32 and bf16 (odd sizes, transposed operands read through strides, batched
-// and broadcast batches, x w^T with N = 16 and 5: the router gate's skinny path), then times bf16
+// and broadcast batches, x w^T with N = 16 and 5: the router gate's shape), then times bf16
 // TFLOP/s at 8192^3 and the GRIN layer's products for 8192 tokens of width 4096, y = x w^T with w
 // stored [out, in] (q_proj / o_proj [4096,4096], kv_proj [1024,4096], expert w1 / w3 [6400,4096],
 // w2 [4096,6400], router gate [16,4096]), each with its two backward products (dx = g w,

@@ -58,6 +58,14 @@ registerKernel(
       const M = a.shape[a.rank - 2]!;
       const K = a.shape[a.rank - 1]!;
       const N = b.shape[b.rank - 1]!;
+      if (a.rank === 2 && b.rank === 2) {
+        // the common case (every linear layer): one GEMM, no batch bookkeeping on the host
+        const out = allocate([M, N], a.dtype, a.device);
+        if (out.size > 0 && K > 0) product(a, b, out, EPI_NONE, null);
+        else if (out.size > 0)
+          native().fill(dev(a), itemSize(out.dtype), addr(out), valueBits(out.dtype, 0), out.size);
+        return [out];
+      }
       const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
       const out = allocate([...batch, M, N], a.dtype, a.device);
       const d = dev(a);
@@ -141,7 +149,7 @@ function product(a: Tensor, b: Tensor, out: Tensor, epilogue: number, bias: Tens
   const [M, K] = a.shape as [number, number];
   const N = b.shape[1]!;
   if (M > INT_MAX || N > INT_MAX || K > INT_MAX)
-    throw new RangeError('linear (cuda): a dimension is above 2^31 - 1');
+    throw new RangeError('matmul (cuda): a dimension is above 2^31 - 1');
   const applied = native().gemm(
     dev(out),
     dtypeCode(out.dtype),

@@ -22,7 +22,7 @@ const TABLE: Array<[number[], number[], boolean, boolean]> = [
   [[5, 3, 12, 7], [5, 1, 7, 6], true, false],
   [[8, 1], [1, 6], false, false],
   [[8, 0 + 3], [3, 1], false, false],
-  // router-gate shapes (x w^T, N <= 32); bf16 with K % 32 == 0 takes the skinny kernel under 'auto'
+  // router-gate shapes (x w^T, N <= 32)
   [[1000, 256], [256, 16], false, true],
   [[65, 128], [128, 8], false, true],
   [[129, 96], [96, 31], false, true],
@@ -41,15 +41,15 @@ function stored(shape: number[], trans: boolean): number[] {
   return s;
 }
 
-const IMPLS: GemmImplementation[] = ['auto', 'cublasLt', 'cublas'];
+const IMPLS: GemmImplementation[] = ['cublasLt', 'cublas'];
 
-/** Runs fn with matmul on `impl`, then back on the default ('auto'). */
+/** Runs fn with matmul on `impl`, then back on the default (cuBLASLt). */
 function using<R>(impl: GemmImplementation, fn: () => R): R {
   setGemmImplementation(impl);
   try {
     return fn();
   } finally {
-    setGemmImplementation('auto');
+    setGemmImplementation('cublasLt');
   }
 }
 
@@ -63,7 +63,7 @@ const LINEAR: Array<[number[], number, boolean, boolean, boolean]> = [
   [[33, 40], 17, true, false, true], // weight stored [in, out]
   [[7, 5], 3, true, false, false], // 10-byte bf16 rows: unaligned for the vector kernels
   [[1, 128], 256, true, false, false],
-  [[70, 128], 20, true, false, false], // a gate with a bias: the skinny kernel's epilogue
+  [[70, 128], 20, true, false, false], // a gate-sized layer with a bias
 ];
 
 export const cases: Case[] = [
@@ -100,25 +100,18 @@ export const cases: Case[] = [
             const after = gemmInfo();
             // every GEMM went to the library asked for (Lt may hand a call to cuBLAS when it has no
             // plan); Lt fused biases and bias gradients, cuBLAS never does
-            const skinny = after.skinnyCalls - before.skinnyCalls;
             const lt = after.ltCalls - before.ltCalls;
             const cublas = after.cublasCalls - before.cublasCalls;
             const fused = after.fusedEpilogues - before.fusedEpilogues;
-            if (skinny + lt + cublas !== 3 * LINEAR.length)
+            if (lt + cublas !== 3 * LINEAR.length)
               throw new Error(
-                `${skinny + lt + cublas} GEMMs for ${LINEAR.length} linear forward + backward passes (want 3 each)`,
+                `${lt + cublas} GEMMs for ${LINEAR.length} linear forward + backward passes (want 3 each)`,
               );
-            if (impl === 'cublas' && (lt !== 0 || skinny !== 0 || fused !== 0))
-              throw new Error(
-                `cublas chosen, yet Lt ran ${lt} GEMMs, the skinny kernel ${skinny} (${fused} fused)`,
-              );
-            if (impl === 'cublasLt' && (lt === 0 || fused === 0 || skinny !== 0))
-              throw new Error(
-                `cuBLASLt ran ${lt} of ${lt + cublas} GEMMs and fused ${fused} epilogues (skinny ${skinny})`,
-              );
-            if (impl === 'auto' && dtype === 'bf16' && skinny < 2)
-              throw new Error(`the skinny kernel ran ${skinny} GEMMs (want the two gate forwards)`);
-            return `${notes}; GEMMs: ${skinny} skinny, ${lt} cuBLASLt (${fused} fused epilogues), ${cublas} cuBLAS`;
+            if (impl === 'cublas' && (lt !== 0 || fused !== 0))
+              throw new Error(`cublas chosen, yet cuBLASLt ran ${lt} GEMMs (${fused} fused)`);
+            if (impl === 'cublasLt' && (lt === 0 || fused === 0))
+              throw new Error(`cuBLASLt ran ${lt} of ${lt + cublas} GEMMs and fused ${fused} epilogues`);
+            return `${notes}; GEMMs: ${lt} cuBLASLt (${fused} fused epilogues), ${cublas} cuBLAS`;
           }),
         ),
     })),

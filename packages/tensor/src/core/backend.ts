@@ -28,11 +28,17 @@ export interface Backend {
 
 const backends = new Map<string, Backend>();
 
+/** device string -> backend: every op asks, so the split and lookup happen once per string. */
+const byDevice = new Map<string, Backend>();
+
 export function registerBackend(backend: Backend): void {
   backends.set(backend.name, backend);
+  byDevice.clear();
 }
 
 export function backendOf(device: string): Backend {
+  const known = byDevice.get(device);
+  if (known) return known;
   const name = device.split(':')[0]!;
   const backend = backends.get(name);
   if (!backend) {
@@ -41,6 +47,7 @@ export function backendOf(device: string): Backend {
         (name === 'cuda' ? "; import '@grin-moe/kernels-cuda' to register it" : ''),
     );
   }
+  byDevice.set(device, backend);
   return backend;
 }
 
