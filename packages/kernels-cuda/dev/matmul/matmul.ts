@@ -6,21 +6,16 @@
 // w2 [4096,6400], router gate [16,4096]), each with its two backward products (dx = g w,
 // dw = g^T x). GB/s of the minimum traffic (A, B read, C written) is printed as a fraction of this
 // GPU's copy bandwidth: the router gate is memory-bound. Versions: `cublas`
-// (cublasGemmStridedBatchedEx) and `cublasLt`, switched by setGemmImplementation when src/index.ts
-// exports it; otherwise only the default. Run on a GPU: npx tsx dev/matmul/matmul.ts
+// (cublasGemmStridedBatchedEx) and `cublasLt` (the default), switched by setGemmImplementation.
+// Run on a GPU: npx tsx dev/matmul/matmul.ts
 // (device machine: /tmp/node .device/dev-matmul.mjs)
 import * as T from '@grin-moe/tensor';
-import * as cuda from '../../src/index.js';
+import { cudaStatus, type GemmImplementation, setGemmImplementation } from '../../src/index.js';
 import { compare, DTYPES, Notes, randn } from '../../tests/cases/harness.js';
 import { bigRandn, copyBandwidth, timeMs } from '../timing.js';
 
-type Impl = 'cublasLt' | 'cublas';
-const setImpl = (cuda as Record<string, unknown>).setGemmImplementation;
-const VERSIONS: Array<Impl | 'default'> =
-  typeof setImpl === 'function' ? ['cublas', 'cublasLt'] : ['default'];
-function use(version: Impl | 'default'): void {
-  if (version !== 'default') (setImpl as (impl: Impl) => void)(version);
-}
+const VERSIONS: GemmImplementation[] = ['cublas', 'cublasLt'];
+const use = (version: GemmImplementation) => setGemmImplementation(version);
 
 /** [a shape, b shape, transpose a?, transpose b?]: b^T with b stored [N, K] is the x w^T layout. */
 const TABLE: Array<[number[], number[], boolean, boolean]> = [
@@ -38,7 +33,7 @@ const TABLE: Array<[number[], number[], boolean, boolean]> = [
 const stored = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!] : s);
 const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
 
-const status = cuda.cudaStatus();
+const status = cudaStatus();
 if (!status.available) {
   console.log(`dev/matmul: cuda unavailable: ${status.reason}`);
   process.exit(1);
