@@ -210,7 +210,7 @@ __global__ void __launch_bounds__(512) crossEntropyBackwardVecKernel(T* out, con
     for (int q = 0; q < N; q++) {
       if (walk.lane + q * walk.lanes < vecs) {
 #pragma unroll
-        for (int j = 0; j < V; j++) s += x[q][j] = expf(x[q][j] - m);  // all -inf: NaN, as the scalar kernel
+        for (int j = 0; j < V; j++) s += x[q][j] = expRow(x[q][j] - m);  // all -inf: NaN, as the scalar kernel
       }
     }
     const float inv = 1.0f / rowSum<LANES>(s, shared);
@@ -246,7 +246,7 @@ __global__ void __launch_bounds__(512) crossEntropyBackwardStreamKernel(T* out, 
     const float lse = acc.m + logf(acc.s);
     mapRowVec(dst, src, vecs, walk, [&](float (&x)[V], int j0) {
 #pragma unroll
-      for (int j = 0; j < V; j++) x[j] = (expf(x[j] - lse) - (j0 + j == t ? 1.0f : 0.0f)) * scale;
+      for (int j = 0; j < V; j++) x[j] = (expRow(x[j] - lse) - (j0 + j == t ? 1.0f : 0.0f)) * scale;
     });
   }
 }

@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(512) softmaxVecKernel(T* out, const T* x, int6
       if (live && walk.lane + i * walk.lanes < vecs) {
 #pragma unroll
         for (int j = 0; j < V; j++) {
-          float e = expf(v[i][j] - m);  // all -inf: exp(NaN), so the row ends as NaN, as the CPU
+          float e = expRow(v[i][j] - m);  // all -inf: exp(NaN), so the row ends as NaN, as the CPU
           s += e;
           if (!logOut) v[i][j] = e;
         }
@@ -121,7 +121,7 @@ __global__ void __launch_bounds__(512) softmaxStreamKernel(T* out, const T* x, i
     const float m = acc.m, lse = m + logf(acc.s), inv = 1.0f / acc.s;
     mapRowVec(out + row * n, src, vecs, walk, [&](float (&v)[V], int) {
 #pragma unroll
-      for (int j = 0; j < V; j++) v[j] = logOut ? v[j] - lse : expf(v[j] - m) * inv;
+      for (int j = 0; j < V; j++) v[j] = logOut ? v[j] - lse : expRow(v[j] - m) * inv;
     });
   }
 }

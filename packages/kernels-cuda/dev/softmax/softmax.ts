@@ -11,7 +11,7 @@
 import * as T from '@grin-moe/tensor';
 import { cudaStatus } from '../../src/index.js';
 import { DTYPES, Notes, randn } from '../../tests/cases/harness.js';
-import { forwardBackward } from '../../tests/cases/nn.js';
+import { forwardBackward, logSoftmaxCase } from '../../tests/cases/nn.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
 const VERSIONS = { scalar: '1', vec: '0' } as const;
@@ -42,7 +42,7 @@ for (const [version, flag] of Object.entries(VERSIONS)) {
         ]) {
           const x = randn(shape, dtype, 3);
           notes.add(forwardBackward(`softmax [${shape}]`, [x], (t) => T.softmax(t, -1), dtype));
-          notes.add(forwardBackward(`log_softmax [${shape}]`, [x], (t) => T.logSoftmax(t, -1), dtype));
+          notes.add(logSoftmaxCase(`log_softmax [${shape}]`, x, (t) => T.logSoftmax(t, -1), -1, dtype));
         }
       });
       console.log(`validate ${version} ${dtype} vs cpu: ok, worst ${notes}`);
