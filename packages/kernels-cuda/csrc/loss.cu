@@ -27,6 +27,23 @@ __device__ float rowLogSumExp(const T* src, int v, float* shared) {
   return m + logf(blockSum(s, shared));
 }
 
+/**
+ * Rows whose loss needs no logits: an ignored target gives 0, an out-of-range one NaN plus the async
+ * error (reported once, by the row's leader). True when row i is settled.
+ */
+__device__ __forceinline__ bool settledRow(float* loss, int t, int v, int ignoreIndex, int64_t i, bool leader,
+                                           int64_t* errors) {
+  if (t == ignoreIndex) {
+    if (leader) loss[i] = 0.0f;
+    return true;
+  }
+  if (t < 0 || t >= v) {
+    if (leader) loss[i] = NAN, reportIndexError(errors, ERR_CROSS_ENTROPY, t, v, i);
+    return true;
+  }
+  return false;
+}
+
 /** loss[i] (f32) for every row; ignored rows give 0; bad targets give NaN and an async error. */
 template <typename T>
 __global__ void crossEntropyRowsKernel(float* loss, const T* logits, const int32_t* targets, int64_t n, int v,
@@ -34,14 +51,7 @@ __global__ void crossEntropyRowsKernel(float* loss, const T* logits, const int32
   __shared__ float shared[33];
   for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
     int t = targets[i];
-    if (t == ignoreIndex) {
-      if (threadIdx.x == 0) loss[i] = 0.0f;
-      continue;
-    }
-    if (t < 0 || t >= v) {
-      if (threadIdx.x == 0) loss[i] = NAN, reportIndexError(errors, ERR_CROSS_ENTROPY, t, v, i);
-      continue;
-    }
+    if (settledRow(loss, t, v, ignoreIndex, i, threadIdx.x == 0, errors)) continue;
     float lse = rowLogSumExp(logits + i * v, v, shared);
     if (threadIdx.x == 0) loss[i] = lse - load(logits + i * v + t);
   }
@@ -90,14 +100,7 @@ __global__ void __launch_bounds__(512) crossEntropyRowsVecKernel(float* loss, co
   const int vecs = v / V;
   for (int64_t i = walk.first; i < n; i += walk.step) {
     int t = targets[i];
-    if (t == ignoreIndex) {
-      if (walk.lane == 0) loss[i] = 0.0f;
-      continue;
-    }
-    if (t < 0 || t >= v) {
-      if (walk.lane == 0) loss[i] = NAN, reportIndexError(errors, ERR_CROSS_ENTROPY, t, v, i);
-      continue;
-    }
+    if (settledRow(loss, t, v, ignoreIndex, i, walk.lane == 0, errors)) continue;
     MaxSum acc = rowMaxSumVec(logits + i * v, vecs, walk, shared);
     if (walk.lane == 0) loss[i] = acc.m + logf(acc.s) - load(logits + i * v + t);  // all -inf: -inf - -inf = NaN
   }
