@@ -38,6 +38,8 @@ constexpr int LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6;
 constexpr int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5;  // B, C, D follow: 6, 7, 8
 constexpr uint32_t EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4, EPILOGUE_BGRADB = 512;
 constexpr size_t WORKSPACE_BYTES = 32u << 20;
+// The MoE's expert GEMMs change their row count every step, so plans are dropped past this many.
+constexpr size_t MAX_PLANS = 4096;
 
 struct Api {
   bool tried = false;
@@ -45,8 +47,10 @@ struct Api {
   Status (*create)(void**) = nullptr;
   Status (*descCreate)(void**, int, int) = nullptr;
   Status (*descSet)(void*, int, const void*, size_t) = nullptr;
+  Status (*descDestroy)(void*) = nullptr;
   Status (*layoutCreate)(void**, int, uint64_t, uint64_t, int64_t) = nullptr;
   Status (*layoutSet)(void*, int, const void*, size_t) = nullptr;
+  Status (*layoutDestroy)(void*) = nullptr;
   Status (*prefCreate)(void**) = nullptr;
   Status (*prefSet)(void*, int, const void*, size_t) = nullptr;
   Status (*prefDestroy)(void*) = nullptr;
@@ -86,6 +90,8 @@ const Api& loadLt() {
   }
   bool ok = bind(lib, api.create, "cublasLtCreate") && bind(lib, api.descCreate, "cublasLtMatmulDescCreate") &&
             bind(lib, api.descSet, "cublasLtMatmulDescSetAttribute") &&
+            bind(lib, api.descDestroy, "cublasLtMatmulDescDestroy") &&
+            bind(lib, api.layoutDestroy, "cublasLtMatrixLayoutDestroy") &&
             bind(lib, api.layoutCreate, "cublasLtMatrixLayoutCreate") &&
             bind(lib, api.layoutSet, "cublasLtMatrixLayoutSetAttribute") &&
             bind(lib, api.prefCreate, "cublasLtMatmulPreferenceCreate") &&
@@ -177,6 +183,13 @@ Plan makePlan(DeviceState& s, const Gemm& g, int epilogue, const void* bias, con
   return p;
 }
 
+void destroyPlan(Plan& p) {
+  for (void* l : {p.a, p.b, p.d})
+    if (l) api.layoutDestroy(l);
+  if (p.desc) api.descDestroy(p.desc);
+  p = Plan{};
+}
+
 int gemmChoice = -1;
 }  // namespace
 
@@ -220,7 +233,13 @@ bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias) {
              g.batch > 1 ? g.strideB : 0, g.batch > 1 ? g.strideC : 0, epilogue, align[0], align[1], align[2],
              biasAlign, 0};
   auto it = s.plans.find(key);
-  if (it == s.plans.end()) it = s.plans.emplace(key, makePlan(s, g, epilogue, bias, align)).first;
+  if (it == s.plans.end()) {
+    if (s.plans.size() >= MAX_PLANS) {  // safe: cublasLtMatmul reads descriptors during the call, not later
+      for (auto& entry : s.plans) destroyPlan(entry.second);
+      s.plans.clear();
+    }
+    it = s.plans.emplace(key, makePlan(s, g, epilogue, bias, align)).first;
+  }
   Plan& p = it->second;
   if (!p.usable) return false;
   if (epilogue != EPI_NONE)

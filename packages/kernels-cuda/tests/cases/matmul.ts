@@ -170,6 +170,27 @@ export const cases: Case[] = [
       }),
   })),
   {
+    name: 'the cuBLASLt plan cache stays bounded (4200 distinct row counts, as MoE experts produce)',
+    run: () =>
+      scoped(() => {
+        const w = randn([8, 8]);
+        const x = randn([4200, 8]);
+        let last = '';
+        for (let m = 1; m <= 4200; m++)
+          T.tidy(() => {
+            const y = T.matmul(x.cuda.slice([0, m]), w.cuda);
+            if (m % 1000 === 0 || m === 4200)
+              last = compare(`rows ${m}`, y, T.matmul(x.cpu.slice([0, m]), w.cpu), {
+                atol: 1e-5,
+                rtol: 1e-5,
+              });
+          });
+        const { plans } = gemmInfo();
+        if (plans > 4096) throw new Error(`${plans} cuBLASLt plans cached (bound 4096)`);
+        return `${last}; ${plans} plans cached`;
+      }),
+  },
+  {
     name: 'matmul with K = 0 (zeros) and with an empty output',
     run: () =>
       scoped(() => {
