@@ -7,8 +7,8 @@
 // bandwidth measured in the same run. One version so far (a grid-stride loop, one element a thread).
 // Run on a GPU: npx tsx dev/adamw/adamw.ts  (device machine: /tmp/node .device/dev-adamw.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus } from '../../src/index.js';
-import { compare, type Dt, Notes, type Pair, randn } from '../../tests/cases/harness.js';
+import { compare, type Dt, type Pair, randn } from '../../tests/cases/harness.js';
+import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
 /** [kernel, parameter dtype, gradient dtype] */
@@ -21,17 +21,11 @@ const VARIANTS: Array<['adamw_step' | 'adamw_step_mixed', Dt, Dt]> = [
 const hyper = (step: number) => ({ lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step });
 const zeros = (n: number): Pair => ({ cpu: T.zeros([n]), cuda: T.zeros([n], { device: 'cuda' }) });
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/adamw: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
-let failed = false;
+requireCuda('adamw');
+let passed = true;
 for (const [op, paramDType, gradDType] of VARIANTS) {
-  const label = `${op} param ${paramDType} grad ${gradDType}`;
-  const notes = new Notes();
-  try {
-    T.tidy(() => {
+  passed =
+    validate(`${op} param ${paramDType} grad ${gradDType}`, (notes) => {
       for (const n of [1, 1000, 100_003]) {
         const init = randn([n], paramDType);
         const [m, v] = [zeros(n), zeros(n)];
@@ -61,12 +55,7 @@ for (const [op, paramDType, gradDType] of VARIANTS) {
         notes.add(compare(`exp_avg [${n}]`, m.cuda, m.cpu, { atol: 1e-7, rtol: 1e-5 }));
         notes.add(compare(`exp_avg_sq [${n}]`, v.cuda, v.cpu, { atol: 1e-9, rtol: 1e-5 }));
       }
-    });
-    console.log(`validate ${label} vs cpu: ok, worst ${notes}`);
-  } catch (error) {
-    failed = true;
-    console.log(`validate ${label} vs cpu: FAIL ${(error as Error).message}`);
-  }
+    }) && passed;
 }
 
 const copy = copyBandwidth();
@@ -86,4 +75,4 @@ for (const [op, paramDType, gradDType] of VARIANTS) {
     console.log(rate(`${op} param ${paramDType} grad ${gradDType} [64M]`, bytes, ms, copy));
   });
 }
-process.exit(failed ? 1 : 0);
+process.exit(passed ? 0 : 1);

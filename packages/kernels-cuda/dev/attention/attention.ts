@@ -4,8 +4,9 @@
 // mma.sync m16n8k16 + ldmatrix, f32 accumulate). Both come from one source, picked by dtype.
 // Run on a GPU: npx tsx dev/attention/attention.ts  (device machine: /tmp/node .device/dev-attention.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus, cudaSynchronize } from '../../src/index.js';
+import { cudaSynchronize } from '../../src/index.js';
 import { checkShape } from '../../tests/cases/attention.js';
+import { requireCuda } from '../harness.js';
 
 const VERSIONS = { simt: 'f32', mma: 'bf16' } as const;
 
@@ -29,11 +30,7 @@ function timeMs(fn: () => void, reps: number): number {
   return times.sort((a, b) => a - b)[1]!;
 }
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/attention: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
+requireCuda('attention');
 for (const [version, dtype] of Object.entries(VERSIONS)) {
   const shape = { B: 1, H: 8, Hkv: 2, S: 256, Skv: 256, D: 128, Dv: 128, causal: true, window: 100 };
   console.log(

@@ -9,25 +9,20 @@
 // Run on a GPU: npx tsx dev/cross_entropy/cross_entropy.ts
 // (device machine: /tmp/node .device/dev-cross-entropy.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus } from '../../src/index.js';
-import { DTYPES, Notes, randint, randn } from '../../tests/cases/harness.js';
+import { DTYPES, randint, randn } from '../../tests/cases/harness.js';
 import { forwardBackward } from '../../tests/cases/nn.js';
+import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
 const VERSIONS = { scalar: '1', vec: '0' } as const;
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/cross_entropy: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
-let failed = false;
+requireCuda('cross_entropy');
+let passed = true;
 for (const [version, flag] of Object.entries(VERSIONS)) {
   process.env.GRIN_CROSS_ENTROPY_SCALAR = flag;
   for (const dtype of DTYPES) {
-    const notes = new Notes();
-    try {
-      T.tidy(() => {
+    passed =
+      validate(`${version} ${dtype}`, (notes) => {
         for (const [n, v] of [
           [5, 7],
           [33, 64],
@@ -50,12 +45,7 @@ for (const [version, flag] of Object.entries(VERSIONS)) {
             notes.add(forwardBackward(`crossEntropy ${reduction} [${n},${v}]`, [logits], fn, dtype, tol));
           }
         }
-      });
-      console.log(`validate ${version} ${dtype} vs cpu: ok, worst ${notes}`);
-    } catch (error) {
-      failed = true;
-      console.log(`validate ${version} ${dtype} vs cpu: FAIL ${(error as Error).message}`);
-    }
+      }) && passed;
   }
 }
 
@@ -105,4 +95,4 @@ for (const dtype of DTYPES) {
   }
 }
 delete process.env.GRIN_CROSS_ENTROPY_SCALAR;
-process.exit(failed ? 1 : 0);
+process.exit(passed ? 0 : 1);

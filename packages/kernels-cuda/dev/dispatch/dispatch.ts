@@ -6,13 +6,10 @@
 // Run on a GPU: npx tsx dev/dispatch/dispatch.ts (device machine: /tmp/node .device/dev-dispatch.mjs)
 import * as T from '@grin-moe/tensor';
 import { native } from '../../src/backend.js';
-import { createCudaTimer, cudaStatus, cudaSynchronize, setGemmImplementation } from '../../src/index.js';
+import { createCudaTimer, cudaSynchronize, setGemmImplementation } from '../../src/index.js';
+import { requireCuda } from '../harness.js';
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/dispatch: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
+requireCuda('dispatch');
 
 /** Host microseconds per call: 20000 calls after 2000 warm-ups, then a sync. */
 function hostMicros(fn: () => void, calls = 20000): number {

@@ -6,8 +6,8 @@
 // measured in the same run. One version per op so far. Run on a GPU: npx tsx dev/elementwise/elementwise.ts
 // (device machine: /tmp/node .device/dev-elementwise.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus } from '../../src/index.js';
-import { compare, DTYPES, Notes, randbool, randn } from '../../tests/cases/harness.js';
+import { compare, DTYPES, randbool, randn } from '../../tests/cases/harness.js';
+import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
 const UNARY: Record<string, (t: T.Tensor) => T.Tensor> = {
@@ -21,16 +21,11 @@ const UNARY: Record<string, (t: T.Tensor) => T.Tensor> = {
 };
 const POSITIVE = new Set(['log', 'rsqrt']);
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/elementwise: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
-let failed = false;
+requireCuda('elementwise');
+let passed = true;
 for (const dtype of DTYPES) {
-  const notes = new Notes();
-  try {
-    T.tidy(() => {
+  passed =
+    validate(dtype, (notes) => {
       for (const [rows, d] of [
         [7, 5],
         [33, 65],
@@ -80,12 +75,7 @@ for (const dtype of DTYPES) {
           compare(`cast bf16 -> f32`, T.cast(down, 'f32'), T.cast(T.cast(x.cpu, 'bf16'), 'f32'), exact),
         );
       }
-    });
-    console.log(`validate ${dtype} vs cpu: ok, worst ${notes}`);
-  } catch (error) {
-    failed = true;
-    console.log(`validate ${dtype} vs cpu: FAIL ${(error as Error).message}`);
-  }
+    }) && passed;
 }
 
 const copy = copyBandwidth();
@@ -140,4 +130,4 @@ T.tidy(() => {
   console.log(rate(`cast f32 -> bf16 [${rows},${d}]`, 6 * n, f2b, copy));
   console.log(rate(`cast bf16 -> f32 [${rows},${d}]`, 6 * n, b2f, copy));
 });
-process.exit(failed ? 1 : 0);
+process.exit(passed ? 0 : 1);

@@ -9,9 +9,9 @@
 // One version per op so far. Run on a GPU: npx tsx dev/indexing/indexing.ts
 // (device machine: /tmp/node .device/dev-indexing.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus } from '../../src/index.js';
-import { DTYPES, Notes, type Pair, randint, randn } from '../../tests/cases/harness.js';
+import { DTYPES, type Pair, randint, randn } from '../../tests/cases/harness.js';
 import { forwardBackward } from '../../tests/cases/nn.js';
+import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
 /** The dispatch order: every token twice (its two experts), scattered as rows grouped by expert are. */
@@ -24,17 +24,12 @@ const upload = (a: Int32Array, shape?: number[]): Pair => ({
   cuda: T.tensor(a, { shape, device: 'cuda' }),
 });
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/indexing: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
-let failed = false;
+requireCuda('indexing');
+let passed = true;
 for (const dtype of DTYPES) {
-  const notes = new Notes();
-  const tol = dtype === 'f32' ? { atol: 1e-4, rtol: 1e-5 } : { atol: 3e-2, rtol: 1.6e-2 };
-  try {
-    T.tidy(() => {
+  passed =
+    validate(dtype, (notes) => {
+      const tol = dtype === 'f32' ? { atol: 1e-4, rtol: 1e-5 } : { atol: 3e-2, rtol: 1.6e-2 };
       const ids = randint([8, 50], 0, 60);
       const emb = randn([1000, 64], dtype);
       notes.add(forwardBackward('embedding', [emb], (w) => T.embedding(w, on(ids, w)), dtype, tol));
@@ -76,12 +71,7 @@ for (const dtype of DTYPES) {
           ),
         );
       }
-    });
-    console.log(`validate ${dtype} vs cpu: ok, worst ${notes}`);
-  } catch (error) {
-    failed = true;
-    console.log(`validate ${dtype} vs cpu: FAIL ${(error as Error).message}`);
-  }
+    }) && passed;
 }
 
 const copy = copyBandwidth();
@@ -138,4 +128,4 @@ for (const dtype of DTYPES) {
       );
   });
 }
-process.exit(failed ? 1 : 0);
+process.exit(passed ? 0 : 1);

@@ -6,25 +6,20 @@
 // GRIN_LAYER_NORM_SCALAR. Run on a GPU: npx tsx dev/layer_norm/layer_norm.ts
 // (device machine: /tmp/node .device/dev-layer-norm.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus } from '../../src/index.js';
-import { DTYPES, Notes, randn } from '../../tests/cases/harness.js';
+import { DTYPES, randn } from '../../tests/cases/harness.js';
 import { forwardBackward } from '../../tests/cases/nn.js';
+import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
 const VERSIONS = { scalar: '1', vec: '0' } as const;
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/layer_norm: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
-let failed = false;
+requireCuda('layer_norm');
+let passed = true;
 for (const [version, flag] of Object.entries(VERSIONS)) {
   process.env.GRIN_LAYER_NORM_SCALAR = flag;
   for (const dtype of DTYPES) {
-    const notes = new Notes();
-    try {
-      T.tidy(() => {
+    passed =
+      validate(`${version} ${dtype}`, (notes) => {
         for (const [rows, d] of [
           [4, 8],
           [37, 100],
@@ -49,12 +44,7 @@ for (const [version, flag] of Object.entries(VERSIONS)) {
             ),
           );
         }
-      });
-      console.log(`validate ${version} ${dtype} vs cpu: ok, worst ${notes}`);
-    } catch (error) {
-      failed = true;
-      console.log(`validate ${version} ${dtype} vs cpu: FAIL ${(error as Error).message}`);
-    }
+      }) && passed;
   }
 }
 
@@ -98,4 +88,4 @@ for (const dtype of DTYPES) {
   }
 }
 delete process.env.GRIN_LAYER_NORM_SCALAR;
-process.exit(failed ? 1 : 0);
+process.exit(passed ? 0 : 1);

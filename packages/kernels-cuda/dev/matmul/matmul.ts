@@ -10,8 +10,9 @@
 // Run on a GPU: npx tsx dev/matmul/matmul.ts
 // (device machine: /tmp/node .device/dev-matmul.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus, type GemmImplementation, setGemmImplementation } from '../../src/index.js';
-import { compare, DTYPES, Notes, randn } from '../../tests/cases/harness.js';
+import { type GemmImplementation, setGemmImplementation } from '../../src/index.js';
+import { compare, DTYPES, randn } from '../../tests/cases/harness.js';
+import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, timeMs } from '../timing.js';
 
 const VERSIONS: GemmImplementation[] = ['cublas', 'cublasLt'];
@@ -33,18 +34,13 @@ const TABLE: Array<[number[], number[], boolean, boolean]> = [
 const stored = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!] : s);
 const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/matmul: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
-let failed = false;
+requireCuda('matmul');
+let passed = true;
 for (const version of VERSIONS) {
   use(version);
   for (const dtype of DTYPES) {
-    const notes = new Notes();
-    try {
-      T.tidy(() => {
+    passed =
+      validate(`${version} ${dtype}`, (notes) => {
         for (const [sa, sb, ta, tb] of TABLE) {
           const a = randn(stored(sa, ta), dtype);
           const b = randn(stored(sb, tb), dtype);
@@ -62,12 +58,7 @@ for (const version of VERSIONS) {
             ),
           );
         }
-      });
-      console.log(`validate ${version} ${dtype} vs cpu: ok, worst ${notes}`);
-    } catch (error) {
-      failed = true;
-      console.log(`validate ${version} ${dtype} vs cpu: FAIL ${(error as Error).message}`);
-    }
+      }) && passed;
   }
 }
 
@@ -124,4 +115,4 @@ for (const version of VERSIONS) {
     });
   }
 }
-process.exit(failed ? 1 : 0);
+process.exit(passed ? 0 : 1);

@@ -7,22 +7,17 @@
 // run. One version per op so far. Run on a GPU: npx tsx dev/reduce/reduce.ts
 // (device machine: /tmp/node .device/dev-reduce.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus } from '../../src/index.js';
-import { compare, DTYPES, Notes, randn } from '../../tests/cases/harness.js';
+import { compare, DTYPES, randn } from '../../tests/cases/harness.js';
+import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/reduce: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
-let failed = false;
+requireCuda('reduce');
+let passed = true;
 for (const dtype of DTYPES) {
-  const notes = new Notes();
-  // bf16 sums round once at the end: the f32 reference rounded to bf16, one ulp apart at most
-  const sumTol = dtype === 'bf16' ? { atol: 3e-2, rtol: 1.6e-2 } : { atol: 2e-3, rtol: 1e-5 };
-  try {
-    T.tidy(() => {
+  passed =
+    validate(dtype, (notes) => {
+      // bf16 sums round once at the end: the f32 reference rounded to bf16, one ulp apart at most
+      const sumTol = dtype === 'bf16' ? { atol: 3e-2, rtol: 1.6e-2 } : { atol: 2e-3, rtol: 1e-5 };
       for (const [rows, d] of [
         [7, 5],
         [37, 300],
@@ -54,12 +49,7 @@ for (const dtype of DTYPES) {
         notes.add(compare(`topk values k=${k} [${shape}]`, c.values, p.values));
         notes.add(compare(`topk indices k=${k} [${shape}]`, c.indices, p.indices));
       }
-    });
-    console.log(`validate ${dtype} vs cpu: ok, worst ${notes}`);
-  } catch (error) {
-    failed = true;
-    console.log(`validate ${dtype} vs cpu: FAIL ${(error as Error).message}`);
-  }
+    }) && passed;
 }
 
 const copy = copyBandwidth();
@@ -105,4 +95,4 @@ for (const dtype of DTYPES) {
     });
   }
 }
-process.exit(failed ? 1 : 0);
+process.exit(passed ? 0 : 1);

@@ -7,9 +7,9 @@
 // same run. One version so far. Run on a GPU: npx tsx dev/rope/rope.ts
 // (device machine: /tmp/node .device/dev-rope.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus } from '../../src/index.js';
-import { DTYPES, type Dt, Notes, pairFrom, randn } from '../../tests/cases/harness.js';
+import { DTYPES, type Dt, pairFrom, randn } from '../../tests/cases/harness.js';
 import { forwardBackward } from '../../tests/cases/nn.js';
+import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
 /** cos / sin [S, D] for positions 0..S-1 on the CPU (f32) and on cuda (in dtype). */
@@ -21,16 +21,11 @@ function tables(S: number, D: number, dtype: Dt) {
   };
 }
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/rope: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
-let failed = false;
+requireCuda('rope');
+let passed = true;
 for (const dtype of DTYPES) {
-  const notes = new Notes();
-  try {
-    T.tidy(() => {
+  passed =
+    validate(dtype, (notes) => {
       // [B, S, H, D] and whether x is the [B,S,H,D] tensor viewed as [B,H,S,D] (else contiguous [B,H,S,D])
       for (const [B, S, H, D, view] of [
         [1, 5, 1, 2, false],
@@ -47,12 +42,7 @@ for (const dtype of DTYPES) {
         };
         notes.add(forwardBackward(`rope [${B},${H},${S},${D}]${view ? ' view' : ''}`, [x], fn, dtype));
       }
-    });
-    console.log(`validate ${dtype} vs cpu: ok, worst ${notes}`);
-  } catch (error) {
-    failed = true;
-    console.log(`validate ${dtype} vs cpu: FAIL ${(error as Error).message}`);
-  }
+    }) && passed;
 }
 
 const copy = copyBandwidth();
@@ -79,4 +69,4 @@ for (const dtype of DTYPES) {
     });
   }
 }
-process.exit(failed ? 1 : 0);
+process.exit(passed ? 0 : 1);

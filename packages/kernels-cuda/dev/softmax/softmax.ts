@@ -9,25 +9,20 @@
 // rule's composite (elementwise ops and a row sum, no kernel of its own), timed once.
 // Run on a GPU: npx tsx dev/softmax/softmax.ts (device machine: /tmp/node .device/dev-softmax.mjs)
 import * as T from '@grin-moe/tensor';
-import { cudaStatus } from '../../src/index.js';
-import { DTYPES, Notes, randn } from '../../tests/cases/harness.js';
+import { DTYPES, randn } from '../../tests/cases/harness.js';
 import { forwardBackward, logSoftmaxCase } from '../../tests/cases/nn.js';
+import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
 const VERSIONS = { scalar: '1', vec: '0' } as const;
 
-const status = cudaStatus();
-if (!status.available) {
-  console.log(`dev/softmax: cuda unavailable: ${status.reason}`);
-  process.exit(1);
-}
-let failed = false;
+requireCuda('softmax');
+let passed = true;
 for (const [version, flag] of Object.entries(VERSIONS)) {
   process.env.GRIN_SOFTMAX_SCALAR = flag;
   for (const dtype of DTYPES) {
-    const notes = new Notes();
-    try {
-      T.tidy(() => {
+    passed =
+      validate(`${version} ${dtype}`, (notes) => {
         for (const shape of [
           [7, 5],
           [1000, 8],
@@ -44,12 +39,7 @@ for (const [version, flag] of Object.entries(VERSIONS)) {
           notes.add(forwardBackward(`softmax [${shape}]`, [x], (t) => T.softmax(t, -1), dtype));
           notes.add(logSoftmaxCase(`log_softmax [${shape}]`, x, (t) => T.logSoftmax(t, -1), -1, dtype));
         }
-      });
-      console.log(`validate ${version} ${dtype} vs cpu: ok, worst ${notes}`);
-    } catch (error) {
-      failed = true;
-      console.log(`validate ${version} ${dtype} vs cpu: FAIL ${(error as Error).message}`);
-    }
+      }) && passed;
   }
 }
 
@@ -89,4 +79,4 @@ for (const dtype of DTYPES) {
   }
 }
 delete process.env.GRIN_SOFTMAX_SCALAR;
-process.exit(failed ? 1 : 0);
+process.exit(passed ? 0 : 1);
