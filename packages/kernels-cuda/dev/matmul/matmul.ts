@@ -11,7 +11,8 @@
 // (device machine: /tmp/node .device/dev-matmul.mjs)
 import * as T from '@grin-moe/tensor';
 import { type GemmImplementation, setGemmImplementation } from '../../src/index.js';
-import { compare, DTYPES, randn } from '../../tests/cases/harness.js';
+import { DTYPES } from '../../tests/cases/harness.js';
+import { type MatmulShapes, matmulChecks } from '../../tests/cases/matmul.js';
 import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, timeMs } from '../timing.js';
 
@@ -19,7 +20,7 @@ const VERSIONS: GemmImplementation[] = ['cublas', 'cublasLt'];
 const use = (version: GemmImplementation) => setGemmImplementation(version);
 
 /** [a shape, b shape, transpose a?, transpose b?]: b^T with b stored [N, K] is the x w^T layout. */
-const TABLE: Array<[number[], number[], boolean, boolean]> = [
+const TABLE: MatmulShapes = [
   [[7, 5], [5, 3], false, false],
   [[33, 65], [65, 17], false, false],
   [[64, 128], [128, 256], true, false],
@@ -31,8 +32,6 @@ const TABLE: Array<[number[], number[], boolean, boolean]> = [
   [[300, 4096], [4096, 16], false, true],
   [[37, 100], [100, 5], false, true],
 ];
-const stored = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!] : s);
-const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
 
 requireCuda('matmul');
 let passed = true;
@@ -41,23 +40,7 @@ for (const version of VERSIONS) {
   for (const dtype of DTYPES) {
     passed =
       validate(`${version} ${dtype}`, (notes) => {
-        for (const [sa, sb, ta, tb] of TABLE) {
-          const a = randn(stored(sa, ta), dtype);
-          const b = randn(stored(sb, tb), dtype);
-          const k = sa[sa.length - 1]!;
-          const tol =
-            dtype === 'f32'
-              ? { atol: 2e-5 * Math.sqrt(k), rtol: 1e-4 }
-              : { atol: (2e-2 * Math.sqrt(k)) / 4, rtol: 1.6e-2 };
-          notes.add(
-            compare(
-              `matmul [${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''}`,
-              T.matmul(view(a.cuda, ta), view(b.cuda, tb)),
-              T.matmul(view(a.cpu, ta), view(b.cpu, tb)),
-              tol,
-            ),
-          );
-        }
+        matmulChecks(TABLE, dtype, notes);
       }) && passed;
   }
 }

@@ -4,11 +4,13 @@
 // accumulate); linear's fused bias / bias-gradient epilogues and the unfused fallback.
 import * as T from '@grin-moe/tensor';
 import { type GemmImplementation, gemmInfo, setGemmImplementation } from '../../src/index.js';
-import { type Case, compare, DTYPES, Notes, randn, scoped } from './harness.js';
+import { type Case, compare, DTYPES, type Dt, Notes, randn, scoped } from './harness.js';
 import { forwardBackward } from './nn.js';
 
 /** [a shape, b shape, transpose a?, transpose b?] */
-const TABLE: Array<[number[], number[], boolean, boolean]> = [
+export type MatmulShapes = Array<[number[], number[], boolean, boolean]>;
+
+const TABLE: MatmulShapes = [
   [[1, 1], [1, 1], false, false],
   [[7, 5], [5, 3], false, false],
   [[33, 65], [65, 17], false, false],
@@ -39,6 +41,28 @@ function stored(shape: number[], trans: boolean): number[] {
   const s = [...shape];
   [s[s.length - 2], s[s.length - 1]] = [s[s.length - 1]!, s[s.length - 2]!];
   return s;
+}
+
+/** matmul on cuda vs cpu for each shape of `table` (random inputs, tolerances scaled by sqrt(K)). */
+export function matmulChecks(table: MatmulShapes, dtype: Dt, notes: Notes): void {
+  const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
+  for (const [sa, sb, ta, tb] of table) {
+    const a = randn(stored(sa, ta), dtype);
+    const b = randn(stored(sb, tb), dtype);
+    const k = sa[sa.length - 1]!;
+    const tol =
+      dtype === 'f32'
+        ? { atol: 2e-5 * Math.sqrt(k), rtol: 1e-4 }
+        : { atol: (2e-2 * Math.sqrt(k)) / 4, rtol: 1.6e-2 };
+    notes.add(
+      compare(
+        `matmul [${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''}`,
+        T.matmul(view(a.cuda, ta), view(b.cuda, tb)),
+        T.matmul(view(a.cpu, ta), view(b.cpu, tb)),
+        tol,
+      ),
+    );
+  }
 }
 
 const IMPLS: GemmImplementation[] = ['cublasLt', 'cublas'];
@@ -123,24 +147,7 @@ export const cases: Case[] = [
         scoped(() =>
           using(impl, () => {
             const notes = new Notes();
-            for (const [sa, sb, ta, tb] of TABLE) {
-              const a = randn(stored(sa, ta), dtype);
-              const b = randn(stored(sb, tb), dtype);
-              const view = (t: T.Tensor, trans: boolean) => (trans ? t.transpose() : t);
-              const k = sa[sa.length - 1]!;
-              const tol =
-                dtype === 'f32'
-                  ? { atol: 2e-5 * Math.sqrt(k), rtol: 1e-4 }
-                  : { atol: (2e-2 * Math.sqrt(k)) / 4, rtol: 1.6e-2 };
-              notes.add(
-                compare(
-                  `matmul [${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''}`,
-                  T.matmul(view(a.cuda, ta), view(b.cuda, tb)),
-                  T.matmul(view(a.cpu, ta), view(b.cpu, tb)),
-                  tol,
-                ),
-              );
-            }
+            matmulChecks(TABLE, dtype, notes);
             return notes.toString();
           }),
         ),

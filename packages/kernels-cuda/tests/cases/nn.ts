@@ -137,6 +137,21 @@ export function logSoftmaxCase(
   return `${forward}; grad max abs ${maxAbs.toExponential(2)} (${(100 * worst).toFixed(0)}% of the bf16 bound)`;
 }
 
+/** layerNorm with weight and bias (eps 1e-5) on x [rows, d], forward and every gradient, cuda vs cpu. */
+export function layerNormCheck(x: Pair, dtype: Dt): string {
+  const [rows, d] = x.cpu.shape as [number, number];
+  const w = randn([d], dtype, 0.5, 1);
+  const b = randn([d], dtype);
+  const tol = dtype === 'f32' ? { atol: 2e-4, rtol: 1e-4 } : undefined;
+  return forwardBackward(
+    `layerNorm [${rows},${d}]`,
+    [x, w, b],
+    (t, wt, bt) => T.layerNorm(t, wt, bt, 1e-5),
+    dtype,
+    tol,
+  );
+}
+
 export const cases: Case[] = [
   ...DTYPES.map((dtype) => ({
     name: `softmax / log_softmax ${dtype}: every last-axis path (packed, warp, block, streamed rows up to 32064; scalar), offset views, -inf/NaN/+inf rows, a middle axis, with gradients`,
@@ -203,18 +218,8 @@ export const cases: Case[] = [
           [3000, 64],
         ] as Array<[number, number]>) {
           const x = randn([rows, d], dtype, 2, 0.5);
-          const w = randn([d], dtype, 0.5, 1);
-          const b = randn([d], dtype);
           const tol = dtype === 'f32' ? { atol: 2e-4, rtol: 1e-4 } : undefined;
-          notes.add(
-            forwardBackward(
-              `layerNorm [${rows},${d}]`,
-              [x, w, b],
-              (t, wt, bt) => T.layerNorm(t, wt, bt, 1e-5),
-              dtype,
-              tol,
-            ),
-          );
+          notes.add(layerNormCheck(x, dtype));
           notes.add(
             forwardBackward(
               `layerNorm plain [${rows},${d}]`,
