@@ -10,7 +10,7 @@ import { defaultGrinConfig, initRandom, nextTokenLoss } from '@grin-moe/model-gr
 import * as T from '@grin-moe/tensor';
 import { loadTensors } from '@grin-moe/tensor';
 import { checkpointDir, completeCheckpoints } from './checkpoints.js';
-import { mergeConfig, type TrainConfig, validateConfig } from './config.js';
+import { defaultTrainConfig, mergeConfig, type TrainConfig, validateConfig } from './config.js';
 import { requireCuda, toDevice } from './device.js';
 import { tinyConfig, writeTinyCorpus } from './fixtures.js';
 import { runTraining } from './loop.js';
@@ -122,6 +122,13 @@ export async function compareDevices(
   return { runs, maxDiff, tolerance, pass };
 }
 
+/** The size fields of a model config (the speed runs take the default's size, not its router). */
+function shapeOf(m: TrainConfig['model']) {
+  const { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, numExperts, topK, slidingWindow } =
+    m;
+  return { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, numExperts, topK, slidingWindow };
+}
+
 /**
  * Tokens/s of the embedded default's model size (4 layers, width 128, 8 experts, 16 x 64 tokens a
  * step) on each device, same run; the CPU runs fewer steps (it is the slow side).
@@ -134,17 +141,8 @@ export async function speedComparison(
   const data = writeTinyCorpus(root, 1000);
   const sized = (out: string, steps: number, patch: object = {}) =>
     parityConfig(join(root, out), data, steps, {
-      data: { seqLen: 64, vocabSize: 2048 },
-      model: {
-        hiddenSize: 128,
-        intermediateSize: 128,
-        numLayers: 4,
-        numHeads: 4,
-        numKvHeads: 2,
-        numExperts: 8,
-        topK: 2,
-        slidingWindow: 64,
-      },
+      data: { seqLen: defaultTrainConfig.data.seqLen, vocabSize: defaultTrainConfig.data.vocabSize },
+      model: shapeOf(defaultTrainConfig.model),
       optim: { batchSize: 16, gradAccum: 1, lr: 1.5e-3, minLr: 1.5e-4, warmupSteps: 2 },
       ...patch,
     });
