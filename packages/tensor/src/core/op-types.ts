@@ -84,6 +84,41 @@ export interface OpAttrs {
   /** Inputs [q, k, v, out, lse, dOut] -> [dq, dk, dv], probabilities recomputed from lse. */
   sdpa_backward: { scale: number; window: number; causal: boolean };
   silu_backward: None;
+  // random draws from a Philox reservation (random/generator.ts documents the stream)
+  /** Draws `shape` values starting at block `counter` of stream `key`; a creation op (no inputs). */
+  random: {
+    shape: number[];
+    dtype: DType;
+    distribution: 'uniform' | 'normal' | 'exponential';
+    /** uniform: low, high; normal: mean, std; exponential: rate, unused. */
+    a: number;
+    b: number;
+    key: [number, number];
+    counter: [number, number];
+  };
+  /**
+   * x * U(low, high), the uniform drawn per element of x (row-major) as `random` draws it from
+   * (key, counter), in x's float dtype (f32 draws rounded to bf16 for bf16). Its own gradient: the
+   * backward runs the same op on g, regenerating the draws instead of keeping them.
+   */
+  random_scale: { low: number; high: number; key: [number, number]; counter: [number, number] };
+  // dropless MoE (ops/moe.ts). N = T*K routed rows in expert order.
+  /** experts_TK (i32) -> [counts_E, rowSlot_N (flat t*K+k of each row), position_TK (row of each pick)], all i32. */
+  moe_permute: { numExperts: number };
+  /** x [N, in] in groups of `counts` rows, weights parts*E x [out, in] -> [N, parts*out]. */
+  grouped_linear: { counts: number[]; parts: number };
+  /** [g [N, parts*out], ...weights] -> [dx [N, in]] (the parts summed). */
+  grouped_linear_input_grad: { counts: number[]; parts: number };
+  /** [g [N, parts*out], x [N, in]] -> parts*E weight gradients [out, in] (zero for empty groups). */
+  grouped_linear_weight_grad: { counts: number[]; parts: number };
+  /** [y_ND, weights_TK, position_TK] -> out_TD = sum_k weights_TK * y[position_TK]: a gather-sum. */
+  moe_combine: None;
+  /** [g_TD, y_ND, weights_TK, position_TK] -> [dy_ND, dweights_TK]. */
+  moe_combine_backward: None;
+  /** h [N, 2I] -> silu(h[:, :I]) * h[:, I:] (the GLU of w1 and w3 stacked). */
+  silu_glu: None;
+  /** [g [N, I], h [N, 2I]] -> dh [N, 2I]. */
+  silu_glu_backward: None;
   // in place, outside autograd (optimizers, gradient accumulation)
   add_inplace: { alpha: number };
   copy_inplace: None;

@@ -8,3 +8,5 @@ import './indexing.js';
 import './matmul.js';
 import './optim.js';
 import './fused.js';
+import './random.js';
+import './moe.js';

@@ -10,5 +10,6 @@ export * from './elementwise.js';
 export * from './indexing.js';
 export * from './layout.js';
 export * from './linalg.js';
+export * from './moe.js';
 export * from './nn.js';
 export * from './reduce.js';

@@ -2,9 +2,10 @@
 // A new op without an entry here fails the type check (RuleTable is exhaustive).
 import { installRules } from '../record.js';
 import { coreRules } from './core.js';
+import { moeRules } from './moe.js';
 import { nnRules } from './nn.js';
 import type { RuleTable } from './types.js';
 
-export const gradRules: RuleTable = { ...coreRules, ...nnRules };
+export const gradRules: RuleTable = { ...coreRules, ...nnRules, ...moeRules };
 
 installRules(gradRules as never);

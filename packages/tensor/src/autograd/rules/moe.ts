@@ -1,0 +1,56 @@
+// Gradient rules of the random and dropless-MoE ops, written with runKernel so they run on every
+// backend with the *_grad / *_backward kernels. random_scale is its own derivative (the same draws
+// regenerated from the saved reservation); the permute is integer bookkeeping.
+import type { Tensor } from '../../core/tensor.js';
+import { runKernel } from '../../ops/dispatch.js';
+import type { RulesFor } from './types.js';
+
+type MoeOps =
+  | 'random'
+  | 'random_scale'
+  | 'moe_permute'
+  | 'grouped_linear'
+  | 'grouped_linear_input_grad'
+  | 'grouped_linear_weight_grad'
+  | 'moe_combine'
+  | 'moe_combine_backward'
+  | 'silu_glu'
+  | 'silu_glu_backward';
+
+export const moeRules = {
+  random: 'nondifferentiable',
+  moe_permute: 'nondifferentiable',
+  grouped_linear_input_grad: 'nondifferentiable',
+  grouped_linear_weight_grad: 'nondifferentiable',
+  moe_combine_backward: 'nondifferentiable',
+  silu_glu_backward: 'nondifferentiable',
+
+  random_scale: {
+    backward: (ctx, [g]) => [runKernel('random_scale', g!.device, [g!], ctx.attrs)[0]!],
+  },
+  grouped_linear: {
+    saveInputs: 'all',
+    backward: (ctx, [g]) => {
+      const [x, ...weights] = ctx.inputs as Tensor[];
+      const [needX, ...needWeights] = ctx.needsInputGrad;
+      const dx = needX
+        ? runKernel('grouped_linear_input_grad', g!.device, [g!, ...weights], ctx.attrs)[0]!
+        : null;
+      if (!needWeights.some(Boolean)) return [dx];
+      const dweights = runKernel('grouped_linear_weight_grad', g!.device, [g!, x!], ctx.attrs);
+      return [dx, ...dweights.map((dw, i) => (needWeights[i] ? dw : (dw.dispose(), null)))];
+    },
+  },
+  moe_combine: {
+    saveInputs: 'all',
+    backward: (ctx, [g]) => {
+      const [y, weights, position] = ctx.inputs as [Tensor, Tensor, Tensor];
+      const [dy, dweights] = runKernel('moe_combine_backward', g!.device, [g!, y, weights, position], {});
+      return [dy!, dweights!, null];
+    },
+  },
+  silu_glu: {
+    saveInputs: [0],
+    backward: (ctx, [g]) => [runKernel('silu_glu_backward', g!.device, [g!, ctx.inputs[0]!], {})[0]!],
+  },
+} satisfies RulesFor<MoeOps>;
