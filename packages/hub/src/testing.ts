@@ -1,0 +1,8 @@
+// @grin-moe/hub/testing: the loopback Hub the tests of this package and of the CLI run against.
+export {
+  type FakeHub,
+  type FakeHubRequest,
+  type FakeRepo,
+  safetensorsBytes,
+  startFakeHub,
+} from './fake-hub.js';
