@@ -30,6 +30,17 @@ export function isSafetensorsDType(value: unknown): value is AnySafetensorsDType
 export const MAX_HEADER_BYTES = 100_000_000;
 export const METADATA_KEY = '__metadata__';
 
+/** A value for an error message: at most 200 characters, and no stack overflow on deep nesting. */
+export function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    return 'a value nested too deeply to print';
+  }
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
+}
+
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
   constructor(
@@ -73,7 +84,7 @@ export function formatShape(shape: readonly number[]): string {
 /** Element count as a bigint so absurd shapes cannot overflow silently. Throws on a bad dim. */
 export function checkShape(path: string, name: string, shape: unknown): bigint {
   if (!Array.isArray(shape)) {
-    throw new SafetensorsError(path, name, `has shape ${JSON.stringify(shape)}; expected an array of dims`);
+    throw new SafetensorsError(path, name, `has shape ${preview(shape)}; expected an array of dims`);
   }
   let elements = 1n;
   for (const dim of shape) {
@@ -81,7 +92,7 @@ export function checkShape(path: string, name: string, shape: unknown): bigint {
       throw new SafetensorsError(
         path,
         name,
-        `has shape ${JSON.stringify(shape)}; every dim must be a non-negative integer`,
+        `has shape ${preview(shape)}; every dim must be a non-negative integer`,
       );
     }
     elements *= BigInt(dim);
@@ -91,7 +102,7 @@ export function checkShape(path: string, name: string, shape: unknown): bigint {
 
 function parseEntry(path: string, name: string, raw: unknown, dataBytes: number): HeaderEntry {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new SafetensorsError(path, name, `header entry is ${JSON.stringify(raw)}; expected an object`);
+    throw new SafetensorsError(path, name, `header entry is ${preview(raw)}; expected an object`);
   }
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
   for (const [key, value] of [
@@ -109,11 +120,7 @@ function parseEntry(path: string, name: string, raw: unknown, dataBytes: number)
   }
   if (!isSafetensorsDType(dtype)) {
     const known = Object.keys(DTYPE_BYTES).join(', ');
-    throw new SafetensorsError(
-      path,
-      name,
-      `has unknown dtype ${JSON.stringify(dtype)}; expected one of ${known}`,
-    );
+    throw new SafetensorsError(path, name, `has unknown dtype ${preview(dtype)}; expected one of ${known}`);
   }
   const elements = checkShape(path, name, shape);
   const dims = shape as number[];
@@ -126,7 +133,7 @@ function parseEntry(path: string, name: string, raw: unknown, dataBytes: number)
     throw new SafetensorsError(
       path,
       name,
-      `has data_offsets ${JSON.stringify(offsets)}; expected [begin, end], integers with 0 <= begin <= end`,
+      `has data_offsets ${preview(offsets)}; expected [begin, end], integers with 0 <= begin <= end`,
     );
   }
   const [begin, end] = offsets as [number, number];
@@ -158,7 +165,7 @@ function parseMetadata(path: string, raw: unknown): Record<string, string> {
     throw new SafetensorsError(
       path,
       undefined,
-      `__metadata__ is ${JSON.stringify(raw).slice(0, 200)}; expected an object of string to string`,
+      `__metadata__ is ${preview(raw)}; expected an object of string to string`,
     );
   }
   return { ...(raw as Record<string, string>) };
@@ -177,11 +184,7 @@ export function parseHeader(
     throw new SafetensorsError(path, undefined, `header is not valid JSON (${(error as Error).message})`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new SafetensorsError(
-      path,
-      undefined,
-      `header is ${JSON.stringify(parsed)}; expected a JSON object`,
-    );
+    throw new SafetensorsError(path, undefined, `header is ${preview(parsed)}; expected a JSON object`);
   }
   const metadata = parseMetadata(path, (parsed as Record<string, unknown>)[METADATA_KEY]);
   const entries = new Map<string, HeaderEntry>();

@@ -193,7 +193,9 @@ export function openSafetensors(path: string): SafetensorsFile {
   assertLittleEndianHost(path);
   const fd = openSync(path, 'r');
   try {
-    const fileBytes = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new SafetensorsError(path, undefined, 'is not a regular file (a directory?)');
+    const fileBytes = stat.size;
     if (fileBytes < 8) {
       throw new SafetensorsError(
         path,
