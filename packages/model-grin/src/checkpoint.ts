@@ -2,7 +2,8 @@
 // or a sharded index (BF16/F16/F32/F64 on disk). Loading accepts the original naming and the
 // transformers v5 fused layout (mlp.router, mlp.experts.gate_up_proj [E,2I,D] = w1 then w3,
 // mlp.experts.down_proj [E,D,I]); saving writes the original naming. Shape legend: E experts,
-// I intermediate size, D hidden size. Test: cd packages/model-grin && npx vitest run src/checkpoint
+// I intermediate size, D hidden size. Every weight is checked finite as it is read (the error
+// names the file and tensor). Test: cd packages/model-grin && npx vitest run src/checkpoint
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -130,9 +131,32 @@ function checkPlan(dir: string, reader: Checkpoint, plan: Map<string, Source>): 
 
 const fileOf = (reader: Checkpoint, name: string) => reader.fileOf(name);
 
-function toDType(data: ArrayLike<number>, dtype: ModelDType): Float32Array | Float64Array {
-  if (dtype === 'f64') return data instanceof Float64Array ? data : Float64Array.from(data);
-  return data instanceof Float32Array ? data : Float32Array.from(data);
+/**
+ * Converts to the model dtype and checks every value is finite in the same pass: a NaN or an
+ * infinity in the weights would otherwise give NaN logits (or token 0 forever) with exit 0.
+ */
+function toFiniteDType(
+  data: ArrayLike<number>,
+  dtype: ModelDType,
+  where: () => string,
+): Float32Array | Float64Array {
+  const same = dtype === 'f64' ? data instanceof Float64Array : data instanceof Float32Array;
+  const out = same
+    ? (data as Float32Array | Float64Array)
+    : dtype === 'f64'
+      ? new Float64Array(data.length)
+      : new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const value = data[i]!;
+    // value - value is 0 for finite numbers and NaN for NaN and +-Infinity.
+    if (value - value !== 0) {
+      throw new CheckpointError(
+        `${where()}: value ${value} at flat index ${i}; a checkpoint must hold finite weights (the file is damaged, or training diverged before it was saved)`,
+      );
+    }
+    if (!same) out[i] = value;
+  }
+  return out;
 }
 
 /** Reads config.json and the weights; refuses a model that cannot fit in host memory on CPU. */
@@ -150,14 +174,18 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): GrinMode
     for (const [name, source] of plan) {
       const shape = source.expectedShape;
       if (!source.rows) {
-        params.set(
-          name,
-          tensor(toDType(reader.read(source.name) as ArrayLike<number>, dtype), { shape, dtype, device }),
-        );
+        const data = reader.read(source.name) as ArrayLike<number>;
+        const where = () => `${fileOf(reader, source.name)}: tensor '${source.name}' is not finite`;
+        params.set(name, tensor(toFiniteDType(data, dtype, where), { shape, dtype, device }));
         continue;
       }
       if (fusedName !== source.name) {
-        fused = toDType(reader.read(source.name) as ArrayLike<number>, dtype);
+        const fusedSource = source.name;
+        fused = toFiniteDType(
+          reader.read(fusedSource) as ArrayLike<number>,
+          dtype,
+          () => `${fileOf(reader, fusedSource)}: tensor '${fusedSource}' is not finite`,
+        );
         fusedName = source.name;
       }
       const [, rowCount, columns] = shape as [number, number, number];

@@ -1,7 +1,8 @@
 // Autoregressive generation for GrinModel (batch 1): greedy, temperature and top-p (nucleus)
 // sampling from a seeded Generator, stop tokens, a new-token budget and an onToken callback for
 // streaming. With a KV cache (default) each step feeds one token; the cache keeps only what the
-// sliding window can still see. Test: cd packages/model-grin && npx vitest run src/generate
+// sliding window can still see. Non-finite logits stop generation with a GenerationError.
+// Test: cd packages/model-grin && npx vitest run src/generate
 import { type Generator, noGrad, type Tensor, tidy } from '@grin-moe/tensor';
 import { createKvCache, disposeKvCache, type GrinModel, idsTensor } from './model.js';
 
@@ -74,7 +75,21 @@ function lastLogits(logits_BSV: Tensor): ArrayLike<number> {
   ) as ArrayLike<number>;
 }
 
-/** Continues `prompt` (token ids) in eval mode without gradients. */
+export class GenerationError extends Error {}
+
+/** Non-finite logits mean broken weights or an overflow: stop rather than print token 0 forever. */
+function checkFinite(logits: ArrayLike<number>, index: number, position: number): void {
+  for (let i = 0; i < logits.length; i++) {
+    const value = logits[i]!;
+    if (value - value !== 0) {
+      throw new GenerationError(
+        `generate: the logits for new token ${index} (position ${position}) are not finite (${value} at token id ${i}); the model's weights or activations overflowed, so generation stopped`,
+      );
+    }
+  }
+}
+
+/** Continues `prompt` (token ids) in eval mode without gradients; throws GenerationError on non-finite logits. */
 export function generate(model: GrinModel, prompt: number[], options: GenerateOptions = {}): GenerateResult {
   const { maxNewTokens = 128, useCache = true } = options;
   if (prompt.length === 0) throw new RangeError('generate: the prompt needs at least one token');
@@ -96,6 +111,7 @@ export function generate(model: GrinModel, prompt: number[], options: GenerateOp
           const ids = idsTensor([feed]);
           return lastLogits(model.forward(ids, { training: false, cache }).logits_BSV);
         });
+        checkFinite(logits, tokens.length, sequence.length);
         const token = sampleToken(logits, options);
         tokens.push(token);
         sequence.push(token);
