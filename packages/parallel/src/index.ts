@@ -1,0 +1,15 @@
+// @grin-moe/parallel: the rendezvous Store (gRPC, hosted by rank 0), process groups (`grpc` across
+// processes, `local` in one process), collectives on typed arrays and CPU tensors, and the
+// data-parallel pieces (gradient buckets, global load-balancing counts, per-rank shards and draws).
+// Test: cd packages/parallel && npx vitest run
+export * from './data-parallel.js';
+export * from './env.js';
+export * from './errors.js';
+export { decodeFrame, encodeFrame, type Frame } from './frame.js';
+export { type GroupHooks, ProcessGroup, type ReduceOp } from './group.js';
+export * from './init.js';
+export { localWorld } from './local.js';
+export { protoPath, WINDOW_BYTES } from './proto.js';
+export * from './store.js';
+export * from './tensors.js';
+export { CHUNK_BYTES, type Elements } from './transport.js';
