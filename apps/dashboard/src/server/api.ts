@@ -6,12 +6,16 @@
 //   /api/runs/NAME/events?offset=N     the same as Server-Sent Events ('metrics'), while the run trains
 //   /api/runs/NAME/compare             NAME-compare/compare.json (or NAME/compare.json)
 //   /api/runs/NAME/files/PATH          any file of the run, raw (JSON, safetensors)
+// Every read is asynchronous with a timeout (async-fs.ts); any error is answered (404/5xx), never thrown.
 // Test: cd apps/dashboard && npx vitest run src/server
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { exists, FS_TIMEOUT_MS, readRegularFile, ServeError, statOrNull, withTimeout } from './async-fs.js';
 import { readMetricsFrom } from './metrics-tail.js';
 import { checkRunName, decodeRunPath, PathRefused, resolveInRuns } from './safe-path.js';
+import { streamMetrics } from './sse.js';
 
 /** Files a view needs, relative to the run directory (see README.md for their shapes). */
 export const RUN_FILES = {
@@ -22,9 +26,18 @@ export const RUN_FILES = {
   categorySimilarity: 'eval/category-similarity.json',
 } as const;
 
-export const POLL_MS = 300;
+export { POLL_MS } from './sse.js';
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+/** The run list reads only the end of each metrics file. */
+const LAST_RECORD_BYTES = 64 * 1024;
+/** The most a JSON run file (config.json, compare.json) may be when parsed by the server. */
+const JSON_FILE_BYTES = 16 * 1024 * 1024;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
 }
@@ -40,21 +53,24 @@ export function contentType(path: string): string {
   return contentTypes[path.slice(path.lastIndexOf('.') + 1)] ?? 'application/octet-stream';
 }
 
-function lastRecord(runDir: string): Record<string, number> | null {
+async function lastRecord(runDir: string, name: string): Promise<Record<string, number> | null> {
   const path = join(runDir, RUN_FILES.metrics);
-  if (!existsSync(path)) return null;
-  const lines = readFileSync(path, 'utf8').trim().split('\n').filter(Boolean);
   try {
+    const stat = await statOrNull(path, `${name}/${RUN_FILES.metrics}`);
+    if (!stat?.isFile()) return null;
+    const from = Math.max(0, stat.size - LAST_RECORD_BYTES);
+    const { bytes } = await readRegularFile(path, `${name}/${RUN_FILES.metrics}`, from, LAST_RECORD_BYTES);
+    const lines = bytes.toString('utf8').trim().split('\n').filter(Boolean);
     return lines.length ? (JSON.parse(lines.at(-1)!) as Record<string, number>) : null;
   } catch {
-    return null;
+    return null; // a torn last line or an unreadable file: the list still shows the run
   }
 }
 
-function fileFlags(runsDir: string, name: string): Record<string, boolean> {
+async function fileFlags(runsDir: string, name: string): Promise<Record<string, boolean>> {
   const runDir = join(runsDir, name);
   const flags: Record<string, boolean> = {};
-  for (const [key, rel] of Object.entries(RUN_FILES)) flags[key] = existsSync(join(runDir, rel));
+  for (const [key, rel] of Object.entries(RUN_FILES)) flags[key] = await exists(join(runDir, rel));
   flags.compare = comparePath(runsDir, name) !== null;
   return flags;
 }
@@ -68,136 +84,144 @@ function comparePath(runsDir: string, name: string): string | null {
   return null;
 }
 
-export function listRuns(runsDir: string) {
-  if (!existsSync(runsDir)) return [];
-  return readdirSync(runsDir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() || entry.isSymbolicLink())
-    .flatMap((entry) => {
-      try {
-        const dir = resolveInRuns(runsDir, entry.name);
-        if (!statSync(dir).isDirectory()) return [];
-        return [
-          {
-            name: entry.name,
-            last: lastRecord(dir),
-            files: fileFlags(runsDir, entry.name),
-            modified: statSync(dir).mtimeMs,
-          },
-        ];
-      } catch {
-        return []; // a symlink out of the runs directory is not a run
-      }
-    })
-    .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-function checkpoints(runDir: string) {
-  const dir = join(runDir, 'checkpoints');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .map((name) => ({ name, step: Number(/^step-(\d+)$/.exec(name)?.[1] ?? Number.NaN) }))
-    .filter((c) => Number.isInteger(c.step) && existsSync(join(dir, c.name, 'model.safetensors')))
-    .sort((a, b) => a.step - b.step)
-    .map((c) => ({
-      step: c.step,
-      path: `checkpoints/${c.name}`,
-      hasTokenizer: existsSync(join(dir, c.name, 'tokenizer.json')),
-    }));
-}
-
-function runDetail(runsDir: string, name: string) {
-  const runDir = resolveInRuns(runsDir, name);
-  const configPath = join(runDir, 'config.json');
-  let config: unknown = null;
-  if (existsSync(configPath)) {
+export async function listRuns(runsDir: string) {
+  const entries = await withTimeout(
+    readdir(runsDir, { withFileTypes: true }),
+    FS_TIMEOUT_MS,
+    'the runs directory',
+  ).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  const runs = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory() && !entry.isSymbolicLink()) continue;
+    let dir: string;
     try {
-      config = JSON.parse(readFileSync(configPath, 'utf8'));
-    } catch {}
+      dir = resolveInRuns(runsDir, entry.name);
+    } catch {
+      continue; // a symlink out of the runs directory is not a run
+    }
+    const stat = await statOrNull(dir, entry.name).catch(() => null);
+    if (!stat?.isDirectory()) continue;
+    runs.push({
+      name: entry.name,
+      last: await lastRecord(dir, entry.name),
+      files: await fileFlags(runsDir, entry.name),
+      modified: stat.mtimeMs,
+    });
   }
-  return { name, config, files: fileFlags(runsDir, name), checkpoints: checkpoints(runDir) };
+  return runs.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-function streamEvents(req: IncomingMessage, res: ServerResponse, path: string, offset: number): void {
-  res.writeHead(200, {
-    'content-type': 'text/event-stream',
-    'cache-control': 'no-store',
-    connection: 'keep-alive',
-  });
-  res.write('retry: 1000\n\n');
-  let position = offset;
-  const tick = () => {
-    if (!existsSync(path)) return;
-    const chunk = readMetricsFrom(path, position);
-    if (chunk.records.length || chunk.reset) res.write(`event: metrics\ndata: ${JSON.stringify(chunk)}\n\n`);
-    position = chunk.offset;
-  };
-  tick();
-  const timer = setInterval(tick, POLL_MS);
-  const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
-  req.on('close', () => {
-    clearInterval(timer);
-    clearInterval(heartbeat);
-  });
+async function checkpoints(runDir: string) {
+  const dir = join(runDir, 'checkpoints');
+  const names = await withTimeout(readdir(dir), FS_TIMEOUT_MS, 'checkpoints').catch(() => [] as string[]);
+  const found = [];
+  for (const name of names) {
+    const step = Number(/^step-(\d+)$/.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isInteger(step) || !(await exists(join(dir, name, 'model.safetensors')))) continue;
+    found.push({
+      step,
+      path: `checkpoints/${name}`,
+      hasTokenizer: await exists(join(dir, name, 'tokenizer.json')),
+    });
+  }
+  return found.sort((a, b) => a.step - b.step);
 }
 
-/** Answers /api/... requests; `rawPath` is the URL path as sent (still percent-encoded). */
-export function handleApi(
-  req: IncomingMessage,
+async function readJson(path: string, what: string): Promise<unknown> {
+  const { bytes, size } = await readRegularFile(path, what, 0, JSON_FILE_BYTES);
+  if (size > JSON_FILE_BYTES)
+    throw new ServeError(500, `${what} is ${size} bytes; over the ${JSON_FILE_BYTES} limit`);
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new ServeError(500, `${what} is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+async function runDetail(runsDir: string, name: string) {
+  const runDir = resolveInRuns(runsDir, name);
+  let config: unknown = null;
+  if (await exists(join(runDir, 'config.json')))
+    config = await readJson(join(runDir, 'config.json'), `${name}/config.json`).catch(() => null);
+  return { name, config, files: await fileFlags(runsDir, name), checkpoints: await checkpoints(runDir) };
+}
+
+/** Streams a regular file; a failure after the headers went out cuts the connection. */
+async function sendFile(res: ServerResponse, path: string, what: string, type: string): Promise<void> {
+  const stat = await statOrNull(path, what);
+  if (!stat) throw new PathRefused(404, `${what} not found`);
+  if (!stat.isFile()) throw new PathRefused(404, `${what} is not a file`);
+  const stream = createReadStream(path, { flags: 'r' });
+  stream.once('error', (error) => {
+    if (res.headersSent) res.destroy(error);
+    else sendJson(res, 500, { error: `${what}: ${(error as NodeJS.ErrnoException).code ?? error.message}` });
+  });
+  stream.once('open', () => {
+    res.writeHead(200, { 'content-type': type, 'content-length': stat.size, 'cache-control': 'no-store' });
+    stream.pipe(res);
+  });
+  res.once('close', () => stream.destroy());
+}
+
+/** Answers /api/... requests; `rawPath` is the URL path as sent (still percent-encoded). Never rejects. */
+export async function handleApi(
+  _req: IncomingMessage,
   res: ServerResponse,
   runsDir: string,
   rawPath: string,
   query: URLSearchParams,
-): void {
+): Promise<void> {
   try {
     const parts = rawPath.split('/').slice(2); // ['', 'api', ...]
     if (parts[0] !== 'runs') throw new PathRefused(404, `no API route ${rawPath}`);
     if (parts.length === 1 || (parts.length === 2 && parts[1] === '')) {
-      sendJson(res, 200, { runs: listRuns(runsDir) });
+      sendJson(res, 200, { runs: await listRuns(runsDir) });
       return;
     }
     const name = checkRunName(parts[1]!);
     const action = parts[2];
     if (action === undefined) {
-      sendJson(res, 200, runDetail(runsDir, name));
+      sendJson(res, 200, await runDetail(runsDir, name));
       return;
     }
     if (action === 'metrics' || action === 'events') {
-      const path = resolveInRuns(runsDir, `${name}/${RUN_FILES.metrics}`);
+      const what = `${name}/${RUN_FILES.metrics}`;
+      const path = resolveInRuns(runsDir, what);
       const offset = Math.max(0, Math.floor(Number(query.get('offset') ?? 0)) || 0);
       if (action === 'events') {
-        streamEvents(req, res, path, offset);
+        const stat = await statOrNull(path, what);
+        if (stat && !stat.isFile())
+          throw new ServeError(500, `${what} is not a regular file (a directory or a FIFO?)`);
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+        });
+        await streamMetrics(res, path, offset, what);
         return;
       }
-      sendJson(res, 200, readMetricsFrom(path, offset));
+      sendJson(res, 200, await readMetricsFrom(path, offset, undefined, what));
       return;
     }
     if (action === 'compare') {
       const path = comparePath(runsDir, name);
       if (!path)
         throw new PathRefused(404, `${name}: no compare.json (looked in ${name}-compare/ and ${name}/)`);
-      res.writeHead(200, { 'content-type': contentTypes.json!, 'cache-control': 'no-store' });
-      createReadStream(path).pipe(res);
+      await sendFile(res, path, `${name} compare.json`, contentTypes.json!);
       return;
     }
     if (action === 'files' && parts.length > 3) {
       const relative = decodeRunPath(parts.slice(3).join('/'));
       const path = resolveInRuns(runsDir, `${name}/${relative}`);
-      if (!statSync(path).isFile()) throw new PathRefused(404, `${name}/${relative} is not a file`);
-      res.writeHead(200, {
-        'content-type': contentType(path),
-        'content-length': statSync(path).size,
-        'cache-control': 'no-store',
-      });
-      createReadStream(path).pipe(res);
+      await sendFile(res, path, `${name}/${relative}`, contentType(path));
       return;
     }
     throw new PathRefused(404, `no API route ${rawPath}`);
   } catch (error) {
-    if (error instanceof PathRefused) {
-      sendJson(res, error.status, { error: error.message });
-      return;
-    }
-    sendJson(res, 500, { error: (error as Error).message });
-    return;
+    const status = error instanceof PathRefused || error instanceof ServeError ? error.status : 500;
+    sendJson(res, status, { error: (error as Error).message });
   }
 }

@@ -133,17 +133,17 @@ describe('JSON API', () => {
 });
 
 describe('live metrics', () => {
-  it('reads whole lines from an offset and waits for a line still being written', () => {
+  it('reads whole lines from an offset and waits for a line still being written', async () => {
     const path = join(root, 'metrics.jsonl');
     writeFileSync(path, '{"step":1,"loss":5}\n{"step":2,');
-    const first = readMetricsFrom(path, 0);
+    const first = await readMetricsFrom(path, 0);
     expect(first.records).toEqual([{ step: 1, loss: 5 }]);
     appendFileSync(path, '"loss":4}\n');
-    const second = readMetricsFrom(path, first.offset);
+    const second = await readMetricsFrom(path, first.offset);
     expect(second.records).toEqual([{ step: 2, loss: 4 }]);
-    expect(readMetricsFrom(path, second.offset).records).toEqual([]);
+    expect((await readMetricsFrom(path, second.offset)).records).toEqual([]);
     writeFileSync(path, '{"step":1,"loss":9}\n'); // a resume truncates the file
-    expect(readMetricsFrom(path, second.offset)).toMatchObject({
+    expect(await readMetricsFrom(path, second.offset)).toMatchObject({
       reset: true,
       records: [{ step: 1, loss: 9 }],
     });

@@ -1,6 +1,7 @@
 // `grin dashboard [--runs DIR] [--port N] [--host H]`: serves the dashboard page (built with Vite,
 // built on the spot when dist/web is missing) and its JSON API over a runs directory, bound to
-// 127.0.0.1 unless --host says otherwise, and prints the URL. Runs until interrupted.
+// 127.0.0.1 unless --host says otherwise, and prints the URL. A non-loopback --host needs --token
+// (or GRIN_DASHBOARD_TOKEN) and prints a warning. Runs until interrupted.
 // Test: cd apps/dashboard && npx vitest run (server and end-to-end tests)
 import { CliError, type Command, parseFlags } from '../args.js';
 
@@ -8,7 +9,7 @@ export const dashboardCommand: Command = {
   name: 'dashboard',
   summary:
     'web page with training curves and routing heatmaps of the runs in a directory, live while they train',
-  usage: 'grin dashboard [--runs DIR] [--port N] [--host H]',
+  usage: 'grin dashboard [--runs DIR] [--port N] [--host H --token T]',
   flags: {
     runs: {
       kind: 'string',
@@ -20,6 +21,10 @@ export const dashboardCommand: Command = {
       kind: 'string',
       help: 'address to bind; anything but loopback exposes your runs to the network',
       default: '127.0.0.1',
+    },
+    token: {
+      kind: 'string',
+      help: 'required with a non-loopback --host (at least 8 characters; default $GRIN_DASHBOARD_TOKEN)',
     },
   },
   async run(argv) {
@@ -37,6 +42,7 @@ export const dashboardCommand: Command = {
         runsDir: String(flags.runs),
         port: Number(flags.port),
         host: String(flags.host),
+        token: (flags.token as string | undefined) ?? process.env.GRIN_DASHBOARD_TOKEN ?? null,
         webDir,
       });
     } catch (error) {
@@ -47,6 +53,7 @@ export const dashboardCommand: Command = {
         );
       throw new CliError(`dashboard: ${(error as Error).message}`);
     }
+    if (dashboard.warning) process.stderr.write(`grin dashboard: ${dashboard.warning}\n`);
     process.stdout.write(`grin dashboard: serving ${flags.runs} at ${dashboard.url}  (Ctrl+C to stop)\n`);
     await new Promise<void>((done) => {
       const stop = () => void dashboard.close().then(done);
