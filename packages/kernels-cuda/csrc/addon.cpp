@@ -263,6 +263,67 @@ BIND(rope) {
   return nullptr;
 } END
 BIND(topk) { topk(a.i32(0), a.i32(1), a.ptr(2), (int32_t*)a.ptr(3), a.ptr(4), a.i64(5), a.i64(6), a.i64(7), a.i64(8)); return nullptr; } END
+// Philox reservations travel as (key0, key1, counter low, counter high), each a u32 in a number.
+static uint64_t counterOf(const Args& a, size_t i) { return (uint64_t)a.num(i) | ((uint64_t)a.num(i + 1) << 32); }
+BIND(random) {  // (d, distribution, out, n, key0, key1, counterLo, counterHi, a, b)
+  randomFill(a.i32(0), a.i32(1), (float*)a.ptr(2), a.i64(3), (uint32_t)a.num(4), (uint32_t)a.num(5), counterOf(a, 6),
+             a.num(8), a.num(9));
+  return nullptr;
+} END
+BIND(randomScale) {  // (d, dtype, out, x, n, low, high, key0, key1, counterLo, counterHi)
+  randomScale(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), a.i64(4), a.num(5), a.num(6), (uint32_t)a.num(7),
+              (uint32_t)a.num(8), counterOf(a, 9));
+  return nullptr;
+} END
+BIND(moePermute) {  // (d, counts, rowSlot, position, experts, n, E)
+  moePermute(a.i32(0), (int32_t*)a.ptr(1), (int32_t*)a.ptr(2), (int32_t*)a.ptr(3), (const int32_t*)a.ptr(4), a.i64(5),
+             a.i32(6));
+  return nullptr;
+} END
+BIND(moeDispatch) {  // (d, dtype, out, x, position, tokens, K, D)
+  moeDispatch(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), (const int32_t*)a.ptr(4), a.i64(5), a.i32(6), a.i64(7));
+  return nullptr;
+} END
+BIND(moeCombine) {  // (d, dtype, out, y, w (0: ones), position, tokens, K, D)
+  moeCombine(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), a.ptr(4), (const int32_t*)a.ptr(5), a.i64(6), a.i32(7), a.i64(8));
+  return nullptr;
+} END
+BIND(moeCombineBackward) {  // (d, dtype, dy, dw, g, y, w, position, tokens, K, D)
+  moeCombineBackward(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), a.ptr(4), a.ptr(5), a.ptr(6), (const int32_t*)a.ptr(7),
+                     a.i64(8), a.i32(9), a.i64(10));
+  return nullptr;
+} END
+BIND(siluGlu) { siluGlu(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), a.i64(4), a.i64(5)); return nullptr; } END
+BIND(siluGluBackward) {
+  siluGluBackward(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), a.ptr(4), a.i64(5), a.i64(6));
+  return nullptr;
+} END
+BIND(moeRoute) {  // (d, router, logits, experts, weights, probs, counts, T, E, K, eps, training, key0, key1, cLo, cHi)
+  moeRoute(a.i32(0), a.i32(1), (const float*)a.ptr(2), (int32_t*)a.ptr(3), (float*)a.ptr(4), (float*)a.ptr(5),
+           (float*)a.ptr(6), a.i64(7), a.i32(8), a.i32(9), a.num(10), a.flag(11), (uint32_t)a.num(12),
+           (uint32_t)a.num(13), counterOf(a, 14));
+  return nullptr;
+} END
+BIND(moeRouteBackward) {  // (d, router, logits, experts, gw, gp (0: none), dz, T, E, K, eps)
+  moeRouteBackward(a.i32(0), a.i32(1), (const float*)a.ptr(2), (const int32_t*)a.ptr(3), (const float*)a.ptr(4),
+                   (const float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), a.i32(8), a.i32(9), a.num(10));
+  return nullptr;
+} END
+// (d, dtype, mode, counts Float64Array [E], parts, in, out, first, second, result, weights Float64Array [parts*E])
+BIND(groupedLinear) {
+  auto countBytes = a.bytes(3);
+  auto weightBytes = a.bytes(10);
+  int E = (int)(countBytes.second / 8), parts = a.i32(4);
+  if ((int64_t)(weightBytes.second / 8) != (int64_t)parts * E)
+    throw Error("groupedLinear: need parts * E weight pointers");
+  std::vector<int64_t> counts(E);
+  std::vector<void*> weights(parts * E);
+  for (int e = 0; e < E; e++) counts[e] = (int64_t)((const double*)countBytes.first)[e];
+  for (int i = 0; i < parts * E; i++) weights[i] = (void*)(uintptr_t)((const double*)weightBytes.first)[i];
+  groupedLinear(a.i32(0), a.i32(1), a.i32(2), counts.data(), E, parts, a.i64(5), a.i64(6), a.ptr(7), a.ptr(8),
+                a.ptr(9), weights.data());
+  return nullptr;
+} END
 // sdpa shape: Float64Array [B, H, Hkv, S, Skv, D, Dv, window, scale, causal]
 static SdpaShape sdpaShape(const Args& a, size_t i) {
   const double* m = a.f64(i, 10);

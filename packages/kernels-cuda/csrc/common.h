@@ -76,6 +76,7 @@ enum AsyncError : int {
   ERR_GATHER = 4,
   ERR_SCATTER_ADD = 5,
   ERR_CROSS_ENTROPY = 6,
+  ERR_MOE_PERMUTE = 7,
 };
 
 // ---- caching allocator (allocator.cpp) --------------------------------------------------------

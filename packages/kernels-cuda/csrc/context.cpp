@@ -27,6 +27,7 @@ const char* errorOp(int64_t code) {
     case ERR_GATHER: return "gather: index";
     case ERR_SCATTER_ADD: return "scatter_add: index";
     case ERR_CROSS_ENTROPY: return "cross_entropy: target";
+    case ERR_MOE_PERMUTE: return "moe_permute: expert id";
     default: return "unknown op: value";
   }
 }

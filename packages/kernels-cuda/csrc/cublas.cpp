@@ -127,7 +127,7 @@ static void legacyGemm(int device, const Gemm& g) {
   cudaStream_t stream = streamFor(device);
   Handle h = handleFor(device, stream);
   int type = g.dtype == BF16 ? CUDA_R_16BF : CUDA_R_32F;
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = 1.0f, beta = g.beta;
   Status s = lib.gemm(h, g.transA ? 1 : 0, g.transB ? 1 : 0, g.m, g.n, g.k, &alpha, g.A, type, (int)g.lda, g.strideA,
                       g.B, type, (int)g.ldb, g.strideB, &beta, g.C, type, (int)g.ldc, g.strideC, g.batch,
                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
@@ -139,7 +139,7 @@ static void legacyGemm(int device, const Gemm& g) {
 }
 
 /**
- * Column-major strided-batched GEMM: C[i] = op(A[i]) * op(B[i]) (alpha 1, beta 0). src/kernels/matmul.ts
+ * Column-major strided-batched GEMM: C[i] = op(A[i]) * op(B[i]) + beta C[i] (alpha 1). src/kernels/matmul.ts
  * maps row-major products onto it. Lt first (cublaslt.cpp); cuBLAS when chosen or when Lt has no plan.
  */
 GemmCounts gemmCounts;

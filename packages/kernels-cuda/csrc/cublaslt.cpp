@@ -34,7 +34,7 @@ struct HeuristicResult {
 
 constexpr int CUDA_R_32F = 0, CUDA_R_16BF = 14, CUBLAS_COMPUTE_32F = 68;
 constexpr int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8;
-constexpr int LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6;
+constexpr int LAYOUT_ROWS = 2, LAYOUT_COLS = 3, LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6;
 constexpr int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5;  // B, C, D follow: 6, 7, 8
 constexpr uint32_t EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4, EPILOGUE_BGRADB = 512;
 constexpr size_t WORKSPACE_BYTES = 32u << 20;
@@ -191,6 +191,23 @@ void destroyPlan(Plan& p) {
 }
 
 int gemmChoice = -1;
+
+/** A grouped GEMM's changing dimension rounded up to a bucket, so a handful of plans serve all steps. */
+int bucketOf(int size) {
+  int step = size <= 1024 ? 128 : size <= 8192 ? 512 : 4096;
+  return (size + step - 1) / step * step;
+}
+
+/** The stored (rows, cols) of A, B and D for g, as makePlan lays them out. */
+void setShapes(const Plan& p, const Gemm& g) {
+  auto put = [](void* l, uint64_t rows, uint64_t cols) {
+    lt(api.layoutSet(l, LAYOUT_ROWS, &rows, sizeof(rows)), "cublasLtMatrixLayoutSetAttribute");
+    lt(api.layoutSet(l, LAYOUT_COLS, &cols, sizeof(cols)), "cublasLtMatrixLayoutSetAttribute");
+  };
+  if (g.transA) put(p.a, g.k, g.m); else put(p.a, g.m, g.k);
+  if (g.transB) put(p.b, g.n, g.k); else put(p.b, g.k, g.n);
+  put(p.d, g.m, g.n);
+}
 }  // namespace
 
 int gemmImplementation() {
@@ -229,22 +246,27 @@ bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias) {
                        alignment(g.C, g.ldc, g.batch > 1 ? g.strideC : 0, item), 0};
   align[3] = align[2];
   uint32_t biasAlign = epilogue == EPI_NONE ? 0 : alignment(bias, 0, 0, item);
-  Key key = {g.dtype, g.transA, g.transB, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.batch, g.batch > 1 ? g.strideA : 0,
-             g.batch > 1 ? g.strideB : 0, g.batch > 1 ? g.strideC : 0, epilogue, align[0], align[1], align[2],
-             biasAlign, 0};
+  // A grouped GEMM plans for its bucket's size (planned) and runs at its own (g).
+  Gemm planned = g;
+  if (g.varying == GEMM_VARY_N) planned.n = bucketOf(g.n);
+  if (g.varying == GEMM_VARY_K) planned.k = bucketOf(g.k);
+  Key key = {g.dtype, g.transA, g.transB, g.m, planned.n, planned.k, g.lda, g.ldb, g.ldc, g.batch,
+             g.batch > 1 ? g.strideA : 0, g.batch > 1 ? g.strideB : 0, g.batch > 1 ? g.strideC : 0, epilogue,
+             align[0], align[1], align[2], biasAlign, g.varying};
   auto it = s.plans.find(key);
   if (it == s.plans.end()) {
     if (s.plans.size() >= MAX_PLANS) {  // safe: cublasLtMatmul reads descriptors during the call, not later
       for (auto& entry : s.plans) destroyPlan(entry.second);
       s.plans.clear();
     }
-    it = s.plans.emplace(key, makePlan(s, g, epilogue, bias, align)).first;
+    it = s.plans.emplace(key, makePlan(s, planned, epilogue, bias, align)).first;
   }
   Plan& p = it->second;
   if (!p.usable) return false;
+  if (g.varying != GEMM_VARY_NONE) setShapes(p, g);
   if (epilogue != EPI_NONE)
     lt(api.descSet(p.desc, DESC_BIAS_POINTER, &bias, sizeof(bias)), "cublasLtMatmulDescSetAttribute");
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = 1.0f, beta = g.beta;
   Status st = api.matmul(s.handle, p.desc, &alpha, g.A, p.a, g.B, p.b, &beta, g.C, p.d, g.C, p.d, &p.algo,
                          s.workspace, p.workspace, stream);
   if (st != 0)

@@ -64,7 +64,16 @@ struct Gemm {
   void* C;
   int64_t ldc, strideC;
   int batch;
+  /** C = op(A) op(B) + beta C (accumulates the parts of a grouped input gradient). */
+  float beta = 0.f;
+  /**
+   * Which dimension a grouped GEMM changes from call to call (GEMM_VARY_N: the rows of a group, or
+   * GEMM_VARY_K: the rows a weight gradient sums over). Lt plans are then cached per bucket of that
+   * dimension, with the real size set on the layouts per call, so new row counts cost no heuristic.
+   */
+  int varying = 0;
 };
+enum GemmVarying : int { GEMM_VARY_NONE = 0, GEMM_VARY_N = 1, GEMM_VARY_K = 2 };
 enum GemmEpilogue : int { EPI_NONE = 0, EPI_BIAS = 1 /* C += bias[row] */, EPI_BGRADB = 2 /* bias[col] = sum_k op(B) */ };
 enum GemmImplementation : int { GEMM_LT = 0, GEMM_CUBLAS = 1 };
 std::string loadCublas(std::string* path);
@@ -86,5 +95,37 @@ struct GemmCounts {
 extern GemmCounts gemmCounts;
 int gemmImplementation();
 void setGemmImplementation(int impl);
+
+// random.cu: draws from a Philox (key, counter) reservation (distribution 0 uniform [a, b), 1 normal
+// (mean a, std b), 2 exponential (rate a)), and x * U(low, high)
+void randomFill(int device, int distribution, float* out, int64_t n, uint32_t key0, uint32_t key1, uint64_t counter,
+                double a, double b);
+void randomScale(int device, int dtype, void* out, const void* x, int64_t n, double low, double high, uint32_t key0,
+                 uint32_t key1, uint64_t counter);
+
+// moe.cu: the dropless MoE's permute, dispatch, combine and SiLU-GLU
+void moePermute(int device, int32_t* counts_E, int32_t* rowSlot_N, int32_t* position_TK, const int32_t* experts,
+                int64_t n, int E);
+void moeDispatch(int device, int dtype, void* out, const void* x, const int32_t* position, int64_t tokens, int K,
+                 int64_t D);
+void moeCombine(int device, int dtype, void* out, const void* y, const void* w, const int32_t* position,
+                int64_t tokens, int K, int64_t D);
+void moeCombineBackward(int device, int dtype, void* dy, void* dw, const void* g, const void* y, const void* w,
+                        const int32_t* position, int64_t tokens, int K, int64_t D);
+void siluGlu(int device, int dtype, void* out, const void* h, int64_t rows, int64_t I);
+void siluGluBackward(int device, int dtype, void* dh, const void* g, const void* h, int64_t rows, int64_t I);
+
+// route.cu: fused routers (0 sparsemixer-v2, 1 gshard-top-k, 2 switch)
+void moeRoute(int device, int router, const float* logits, int32_t* experts, float* weights, float* probs,
+              float* counts, int64_t T, int E, int K, double eps, bool training, uint32_t key0, uint32_t key1,
+              uint64_t counter);
+void moeRouteBackward(int device, int router, const float* logits, const int32_t* experts, const float* gw,
+                      const float* gp, float* dz, int64_t T, int E, int K, double eps);
+
+// grouped.cpp: the MoE's grouped linear (forward 0, input gradient 1, weight gradient 2)
+// mode 0: result y [N, parts*out] from first = x [N, in]; 1: result dx [N, in] from first = g;
+// 2: weights (written) dw from first = g and second = x.
+void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
+                   const void* first, const void* second, void* result, void* const* weights);
 
 }  // namespace grin

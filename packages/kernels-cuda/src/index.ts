@@ -11,6 +11,9 @@ import './kernels/indexing.js';
 import './kernels/matmul.js';
 import './kernels/optim.js';
 import './kernels/attention.js';
+import './kernels/random.js';
+import './kernels/moe.js';
+import './kernels/route.js';
 import type { MemoryStats } from './native.js';
 
 export { type CudaDevice, type CudaStatus, cudaStatus } from './status.js';

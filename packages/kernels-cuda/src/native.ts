@@ -162,6 +162,84 @@ export interface NativeAddon {
     bias?: N,
   ): N;
   setGemmImplementation(impl: N): void;
+  /** Philox draws: distribution 0 uniform [a, b), 1 normal (mean a, std b), 2 exponential (rate a). */
+  random(d: N, distribution: N, out: N, n: N, key0: N, key1: N, counterLo: N, counterHi: N, a: N, b: N): void;
+  randomScale(
+    d: N,
+    dtype: N,
+    out: N,
+    x: N,
+    n: N,
+    low: N,
+    high: N,
+    key0: N,
+    key1: N,
+    counterLo: N,
+    counterHi: N,
+  ): void;
+  moePermute(d: N, counts: N, rowSlot: N, position: N, experts: N, n: N, E: N): void;
+  moeDispatch(d: N, dtype: N, out: N, x: N, position: N, tokens: N, K: N, D: N): void;
+  moeCombine(d: N, dtype: N, out: N, y: N, w: N, position: N, tokens: N, K: N, D: N): void;
+  moeCombineBackward(
+    d: N,
+    dtype: N,
+    dy: N,
+    dw: N,
+    g: N,
+    y: N,
+    w: N,
+    position: N,
+    tokens: N,
+    K: N,
+    D: N,
+  ): void;
+  siluGlu(d: N, dtype: N, out: N, h: N, rows: N, I: N): void;
+  siluGluBackward(d: N, dtype: N, dh: N, g: N, h: N, rows: N, I: N): void;
+  moeRoute(
+    d: N,
+    router: N,
+    logits: N,
+    experts: N,
+    weights: N,
+    probs: N,
+    counts: N,
+    T: N,
+    E: N,
+    K: N,
+    eps: N,
+    training: N,
+    key0: N,
+    key1: N,
+    counterLo: N,
+    counterHi: N,
+  ): void;
+  moeRouteBackward(
+    d: N,
+    router: N,
+    logits: N,
+    experts: N,
+    gw: N,
+    gp: N,
+    dz: N,
+    T: N,
+    E: N,
+    K: N,
+    eps: N,
+  ): void;
+  /** mode 0 forward, 1 input gradient, 2 weight gradients (written into `weights`). */
+  groupedLinear(
+    d: N,
+    dtype: N,
+    mode: N,
+    counts: Float64Array,
+    parts: N,
+    inFeatures: N,
+    outFeatures: N,
+    first: N,
+    second: N,
+    result: N,
+    weights: Float64Array,
+  ): void;
   gemmInfo(): {
     implementation: N;
     cublasLtPath?: string;

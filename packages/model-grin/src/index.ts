@@ -13,6 +13,7 @@ export {
   type ExpertGroups,
   expertMlp,
   groupByExpert,
+  type MoeImplementation,
   type MoeOptions,
   moe,
   type RoutingTrace,

@@ -21,7 +21,7 @@ import {
 import type { GrinConfig } from './config.js';
 import type { LayerKvCache } from './modules/attention.js';
 import { decoderLayer } from './modules/decoder.js';
-import type { RoutingTrace } from './modules/moe.js';
+import type { MoeImplementation, RoutingTrace } from './modules/moe.js';
 import { optionalParam, type ParameterMap, param, parameterShapes } from './modules/names.js';
 
 /** Dtypes a model is built or loaded in (its parameters on the host). */
@@ -70,6 +70,8 @@ export interface ForwardOptions {
   rotary?: { cos: Tensor; sin: Tensor };
   /** Also return every layer's router picks in `routing` (for routing analysis; same numerics). */
   trace?: boolean;
+  /** The MoE block's implementation: 'auto' (default: grouped off the CPU), 'loop' or 'grouped'. */
+  moeImplementation?: MoeImplementation;
 }
 
 export interface ForwardOutput {
@@ -177,6 +179,7 @@ export class GrinModel {
           cache: cache?.layers[layer],
           generator: options.generator,
           trace: options.trace,
+          moeImplementation: options.moeImplementation,
         });
         x_BSD.dispose();
         x_BSD = result.out_BSD;

@@ -6,7 +6,7 @@ import type { BalanceStats } from '@grin-moe/router-sparsemixer';
 import { add, type Generator, layerNorm, type Tensor, tidy } from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
 import { attention, type LayerKvCache } from './attention.js';
-import { moe, type RoutingTrace } from './moe.js';
+import { type MoeImplementation, moe, type RoutingTrace } from './moe.js';
 import { layerPrefix, type ParameterMap, param } from './names.js';
 
 export interface DecoderInputs {
@@ -16,6 +16,7 @@ export interface DecoderInputs {
   cache?: LayerKvCache;
   generator?: Generator;
   trace?: boolean;
+  moeImplementation?: MoeImplementation;
 }
 
 export function decoderLayer(

@@ -4,18 +4,36 @@
 // E experts, K picks per token, I expert intermediate size, N = T*K routed rows.
 // bf16 activations (cuda): the jitter is drawn in f32 and rounded to bf16, and the router runs on
 // f32 logits (as transformers takes the routing softmax in float32); its weights come back as bf16.
+// Two implementations of the same numerics: `loop` (the CPU reference: one host sort, then three
+// linears per expert) and `grouped` (the default off the CPU: fused jitter, the fused router where
+// the device has one, a device permute, w1|w3 and w2 as grouped linears, a fused SiLU-GLU and a
+// gather-sum combine; one host read of the E counts per layer).
 // Test: cd packages/model-grin && npx vitest run src/parity src/modules
-import { type BalanceStats, balanceStats, getRouter } from '@grin-moe/router-sparsemixer';
 import {
+  type BalanceStats,
+  balanceStats,
+  getRouter,
+  hasFusedRouting,
+  routeFused,
+} from '@grin-moe/router-sparsemixer';
+import {
+  backendOf,
   cast,
   concat,
   type Generator,
+  groupedLinear,
   indexAdd,
   indexSelect,
   linear,
+  mean,
+  moeCombine,
+  moeDispatch,
+  moePermute,
   mul,
   rand,
+  randomScale,
   silu,
+  siluGlu,
   split,
   type Tensor,
   tensor,
@@ -30,7 +48,11 @@ export interface MoeOptions {
   generator?: Generator;
   /** Also return the router's picks (read-only; the numerics do not change). */
   trace?: boolean;
+  /** 'auto' (default): `grouped` off the CPU, `loop` on it. */
+  moeImplementation?: MoeImplementation;
 }
+
+export type MoeImplementation = 'auto' | 'loop' | 'grouped';
 
 /** The router's picks of one layer: expert ids (i32) and their weights, per token. */
 export interface RoutingTrace {
@@ -56,7 +78,13 @@ export function groupByExpert(experts_TK: Tensor, numExperts: number): ExpertGro
   const ids = experts_TK.toArray() as Int32Array;
   const K = experts_TK.shape[1]!;
   const counts_E = new Array<number>(numExperts).fill(0);
-  for (const e of ids) counts_E[e]!++;
+  ids.forEach((e, flat) => {
+    if (!(e >= 0 && e < numExperts))
+      throw new RangeError(
+        `MoE: the router picked expert ${e} for token ${Math.floor(flat / K)} (pick ${flat % K}); valid ids are 0..${numExperts - 1}`,
+      );
+    counts_E[e]!++;
+  });
   const starts = new Array<number>(numExperts).fill(0);
   for (let e = 1; e < numExperts; e++) starts[e] = starts[e - 1]! + counts_E[e - 1]!;
   const token = new Int32Array(ids.length);
@@ -84,6 +112,85 @@ export function expertMlp(params: ParameterMap, prefix: string, x_ND: Tensor): T
 }
 
 export function moe(
+  config: GrinConfig,
+  params: ParameterMap,
+  layer: number,
+  x_BSD: Tensor,
+  options: MoeOptions,
+): { out_BSD: Tensor; balance: BalanceStats; routing?: RoutingTrace } {
+  const implementation = options.moeImplementation ?? 'auto';
+  if (implementation !== 'auto' && implementation !== 'loop' && implementation !== 'grouped')
+    throw new RangeError(`moe: implementation must be 'auto', 'loop' or 'grouped', got '${implementation}'`);
+  const grouped =
+    implementation === 'grouped' || (implementation === 'auto' && backendOf(x_BSD.device).name !== 'cpu');
+  return grouped
+    ? moeGrouped(config, params, layer, x_BSD, options)
+    : moeLoop(config, params, layer, x_BSD, options);
+}
+
+/** The dropless block as grouped ops: no per-token host work, one read of the E counts. */
+function moeGrouped(
+  config: GrinConfig,
+  params: ParameterMap,
+  layer: number,
+  x_BSD: Tensor,
+  options: MoeOptions,
+): { out_BSD: Tensor; balance: BalanceStats; routing?: RoutingTrace } {
+  const [B, S, D] = x_BSD.shape as [number, number, number];
+  const T = B * S;
+  const E = config.numLocalExperts;
+  const K = config.numExpertsPerTok;
+  return tidy(() => {
+    let x_TD = x_BSD.reshape([T, D]);
+    const eps = config.inputJitterNoise;
+    if (options.training && eps > 0)
+      x_TD = randomScale(x_TD, { low: 1 - eps, high: 1 + eps, generator: options.generator });
+    const gateLogits_TE = linear(x_TD, param(params, `model.layers.${layer}.block_sparse_moe.gate.weight`));
+    const logits_TE = gateLogits_TE.dtype === 'bf16' ? cast(gateLogits_TE, 'f32') : gateLogits_TE;
+    const routeOptions = {
+      training: options.training,
+      jitterEps: config.routerJitterNoise,
+      topK: K,
+      generator: options.generator,
+    };
+    let experts_TK: Tensor;
+    let weights_TK: Tensor;
+    let balance: BalanceStats;
+    if (hasFusedRouting(config.router, logits_TE.device)) {
+      const fused = routeFused(config.router, logits_TE, routeOptions);
+      ({ experts_TK, weights_TK } = fused);
+      balance = { counts_E: fused.counts_E, meanProbs_E: mean(fused.probs_TE, 0), tokens: T, topK: K };
+    } else {
+      const routed = getRouter(config.router).route(logits_TE, routeOptions);
+      ({ experts_TK, weights_TK } = routed);
+      balance = balanceStats(experts_TK, routed.probs_TE);
+    }
+    const { counts_E, position_TK } = moePermute(experts_TK, E);
+    const counts = Array.from(counts_E.toArray() as Int32Array); // the one host read of the layer
+    const expert = (e: number, name: string) => param(params, `${expertPrefix(layer, e)}.${name}.weight`);
+    const range = Array.from({ length: E }, (_, e) => e);
+    const routed_ND = moeDispatch(x_TD, position_TK);
+    const gateUp_N2I = groupedLinear(
+      routed_ND,
+      [...range.map((e) => expert(e, 'w1')), ...range.map((e) => expert(e, 'w3'))],
+      counts,
+      2,
+    );
+    const expert_ND = groupedLinear(
+      siluGlu(gateUp_N2I),
+      range.map((e) => expert(e, 'w2')),
+      counts,
+    );
+    const weights = weights_TK.dtype === x_TD.dtype ? weights_TK : cast(weights_TK, x_TD.dtype);
+    const out_BSD = moeCombine(expert_ND, weights, position_TK).reshape([B, S, D]);
+    return options.trace
+      ? { out_BSD, balance, routing: { experts_TK, weights_TK: weights_TK.detach() } }
+      : { out_BSD, balance };
+  });
+}
+
+/** The reference: a host counting sort, then each expert's three linears on its rows. */
+function moeLoop(
   config: GrinConfig,
   params: ParameterMap,
   layer: number,

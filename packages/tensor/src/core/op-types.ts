@@ -1,4 +1,4 @@
-// Every op that crosses the registry, with its attributes. Backends implement these names;
+// Every core op that crosses the registry, with its attributes. Backends implement these names;
 // autograd/rules.ts must give each one a rule (or mark it non-differentiable): the compiler
 // checks that the rule table covers this list.
 import type { DType } from './dtype.js';
@@ -8,7 +8,7 @@ export interface AxisAttrs {
   axis: number;
 }
 
-export interface OpAttrs {
+export interface CoreOpAttrs {
   // creation (dispatched on an explicit device: they have no inputs)
   full: { shape: number[]; dtype: DType; value: number };
   arange: { start: number; step: number; n: number; dtype: DType };
@@ -111,6 +111,8 @@ export interface OpAttrs {
   grouped_linear_input_grad: { counts: number[]; parts: number };
   /** [g [N, parts*out], x [N, in]] -> parts*E weight gradients [out, in] (zero for empty groups). */
   grouped_linear_weight_grad: { counts: number[]; parts: number };
+  /** [x_TD, position_TK] -> x_ND with row position[t, k] = x[t]: token rows copied into expert order. */
+  moe_dispatch: None;
   /** [y_ND, weights_TK, position_TK] -> out_TD = sum_k weights_TK * y[position_TK]: a gather-sum. */
   moe_combine: None;
   /** [g_TD, y_ND, weights_TK, position_TK] -> [dy_ND, dweights_TK]. */
@@ -138,4 +140,13 @@ export interface OpAttrs {
   };
 }
 
+/**
+ * Every op the registry knows: the core ops above, plus ops another package declares by merging
+ * into this interface (the router package's fused `moe_route`). Those run through runKernel inside
+ * a custom autograd function of their own, so only the core ops need a rule in the gradient table.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: open for declaration merging
+export interface OpAttrs extends CoreOpAttrs {}
+
 export type OpName = keyof OpAttrs;
+export type CoreOpName = keyof CoreOpAttrs;

@@ -1,5 +1,5 @@
 // CPU reference kernels of the dropless MoE ops (ops/moe.ts): the permute (a counting sort of the
-// picks by expert, stable in token order), the grouped linear and its two gradients, the
+// picks by expert, stable in token order), the dispatch of rows into that order, the grouped linear and its two gradients, the
 // gather-sum combine and its backward, and the fused SiLU-GLU. Plain loops with f64 sums: these
 // are what the CUDA kernels are tested against. Test: cd packages/tensor && npx vitest run src/ops/moe
 import { registerKernel } from '../core/registry.js';
@@ -121,6 +121,20 @@ registerKernel('grouped_linear_weight_grad', 'cpu', ([g, x], { counts, parts }) 
       }
   });
   return grads;
+});
+
+registerKernel('moe_dispatch', 'cpu', ([x, position]) => {
+  requireFloat('moe_dispatch', x!, 'x');
+  requireIndex('moe_dispatch', position!, 'position');
+  const [T, D] = x!.shape as [number, number];
+  const K = position!.shape[1]!;
+  const out = allocate([T * K, D], x!.dtype, x!.device);
+  const xs = dense<FloatArray>(x!);
+  const rows = dense<Int32Array>(position!);
+  const os = dense<FloatArray>(out);
+  for (let t = 0; t < T; t++)
+    for (let k = 0; k < K; k++) os.set(xs.subarray(t * D, (t + 1) * D), rows[t * K + k]! * D);
+  return [out];
 });
 
 registerKernel('moe_combine', 'cpu', ([y, weights, position]) => {

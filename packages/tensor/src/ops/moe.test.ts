@@ -138,6 +138,25 @@ describe('moeCombine', () => {
   });
 });
 
+describe('moeDispatch', () => {
+  it('copies each token to its K rows, and sums them back in backward', () => {
+    const experts = ids([
+      [2, 0],
+      [0, 1],
+      [2, 2],
+    ]);
+    const { position_TK, rowSlot_N } = T.moePermute(experts, 3);
+    const x = wave([3, 5]);
+    const routed = T.moeDispatch(x, position_TK);
+    const xs = host(x);
+    const expected = host(rowSlot_N).flatMap((slot) =>
+      xs.slice(Math.floor(slot / 2) * 5, Math.floor(slot / 2) * 5 + 5),
+    );
+    expect(host(routed)).toEqual(expected);
+    gradcheck((a) => T.moeDispatch(a!, position_TK), [x]);
+  });
+});
+
 describe('siluGlu', () => {
   it('is silu of the first half times the second, with its gradient', () => {
     const h = wave([3, 6], 0.77, -0.3);

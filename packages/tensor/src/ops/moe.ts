@@ -56,6 +56,17 @@ export function groupedLinear(x_NK: Tensor, weights: Tensor[], counts: number[],
   return runOp('grouped_linear', [x_NK, ...weights], { counts: [...counts], parts })[0]!;
 }
 
+/** x_ND with row position_TK[t, k] a copy of x_TD[t]: the tokens in expert order for the grouped linear. */
+export function moeDispatch(x_TD: Tensor, position_TK: Tensor): Tensor {
+  if (x_TD.rank !== 2 || position_TK.rank !== 2 || position_TK.shape[0] !== x_TD.shape[0])
+    throw new RangeError(
+      `moeDispatch: expected x [T, D] and position [T, K], got ${x_TD.describe()} and ${position_TK.describe()}`,
+    );
+  if (position_TK.dtype !== 'i32')
+    throw new TypeError(`moeDispatch: position must be i32, got ${position_TK.describe()}`);
+  return runOp('moe_dispatch', [x_TD, position_TK], {})[0]!;
+}
+
 /** out_TD = sum over k of weights_TK * y[position_TK]: each token reads its K rows, no atomics. */
 export function moeCombine(y_ND: Tensor, weights_TK: Tensor, position_TK: Tensor): Tensor {
   if (y_ND.rank !== 2 || weights_TK.rank !== 2 || position_TK.rank !== 2)

@@ -2,6 +2,7 @@
 // backend with the *_grad / *_backward kernels. random_scale is its own derivative (the same draws
 // regenerated from the saved reservation); the permute is integer bookkeeping.
 import type { Tensor } from '../../core/tensor.js';
+import { full } from '../../ops/creation.js';
 import { runKernel } from '../../ops/dispatch.js';
 import type { RulesFor } from './types.js';
 
@@ -12,6 +13,7 @@ type MoeOps =
   | 'grouped_linear'
   | 'grouped_linear_input_grad'
   | 'grouped_linear_weight_grad'
+  | 'moe_dispatch'
   | 'moe_combine'
   | 'moe_combine_backward'
   | 'silu_glu'
@@ -39,6 +41,17 @@ export const moeRules = {
       if (!needWeights.some(Boolean)) return [dx];
       const dweights = runKernel('grouped_linear_weight_grad', g!.device, [g!, x!], ctx.attrs);
       return [dx, ...dweights.map((dw, i) => (needWeights[i] ? dw : (dw.dispose(), null)))];
+    },
+  },
+  moe_dispatch: {
+    saveInputs: [1],
+    backward: (ctx, [g]) => {
+      // each token's K copies sum back: the combine with weights of 1 (no atomics)
+      const position = ctx.inputs[1]!;
+      const ones = full([...position.shape], 1, { dtype: g!.dtype, device: g!.device });
+      const [dx] = runKernel('moe_combine', g!.device, [g!, ones, position], {});
+      ones.dispose();
+      return [dx!, null];
     },
   },
   moe_combine: {
