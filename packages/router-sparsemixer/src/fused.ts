@@ -69,7 +69,12 @@ const routeOp = customOp<MoeRouteAttrs>('moe_route', {
     const K = experts_TK.shape[1]!;
     const zero = (shape: number[]) => zeros(shape, { dtype: 'f32', device: logits_TE.device });
     const inputs = [logits_TE, experts_TK, dweights_TK ?? zero([T, K]), dprobs_TE ?? zero([T, E])];
-    const [dlogits_TE] = runKernel('moe_route_backward', logits_TE.device, inputs, ctx.data.attrs as MoeRouteAttrs);
+    const [dlogits_TE] = runKernel(
+      'moe_route_backward',
+      logits_TE.device,
+      inputs,
+      ctx.data.attrs as MoeRouteAttrs,
+    );
     return [dlogits_TE];
   },
   nondifferentiableOutputs: [0, 3],

@@ -6,7 +6,7 @@ import './baselines.js';
 
 export * from './balance.js';
 export { gshardTop2, switchTop1 } from './baselines.js';
+export * from './fused.js';
 export * from './reference.js';
 export * from './router.js';
 export { COIN_THRESHOLD, PARTIAL_FACTOR, sparseMixerV2 } from './sparsemixer.js';
-export * from './fused.js';
