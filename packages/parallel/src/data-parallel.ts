@@ -5,7 +5,7 @@
 // produced them (GradientBuckets, through identity taps on the parameters). Together: the same
 // loss and update as one process on the global batch.
 // Test: cd packages/parallel && npx vitest run src/data-parallel.test.ts
-import { customOp, Generator, type Tensor, tensor } from '@grin-moe/tensor';
+import { type BlockReservation, customOp, Generator, type Tensor, tensor } from '@grin-moe/tensor';
 import { ParallelError } from './errors.js';
 import type { ProcessGroup } from './group.js';
 import { allReduceTensor } from './tensors.js';
@@ -52,6 +52,22 @@ export class ShardedGenerator extends Generator {
     return out;
   }
 
+  /**
+   * Device-style draws (the `random` kernel at a Philox reservation): reserve the whole batch's
+   * blocks and hand out this part's. Exact when each part's draw fills whole blocks of 4 words,
+   * i.e. a multiple of 4 f32 (2 f64) values per rank: dataParallelChecks() in the trainer checks
+   * that tokens per rank divide by 4.
+   */
+  override reserveBlocks(blockCount: number): BlockReservation {
+    if (this.parts === 1) return super.reserveBlocks(blockCount);
+    const whole = super.reserveBlocks(blockCount * this.parts);
+    const low = whole.counter[0] + this.index * blockCount;
+    return {
+      key: whole.key,
+      counter: [low % 2 ** 32, (whole.counter[1] + Math.floor(low / 2 ** 32)) % 2 ** 32],
+    };
+  }
+
   override fillUint32(out: Uint32Array): Uint32Array {
     return this.shard(out, (w) => super.fillUint32(w));
   }
@@ -85,7 +101,10 @@ export function globalCounts(group: ProcessGroup): (t: Tensor) => Promise<Tensor
 }
 
 const tap = customOp<{ onGrad: (g: Tensor) => void }>('dp_gradient_tap', {
-  forward: (_ctx, [x]) => [x!.alias()],
+  forward: (ctx, [x], extra) => {
+    ctx.data.onGrad = extra.onGrad;
+    return [x!.alias()];
+  },
   backward: (ctx, [g]) => {
     if (g) (ctx.data.onGrad as (g: Tensor) => void)(g);
     return [g];

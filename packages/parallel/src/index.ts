@@ -12,4 +12,5 @@ export { localWorld } from './local.js';
 export { protoPath, WINDOW_BYTES } from './proto.js';
 export * from './store.js';
 export * from './tensors.js';
+export { closeAll, freePort, grpcWorlds, testEnv } from './testing.js';
 export { CHUNK_BYTES, type Elements } from './transport.js';

@@ -11,6 +11,7 @@ import {
   validateConfig,
 } from '../train/config.js';
 import { DeviceError } from '../train/device.js';
+import { launchedAsRank, launchLocalWorkers, trainAsRank } from '../train/launch.js';
 import { runTraining } from '../train/loop.js';
 
 export const trainCommand: Command = {
@@ -68,9 +69,18 @@ export const trainCommand: Command = {
     const { flags, positional } = parseFlags(trainCommand, argv);
     if (positional.length) throw new CliError(`train: unexpected argument '${positional[0]}'`);
     const config = resolveConfig(flags);
-    const summary = await runTraining(config, { resume: Boolean(flags.resume) }).catch((error: unknown) => {
+    const dp = flags.dp as number;
+    // --dp N without a launcher around us: start N local ranks of this command and wait for them.
+    if (dp > 1 && !launchedAsRank()) return launchLocalWorkers(argv, dp);
+    const options = { resume: Boolean(flags.resume) };
+    const trained = await (launchedAsRank()
+      ? trainAsRank(config, options, dp)
+      : runTraining(config, options).then((summary) => ({ summary, rank: 0 }))
+    ).catch((error: unknown) => {
       throw error instanceof DeviceError ? new CliError(error.message) : error;
     });
+    if (trained.rank !== 0) return 0; // rank 0 reports for the run
+    const summary = trained.summary;
     const out = process.stdout;
     out.write(`\nrun directory: ${summary.runDir}\n`);
     out.write(`steps: ${summary.steps}${summary.stoppedEarly ? ` (${summary.stoppedEarly})` : ''}\n`);
@@ -112,10 +122,10 @@ export function resolveConfig(flags: Record<string, unknown>): TrainConfig {
     if (config.optim.warmupSteps > config.optim.steps)
       config = { ...config, optim: { ...config.optim, warmupSteps: Math.floor(config.optim.steps / 10) } };
     validateConfig(config, flags.config ? `${flags.config as string} + command line` : 'config');
-    for (const axis of ['dp', 'pp', 'tp'] as const) {
+    for (const axis of ['pp', 'tp'] as const) {
       if ((flags[axis] as number | undefined) !== undefined && (flags[axis] as number) > 1) {
         throw new CliError(
-          `train: --${axis} ${flags[axis]} needs @grin-moe/parallel, which is not built yet; run with --${axis} 1`,
+          `train: --${axis} ${flags[axis]} is not built yet (data parallelism is: --dp N); run with --${axis} 1`,
         );
       }
     }

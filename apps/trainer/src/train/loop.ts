@@ -14,6 +14,7 @@ import { balanceLoss } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
 import { completeCheckpoints, writeCheckpoint } from './checkpoints.js';
 import type { TrainConfig } from './config.js';
+import { type StepParallel, singleProcess } from './data-parallel.js';
 import { type PlacedModel, requireCuda, toDevice } from './device.js';
 import { prepareData, type TrainingData } from './prepare.js';
 import { ProgressBar } from './progress.js';
@@ -21,6 +22,8 @@ import { writeRoutingReport } from './routing.js';
 
 export interface TrainOptions {
   resume: boolean;
+  /** Data-parallel rank of a `grin train --dp N` run (default: one process). */
+  parallel?: StepParallel;
   progress?: ProgressBar;
   /** For tests: stop after this step as if killed (no final checkpoint). */
   abortAfterStep?: number;
@@ -50,8 +53,10 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   if (options.resume && !existing.length)
     progress.log(`${runDir}: no complete checkpoint to resume from; starting from step 0`);
   if (config.device === 'cuda') await requireCuda();
+  const par = options.parallel ?? singleProcess;
+  await par.ready(); // rank 0 has locked and recovered the run directory
   mkdirSync(runDir, { recursive: true });
-  writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  if (par.isRoot) writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
   const data = await prepareData(config, runDir, existing.at(-1) ?? null, options.resume, progress);
   const { tokenizer, train, validation, unigram } = data;
@@ -91,10 +96,10 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
     generator.setState(data.resumed.state.generator);
     ({ step, tokensSeen, bestValLoss } = data.resumed.state);
     elapsedBefore = data.resumed.state.elapsedSeconds;
-    truncateMetrics(runDir, step);
+    if (par.isRoot) truncateMetrics(runDir, step);
     progress.log(`resumed from ${data.resumed.dir} at step ${step}`);
   } else {
-    writeFileSync(join(runDir, 'metrics.jsonl'), '');
+    if (par.isRoot) writeFileSync(join(runDir, 'metrics.jsonl'), '');
   }
 
   const tokensPerStep = o.batchSize * o.gradAccum * config.data.seqLen;
@@ -105,6 +110,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   let lastValLoss = Number.NaN;
   const save = () => {
     lastGood = step;
+    if (!par.isRoot) return;
     // Checkpoints hold CPU f32 values whatever the device; the optimizer state is read back as is.
     const cpu = placed.toCpu();
     try {
@@ -140,17 +146,22 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
       const first = ((step - 1) * o.gradAccum + micro) * o.batchSize;
       const scope = new T.Scope();
       try {
-        const ids = T.tensor(train.sampler.rows(first, o.batchSize), {
-          shape: [o.batchSize, config.data.seqLen],
+        const shard = par.shard(first, o.batchSize); // this rank's rows of the global batch
+        const ids = T.tensor(train.sampler.rows(shard.first, shard.count), {
+          shape: [shard.count, config.data.seqLen],
           dtype: 'i32',
           device,
         });
-        const out = placed.compute().forward(ids, { training: true, generator });
+        const draws = par.draws(generator);
+        const out = par
+          .model(placed, micro === o.gradAccum - 1)
+          .forward(ids, { training: true, generator: draws });
+        par.settle(generator, draws);
         const ce = nextTokenLoss(out.logits_BSV, ids);
         const { loss: aux } = await balanceLoss(out.balance, {
           alpha: o.lbAlpha,
           mode: o.lbMode,
-          allReduce: (t) => T.clone(t),
+          allReduce: par.allReduce,
         });
         const total = T.div(T.add(ce, aux), o.gradAccum);
         total.backward();
@@ -164,11 +175,13 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
         scope.dispose();
       }
     }
-    const [lossSum, auxSum, gradNorm] = T.tidy(() => {
+    await par.finishGradients();
+    const [localLossSum, localAuxSum, gradNorm] = T.tidy(() => {
       const norm = T.clipGradNorm(placed.parameters(), o.clip);
       return Array.from(T.concat([sums_2!, T.cast(norm, 'f32').reshape([1])]).toArray() as Float32Array);
     }) as [number, number, number];
     sums_2!.dispose();
+    const [lossSum, auxSum] = await par.averageSums(Float32Array.of(localLossSum, localAuxSum));
     // GRIN_TEST_NAN_AT_STEP lets the tests drive the non-finite path through the real loop.
     const loss = step === Number(process.env.GRIN_TEST_NAN_AT_STEP) ? Number.NaN : lossSum / o.gradAccum;
     if (!Number.isFinite(loss)) {
@@ -191,7 +204,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
       tokens_per_s: tokensPerStep / stepSeconds,
       aux_loss: auxSum / o.gradAccum,
     };
-    if (step % config.eval.every === 0 || step === o.steps) {
+    if (par.isRoot && (step % config.eval.every === 0 || step === o.steps)) {
       lastValLoss = validate();
       record.val_loss = lastValLoss;
       record.val_ppl = Math.exp(lastValLoss);
@@ -200,7 +213,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
         `step ${step}: validation loss ${lastValLoss.toFixed(4)} (perplexity ${Math.exp(lastValLoss).toFixed(2)})`,
       );
     }
-    appendFileSync(join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
+    if (par.isRoot) appendFileSync(join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
     const rate =
       (step - (data.resumed?.state.step ?? 0)) / Math.max(1e-9, (performance.now() - started) / 1000);
     progress.update({
@@ -213,7 +226,8 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
     });
     if (options.abortAfterStep !== undefined && step >= options.abortAfterStep) return abandon(runDir, step);
     if (step % config.checkpoint.every === 0 || step === o.steps) save();
-    if (config.timeBudgetSeconds > 0 && elapsed() > config.timeBudgetSeconds && step < o.steps) {
+    const overBudget = config.timeBudgetSeconds > 0 && elapsed() > config.timeBudgetSeconds;
+    if ((await par.any(overBudget)) && step < o.steps) {
       stoppedEarly = `time budget of ${config.timeBudgetSeconds}s reached at step ${step} of ${o.steps}`;
       progress.log(stoppedEarly);
       break;
@@ -228,7 +242,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   // The routing report runs on the CPU (its batches are host tensors): a CPU copy off the device.
   const cpu = placed.toCpu();
   try {
-    writeRoutingReport(runDir, cpu.model, validation, config);
+    if (par.isRoot) writeRoutingReport(runDir, cpu.model, validation, config);
   } finally {
     if (cpu.copied) cpu.model.dispose();
   }

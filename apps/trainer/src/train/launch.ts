@@ -1,0 +1,151 @@
+// `grin train --dp N`: as a launcher it starts N local worker processes of this same CLI with the
+// torchrun environment (loopback Store, a fresh GRIN_RUN_TOKEN) and stops them all when any one
+// fails, naming it; as a rank (RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS set, by us or by an
+// external launcher such as torchrun or srun) it joins the run and trains its data-parallel share.
+// Test: cd apps/trainer && npx vitest run src/train/data-parallel.test.ts
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
+import { initWorld, readLaunchEnv } from '@grin-moe/parallel';
+import type { TrainConfig } from './config.js';
+import { dataParallel, type StepParallel } from './data-parallel.js';
+import { runTraining, type TrainOptions, type TrainSummary } from './loop.js';
+import { ProgressBar } from './progress.js';
+
+/** True when a launcher placed this process in a world of more than one rank. */
+export function launchedAsRank(env: NodeJS.ProcessEnv = process.env): boolean {
+  const size = env.WORLD_SIZE ?? (env.RANK === undefined ? env.SLURM_NTASKS : undefined);
+  return size !== undefined && Number(size) > 1;
+}
+
+/** Joins the run from the environment and trains this rank's share; rank 0 alone writes. */
+export async function trainAsRank(
+  config: TrainConfig,
+  options: TrainOptions,
+  dp: number,
+): Promise<{ summary: TrainSummary; rank: number }> {
+  const env = readLaunchEnv();
+  if (env.worldSize !== dp)
+    throw new Error(
+      `train: --dp ${dp} but the launcher started ${env.worldSize} ranks (WORLD_SIZE/SLURM_NTASKS); pass --dp ${env.worldSize} (pipeline and tensor parallelism are not built yet)`,
+    );
+  const rows = config.optim.batchSize / dp;
+  if (!Number.isInteger(rows) || (rows * config.data.seqLen) % 4 !== 0)
+    throw new Error(
+      `train: --dp ${dp} needs a batch size (${config.optim.batchSize}) that divides into ${dp} shards of a whole number of rows whose tokens (rows x seqLen ${config.data.seqLen}) divide by 4, so each rank's random draws are exactly its rows' share`,
+    );
+  const world = await initWorld({ env });
+  const quiet = new ProgressBar(
+    new Writable({ write: (_c, _e, done) => done() }) as unknown as NodeJS.WriteStream,
+  );
+  try {
+    const summary = await runTraining(config, {
+      ...options,
+      parallel: withTestKill(dataParallel(world.group), env.rank),
+      progress: env.rank === 0 ? options.progress : quiet,
+    });
+    await world.close();
+    return { summary, rank: env.rank };
+  } catch (error) {
+    // Every other rank stops with this rank's number and message.
+    world.group.abort((error as Error).message);
+    await new Promise((r) => setTimeout(r, 200));
+    throw error;
+  }
+}
+
+/**
+ * GRIN_TEST_KILL_RANK_AT_STEP=R:N makes rank R kill itself (SIGKILL: no goodbye to its peers) in
+ * step N+1, before its gradients are reduced; the fault tests drive a real dead rank with it.
+ */
+function withTestKill(parallel: StepParallel, rank: number): StepParallel {
+  const [killRank, killStep] = (process.env.GRIN_TEST_KILL_RANK_AT_STEP ?? '').split(':').map(Number);
+  if (killRank !== rank || !Number.isInteger(killStep)) return parallel;
+  let steps = 0;
+  return {
+    ...parallel,
+    finishGradients() {
+      if (++steps > killStep!) process.kill(process.pid, 'SIGKILL');
+      return parallel.finishGradients();
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+export interface LaunchOptions {
+  /** The CLI script to run (default: this process's own). */
+  script?: string;
+  /** Seconds the others get to stop by themselves after one rank fails, before they are killed. */
+  graceSeconds?: number;
+  log?: (line: string) => void;
+}
+
+/** Starts `dp` ranks of `grin train argv` on this machine; resolves with the exit code for the shell. */
+export async function launchLocalWorkers(
+  argv: string[],
+  dp: number,
+  options: LaunchOptions = {},
+): Promise<number> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const script = options.script ?? process.argv[1]!;
+  const port = await freePort();
+  const token = process.env.GRIN_RUN_TOKEN ?? randomBytes(16).toString('hex');
+  const children: ChildProcess[] = [];
+  let firstFailure: string | null = null;
+  const exits = Array.from({ length: dp }, (_, rank) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, 'train', ...argv], {
+      env: {
+        ...process.env,
+        RANK: String(rank),
+        WORLD_SIZE: String(dp),
+        LOCAL_RANK: String(rank),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+        GRIN_RUN_TOKEN: token,
+      },
+      // Rank 0 speaks for the run; the others' stderr (errors only) is prefixed with their rank.
+      stdio: rank === 0 ? 'inherit' : ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(child);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) log(`[rank ${rank}] ${line}`);
+    });
+    return new Promise<number>((resolve) => {
+      child.on('exit', (code, signal) => {
+        if ((code !== 0 || signal) && firstFailure === null) {
+          firstFailure = `rank ${rank} (pid ${child.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
+          setTimeout(() => stopAll(children), (options.graceSeconds ?? 30) * 1000).unref();
+        }
+        resolve(code ?? 1);
+      });
+    });
+  });
+  const codes = await Promise.all(exits);
+  if (firstFailure) {
+    log(
+      `train: ${firstFailure}; the run stopped (${codes.filter((c) => c !== 0).length} of ${dp} ranks failed)`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+function stopAll(children: ChildProcess[]): void {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  setTimeout(() => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }, 5000).unref();
+}
