@@ -1,5 +1,6 @@
 // A small typed flag parser shared by every subcommand: --name value, --name=value, boolean
-// switches, and positional words. Unknown flags and malformed values are errors that name the flag.
+// switches, and positional words. Unknown flags and malformed values are errors that name the flag;
+// a flag followed by another flag instead of its value is refused. Test: npx vitest run src/args.test.ts
 export class CliError extends Error {}
 
 export type FlagSpec =
@@ -48,6 +49,11 @@ export function parseFlags(command: Command, argv: string[]): { flags: ParsedFla
     }
     const value = eq !== -1 ? word.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new CliError(`${command.name}: --${name} needs a value`);
+    // `--prompt --max-new-tokens 5` means a forgotten value, not the prompt '--max-new-tokens'.
+    if (eq === -1 && value.startsWith('--'))
+      throw new CliError(
+        `${command.name}: --${name} needs a value, but the next word is the flag ${value}; write --${name}=${value} if that is the value`,
+      );
     if (spec.kind === 'string') {
       flags[name] = value;
     } else {

@@ -22,7 +22,8 @@ export const checkRouterCommand: Command = {
     json: { kind: 'boolean', help: 'print the comparison as JSON' },
   },
   async run(argv) {
-    const { flags } = parseFlags(checkRouterCommand, argv);
+    const { flags, positional } = parseFlags(checkRouterCommand, argv);
+    if (positional.length) throw new CliError(`check-router: unexpected argument '${positional[0]}'`);
     const path = flags.reference as string | undefined;
     if (!path) throw new CliError('check-router: --reference FILE is required');
     const result = checkRouterAgainst(readReference(path), flags.router as string);

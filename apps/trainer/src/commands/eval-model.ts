@@ -1,7 +1,8 @@
 // `grin eval ppl|mc|routing`: the analyses of @grin-moe/eval that load a model (a model directory,
 // or a run directory whose newest checkpoint is used) and write JSON into its run directory unless
 // --out says otherwise: eval/perplexity.json, eval/mc-<file>.json, eval/category-similarity.json,
-// routing/expert-load.json, routing/token-routing.json (the names the dashboard reads).
+// routing/expert-load.json, routing/token-routing.json (the names the dashboard reads). The output
+// path is checked writable before any work.
 // Test: cd apps/trainer && npx vitest run src/commands/eval
 import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
@@ -18,6 +19,7 @@ import {
 import { type GrinModel, loadModel, loadTokenizer, type Tokenizer } from '@grin-moe/model-grin';
 import { CliError, type Command, type FlagSpec, type ParsedFlags } from '../args.js';
 import { loadBrown } from '../data/brown.js';
+import { checkOutputFile, prepareOutputDir } from '../output-path.js';
 import { resolveModelDir } from '../train/checkpoints.js';
 
 /** One `grin eval` analysis: its flags (for parsing and help) and what it does with them. */
@@ -96,6 +98,7 @@ export const ppl: Sub = {
     const data = needFile('ppl', flags, 'data', 'the text to score');
     const { runDir, model, tokenizer } = open('ppl', flags);
     const out = (flags.out as string | undefined) ?? join(runDir, 'eval', 'perplexity.json');
+    checkOutputFile(out, 'eval ppl --out'); // before the work, not after it
     const result = perplexity(model, tokenizer, data, {
       seqLen: flags['seq-len'] as number | undefined,
       batchSize: flags.batch as number,
@@ -151,6 +154,7 @@ export const mc: Sub = {
     const { runDir, model, tokenizer } = open('mc', flags);
     const out =
       (flags.out as string | undefined) ?? join(runDir, 'eval', `mc-${basename(data, extname(data))}.json`);
+    checkOutputFile(out, 'eval mc --out');
     const result = multipleChoice(model, tokenizer, data, {
       format: format as McFormat | undefined,
       shots,
@@ -209,6 +213,7 @@ export const routing: Sub = {
       : brownDocuments();
     const { runDir, model, tokenizer } = open('routing', flags);
     const outDir = (flags.out as string | undefined) ?? runDir;
+    for (const sub of ['routing', 'eval']) prepareOutputDir(join(outDir, sub), 'eval routing --out');
     const { load, similarity } = routingAnalysis(model, tokenizer, docs, {
       seqLen: flags['seq-len'] as number | undefined,
       maxTokensPerCategory: flags['max-tokens-per-category'] as number,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { EvaluationError, measureThroughput } from '@grin-moe/eval';
 import { defaultGrinConfig, type GrinConfig, parseConfig } from '@grin-moe/model-grin';
 import { CliError, type Command, type FlagSpec, parseFlags, renderHelp } from '../args.js';
+import { checkOutputFile } from '../output-path.js';
 import { resolveModelDir } from '../train/checkpoints.js';
 import { defaultTrainConfig } from '../train/config.js';
 import { modelShapeFor } from '../train/prepare.js';
@@ -57,6 +58,7 @@ const throughput: Sub = {
         throw new CliError(`eval throughput: ${(error as Error).message}`);
       }
     }
+    if (out) checkOutputFile(out, 'eval throughput --out');
     const result = await measureThroughput(config, {
       batchSize: flags.batch as number,
       seqLen: flags['seq-len'] as number,

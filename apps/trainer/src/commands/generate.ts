@@ -1,10 +1,12 @@
 // `grin generate --model DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]
 // [--seed S]`: streams a continuation to stdout as tokens arrive, using the model directory's
-// tokenizer (loadTokenizer). --prompt-ids takes token ids directly (no tokenizer needed).
+// tokenizer (loadTokenizer). --prompt-ids takes token ids directly (no tokenizer needed). Stray
+// words and a prompt past max_position_embeddings are refused; non-finite logits stop it (exit 1).
 // Test: cd apps/trainer && npx vitest run src/commands/generate
 import {
   createStreamDecoder,
   generate,
+  loadConfig,
   loadModel,
   loadTokenizer,
   type Tokenizer,
@@ -24,6 +26,23 @@ function parsePromptIds(text: string): number[] {
     );
   }
   return ids;
+}
+
+/** A prompt past the context is refused; one that leaves no room for the new tokens is warned about. */
+export function checkPromptLength(
+  context: number,
+  promptTokens: number,
+  maxNewTokens: number,
+  dir: string,
+): void {
+  if (promptTokens > context)
+    throw new CliError(
+      `generate: the prompt is ${promptTokens} tokens, longer than the model's max_position_embeddings (${context}, ${dir}/config.json); shorten it`,
+    );
+  if (promptTokens + maxNewTokens > context)
+    process.stderr.write(
+      `grin: warning: the prompt (${promptTokens} tokens) + --max-new-tokens ${maxNewTokens} pass max_position_embeddings (${context}); tokens past position ${context} are outside what the model was built for\n`,
+    );
 }
 
 export const generateCommand: Command = {
@@ -48,7 +67,11 @@ export const generateCommand: Command = {
     dtype: { kind: 'string', help: 'compute dtype, f32 or f64', default: 'f32' },
   },
   async run(argv) {
-    const { flags } = parseFlags(generateCommand, argv);
+    const { flags, positional } = parseFlags(generateCommand, argv);
+    if (positional.length)
+      throw new CliError(
+        `generate: unexpected words ${positional.map((w) => `'${w}'`).join(' ')}; quote a prompt of several words: --prompt "the jury said"`,
+      );
     const given = flags.model as string | undefined;
     if (!given) throw new CliError(`generate: --model DIR is required; usage: ${generateCommand.usage}`);
     let dir: string;
@@ -75,6 +98,8 @@ export const generateCommand: Command = {
       }
     }
     const prompt = tokenizer ? tokenizer.encode(text!) : parsePromptIds(idsText!);
+    const maxNewTokens = flags['max-new-tokens'] as number;
+    checkPromptLength(loadConfig(dir).maxPositionEmbeddings, prompt.length, maxNewTokens, dir);
     const model = loadModel(dir, { dtype });
     try {
       if (tokenizer && tokenizer.vocabSize > model.config.vocabSize) {
@@ -86,7 +111,7 @@ export const generateCommand: Command = {
       const stream = tokenizer ? createStreamDecoder(tokenizer) : null;
       let count = 0;
       generate(model, prompt, {
-        maxNewTokens: flags['max-new-tokens'] as number,
+        maxNewTokens,
         temperature: flags.temperature as number,
         topP,
         generator: new Generator(flags.seed as number),

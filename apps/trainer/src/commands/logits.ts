@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { type GrinModel, idsTensor, loadModel, nextTokenLoss } from '@grin-moe/model-grin';
 import { noGrad, saveTensors, type Tensor, tidy, zerosLike } from '@grin-moe/tensor';
 import { CliError, type Command, parseFlags } from '../args.js';
+import { checkOutputFile } from '../output-path.js';
 import { resolveModelDir } from '../train/checkpoints.js';
 
 /** Validates a JSON array of equal-length rows of token ids in [0, vocabSize). */
@@ -76,7 +77,8 @@ export const logitsCommand: Command = {
     out: { kind: 'string', help: 'output .safetensors file' },
   },
   async run(argv) {
-    const { flags } = parseFlags(logitsCommand, argv);
+    const { flags, positional } = parseFlags(logitsCommand, argv);
+    if (positional.length) throw new CliError(`logits: unexpected argument '${positional[0]}'`);
     for (const name of ['model', 'ids', 'out'] as const) {
       if (!flags[name]) throw new CliError(`logits: --${name} is required; usage: ${logitsCommand.usage}`);
     }
@@ -90,6 +92,7 @@ export const logitsCommand: Command = {
     } catch (error) {
       throw new CliError(`${idsFile}: cannot read token ids (${(error as Error).message})`);
     }
+    checkOutputFile(flags.out as string, 'logits --out');
     const model = loadModel(resolveModelDir(flags.model as string), { dtype });
     try {
       const rows = parseIds(json, idsFile, model.config.vocabSize);

@@ -1,6 +1,8 @@
 // `grin train`: with no flags, trains the embedded default (a small GRIN MoE on the Brown corpus,
 // sized for 2 CPU cores, about 10 minutes) and prints the validation cross-entropy next to the
-// corpus' unigram entropy. A config file (JSON or YAML) and flags adjust it; flags win.
+// corpus' unigram entropy. A config file (JSON or YAML) and flags adjust it; flags win. With
+// --resume the run's saved config.json wins and conflicting flags are refused (resume-config.ts).
+import { join } from 'node:path';
 import { CliError, type Command, parseFlags } from '../args.js';
 import {
   ConfigError,
@@ -11,8 +13,10 @@ import {
   validateConfig,
 } from '../train/config.js';
 import { DeviceError } from '../train/device.js';
+import { JsonFileError } from '../train/json-file.js';
 import { launchedAsRank, launchLocalWorkers, trainAsRank } from '../train/launch.js';
 import { runTraining } from '../train/loop.js';
+import { readSavedConfig, resumeConfig, type Setting, settingsOf } from '../train/resume-config.js';
 
 export const trainCommand: Command = {
   name: 'train',
@@ -68,7 +72,7 @@ export const trainCommand: Command = {
   async run(argv) {
     const { flags, positional } = parseFlags(trainCommand, argv);
     if (positional.length) throw new CliError(`train: unexpected argument '${positional[0]}'`);
-    const config = resolveConfig(flags);
+    const config = flags.resume ? resolveResumeConfig(flags) : resolveConfig(flags);
     const dp = flags.dp as number;
     // --dp N without a launcher around us: start N local ranks of this command and wait for them.
     if (dp > 1 && !launchedAsRank()) return launchLocalWorkers(argv, dp);
@@ -105,19 +109,12 @@ export function resolveConfig(flags: Record<string, unknown>): TrainConfig {
     if (flags.config)
       config = mergeConfig(config, readConfigFile(flags.config as string), flags.config as string);
     const patch: Record<string, Record<string, unknown>> = { run: {}, data: {}, model: {}, optim: {} };
-    if (flags.out !== undefined) patch.run!.out = flags.out;
-    if (flags.name !== undefined) patch.run!.name = flags.name;
-    if (flags.seed !== undefined) patch.run!.seed = flags.seed;
-    if (flags['max-steps'] !== undefined) patch.optim!.steps = flags['max-steps'];
-    if (flags.router !== undefined) patch.model!.router = flags.router;
-    if (flags['lb-mode'] !== undefined) patch.optim!.lbMode = flags['lb-mode'];
-    if (flags['lb-alpha'] !== undefined) patch.optim!.lbAlpha = flags['lb-alpha'];
-    if (flags['init-from'] !== undefined) patch.data!.initFrom = flags['init-from'];
-    if (flags.data !== undefined) Object.assign(patch.data!, { source: 'file', file: flags.data });
     const extra: Record<string, unknown> = {};
-    if (flags['time-budget'] !== undefined) extra.timeBudgetSeconds = flags['time-budget'];
-    if (flags.device !== undefined && flags.device !== 'cpu') extra.device = flags.device;
-    if (flags.dtype !== undefined && flags.dtype !== 'f32') extra.dtype = flags.dtype;
+    for (const { field, value } of flagSettings(flags)) {
+      const [section, key] = field.split('.') as [string, string | undefined];
+      if (key === undefined) extra[section] = value;
+      else patch[section]![key] = value;
+    }
     config = mergeConfig(config, { ...patch, ...extra }, 'command line');
     if (config.optim.warmupSteps > config.optim.steps)
       config = { ...config, optim: { ...config.optim, warmupSteps: Math.floor(config.optim.steps / 10) } };
@@ -132,6 +129,51 @@ export function resolveConfig(flags: Record<string, unknown>): TrainConfig {
     return config;
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message);
+    throw error;
+  }
+}
+
+/** Flag -> config field; --data sets two fields. */
+const FLAG_FIELDS: Record<string, string> = {
+  out: 'run.out',
+  name: 'run.name',
+  seed: 'run.seed',
+  'max-steps': 'optim.steps',
+  router: 'model.router',
+  'lb-mode': 'optim.lbMode',
+  'lb-alpha': 'optim.lbAlpha',
+  'init-from': 'data.initFrom',
+  'time-budget': 'timeBudgetSeconds',
+};
+
+/** The config fields the command line sets explicitly, each with its flag. */
+export function flagSettings(flags: Record<string, unknown>): Setting[] {
+  const settings: Setting[] = [];
+  for (const [flag, field] of Object.entries(FLAG_FIELDS))
+    if (flags[flag] !== undefined) settings.push({ origin: `--${flag}`, field, value: flags[flag] });
+  if (flags.data !== undefined) {
+    settings.push({ origin: '--data', field: 'data.source', value: 'file' });
+    settings.push({ origin: '--data', field: 'data.file', value: flags.data });
+  }
+  // cpu and f32 are the flags' defaults, so only other values count as given.
+  if (flags.device !== undefined && flags.device !== 'cpu')
+    settings.push({ origin: '--device', field: 'device', value: flags.device });
+  if (flags.dtype !== undefined && flags.dtype !== 'f32')
+    settings.push({ origin: '--dtype', field: 'dtype', value: flags.dtype });
+  return settings;
+}
+
+/** --resume: the run's saved config, with the flags and --config fields that may change applied. */
+export function resolveResumeConfig(flags: Record<string, unknown>): TrainConfig {
+  const requested = resolveConfig(flags); // checks the flags and finds the run directory
+  try {
+    const saved = readSavedConfig(join(requested.run.out, requested.run.name));
+    if (!saved) return requested;
+    const file = flags.config as string | undefined;
+    const settings = [...(file ? settingsOf(readConfigFile(file), file) : []), ...flagSettings(flags)];
+    return resumeConfig(saved.config, saved.path, settings);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof JsonFileError) throw new CliError(error.message);
     throw error;
   }
 }

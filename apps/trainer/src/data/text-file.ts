@@ -1,6 +1,7 @@
 // `--data FILE`: a training corpus from one file, either plain text (documents separated by blank
 // lines) or JSONL (one {"text": ..., "category"?: ...} object a line; .jsonl/.ndjson, or a file
-// whose first line is a JSON object). Errors name the file and line.
+// whose first line is a JSON object). Errors name the file and line; a binary file (NUL bytes,
+// invalid UTF-8) is refused.
 // Test: cd apps/trainer && npx vitest run src/data/text-file.test.ts
 
 import { readFileSync } from 'node:fs';
@@ -82,14 +83,33 @@ export function parsePlainText(path: string, content: string): TextFileDocument[
     .map((text, index) => ({ id: `${stem}#${index + 1}`, text }));
 }
 
+/** UTF-8 text, or an error: a NUL byte or invalid UTF-8 means a binary file, not a corpus. */
+export function decodeText(path: string, bytes: Buffer): string {
+  const nul = bytes.indexOf(0);
+  if (nul >= 0)
+    throw new Error(
+      `${path}: looks like a binary file (a NUL byte at offset ${nul}), not training text; ${FORMAT_HINT}`,
+    );
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const text = bytes.toString('utf8');
+    const line = text.slice(0, text.indexOf('\uFFFD')).split('\n').length;
+    throw new Error(
+      `${path}:${line}: not valid UTF-8, so not training text (a binary file?); ${FORMAT_HINT}`,
+    );
+  }
+}
+
 /** Reads `--data FILE`. Throws for a missing or empty file and for malformed JSONL lines. */
 export function loadTextFile(path: string): TextFileDocument[] {
-  let content: string;
+  let bytes: Buffer;
   try {
-    content = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (error) {
     throw new Error(`${path}: cannot read the data file (${(error as Error).message})`);
   }
+  let content = decodeText(path, bytes);
   content = content.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
   if (content.trim().length === 0) throw new Error(`${path}: the data file is empty; ${FORMAT_HINT}`);
   const format = detectTextFileFormat(path, content);

@@ -250,6 +250,11 @@ export function validateConfig(c: TrainConfig, source = 'config'): TrainConfig {
     c.data.source !== 'file' || c.data.file !== null,
     'data.file must name a file when data.source is "file"',
   );
+  // The run directory is --out/NAME: a name with separators or dots would write elsewhere.
+  rule(
+    !/[/\\\0]/.test(c.run.name) && c.run.name !== '.' && c.run.name !== '..',
+    `run.name ${JSON.stringify(c.run.name)} must be one directory name (no '/', '\\', NUL, '.' or '..'); put the parent in run.out (--out)`,
+  );
   rule(
     c.dtype !== 'bf16' || c.device === 'cuda',
     'dtype bf16 needs device cuda (bf16 is storage-only on the CPU backend); use dtype f32 on the CPU',

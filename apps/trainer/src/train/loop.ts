@@ -5,20 +5,27 @@
 // resumed run reproduces the uninterrupted one bit for bit on CPU. With --device cuda the model is
 // built on the CPU, copied to the GPU (toDevice), each batch is uploaded, and metrics and
 // checkpoints read values back to the host (checkpoints as CPU f32). With --dtype bf16 the forward
-// and backward run in bf16 on the bf16 leaves; AdamW keeps f32 masters.
+// and backward run in bf16 on the bf16 leaves; AdamW keeps f32 masters. runTraining first checks
+// the output path, takes the run's lock (one writer per run), recovers interrupted checkpoint saves
+// and, on resume, refuses a config that differs from the run's saved one.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GrinModel, idsTensor, nextTokenLoss, type Tokenizer } from '@grin-moe/model-grin';
 import { balanceLoss } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
-import { completeCheckpoints, writeCheckpoint } from './checkpoints.js';
+import { prepareOutputDir } from '../output-path.js';
+import { listCheckpoints, recoverCheckpoints, writeCheckpoint } from './checkpoints.js';
 import type { TrainConfig } from './config.js';
 import { type StepParallel, singleProcess } from './data-parallel.js';
 import { type PlacedModel, requireCuda, toDevice } from './device.js';
+import { writeFileAtomic } from './json-file.js';
+import { truncateMetrics } from './metrics-file.js';
 import { prepareData, type TrainingData } from './prepare.js';
 import { ProgressBar } from './progress.js';
+import { configConflicts, readSavedConfig } from './resume-config.js';
 import { writeRoutingReport } from './routing.js';
+import { acquireRunLock } from './run-lock.js';
 
 export interface TrainOptions {
   resume: boolean;
@@ -42,9 +49,48 @@ export interface TrainSummary {
 export class TrainingError extends Error {}
 
 export async function runTraining(config: TrainConfig, options: TrainOptions): Promise<TrainSummary> {
+  if (options.parallel && !options.parallel.isRoot) return trainLocked(config, options);
+  const progress = options.progress ?? new ProgressBar();
+  const log = (line: string) => progress.log(line);
+  prepareOutputDir(config.run.out, 'train --out');
+  const runDir = prepareOutputDir(join(config.run.out, config.run.name), 'train run directory');
+  const lock = acquireRunLock(runDir, log);
+  try {
+    recoverCheckpoints(runDir, log);
+    if (options.resume) checkResumeConfig(runDir, config);
+    return await trainLocked(config, { ...options, progress });
+  } finally {
+    lock.release();
+  }
+}
+
+/** On resume the run's saved config.json must agree with `config` outside the resumable fields. */
+function checkResumeConfig(runDir: string, config: TrainConfig): void {
+  const saved = readSavedConfig(runDir);
+  if (!saved) {
+    if (listCheckpoints(runDir).complete.length)
+      throw new TrainingError(
+        `${join(runDir, 'config.json')} is missing, so the flags cannot be checked against the run; restore it to resume`,
+      );
+    return;
+  }
+  const conflicts = configConflicts(saved.config, config);
+  if (conflicts.length)
+    throw new TrainingError(
+      `train --resume: the config differs from the run's ${saved.path}: ${conflicts.join('; ')}`,
+    );
+}
+
+async function trainLocked(config: TrainConfig, options: TrainOptions): Promise<TrainSummary> {
   const progress = options.progress ?? new ProgressBar();
   const runDir = join(config.run.out, config.run.name);
-  const existing = existsSync(runDir) ? completeCheckpoints(runDir) : [];
+  const listing = listCheckpoints(runDir);
+  const existing = listing.complete;
+  for (const { step, problem } of listing.damaged)
+    if (step > (existing.at(-1) ?? -1))
+      progress.log(
+        `${join(runDir, 'checkpoints', `step-${step}`)} is incomplete (${problem}); ${existing.length ? `the newest complete checkpoint is step-${existing.at(-1)}` : 'no complete checkpoint precedes it'}`,
+      );
   if (!options.resume && existing.length) {
     throw new TrainingError(
       `${runDir} already holds a run (checkpoint step ${existing.at(-1)}); pass --resume to continue it, or --out/--name for a new run`,
@@ -55,8 +101,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
   if (config.device === 'cuda') await requireCuda();
   const par = options.parallel ?? singleProcess;
   await par.ready(); // rank 0 has locked and recovered the run directory
-  mkdirSync(runDir, { recursive: true });
-  if (par.isRoot) writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  if (par.isRoot) writeFileAtomic(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
   const data = await prepareData(config, runDir, existing.at(-1) ?? null, options.resume, progress);
   const { tokenizer, train, validation, unigram } = data;
@@ -96,7 +141,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions): P
     generator.setState(data.resumed.state.generator);
     ({ step, tokensSeen, bestValLoss } = data.resumed.state);
     elapsedBefore = data.resumed.state.elapsedSeconds;
-    if (par.isRoot) truncateMetrics(runDir, step);
+    if (par.isRoot) truncateMetrics(runDir, step, (line) => progress.log(line));
     progress.log(`resumed from ${data.resumed.dir} at step ${step}`);
   } else {
     if (par.isRoot) writeFileSync(join(runDir, 'metrics.jsonl'), '');
@@ -292,16 +337,6 @@ export function evaluate(
 function countParams(model: { parameters(): T.Tensor[] }): string {
   const n = model.parameters().reduce((a, p) => a + p.size, 0);
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}k`;
-}
-
-/** Drops metrics recorded after `step` (they belong to the interrupted, not-checkpointed tail). */
-function truncateMetrics(runDir: string, step: number): void {
-  const path = join(runDir, 'metrics.jsonl');
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() && (JSON.parse(line) as { step: number }).step <= step);
-  writeFileSync(path, kept.map((l) => `${l}\n`).join(''));
 }
 
 function abandon(runDir: string, step: number): TrainSummary {

@@ -1,7 +1,7 @@
 // Everything a run needs before its first step, checked before any training starts: the corpus
 // (Brown or --data FILE) split by document, the tokenizer (trained on the training split, taken
 // from --init-from, or reloaded on resume), the token streams, the unigram baseline, and the
-// model (fresh, from --init-from, or from the checkpoint being resumed).
+// model (fresh, from --init-from, or from the newest checkpoint that loads, see resume-point.ts).
 import { join } from 'node:path';
 import {
   defaultGrinConfig,
@@ -17,7 +17,7 @@ import {
 import { copyInPlace, Generator, type GeneratorState, noGrad, type Tensor, tensor } from '@grin-moe/tensor';
 import { loadBrown, splitByText } from '../data/brown.js';
 import { loadTextFile } from '../data/text-file.js';
-import { checkpointDir, type RunState, readOptimizerState, readRunState } from './checkpoints.js';
+import type { RunState } from './checkpoints.js';
 import type { TrainConfig } from './config.js';
 import {
   type Doc,
@@ -28,6 +28,7 @@ import {
   WindowSampler,
 } from './dataset.js';
 import type { ProgressBar } from './progress.js';
+import { checkInitFrom, loadResumePoint } from './resume-point.js';
 
 export interface TrainingData {
   model: GrinModel;
@@ -127,11 +128,22 @@ export async function prepareData(
   if (train.length === 0 || train.every((d) => d.text.trim() === ''))
     throw new DataError(`${source}: the training split is empty`);
   if (validation.length === 0) throw new DataError(`${source}: the validation split is empty`);
-  const ckpt = resume && resumeStep !== null ? checkpointDir(runDir, resumeStep) : null;
   const initFrom = config.data.initFrom;
+  // The newest checkpoint that loads; a damaged one is named and the previous one is tried.
+  const point =
+    resume && resumeStep !== null
+      ? loadResumePoint(
+          runDir,
+          resumeStep,
+          config,
+          (model, tokenizer, dir) => checkCompatible(model, tokenizer, config, dir),
+          (line) => progress.log(line),
+        )
+      : null;
+  if (!point && initFrom) checkInitFrom(initFrom);
 
   let tokenizer: Tokenizer;
-  if (ckpt) tokenizer = loadTokenizer(ckpt);
+  if (point) tokenizer = point.tokenizer;
   else if (initFrom) tokenizer = loadTokenizer(initFrom);
   else {
     const started = performance.now();
@@ -148,11 +160,11 @@ export async function prepareData(
   const valStream = tokenizeDocs(validation, tokenizer, separator, categories);
 
   let model: GrinModel;
-  if (ckpt || initFrom) {
-    const dir = ckpt ?? initFrom!;
+  if (point) model = point.model;
+  else if (initFrom) {
     // Compare the vocabularies and context length before reading any weights.
-    checkCompatible(loadConfig(dir), tokenizer, config, dir);
-    model = loadModel(dir, { dtype: 'f32' });
+    checkCompatible(loadConfig(initFrom), tokenizer, config, initFrom);
+    model = loadModel(initFrom, { dtype: 'f32' });
   } else {
     model = initRandom(
       modelConfigFor(config, tokenizer.vocabSize, tokenizer),
@@ -161,7 +173,7 @@ export async function prepareData(
     );
     initOutputBias(model, trainStream.tokens);
   }
-  const resumed = ckpt ? { dir: ckpt, state: readRunState(ckpt), optimizer: readOptimizerState(ckpt) } : null;
+  const resumed = point ? { dir: point.dir, state: point.state, optimizer: point.optimizer } : null;
   const val = fixedWindows(valStream, config.data.seqLen, config.eval.batches * config.optim.batchSize);
   return {
     model,
