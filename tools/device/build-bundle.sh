@@ -30,6 +30,7 @@ done
 bundle() { "$esbuild" "$1" --bundle --platform=node --format=esm --target=node22 --conditions=source \
   --log-level=warning --external:onnxruntime-node --outfile="$2"; }
 bundle tools/device/bench-entry.ts .device/grin-bench.mjs
+bundle tools/device/moe-entry.ts .device/model-moe.mjs
 bundle "$pkg/dev/attention/attention.ts" .device/dev-attention.mjs
 bundle "$pkg/dev/layer_norm/layer_norm.ts" .device/dev-layer-norm.mjs
 bundle "$pkg/dev/softmax/softmax.ts" .device/dev-softmax.mjs

@@ -26,8 +26,10 @@ def emit(name, unit, rate, seconds, variant=None):
 torch.backends.cuda.matmul.allow_tf32 = False
 dev = 'cuda'
 parser = argparse.ArgumentParser()
-parser.add_argument('--suite', default='default', choices=['default', 'gemm', 'attention'])
-suite = parser.parse_args().suite
+parser.add_argument('--suite', default='default', choices=['default', 'gemm', 'attention', 'moe', 'train', 'train-quick'])
+parser.add_argument('--tokens', default='2048,8192,16384')
+args = parser.parse_args()
+suite = args.suite
 
 
 def visible_pairs(S, window):
@@ -97,6 +99,21 @@ def suite_attention():
         for key, t in (('attention_fwd', fwd), ('attention_fwdbwd', both)):
             if key not in best or t < best[key][0]:
                 best[key] = (t, variant)
+    # flex_attention (compiled) with a sliding-window block mask and GQA: PyTorch's fastest path for
+    # GRIN's window; reported beside the baseline (attention_*_flex), not folded into it
+    try:
+        from torch.nn.attention.flex_attention import flex_attention, create_block_mask
+        def window_mask(b, h, q_idx, kv_idx):
+            return (kv_idx <= q_idx) & (q_idx - kv_idx < W)
+        block_mask = create_block_mask(window_mask, None, None, S, S, device=dev)
+        flex = torch.compile(flex_attention)
+        attend_flex = lambda: flex(q, k, v, block_mask=block_mask, enable_gqa=True)
+        with torch.no_grad():
+            bench('attention_fwd_flex', fwd_flops, 'TFLOP/s', attend_flex)
+        bench('attention_fwdbwd_flex', fwd_flops + bwd_flops, 'TFLOP/s',
+              lambda: torch.autograd.grad(attend_flex(), (q, k, v), g))
+    except Exception as error:
+        print(f'# flex_attention failed: {error}', flush=True)
     # the faster variant is the baseline
     for key, (seconds, variant) in best.items():
         flops = fwd_flops if key == 'attention_fwd' else fwd_flops + bwd_flops
@@ -115,6 +132,94 @@ def suite_attention():
     bench('cross_entropy_bf16_2048x32064', 2 * logits.numel(), 'GB/s', lambda: F.cross_entropy(logits, targets))
 
 
+def suite_moe():
+    # the PyTorch side of apps/trainer/src/commands/bench-moe.ts: transformers' PhimoeSparseMoeBlock
+    # at GRIN's widths, bf16, training (input jitter 0.01, SparseMixer-v2), experts on grouped_mm,
+    # forward+backward with the same flop count, and the peak memory above the weights
+    from transformers import PhimoeConfig
+    from transformers.models.phimoe.modeling_phimoe import PhimoeSparseMoeBlock
+    D, I, E, K = 4096, 6400, 16, 2
+    config = PhimoeConfig(hidden_size=D, intermediate_size=I, num_local_experts=E, num_experts_per_tok=K,
+                          input_jitter_noise=0.01, router_jitter_noise=0.01, num_hidden_layers=1)
+    variant = 'eager'
+    for attr in ('_experts_implementation', 'experts_implementation'):
+        try:
+            setattr(config, attr, 'grouped_mm')
+            variant = 'grouped_mm'
+        except Exception as error:
+            print(f'# cannot set {attr}: {error}', flush=True)
+    block = PhimoeSparseMoeBlock(config).to(dev, torch.bfloat16).train()
+    experts = getattr(block, 'experts', None)
+    print(f'# experts module {type(experts).__name__}, config impl {getattr(config, "_experts_implementation", None)}', flush=True)
+    for tokens in [int(t) for t in args.tokens.split(',')]:
+        x = torch.randn(1, tokens, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+        g = torch.randn_like(x)
+        def step():
+            out = block(x.clone())  # the block's input jitter multiplies in place: not on a leaf
+            out = out[0] if isinstance(out, tuple) else out
+            out.backward(g)
+            block.zero_grad(set_to_none=True)
+            x.grad = None
+        flops = 3 * 2 * tokens * K * 3 * D * I
+        seconds = bench(f'moe_{tokens}_probe', flops, 'TFLOP/s', step)
+        emit(f'moe_{tokens}', 'TFLOP/s', flops / seconds / 1e12, seconds, variant)
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        emit(f'moe_peak_bytes_{tokens}', 'bytes', torch.cuda.max_memory_allocated() - base, 0)
+        del x, g
+        torch.cuda.empty_cache()
+
+
+def suite_train(layers):
+    # the PyTorch side of apps/trainer/src/commands/bench-train.ts: PhimoeForCausalLM at GRIN's widths,
+    # bf16 parameters, SDPA attention, grouped_mm experts, the load-balancing loss on, fused AdamW,
+    # gradient clipping and one loss.item() per step
+    from transformers import PhimoeConfig, PhimoeForCausalLM
+    config = PhimoeConfig(vocab_size=32064, hidden_size=4096, intermediate_size=6400, num_hidden_layers=layers,
+                          num_attention_heads=32, num_key_value_heads=8, num_local_experts=16, num_experts_per_tok=2,
+                          max_position_embeddings=4096, sliding_window=2047, attention_bias=True, lm_head_bias=True,
+                          input_jitter_noise=0.01, router_jitter_noise=0.01, output_router_logits=True,
+                          router_aux_loss_coef=0.01)
+    config._attn_implementation = 'sdpa'
+    variant = 'sdpa'
+    try:
+        config._experts_implementation = 'grouped_mm'
+        variant += '+grouped_mm'
+    except Exception as error:
+        print(f'# cannot set the experts implementation: {error}', flush=True)
+    model = PhimoeForCausalLM(config).to(dev, torch.bfloat16).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.1, fused=True)
+    ids = torch.randint(0, 32064, (1, 4096), device=dev)
+    def step():
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+    for _ in range(2): step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(6):
+        start = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    seconds = sorted(times)[3]
+    emit('train_step', 'tokens/s', 4096 / seconds, seconds, variant)
+    emit('train_peak_bytes', 'bytes', torch.cuda.max_memory_allocated(), 0)
+
+
+if suite in ('train', 'train-quick'):
+    suite_train(4 if suite == 'train' else 1)
+    raise SystemExit(0)
+if suite == 'moe':
+    suite_moe()
+    raise SystemExit(0)
 if suite == 'gemm':
     suite_gemm()
     raise SystemExit(0)

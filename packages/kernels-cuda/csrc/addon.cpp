@@ -187,8 +187,10 @@ BIND(memoryStats) {
   set(a.env, out, "cudaMallocs", number(a.env, (double)s.mallocs));
   set(a.env, out, "reuses", number(a.env, (double)s.reuses));
   set(a.env, out, "frees", number(a.env, (double)s.frees));
+  set(a.env, out, "peakInUseBytes", number(a.env, (double)s.peakInUse));
   return out;
 } END
+BIND(resetPeakMemory) { resetPeakMemory(a.i32(0)); return nullptr; } END
 BIND(emptyCache) { emptyCache(a.i32(0)); return nullptr; } END
 // CUDA events for timing on the device's stream: record needs no sync; elapsed waits for `stop`.
 BIND(eventCreate) {

@@ -3,6 +3,7 @@
 // op of a device runs on its one stream, so a later op that reuses the block is ordered after the
 // last op that used it (stream-ordered reuse, no sync). On cudaMalloc failure the cache is
 // returned to the driver and the allocation retried once. Test: tests/memory.test.ts (GPU).
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -58,6 +59,7 @@ void* deviceAlloc(int device, size_t bytes) {
     it->second.pop_back();
     pool.stats.cached -= cls;
     pool.stats.inUse += cls;
+    pool.stats.peakInUse = std::max(pool.stats.peakInUse, pool.stats.inUse);
     pool.stats.reuses++;
     return p;
   }
@@ -77,6 +79,7 @@ void* deviceAlloc(int device, size_t bytes) {
   pool.sizes[p] = cls;
   pool.stats.reserved += cls;
   pool.stats.inUse += cls;
+  pool.stats.peakInUse = std::max(pool.stats.peakInUse, pool.stats.inUse);
   pool.stats.mallocs++;
   // Pointers travel to JS as doubles: they must stay exact below 2^53.
   if ((uint64_t)p >= (1ull << 53)) throw Error("cuda: device pointer above 2^53 cannot be passed to JS");
@@ -98,6 +101,12 @@ void deviceFree(int device, void* ptr) {
 MemoryStats memoryStats(int device) {
   std::lock_guard<std::mutex> lock(poolsMutex);
   return poolFor(device).stats;
+}
+
+void resetPeakMemory(int device) {
+  std::lock_guard<std::mutex> lock(poolsMutex);
+  Pool& pool = poolFor(device);
+  pool.stats.peakInUse = pool.stats.inUse;
 }
 
 void emptyCache(int device) {

@@ -84,10 +84,13 @@ void* deviceAlloc(int device, size_t bytes);
 void deviceFree(int device, void* ptr);
 struct MemoryStats {
   size_t inUse, cached, reserved;
+  /** Largest inUse since the pool began or since resetPeakMemory (torch.cuda.max_memory_allocated). */
+  size_t peakInUse;
   uint64_t mallocs, reuses, frees;
 };
 MemoryStats memoryStats(int device);
 void emptyCache(int device);
+void resetPeakMemory(int device);
 
 /** A scratch buffer from the caching allocator, returned at scope exit (stream order keeps it safe). */
 struct Scratch {

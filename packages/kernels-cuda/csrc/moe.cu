@@ -53,7 +53,7 @@ __global__ void permuteKernel(int32_t* counts_E, int32_t* rowSlot_N, int32_t* po
     run += v;
   }
   __syncthreads();
-  if (i < E) counts_E[i] = (i + 1 < E ? table[(i + 1) * threads] : (int32_t)n) - table[i * threads];
+  for (int e = i; e < E; e += threads) counts_E[e] = (e + 1 < E ? table[(e + 1) * threads] : (int32_t)n) - table[e * threads];
   __syncthreads();
   for (int64_t p = begin; p < end; p++) {
     int e = experts[p];

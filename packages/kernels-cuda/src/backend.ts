@@ -91,6 +91,7 @@ export const cudaBackend: Backend = {
     return storage;
   },
   toHost(storage, offset, length) {
+    hostReads++;
     const out = hostArrayOf(storage.dtype, length);
     const { ptr, device } = storage.data as CudaData;
     native().download(device, ptr + offset * itemSize(storage.dtype), out);
@@ -103,6 +104,12 @@ export const cudaBackend: Backend = {
 };
 
 registerBackend(cudaBackend);
+
+let hostReads = 0;
+/** Device-to-host reads (the sync points) since the process began: benches count them per step. */
+export function cudaHostReads(): number {
+  return hostReads;
+}
 
 /** Byte address of a tensor's first element. */
 export function addr(t: Tensor): number {

@@ -19,6 +19,7 @@ import type { MemoryStats } from './native.js';
 export { type CudaDevice, type CudaStatus, cudaStatus } from './status.js';
 export type { MemoryStats };
 export { cudaBackend };
+export { cudaHostReads } from './backend.js';
 
 function index(device: string | number): number {
   return typeof device === 'number' ? device : Number(device.split(':')[1] ?? 0);
@@ -32,6 +33,11 @@ export function cudaMemoryStats(device: string | number = 0): MemoryStats {
 /** Waits for the device's queued work; throws what index kernels reported. Not needed before reads. */
 export function cudaSynchronize(device: string | number = 0): void {
   native().synchronize(index(device));
+}
+
+/** Starts a new peak: cudaMemoryStats().peakInUseBytes restarts from the bytes in use now. */
+export function cudaResetPeakMemory(device: string | number = 0): void {
+  native().resetPeakMemory(index(device));
 }
 
 /** Returns cached (free) blocks to the driver. */

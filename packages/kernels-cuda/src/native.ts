@@ -26,6 +26,8 @@ export interface MemoryStats {
   cudaMallocs: number;
   reuses: number;
   frees: number;
+  /** The largest inUseBytes since the start or the last resetPeakMemory (torch.cuda.max_memory_allocated). */
+  peakInUseBytes: number;
 }
 
 /** The addon's functions; pointers are byte addresses as numbers, `d` is the device index. */
@@ -38,6 +40,7 @@ export interface NativeAddon {
   synchronize(d: N): void;
   memoryStats(d: N): MemoryStats;
   emptyCache(d: N): void;
+  resetPeakMemory(d: N): void;
   eventCreate(d: N): N;
   eventRecord(d: N, event: N): void;
   eventElapsed(start: N, stop: N): number;

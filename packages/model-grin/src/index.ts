@@ -18,5 +18,5 @@ export {
   moe,
   type RoutingTrace,
 } from './modules/moe.js';
-export { type ParameterMap, parameterShapes } from './modules/names.js';
+export { expertPrefix, layerPrefix, type ParameterMap, parameterShapes } from './modules/names.js';
 export * from './tokenizer/index.js';

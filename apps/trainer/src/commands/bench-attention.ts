@@ -2,7 +2,8 @@
 // at GRIN's shape (batch 2, sequence 4096, 32 heads, 8 KV heads, head dim 128, causal sliding window
 // 2047) against torch's scaled_dot_product_attention with the same mask (transformers' sdpa path:
 // repeat_kv + a bool mask) on the same GPU in the same run; and layer_norm / cross_entropy forward
-// as a fraction of the device copy bandwidth measured by PyTorch in that run. Device run:
+// as a fraction of the device copy bandwidth measured by PyTorch in that run; also flex_attention
+// (compiled, sliding-window block mask, GQA) and the fraction of the bf16 peak. Device run:
 // tools/device/run-bench.sh. No GPU: exits non-zero with the reason.
 import * as T from '@grin-moe/tensor';
 import type { BenchReport } from './bench.js';
@@ -78,6 +79,17 @@ export async function benchAttention({ json }: { json: boolean; quick: boolean }
       ...(theirs?.variant ? { torch_variant: theirs.variant } : {}),
     };
     if (theirs) ratios[`grin_vs_torch_${name}`] = Number((theirs.ms / mine.ms).toFixed(3));
+  }
+  // PyTorch's fastest path for the sliding window (flex_attention, compiled, block mask, GQA), and
+  // where ours stands against the H200's dense bf16 peak (989 TFLOP/s)
+  for (const name of ['attention_fwd', 'attention_fwdbwd']) {
+    const mine = ours.get(name)!;
+    const flex = torch.get(`${name}_flex`);
+    if (flex) {
+      results[`${name}_flex`] = { unit: 'TFLOP/s', torch: flex.rate, torch_ms: flex.ms };
+      ratios[`grin_vs_flex_${name}`] = Number((flex.ms / mine.ms).toFixed(3));
+    }
+    ratios[`grin_vs_bf16_peak_${name}`] = Number((mine.rate / 989).toFixed(3));
   }
   const copy = torch.get('copy_bf16_1G');
   if (copy) {

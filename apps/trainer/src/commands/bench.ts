@@ -16,6 +16,8 @@ const benches: Record<string, () => Promise<BenchRunner>> = {
   router: async () => (await import('./bench-router.js')).benchRouter,
   gemm: async () => (await import('./bench-gemm.js')).benchGemm,
   attention: async () => (await import('./bench-attention.js')).benchAttention,
+  moe: async () => (await import('./bench-moe.js')).benchMoe,
+  train: async () => (await import('./bench-train.js')).benchTrain,
 };
 
 export const benchCommand: Command = {

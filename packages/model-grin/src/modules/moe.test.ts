@@ -46,7 +46,7 @@ function runBlock(
   );
   const weights = tensor(
     Array.from({ length: x.size }, (_, i) => Math.cos(i * 0.3)),
-    { shape: x.shape, dtype: 'f64' },
+    { shape: [...x.shape], dtype: 'f64' },
   );
   const { out_BSD, balance } = moe(config, model.params, 0, x, {
     training,

@@ -1,0 +1,156 @@
+// `grin bench train`: whole training steps of the largest GRIN-width model that fits one H200
+// (4 layers, hidden 4096, 16 experts of width 6400, top-2, sequence 4096, bf16 compute with f32
+// master weights and AdamW): forward, cross-entropy + load balancing, backward, clipping, the
+// optimizer, and the one host read of loss and gradient norm. Reports tokens/s, MFU (6 x active
+// parameters x tokens plus the attention's visible pairs, over 989 TFLOP/s), device-to-host reads
+// per step and peak memory, next to transformers' PhimoeForCausalLM (grouped_mm experts, SDPA,
+// bf16, fused AdamW; torch_bench.py --suite train) in the same run. Device: tools/device/run-bench.sh.
+import { GrinModel, nextTokenLoss, parameterShapes, parseConfig } from '@grin-moe/model-grin';
+import { balanceLoss } from '@grin-moe/router-sparsemixer';
+import * as T from '@grin-moe/tensor';
+import type { BenchReport } from './bench.js';
+import { visiblePairs } from './bench-attention.js';
+import { deviceName, requireCuda, runTorch } from './bench-gemm.js';
+
+export const TRAIN_SHAPE = {
+  layers: 4,
+  D: 4096,
+  I: 6400,
+  E: 16,
+  K: 2,
+  H: 32,
+  Hkv: 8,
+  S: 4096,
+  V: 32064,
+  window: 2047,
+};
+const H200_BF16_PEAK = 989e12;
+
+export function benchTrainConfig(layers = TRAIN_SHAPE.layers) {
+  const { D, I, E, K, H, Hkv, S, V, window } = TRAIN_SHAPE;
+  return parseConfig({
+    vocab_size: V,
+    hidden_size: D,
+    intermediate_size: I,
+    num_hidden_layers: layers,
+    num_attention_heads: H,
+    num_key_value_heads: Hkv,
+    num_local_experts: E,
+    num_experts_per_tok: K,
+    max_position_embeddings: S,
+    sliding_window: window,
+    attention_bias: true,
+    lm_head_bias: true,
+    input_jitter_noise: 0.01,
+    router_jitter_noise: 0.01,
+  });
+}
+
+/** Matmul flops of one token's forward+backward (6 per active weight) plus the attention's. */
+export function stepFlops(layers: number): { perStep: number; activeParams: number } {
+  const { D, I, K, H, Hkv, S, V, window } = TRAIN_SHAPE;
+  const headDim = D / H;
+  const attentionWeights = 2 * D * D + 2 * D * Hkv * headDim;
+  const activeParams = layers * (attentionWeights + D * TRAIN_SHAPE.E + K * 3 * D * I) + V * D;
+  // q k^T and p v: 2 * 2 * headDim flops per visible pair and head forward, 3x with the backward
+  const attention = layers * 3 * 4 * headDim * H * visiblePairs(S, window);
+  return { perStep: 6 * activeParams * S + attention, activeParams };
+}
+
+export async function benchTrain({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
+  const cuda = await requireCuda('train');
+  const layers = quick ? 1 : TRAIN_SHAPE.layers;
+  const config = benchTrainConfig(layers);
+  const generator = new T.Generator(2409);
+  const leaves = new Map<string, T.Tensor>();
+  for (const [name, shape] of parameterShapes(config)) {
+    const leaf = T.tidy(() => {
+      const isNorm = name.includes('layernorm') || name.startsWith('model.norm.');
+      const value = isNorm
+        ? T.full(shape, name.endsWith('.weight') ? 1 : 0, { device: 'cuda' })
+        : name.endsWith('.bias')
+          ? T.zeros(shape, { device: 'cuda' })
+          : T.randn(shape, { std: 0.02, device: 'cuda', generator });
+      return T.cast(value, 'bf16');
+    });
+    leaf.name = name;
+    leaves.set(name, leaf.setRequiresGrad());
+  }
+  const model = new GrinModel(config, leaves, 'bf16', 'cuda');
+  const params = [...leaves.values()];
+  const optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1 });
+  const { S, V } = TRAIN_SHAPE;
+  const ids = T.tensor(new T.Generator(7).randint(S, 0, V), { shape: [1, S], dtype: 'i32', device: 'cuda' });
+  const step = async () => {
+    const scope = new T.Scope();
+    try {
+      const out = model.forward(ids, { training: true, generator });
+      const ce = nextTokenLoss(out.logits_BSV, ids);
+      const { loss: aux } = await balanceLoss(out.balance, { alpha: 0.01, mode: 'local' });
+      T.add(ce, aux).backward();
+      const norm = T.clipGradNorm(params, 1.0);
+      const read = T.concat([T.cast(ce, 'f32').reshape([1]), T.cast(norm, 'f32').reshape([1])]).toArray();
+      optimizer.stepOnce();
+      optimizer.zeroGrad();
+      return Array.from(read as Float32Array);
+    } finally {
+      scope.dispose();
+    }
+  };
+  for (let i = 0; i < 2; i++) await step();
+  cuda.cudaSynchronize();
+  cuda.cudaResetPeakMemory();
+  const steps = quick ? 2 : 6;
+  const readsBefore = cuda.cudaHostReads();
+  const times: number[] = [];
+  let last: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const started = performance.now();
+    last = await step();
+    cuda.cudaSynchronize();
+    times.push(performance.now() - started);
+  }
+  const readsPerStep = (cuda.cudaHostReads() - readsBefore) / steps;
+  const ms = times.sort((a, b) => a - b)[Math.floor(steps / 2)]!;
+  const { perStep, activeParams } = stepFlops(layers);
+  const ours = {
+    ms_per_step: Number(ms.toFixed(2)),
+    tokens_per_s: Math.round((S / ms) * 1e3),
+    mfu: Number((perStep / (ms / 1e3) / H200_BF16_PEAK).toFixed(3)),
+    host_reads_per_step: readsPerStep,
+    moe_layers: layers,
+    peak_gib: Number((cuda.cudaMemoryStats().peakInUseBytes / 2 ** 30).toFixed(1)),
+    last_loss: Number(last[0]!.toFixed(4)),
+    active_params: activeParams,
+  };
+  ids.dispose();
+  for (const p of params) p.dispose();
+  for (const t of Object.values(optimizer.stateDict().tensors)) t.dispose();
+  cuda.cudaEmptyCache(); // PyTorch runs next in another process on the same GPU
+  const results: Record<string, unknown> = {
+    ours,
+    shape: { ...TRAIN_SHAPE, layers, dtype: 'bf16 (f32 master)' },
+  };
+  let torch = new Map<string, { ms: number; rate: number; variant?: string }>();
+  try {
+    torch = runTorch(quick ? 'train-quick' : 'train', json);
+  } catch (error) {
+    results.torch_error = (error as Error).message.slice(-300);
+  }
+  const theirs = torch.get('train_step');
+  const theirMemory = torch.get('train_peak_bytes');
+  const ratios: Record<string, number> = {};
+  if (theirs) {
+    results.torch = {
+      ms_per_step: theirs.ms,
+      tokens_per_s: Math.round((S / theirs.ms) * 1e3),
+      mfu: Number((perStep / (theirs.ms / 1e3) / H200_BF16_PEAK).toFixed(3)),
+      ...(theirMemory ? { peak_gib: Number((theirMemory.rate / 2 ** 30).toFixed(1)) } : {}),
+      ...(theirs.variant ? { variant: theirs.variant } : {}),
+    };
+    ratios.grin_vs_torch_tokens_per_s = Number((theirs.ms / ms).toFixed(3));
+  }
+  if (!json)
+    for (const [name, r] of Object.entries(results)) console.log(`${name.padEnd(8)} ${JSON.stringify(r)}`);
+  return { bench: 'train', device: deviceName(cuda), results, ratios };
+}
