@@ -2,7 +2,7 @@
 // (tokenizer_config.json's chat_template or chat_template.jinja), rendered as transformers'
 // apply_chat_template would, with the generation prompt. The caller encodes it without an extra
 // BOS, as transformers does (a template that wants one writes {{ bos_token }} itself).
-// Test: cd apps/trainer && npx vitest run src/commands/generate
+// Test: cd apps/trainer && npx vitest run src/model-source
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {

@@ -19,8 +19,8 @@ import {
 import { type GrinModel, loadModel, loadTokenizer, type Tokenizer } from '@grin-moe/model-grin';
 import { CliError, type Command, type FlagSpec, type ParsedFlags } from '../args.js';
 import { loadBrown } from '../data/brown.js';
+import { isHubModelId, resolveModelSource } from '../model-source.js';
 import { checkOutputFile, prepareOutputDir } from '../output-path.js';
-import { resolveModelDir } from '../train/checkpoints.js';
 
 /** One `grin eval` analysis: its flags (for parsing and help) and what it does with them. */
 export interface EvalSubcommand {
@@ -31,7 +31,7 @@ type Sub = EvalSubcommand;
 
 const model: FlagSpec = {
   kind: 'string',
-  help: 'model directory, or a run directory (its newest checkpoint)',
+  help: 'model directory, a run directory (its newest checkpoint), or a Hub id ORG/NAME[@REV]',
 };
 const dtype: FlagSpec = { kind: 'string', help: 'compute dtype, f32 or f64', default: 'f32' };
 export const int = (help: string, min: number, value?: number): FlagSpec => ({
@@ -49,17 +49,29 @@ const progressLine = (label: string) => (done: number, total: number) => {
   if (process.stderr.isTTY) process.stderr.write(`\r${label} ${done}/${total}${done === total ? '\n' : ''}`);
 };
 
-/** The model directory, its run directory (where results go) and the loaded model and tokenizer. */
-function open(name: string, flags: ParsedFlags): { runDir: string; model: GrinModel; tokenizer: Tokenizer } {
+/**
+ * The model directory, its run directory (where results go; runs/hub/ORG--NAME for a Hub id, never
+ * the HF cache) and the loaded model and tokenizer.
+ */
+async function open(
+  name: string,
+  flags: ParsedFlags,
+): Promise<{ runDir: string; model: GrinModel; tokenizer: Tokenizer }> {
   const given = flags.model as string | undefined;
   if (!given) throw new CliError(`eval ${name}: --model DIR is required`);
   const kind = flags.dtype as string;
   if (kind !== 'f32' && kind !== 'f64')
     throw new CliError(`eval ${name}: --dtype must be f32 or f64, got '${kind}'`);
+  const hub = isHubModelId(given);
+  const dir = await resolveModelSource(given, { command: `eval ${name}`, dtype: kind });
   try {
-    const dir = resolveModelDir(given);
-    const runDir =
-      dir !== given ? given : /[/\\]checkpoints[/\\]step-\d+[/\\]?$/.test(dir) ? dirname(dirname(dir)) : dir;
+    const runDir = hub
+      ? join('runs', 'hub', given.replace(/[/@]/g, '--'))
+      : dir !== given
+        ? given
+        : /[/\\]checkpoints[/\\]step-\d+[/\\]?$/.test(dir)
+          ? dirname(dirname(dir))
+          : dir;
     const tokenizer = loadTokenizer(dir);
     return { runDir, model: loadModel(dir, { dtype: kind }), tokenizer };
   } catch (error) {
@@ -96,7 +108,7 @@ export const ppl: Sub = {
   },
   async run(flags) {
     const data = needFile('ppl', flags, 'data', 'the text to score');
-    const { runDir, model, tokenizer } = open('ppl', flags);
+    const { runDir, model, tokenizer } = await open('ppl', flags);
     const out = (flags.out as string | undefined) ?? join(runDir, 'eval', 'perplexity.json');
     checkOutputFile(out, 'eval ppl --out'); // before the work, not after it
     const result = perplexity(model, tokenizer, data, {
@@ -151,7 +163,7 @@ export const mc: Sub = {
       shots > 0
         ? needFile('mc', flags, 'shots-from', `the pool of solved examples for ${shots}-shot prompts`)
         : undefined;
-    const { runDir, model, tokenizer } = open('mc', flags);
+    const { runDir, model, tokenizer } = await open('mc', flags);
     const out =
       (flags.out as string | undefined) ?? join(runDir, 'eval', `mc-${basename(data, extname(data))}.json`);
     checkOutputFile(out, 'eval mc --out');
@@ -211,7 +223,7 @@ export const routing: Sub = {
     const docs = flags.data
       ? readDocuments(needFile('routing', flags, 'data', 'labelled texts'))
       : brownDocuments();
-    const { runDir, model, tokenizer } = open('routing', flags);
+    const { runDir, model, tokenizer } = await open('routing', flags);
     const outDir = (flags.out as string | undefined) ?? runDir;
     for (const sub of ['routing', 'eval']) prepareOutputDir(join(outDir, sub), 'eval routing --out');
     const { load, similarity } = routingAnalysis(model, tokenizer, docs, {

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { EvaluationError, measureThroughput } from '@grin-moe/eval';
 import { defaultGrinConfig, type GrinConfig, parseConfig } from '@grin-moe/model-grin';
 import { CliError, type Command, type FlagSpec, parseFlags, renderHelp } from '../args.js';
+import { isHubModelId, resolveModelSource } from '../model-source.js';
 import { checkOutputFile } from '../output-path.js';
-import { resolveModelDir } from '../train/checkpoints.js';
 import { defaultTrainConfig } from '../train/config.js';
 import { modelShapeFor } from '../train/prepare.js';
 import { compareRouters } from './eval-compare.js';
@@ -47,13 +47,20 @@ const throughput: Sub = {
     let out = flags.out as string | undefined;
     const given = flags.model as string | undefined;
     if (given) {
+      // Only the architecture is read: a Hub id fetches config.json and the tokenizer, no weights.
+      const hub = isHubModelId(given);
+      const dir = await resolveModelSource(given, {
+        command: 'eval throughput',
+        weights: false,
+        skipMemoryCheck: true,
+      });
       try {
-        const dir = resolveModelDir(given);
         config = parseConfig(
           JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')),
           join(dir, 'config.json'),
         );
-        out ??= join(dir !== given ? given : dir, 'eval', 'throughput.json');
+        const runDir = hub ? join('runs', 'hub', given.replace(/[/@]/g, '--')) : dir !== given ? given : dir;
+        out ??= join(runDir, 'eval', 'throughput.json');
       } catch (error) {
         throw new CliError(`eval throughput: ${(error as Error).message}`);
       }

@@ -2,6 +2,7 @@
 // [--seed S]`: streams a continuation to stdout as tokens arrive, using the model directory's
 // tokenizer (loadTokenizer). --prompt-ids takes token ids directly (no tokenizer needed). Stray
 // words and a prompt past max_position_embeddings are refused; non-finite logits stop it (exit 1).
+// --model also takes a Hub id (model-source.ts); --chat / --system use the model's chat template.
 // Test: cd apps/trainer && npx vitest run src/commands/generate
 import {
   createStreamDecoder,
@@ -13,7 +14,8 @@ import {
 } from '@grin-moe/model-grin';
 import { Generator } from '@grin-moe/tensor';
 import { CliError, type Command, parseFlags } from '../args.js';
-import { resolveModelDir } from '../train/checkpoints.js';
+import { chatPrompt } from '../chat-prompt.js';
+import { resolveModelSource } from '../model-source.js';
 
 function parsePromptIds(text: string): number[] {
   const ids = text
@@ -49,9 +51,12 @@ export const generateCommand: Command = {
   name: 'generate',
   summary: 'continue a prompt with a GRIN / PhiMoE checkpoint, streaming tokens to stdout',
   usage:
-    'grin generate --model DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]',
+    'grin generate --model DIR|ORG/NAME[@REV] --prompt TEXT [--chat] [--system TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]',
   flags: {
-    model: { kind: 'string', help: 'model directory (config.json, weights, tokenizer files)' },
+    model: {
+      kind: 'string',
+      help: 'model directory, run directory, or Hugging Face Hub id ORG/NAME[@REV] (fetched into the HF cache)',
+    },
     prompt: { kind: 'string', help: 'prompt text (encoded with the model directory tokenizer)' },
     'prompt-ids': { kind: 'string', help: 'prompt as token ids, e.g. 1,450,4996 (instead of --prompt)' },
     'max-new-tokens': {
@@ -65,6 +70,8 @@ export const generateCommand: Command = {
     'top-p': { kind: 'number', help: 'nucleus sampling mass in (0, 1]', default: 1, min: 0 },
     seed: { kind: 'number', help: 'random seed for sampling', default: 0, integer: true, min: 0 },
     dtype: { kind: 'string', help: 'compute dtype, f32 or f64', default: 'f32' },
+    chat: { kind: 'boolean', help: "wrap --prompt in the model's own chat template as a user message" },
+    system: { kind: 'string', help: 'a system message before the user message (implies --chat)' },
   },
   async run(argv) {
     const { flags, positional } = parseFlags(generateCommand, argv);
@@ -74,12 +81,6 @@ export const generateCommand: Command = {
       );
     const given = flags.model as string | undefined;
     if (!given) throw new CliError(`generate: --model DIR is required; usage: ${generateCommand.usage}`);
-    let dir: string;
-    try {
-      dir = resolveModelDir(given);
-    } catch (error) {
-      throw new CliError(`generate: ${(error as Error).message}`);
-    }
     const text = flags.prompt as string | undefined;
     const idsText = flags['prompt-ids'] as string | undefined;
     if ((text === undefined) === (idsText === undefined))
@@ -89,6 +90,9 @@ export const generateCommand: Command = {
     const dtype = flags.dtype as string;
     if (dtype !== 'f32' && dtype !== 'f64')
       throw new CliError(`generate: --dtype must be f32 or f64, got '${dtype}'`);
+    if ((flags.chat || flags.system !== undefined) && text === undefined)
+      throw new CliError('generate: --chat and --system need --prompt TEXT');
+    const dir = await resolveModelSource(given, { command: 'generate', dtype });
     let tokenizer: Tokenizer | null = null;
     if (text !== undefined) {
       try {
@@ -97,7 +101,9 @@ export const generateCommand: Command = {
         throw new CliError(`generate: ${(error as Error).message}; or pass --prompt-ids 1,2,3`);
       }
     }
-    const prompt = tokenizer ? tokenizer.encode(text!) : parsePromptIds(idsText!);
+    const chat = Boolean(flags.chat) || flags.system !== undefined;
+    const promptText = tokenizer && chat ? chatPrompt(dir, text!, flags.system as string | undefined) : text;
+    const prompt = tokenizer ? tokenizer.encode(promptText!) : parsePromptIds(idsText!);
     const maxNewTokens = flags['max-new-tokens'] as number;
     checkPromptLength(loadConfig(dir).maxPositionEmbeddings, prompt.length, maxNewTokens, dir);
     const model = loadModel(dir, { dtype });

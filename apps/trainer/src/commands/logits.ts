@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { type GrinModel, idsTensor, loadModel, nextTokenLoss } from '@grin-moe/model-grin';
 import { noGrad, saveTensors, type Tensor, tidy, zerosLike } from '@grin-moe/tensor';
 import { CliError, type Command, parseFlags } from '../args.js';
+import { resolveModelSource } from '../model-source.js';
 import { checkOutputFile } from '../output-path.js';
-import { resolveModelDir } from '../train/checkpoints.js';
 
 /** Validates a JSON array of equal-length rows of token ids in [0, vocabSize). */
 export function parseIds(json: unknown, file: string, vocabSize: number): number[][] {
@@ -68,9 +68,13 @@ export const logitsCommand: Command = {
   name: 'logits',
   summary:
     'write logits, the next-token loss and (--grad) every parameter gradient of a checkpoint on token ids',
-  usage: 'grin logits --model DIR --ids FILE.json [--grad] [--dtype f32|f64] --out FILE.safetensors',
+  usage:
+    'grin logits --model DIR|ORG/NAME[@REV] --ids FILE.json [--grad] [--dtype f32|f64] --out FILE.safetensors',
   flags: {
-    model: { kind: 'string', help: 'model directory (config.json + model.safetensors or a sharded index)' },
+    model: {
+      kind: 'string',
+      help: 'model directory (config.json + model.safetensors or a sharded index), run directory, or Hub id ORG/NAME[@REV]',
+    },
     ids: { kind: 'string', help: 'JSON array of equal-length rows of token ids, [[1, 2, 3], ...]' },
     grad: { kind: 'boolean', help: 'also write grad.<checkpoint name> for every parameter (eval mode)' },
     dtype: { kind: 'string', help: 'compute dtype, f32 or f64', default: 'f32' },
@@ -93,7 +97,9 @@ export const logitsCommand: Command = {
       throw new CliError(`${idsFile}: cannot read token ids (${(error as Error).message})`);
     }
     checkOutputFile(flags.out as string, 'logits --out');
-    const model = loadModel(resolveModelDir(flags.model as string), { dtype });
+    const model = loadModel(await resolveModelSource(flags.model as string, { command: 'logits', dtype }), {
+      dtype,
+    });
     try {
       const rows = parseIds(json, idsFile, model.config.vocabSize);
       if (rows[0]!.length < 2)

@@ -4,6 +4,7 @@
 // --resume the run's saved config.json wins and conflicting flags are refused (resume-config.ts).
 import { join } from 'node:path';
 import { CliError, type Command, parseFlags } from '../args.js';
+import { resolveInitFrom } from '../model-source.js';
 import {
   ConfigError,
   defaultTrainConfig,
@@ -43,7 +44,7 @@ export const trainCommand: Command = {
     'lb-alpha': { kind: 'number', min: 0, help: 'load-balancing loss weight' },
     'init-from': {
       kind: 'string',
-      help: 'start from a GRIN / Phi-3.5-MoE model directory (with its tokenizer.json)',
+      help: 'start from a GRIN / Phi-3.5-MoE model directory (with its tokenizer.json) or Hub id ORG/NAME[@REV]',
     },
     data: {
       kind: 'string',
@@ -72,7 +73,7 @@ export const trainCommand: Command = {
   async run(argv) {
     const { flags, positional } = parseFlags(trainCommand, argv);
     if (positional.length) throw new CliError(`train: unexpected argument '${positional[0]}'`);
-    const config = flags.resume ? resolveResumeConfig(flags) : resolveConfig(flags);
+    const config = flags.resume ? resolveResumeConfig(flags) : await resolveInitFrom(resolveConfig(flags));
     const dp = flags.dp as number;
     // --dp N without a launcher around us: start N local ranks of this command and wait for them.
     if (dp > 1 && !launchedAsRank()) return launchLocalWorkers(argv, dp);
