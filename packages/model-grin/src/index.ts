@@ -19,4 +19,5 @@ export {
   type RoutingTrace,
 } from './modules/moe.js';
 export { expertPrefix, layerPrefix, type ParameterMap, parameterShapes } from './modules/names.js';
+export { expertDropoutMask, neftuneNoise } from './modules/regularizers.js';
 export * from './tokenizer/index.js';

@@ -23,6 +23,7 @@ import type { LayerKvCache } from './modules/attention.js';
 import { decoderLayer } from './modules/decoder.js';
 import type { MoeImplementation, RoutingTrace } from './modules/moe.js';
 import { optionalParam, type ParameterMap, param, parameterShapes } from './modules/names.js';
+import { neftuneNoise } from './modules/regularizers.js';
 
 /** Dtypes a model is built or loaded in (its parameters on the host). */
 export type ModelDType = 'f32' | 'f64';
@@ -72,6 +73,10 @@ export interface ForwardOptions {
   trace?: boolean;
   /** The MoE block's implementation: 'auto' (default: grouped off the CPU), 'loop' or 'grouped'. */
   moeImplementation?: MoeImplementation;
+  /** NEFTune: U(-1, 1) * alpha / sqrt(S * D) added to the input embeddings, in training only. */
+  neftuneAlpha?: number;
+  /** Dropout probability on every expert's hidden activation, in training only. */
+  expertDropout?: number;
 }
 
 export interface ForwardOutput {
@@ -169,6 +174,8 @@ export class GrinModel {
     const out = tidy(() => {
       const { cos, sin } = options.rotary ?? rotaryTables(config, offset, S, this.dtype, this.device);
       let x_BSD = embedding(param(p, 'model.embed_tokens.weight'), ids_BS);
+      if (training && options.neftuneAlpha)
+        x_BSD = neftuneNoise(x_BSD, options.neftuneAlpha, options.generator);
       const balance: BalanceStats[] = [];
       const routing: RoutingTrace[] = [];
       for (let layer = 0; layer < config.numHiddenLayers; layer++) {
@@ -180,6 +187,7 @@ export class GrinModel {
           generator: options.generator,
           trace: options.trace,
           moeImplementation: options.moeImplementation,
+          expertDropout: options.expertDropout,
         });
         x_BSD.dispose();
         x_BSD = result.out_BSD;

@@ -17,6 +17,8 @@ export interface DecoderInputs {
   generator?: Generator;
   trace?: boolean;
   moeImplementation?: MoeImplementation;
+  /** Dropout probability on the experts' hidden activation (training only). */
+  expertDropout?: number;
 }
 
 export function decoderLayer(

@@ -42,6 +42,7 @@ import {
 } from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
 import { expertPrefix, type ParameterMap, param } from './names.js';
+import { expertDropoutMask } from './regularizers.js';
 
 export interface MoeOptions {
   training: boolean;
@@ -50,6 +51,8 @@ export interface MoeOptions {
   trace?: boolean;
   /** 'auto' (default): `grouped` off the CPU, `loop` on it. */
   moeImplementation?: MoeImplementation;
+  /** Dropout probability on the experts' hidden activation, in training only (default 0). */
+  expertDropout?: number;
 }
 
 export type MoeImplementation = 'auto' | 'loop' | 'grouped';
@@ -102,13 +105,21 @@ export function groupByExpert(experts_TK: Tensor, numExperts: number): ExpertGro
   };
 }
 
-/** w2(silu(w1 x) * w3 x) for one expert's rows x_ND. */
-export function expertMlp(params: ParameterMap, prefix: string, x_ND: Tensor): Tensor {
+/** w2(silu(w1 x) * w3 x) for one expert's rows x_ND; `mask_NI` (expert dropout) scales the hidden. */
+export function expertMlp(params: ParameterMap, prefix: string, x_ND: Tensor, mask_NI?: Tensor): Tensor {
   return tidy(() => {
     const gate_NI = silu(linear(x_ND, param(params, `${prefix}.w1.weight`)));
     const up_NI = linear(x_ND, param(params, `${prefix}.w3.weight`));
-    return linear(mul(gate_NI, up_NI), param(params, `${prefix}.w2.weight`));
+    const hidden_NI = mul(gate_NI, up_NI);
+    return linear(mask_NI ? mul(hidden_NI, mask_NI) : hidden_NI, param(params, `${prefix}.w2.weight`));
   });
+}
+
+/** The expert-dropout mask over all N routed rows (expert order), or null when it is off. */
+function dropoutMask(config: GrinConfig, rows: number, like: Tensor, options: MoeOptions): Tensor | null {
+  const p = options.expertDropout ?? 0;
+  if (!options.training || p === 0) return null;
+  return expertDropoutMask(rows, config.intermediateSize, p, like, options.generator);
 }
 
 export function moe(
@@ -176,8 +187,10 @@ function moeGrouped(
       counts,
       2,
     );
+    const hidden_NI = siluGlu(gateUp_N2I);
+    const mask_NI = dropoutMask(config, T * K, hidden_NI, options);
     const expert_ND = groupedLinear(
-      siluGlu(gateUp_N2I),
+      mask_NI ? mul(hidden_NI, mask_NI) : hidden_NI,
       range.map((e) => expert(e, 'w2')),
       counts,
     );
@@ -227,9 +240,11 @@ function moeLoop(
     const routed_ND = indexSelect(x_TD, 0, token_N);
     // split: views whose gradients come back as one concat instead of E zero-padded copies
     const pieces = split(routed_ND, counts_E, 0);
+    const mask_NI = dropoutMask(config, routed_ND.shape[0]!, x_TD, options);
+    const masks = mask_NI ? split(mask_NI, counts_E, 0) : [];
     const outputs: Tensor[] = [];
     counts_E.forEach((count, e) => {
-      if (count > 0) outputs.push(expertMlp(params, expertPrefix(layer, e), pieces[e]!));
+      if (count > 0) outputs.push(expertMlp(params, expertPrefix(layer, e), pieces[e]!, masks[e]));
     });
     const routedWeights_N1 = indexSelect(weights_TK.reshape([-1]), 0, slot_N).unsqueeze(1);
     const weights_N1 =
