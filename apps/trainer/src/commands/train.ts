@@ -4,6 +4,7 @@
 // --resume the run's saved config.json wins and conflicting flags are refused (resume-config.ts).
 import { join } from 'node:path';
 import { CliError, type Command, parseFlags } from '../args.js';
+import { DataSourceError, prefetchData } from '../data/hub-data.js';
 import { resolveInitFrom } from '../model-source.js';
 import {
   ConfigError,
@@ -48,7 +49,13 @@ export const trainCommand: Command = {
     },
     data: {
       kind: 'string',
-      help: 'train on a text file (documents separated by blank lines) or JSONL {"text", "category"}',
+      help: 'train on a text file (documents separated by blank lines), JSONL {"text", "category"}, a .parquet file, or a Hub dataset id ORG/NAME[@REV]',
+    },
+    'data-config': { kind: 'string', help: 'Parquet / Hub dataset: the config (subset), e.g. en' },
+    'data-split': { kind: 'string', help: 'Parquet / Hub dataset: the split to train on (default train)' },
+    'text-column': {
+      kind: 'string',
+      help: 'Parquet / Hub dataset: the column holding the text (default text)',
     },
     device: {
       kind: 'string',
@@ -76,7 +83,13 @@ export const trainCommand: Command = {
     const config = flags.resume ? resolveResumeConfig(flags) : await resolveInitFrom(resolveConfig(flags));
     const dp = flags.dp as number;
     // --dp N without a launcher around us: start N local ranks of this command and wait for them.
-    if (dp > 1 && !launchedAsRank()) return launchLocalWorkers(argv, dp);
+    if (dp > 1 && !launchedAsRank()) {
+      const { file, datasetConfig, split, textColumn } = config.data;
+      await prefetchData(file, { config: datasetConfig, split, textColumn }).catch((error: unknown) => {
+        throw error instanceof DataSourceError ? new CliError(`train --data: ${error.message}`) : error;
+      });
+      return launchLocalWorkers(argv, dp);
+    }
     const options = { resume: Boolean(flags.resume) };
     const trained = await (launchedAsRank()
       ? trainAsRank(config, options, dp)
@@ -144,6 +157,9 @@ const FLAG_FIELDS: Record<string, string> = {
   'lb-mode': 'optim.lbMode',
   'lb-alpha': 'optim.lbAlpha',
   'init-from': 'data.initFrom',
+  'data-config': 'data.datasetConfig',
+  'data-split': 'data.split',
+  'text-column': 'data.textColumn',
   'time-budget': 'timeBudgetSeconds',
 };
 

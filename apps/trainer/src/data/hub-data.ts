@@ -1,10 +1,20 @@
 // `--data` beyond text files: a local Parquet file, or a Hub dataset id ORG/NAME[@REV] with a
 // config, a split and a text column (its Parquet files fetched into the HF cache by @grin-moe/hub
 // and streamed a row group at a time). Anything else is a text or JSONL file (text-file.ts).
+// Each source names the folder its token cache goes in (token-cache.ts): a Hub dataset's folder
+// in the HF cache (DATASET/grin-tokens, beside refs/ and snapshots/), or .grin-tokens beside a file.
 // Test: cd apps/trainer && npx vitest run src/data/hub-data
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
-import { fetchDatasetParquet, HubError, looksLikeRepoId, readParquetTexts } from '@grin-moe/hub';
+import { basename, dirname, join } from 'node:path';
+import {
+  fetchDatasetParquet,
+  HubError,
+  hubSettings,
+  looksLikeRepoId,
+  parseRepoRef,
+  readParquetTexts,
+  repoCache,
+} from '@grin-moe/hub';
 import { loadTextFile, type TextFileDocument } from './text-file.js';
 
 export interface DataOptions {
@@ -37,7 +47,7 @@ async function parquetDocuments(files: readonly string[], column: string): Promi
 export async function loadDataDocuments(
   data: string,
   options: DataOptions = defaultDataOptions,
-): Promise<{ docs: TextFileDocument[]; source: string; files: string[] }> {
+): Promise<{ docs: TextFileDocument[]; source: string; files: string[]; cacheDir: string }> {
   try {
     if (isHubDatasetId(data)) {
       const { files, commit } = await fetchDatasetParquet(data, {
@@ -45,15 +55,34 @@ export async function loadDataDocuments(
         split: options.split,
       });
       const source = `${data} (config ${options.config ?? 'default'}, split ${options.split}, column ${options.textColumn}, commit ${commit.slice(0, 12)})`;
-      return { docs: await parquetDocuments(files, options.textColumn), source, files };
+      const folder = repoCache(hubSettings().cacheDir, parseRepoRef(data, 'dataset')).folder;
+      const docs = await parquetDocuments(files, options.textColumn);
+      return { docs, source, files, cacheDir: join(folder, 'grin-tokens') };
     }
     if (data.toLowerCase().endsWith('.parquet')) {
       if (!existsSync(data)) throw new DataSourceError(`${data}: no such file`);
-      return { docs: await parquetDocuments([data], options.textColumn), source: data, files: [data] };
+      const docs = await parquetDocuments([data], options.textColumn);
+      return { docs, source: data, files: [data], cacheDir: beside(data) };
     }
   } catch (error) {
     if (error instanceof HubError) throw new DataSourceError(error.message);
     throw error;
   }
-  return { docs: loadTextFile(data), source: data, files: [data] };
+  return { docs: loadTextFile(data), source: data, files: [data], cacheDir: beside(data) };
+}
+
+const beside = (file: string) => join(dirname(file), '.grin-tokens');
+
+/**
+ * Fetches a Hub dataset's Parquet files into the HF cache once, before `--dp N` starts its ranks,
+ * so that N processes do not download the same files side by side. Anything else: nothing to do.
+ */
+export async function prefetchData(data: string | null, options: DataOptions): Promise<void> {
+  if (!data || !isHubDatasetId(data)) return;
+  try {
+    await fetchDatasetParquet(data, { config: options.config, split: options.split });
+  } catch (error) {
+    if (error instanceof HubError) throw new DataSourceError(error.message);
+    throw error;
+  }
 }

