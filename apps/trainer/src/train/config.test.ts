@@ -1,5 +1,6 @@
 // The training config: defaults, files (JSON and YAML), flags over files, and the errors that
 // bad values get (each naming the source, the field and what is allowed).
+// Run: cd apps/trainer && npx vitest run src/train/config.test.ts
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +78,16 @@ describe('train config', () => {
       /missing.yaml: cannot read the config file \(ENOENT\)/,
     );
     expect(() => resolveConfig({ router: 'top9' })).toThrow(/model.router 'top9' is unknown/);
-    expect(() => resolveConfig({ dp: 2 })).toThrow(/--dp 2 needs @grin-moe\/parallel/);
+  });
+
+  it('takes --dp N (data parallelism is built) and refuses --pp / --tp, which are not', () => {
+    expect(resolveConfig({ dp: 2 })).toEqual(resolveConfig({}));
+    expect(() => resolveConfig({ pp: 2 })).toThrow(
+      'train: --pp 2 is not built yet (data parallelism is: --dp N); run with --pp 1',
+    );
+    expect(() => resolveConfig({ tp: 4 })).toThrow(
+      'train: --tp 4 is not built yet (data parallelism is: --dp N); run with --tp 1',
+    );
+    expect(() => resolveConfig({ pp: 1, tp: 1 })).not.toThrow();
   });
 });
