@@ -2,9 +2,10 @@
 // starts two ranks over gRPC on loopback and reproduces the single-process loss curve of the same
 // seed and global batch within 1e-5 relative over 20 steps (SparseMixer-v2 sampling and jitter
 // included); only rank 0 writes the run; its checkpoint resumes in one process on the same curve;
-// a rank killed mid-run stops the other, naming it, and --resume continues from the last checkpoint.
+// a worker process SIGKILLed mid-run (found in /proc, killed by this test) stops the other, naming
+// it, and --resume continues from the last checkpoint.
 // Test: pnpm turbo run build --filter=@grin-moe/trainer... && cd apps/trainer && npx vitest run src/train/data-parallel.test.ts
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,26 +48,44 @@ const {
 const configFile = join(root, 'tiny.json');
 writeFileSync(configFile, JSON.stringify({ ...sections, checkpoint: { every: 10, keep: 3 } }));
 
-function train(name: string, extra: string[], env: Record<string, string> = {}) {
-  return spawnSync(
-    process.execPath,
-    [
-      cli,
-      'train',
-      '--config',
-      configFile,
-      '--out',
-      root,
-      '--name',
-      name,
-      '--seed',
-      '7',
-      '--time-budget',
-      '0',
-      ...extra,
-    ],
-    { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 240_000 },
-  );
+function trainArgs(name: string, extra: string[]): string[] {
+  return [
+    '--config',
+    configFile,
+    '--out',
+    root,
+    '--name',
+    name,
+    '--seed',
+    '7',
+    '--time-budget',
+    '0',
+    ...extra,
+  ];
+}
+
+function train(name: string, extra: string[]) {
+  return spawnSync(process.execPath, [cli, 'train', ...trainArgs(name, extra)], {
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+}
+
+/** The pid of the launcher's worker of rank `rank`, found among its children in /proc. */
+function workerPid(launcher: number, rank: number): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent !== launcher) continue;
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (environ.includes(`RANK=${rank}`)) return Number(entry);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  throw new Error(`no worker of rank ${rank} among the children of launcher pid ${launcher} in /proc`);
 }
 
 describe.skipIf(!existsSync(cli))('grin train --dp (built CLI)', () => {
@@ -100,16 +119,37 @@ describe.skipIf(!existsSync(cli))('grin train --dp (built CLI)', () => {
       .forEach((r, i) => expectRelativelyClose(r.loss, before[10 + i]!.loss, 1e-5, `resumed step ${r.step}`));
   });
 
-  it('a rank killed mid-run stops every rank, naming it; --resume continues from the last checkpoint', () => {
+  it('a rank killed mid-run stops every rank, naming it; --resume continues from the last checkpoint', async () => {
     const started = Date.now();
-    // Rank 1 kills itself (SIGKILL, no goodbye) after step 12, past the checkpoint of step 10.
-    const killed = train('fault', ['--dp', '2'], {
-      GRIN_TEST_KILL_RANK_AT_STEP: '1:12',
-      GRIN_TIMEOUT_MS: '30000',
+    const launcher = spawn(process.execPath, [cli, 'train', ...trainArgs('fault', ['--dp', '2'])], {
+      env: { ...process.env, GRIN_TIMEOUT_MS: '30000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    expect(killed.status).not.toBe(0);
-    expect(killed.stderr).toMatch(/rank 1 failed: connection lost|rank 1 \(pid \d+\) was killed by SIGKILL/);
-    expect(killed.stderr).toMatch(/train: rank 1 \(pid \d+\) was killed by SIGKILL/);
+    let stderr = '';
+    launcher.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    launcher.stdout.resume();
+    const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
+    // Rank 1 is SIGKILLed (no goodbye to its peers) once rank 0 has logged step 11, past the
+    // complete checkpoint of step 10 and before the run's end.
+    const metricsFile = join(root, 'fault', 'metrics.jsonl');
+    let victim: number | undefined;
+    while (victim === undefined && launcher.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 10));
+      const rows = existsSync(metricsFile) ? readFileSync(metricsFile, 'utf8').split('\n').length - 1 : 0;
+      if (rows >= 11) {
+        victim = workerPid(launcher.pid!, 1);
+        process.kill(victim, 'SIGKILL');
+      }
+    }
+    const code = await exited;
+    if (victim === undefined)
+      throw new Error(`the fault run ended before rank 1 could be killed:\n${stderr}`);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain(`train: rank 1 (pid ${victim}) was killed by SIGKILL`);
+    expect(stderr).toMatch(/^grin: rank 1 failed: connection lost/m); // rank 0, stopped by the dead peer
+    expect(metrics(join(root, 'fault')).length).toBeLessThan(steps);
     expect(Date.now() - started).toBeLessThan(120_000);
     expect(readdirSync(join(root, 'fault', 'checkpoints'))).toContain('step-10');
     const resumed = train('fault', ['--dp', '2', '--resume']);

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { initWorld, readLaunchEnv } from '@grin-moe/parallel';
 import type { TrainConfig } from './config.js';
-import { dataParallel, type StepParallel } from './data-parallel.js';
+import { dataParallel } from './data-parallel.js';
 import { runTraining, type TrainOptions, type TrainSummary } from './loop.js';
 import { ProgressBar } from './progress.js';
 
@@ -42,7 +42,7 @@ export async function trainAsRank(
   try {
     const summary = await runTraining(config, {
       ...options,
-      parallel: withTestKill(dataParallel(world.group), env.rank),
+      parallel: dataParallel(world.group),
       progress: env.rank === 0 ? options.progress : quiet,
     });
     await world.close();
@@ -53,23 +53,6 @@ export async function trainAsRank(
     await new Promise((r) => setTimeout(r, 200));
     throw error;
   }
-}
-
-/**
- * GRIN_TEST_KILL_RANK_AT_STEP=R:N makes rank R kill itself (SIGKILL: no goodbye to its peers) in
- * step N+1, before its gradients are reduced; the fault tests drive a real dead rank with it.
- */
-function withTestKill(parallel: StepParallel, rank: number): StepParallel {
-  const [killRank, killStep] = (process.env.GRIN_TEST_KILL_RANK_AT_STEP ?? '').split(':').map(Number);
-  if (killRank !== rank || !Number.isInteger(killStep)) return parallel;
-  let steps = 0;
-  return {
-    ...parallel,
-    finishGradients() {
-      if (++steps > killStep!) process.kill(process.pid, 'SIGKILL');
-      return parallel.finishGradients();
-    },
-  };
 }
 
 function freePort(): Promise<number> {
