@@ -311,6 +311,15 @@ BIND(moeRouteBackward) {  // (d, router, logits, experts, gw, gp (0: none), dz, 
                    (const float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), a.i32(8), a.i32(9), a.num(10));
   return nullptr;
 } END
+BIND(setGroupedImplementation) { setGroupedImplementation(a.i32(0)); return nullptr; } END
+BIND(groupedInfo) {
+  napi_value out;
+  napi_create_object(a.env, &out);
+  set(a.env, out, "implementation", number(a.env, groupedImplementation()));
+  std::string error = cublasGroupedStatus();
+  if (!error.empty()) set(a.env, out, "cublasGroupedError", string(a.env, error));
+  return out;
+} END
 // (d, dtype, mode, counts Float64Array [E], parts, in, out, first, second, result, weights Float64Array [parts*E])
 BIND(groupedLinear) {
   auto countBytes = a.bytes(3);

@@ -27,8 +27,13 @@ typedef Status (*GemmFn)(Handle, int, int, int, int, int, const void*, const voi
                          const void*, int, int, long long, const void*, void*, int, int, long long, int,
                          int, int);
 
+typedef Status (*GroupedFn)(Handle, const int*, const int*, const int*, const int*, const int*, const void*,
+                            const void* const*, int, const int*, const void* const*, int, const int*,
+                            const void*, void* const*, int, const int*, int, const int*, int);
+
 struct Library {
   bool tried = false;
+  GroupedFn grouped = nullptr;  // cublasGemmGroupedBatchedEx (cuBLAS >= 12.5), optional
   void* handle = nullptr;
   std::string path, error;
   CreateFn create = nullptr;
@@ -88,6 +93,7 @@ std::string loadCublas(std::string* pathOut) {
       lib.setStream = (SetStreamFn)symbol(h, "cublasSetStream_v2", "cublasSetStream");
       lib.gemm = (GemmFn)dlsym(h, "cublasGemmStridedBatchedEx");
       lib.setWorkspace = (SetWorkspaceFn)symbol(h, "cublasSetWorkspace_v2", "cublasSetWorkspace");
+      lib.grouped = (GroupedFn)dlsym(h, "cublasGemmGroupedBatchedEx");
       if (lib.create && lib.setStream && lib.gemm) {
         lib.handle = h;
         lib.path = path;
@@ -136,6 +142,42 @@ static void legacyGemm(int device, const Gemm& g) {
                 std::to_string(g.m) + ", n " + std::to_string(g.n) + ", k " + std::to_string(g.k) + ", lda " +
                 std::to_string(g.lda) + ", ldb " + std::to_string(g.ldb) + ", ldc " + std::to_string(g.ldc) +
                 ", batch " + std::to_string(g.batch) + ")");
+}
+
+std::string cublasGroupedStatus() {
+  std::string error = loadCublas(nullptr);
+  if (!error.empty()) return error;
+  return lib.grouped ? "" : lib.path + " has no cublasGemmGroupedBatchedEx (needs cuBLAS 12.5 or later)";
+}
+
+bool cublasGroupedGemm(int device, const std::vector<Gemm>& problems) {
+  if (problems.empty()) return true;
+  if (!cublasGroupedStatus().empty()) return false;
+  cudaStream_t stream = streamFor(device);
+  Handle h = handleFor(device, stream);
+  size_t count = problems.size();
+  std::vector<int> transA(count), transB(count), m(count), n(count), k(count), lda(count), ldb(count), ldc(count),
+      sizes(count, 1);
+  std::vector<float> alpha(count, 1.f), beta(count);
+  std::vector<const void*> pointers(3 * count);
+  int type = problems[0].dtype == BF16 ? CUDA_R_16BF : CUDA_R_32F;
+  for (size_t i = 0; i < count; i++) {
+    const Gemm& g = problems[i];
+    transA[i] = g.transA, transB[i] = g.transB, m[i] = g.m, n[i] = g.n, k[i] = g.k;
+    lda[i] = (int)g.lda, ldb[i] = (int)g.ldb, ldc[i] = (int)g.ldc, beta[i] = g.beta;
+    pointers[i] = g.A, pointers[count + i] = g.B, pointers[2 * count + i] = g.C;
+  }
+  // the pointer arrays live on the device; a pageable copy is staged before cudaMemcpyAsync returns
+  Scratch table(device, pointers.size() * sizeof(void*));
+  check(cudaMemcpyAsync(table.ptr, pointers.data(), pointers.size() * sizeof(void*), cudaMemcpyHostToDevice, stream),
+        "grouped gemm: upload the pointer table");
+  const void* const* A = table.as<const void*>();
+  Status s = lib.grouped(h, transA.data(), transB.data(), m.data(), n.data(), k.data(), alpha.data(), A, type,
+                         lda.data(), A + count, type, ldb.data(), beta.data(), (void* const*)(A + 2 * count), type,
+                         ldc.data(), (int)count, sizes.data(), CUBLAS_COMPUTE_32F);
+  if (s != 0) throw Error("cuda: cublasGemmGroupedBatchedEx failed with status " + std::to_string(s));
+  gemmCounts.cublas += count;
+  return true;
 }
 
 /**

@@ -235,11 +235,12 @@ size_t cublasLtPlanCount() {
   return n;
 }
 
-bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias) {
+bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias, cudaStream_t onStream, void* onWorkspace) {
   if (!loadLt().error.empty()) return false;
   if (g.dtype != BF16 && g.dtype != F32) throw Error("cuda: matmul needs f32 or bf16 operands");
-  cudaStream_t stream = streamFor(device);
+  cudaStream_t stream = onStream ? onStream : streamFor(device);
   DeviceState& s = stateFor(device);
+  void* workspace = onWorkspace ? onWorkspace : s.workspace;
   int item = itemSize(g.dtype);
   uint32_t align[4] = {alignment(g.A, g.lda, g.batch > 1 ? g.strideA : 0, item),
                        alignment(g.B, g.ldb, g.batch > 1 ? g.strideB : 0, item),
@@ -268,7 +269,7 @@ bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias) {
     lt(api.descSet(p.desc, DESC_BIAS_POINTER, &bias, sizeof(bias)), "cublasLtMatmulDescSetAttribute");
   const float alpha = 1.0f, beta = g.beta;
   Status st = api.matmul(s.handle, p.desc, &alpha, g.A, p.a, g.B, p.b, &beta, g.C, p.d, g.C, p.d, &p.algo,
-                         s.workspace, p.workspace, stream);
+                         workspace, p.workspace, stream);
   if (st != 0)
     throw Error("cuda: cublasLtMatmul failed with status " + std::to_string(st) + " (m " + std::to_string(g.m) +
                 ", n " + std::to_string(g.n) + ", k " + std::to_string(g.k) + ", batch " + std::to_string(g.batch) +

@@ -1,12 +1,62 @@
-// The MoE's grouped linear: rows in expert order, group e (counts[e] rows) times its own weights,
-// as one GEMM per (part, expert) on the device's stream through gemm() (cuBLASLt, cuBLAS when Lt has
-// no plan). The changing row count is bucketed in the plan cache (Gemm::varying), so a training
-// step runs no heuristic once its buckets are warm. parts = 2 stacks w1 and w3 side by side in one
-// output [N, 2 * out] (what the fused SiLU-GLU reads). Row-major products map onto column-major
-// cuBLAS as in src/kernels/matmul.ts. Test: tests/cases/moe.ts (GPU).
+// The MoE's grouped linear: rows in expert order, group e (counts[e] rows) times its own weights.
+// Three ways to run the GEMMs (setGroupedImplementation; `grin bench moe` times all three):
+//  - Lt on side streams (default): one cuBLASLt GEMM per (expert, part), experts spread over four
+//    side streams with their own workspaces, so one expert's last wave overlaps the next one's
+//    first (a 1000-row expert GEMM is only ~3 waves of tiles on 132 SMs);
+//  - Lt serial: the same GEMMs one after another on the device's stream;
+//  - cuBLAS grouped: cublasGemmGroupedBatchedEx, every problem in one call.
+// The changing row count is bucketed in the Lt plan cache (Gemm::varying), so a training step runs
+// no heuristic once its buckets are warm. parts = 2 stacks w1 and w3 side by side in one output
+// [N, 2 * out] (what the fused SiLU-GLU reads). Row-major products map onto column-major cuBLAS
+// as in src/kernels/matmul.ts. Test: tests/cases/moe.ts (GPU).
+#include <vector>
+
 #include "kernels.h"
 
 namespace grin {
+
+namespace {
+constexpr int SIDE_STREAMS = 4;
+int implementation = GROUPED_LT_STREAMS;
+
+struct Side {
+  bool ready = false;
+  cudaStream_t streams[SIDE_STREAMS];
+  cudaEvent_t done[SIDE_STREAMS];
+  cudaEvent_t fork;
+  void* workspaces[SIDE_STREAMS];
+};
+std::vector<Side> sides;
+
+Side& sideFor(int device) {
+  streamFor(device);  // makes the device current
+  if ((size_t)device >= sides.size()) sides.resize(device + 1);
+  Side& s = sides[device];
+  if (!s.ready) {
+    check(cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming), "cudaEventCreate (grouped gemm)");
+    for (int i = 0; i < SIDE_STREAMS; i++) {
+      check(cudaStreamCreateWithFlags(&s.streams[i], cudaStreamNonBlocking), "cudaStreamCreate (grouped gemm)");
+      check(cudaEventCreateWithFlags(&s.done[i], cudaEventDisableTiming), "cudaEventCreate (grouped gemm)");
+      check(cudaMalloc(&s.workspaces[i], LT_WORKSPACE_BYTES), "cudaMalloc (grouped gemm workspace)");
+    }
+    s.ready = true;
+  }
+  return s;
+}
+
+/** One GEMM of the grouped linear: which expert and part it serves, and the call. */
+struct Problem {
+  int expert, part;
+  Gemm g;
+};
+}  // namespace
+
+void setGroupedImplementation(int impl) {
+  if (impl < GROUPED_LT_STREAMS || impl > GROUPED_CUBLAS)
+    throw Error("cuda: grouped gemm implementation must be 0 (Lt streams), 1 (Lt serial) or 2 (cuBLAS grouped)");
+  implementation = impl;
+}
+int groupedImplementation() { return implementation; }
 
 void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
                    const void* first, const void* second, void* result, void* const* weights) {
@@ -14,38 +64,78 @@ void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E
   if (in > INT32_MAX || out > INT32_MAX) throw Error("grouped_linear (cuda): a dimension is above 2^31 - 1");
   const int64_t item = itemSize(dtype), wide = parts * out;
   auto at = [item](const void* base, int64_t elements) { return (void*)((const char*)base + elements * item); };
+  cudaStream_t main = streamFor(device);
+  std::vector<Problem> problems;
   int64_t r0 = 0;
   for (int e = 0; e < E; e++) {
     int64_t rows = counts[e];
     if (rows > INT32_MAX) throw Error("grouped_linear (cuda): a group has more than 2^31 - 1 rows");
     for (int p = 0; p < parts; p++) {
       void* w = weights[p * E + e];
+      if (rows == 0) {
+        if (mode == 2) check(cudaMemsetAsync(w, 0, out * in * item, main), "grouped_linear: zero an empty group");
+        continue;
+      }
       Gemm g{};
       g.dtype = dtype;
       g.batch = 1;
       if (mode == 0) {  // y[rows, p] = x_rows w^T, i.e. y^T (out x rows) = op(w) x_rows^T
-        if (rows == 0) continue;
         g.transA = true, g.transB = false, g.m = (int)out, g.n = (int)rows, g.k = (int)in;
         g.A = w, g.lda = in, g.B = at(first, r0 * in), g.ldb = in;
         g.C = at(result, r0 * wide + p * out), g.ldc = wide, g.varying = GEMM_VARY_N;
-      } else if (mode == 1) {  // dx_rows += g[rows, p] w
-        if (rows == 0) continue;
+      } else if (mode == 1) {  // dx_rows (+)= g[rows, p] w: the parts accumulate in order
         g.transA = false, g.transB = false, g.m = (int)in, g.n = (int)rows, g.k = (int)out;
         g.A = w, g.lda = in, g.B = at(first, r0 * wide + p * out), g.ldb = wide;
         g.C = at(result, r0 * in), g.ldc = in, g.beta = p > 0 ? 1.f : 0.f, g.varying = GEMM_VARY_N;
       } else {  // dw = g[rows, p]^T x_rows: dw^T (in x out) = x_rows^T g[rows, p]
-        if (rows == 0) {
-          check(cudaMemsetAsync(w, 0, out * in * item, streamFor(device)), "grouped_linear: zero an empty group");
-          continue;
-        }
         g.transA = false, g.transB = true, g.m = (int)in, g.n = (int)out, g.k = (int)rows;
         g.A = at(second, r0 * in), g.lda = in, g.B = at(first, r0 * wide + p * out), g.ldb = wide;
         g.C = w, g.ldc = in, g.varying = GEMM_VARY_K;
       }
-      gemm(device, g);
+      problems.push_back({e, p, g});
     }
     r0 += rows;
   }
+  if (problems.empty()) return;
+  if (implementation == GROUPED_CUBLAS) {
+    // the input gradient's parts add into one output: part 0 in one call, then the rest with beta 1
+    std::vector<Gemm> batch;
+    for (int p = 0; p < parts; p++) {
+      for (const Problem& q : problems)
+        if (mode != 1 || q.part == p) batch.push_back(q.g);
+      if (!batch.empty() && !cublasGroupedGemm(device, batch)) {
+        for (const Gemm& g : batch) gemm(device, g);  // this cuBLAS has no grouped call
+      }
+      batch.clear();
+      if (mode != 1) break;
+    }
+    return;
+  }
+  if (implementation == GROUPED_LT_SERIAL || problems.size() == 1) {
+    for (const Problem& q : problems) gemm(device, q.g);
+    return;
+  }
+  Side& side = sideFor(device);
+  check(cudaEventRecord(side.fork, main), "grouped gemm: fork");
+  for (int i = 0; i < SIDE_STREAMS; i++) check(cudaStreamWaitEvent(side.streams[i], side.fork, 0), "grouped gemm: wait");
+  // An expert's parts stay on one stream (the input gradient accumulates them in order). A call Lt
+  // cannot plan, and the parts after it, run on the device's stream after the join.
+  std::vector<const Problem*> later;
+  int skipExpert = -1;
+  for (const Problem& q : problems) {
+    int lane = q.expert % SIDE_STREAMS;
+    if (q.expert == skipExpert || !ltMatmul(device, q.g, EPI_NONE, nullptr, side.streams[lane], side.workspaces[lane])) {
+      skipExpert = q.expert;
+      later.push_back(&q);
+      continue;
+    }
+    gemmCounts.lt++;
+  }
+  for (int i = 0; i < SIDE_STREAMS; i++) {
+    check(cudaEventRecord(side.done[i], side.streams[i]), "grouped gemm: join");
+    check(cudaStreamWaitEvent(main, side.done[i], 0), "grouped gemm: join");
+  }
+  for (const Problem* q : later) gemm(device, q->g);
 }
 
 }  // namespace grin

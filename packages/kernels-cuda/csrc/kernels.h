@@ -3,6 +3,8 @@
 // and returns without a sync. Definitions: elementwise.cu, layout.cu, reduce.cu, nn.cu, loss.cu,
 // indexing.cu, fused.cu, cublas.cpp.
 #pragma once
+#include <vector>
+
 #include "common.h"
 
 namespace grin {
@@ -83,8 +85,17 @@ std::string loadCublas(std::string* path);
  * bias gradient itself when this is false.
  */
 bool gemm(int device, const Gemm& g, int epilogue = EPI_NONE, void* bias = nullptr);
-/** cuBLASLt with a cached plan; false when Lt is missing or has no algorithm for this call. */
-bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias);
+/**
+ * cuBLASLt with a cached plan; false when Lt is missing or has no algorithm for this call. A stream
+ * and a workspace of the Lt budget may be given (the grouped GEMM's side streams); default: the
+ * device's stream and its workspace.
+ */
+bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias, cudaStream_t stream = nullptr,
+              void* workspace = nullptr);
+constexpr size_t LT_WORKSPACE_BYTES = 32u << 20;
+/** cublasGemmGroupedBatchedEx over the problems (one group each, epilogue none); false when absent. */
+bool cublasGroupedGemm(int device, const std::vector<Gemm>& problems);
+std::string cublasGroupedStatus();
 std::string cublasLtStatus(std::string* path);
 size_t cublasLtPlanCount();
 void* cublasLtWorkspace(int device, size_t* bytes);
@@ -125,6 +136,10 @@ void moeRouteBackward(int device, int router, const float* logits, const int32_t
 // grouped.cpp: the MoE's grouped linear (forward 0, input gradient 1, weight gradient 2)
 // mode 0: result y [N, parts*out] from first = x [N, in]; 1: result dx [N, in] from first = g;
 // 2: weights (written) dw from first = g and second = x.
+/** How groupedLinear runs its GEMMs: Lt on side streams (default), Lt one after another, or cuBLAS grouped. */
+enum GroupedImplementation : int { GROUPED_LT_STREAMS = 0, GROUPED_LT_SERIAL = 1, GROUPED_CUBLAS = 2 };
+void setGroupedImplementation(int impl);
+int groupedImplementation();
 void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
                    const void* first, const void* second, void* result, void* const* weights);
 

@@ -2,7 +2,8 @@
 // stable positions in one block: T*K is at most a few tens of thousands of picks), the dispatch of
 // token rows into expert order, the combine as a gather-sum (each token reads its K rows at known
 // positions: no atomics, deterministic), its backward, and the fused SiLU-GLU and its backward.
-// f32 math for bf16 storage. Mirrors src/cpu/moe.ts. Test: tests/cases/moe.ts (GPU).
+// f32 math for bf16 storage; 16-byte loads and stores where the widths allow. Mirrors
+// src/cpu/moe.ts. Test: tests/cases/moe.ts (GPU, both the vector and the scalar widths).
 #include "device.cuh"
 #include "kernels.h"
 
@@ -132,6 +133,110 @@ __global__ void siluGluBackwardKernel(T* dh, const T* g, const T* h, int64_t row
   }
 }
 
+// 16-byte versions (4 f32 or 8 bf16 a thread) where the widths and pointers allow: these kernels
+// only move memory, and scalar 2-byte accesses leave most of the bandwidth unused.
+template <typename T>
+__global__ void dispatchVecKernel(T* out, const T* x, const int32_t* position, int64_t tokens, int K, int64_t D) {
+  constexpr int V = VecOf<T>::n;
+  int64_t chunks = D / V;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < tokens * chunks;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t t = i / chunks, c = i % chunks;
+    uint4 v = __ldg((const uint4*)(x + t * D) + c);
+    for (int k = 0; k < K; k++) __stwb((uint4*)(out + (int64_t)position[t * K + k] * D) + c, v);
+  }
+}
+
+template <typename T>
+__global__ void combineVecKernel(T* out, const T* y, const T* w, const int32_t* position, int64_t tokens, int K,
+                                 int64_t D) {
+  constexpr int V = VecOf<T>::n;
+  int64_t chunks = D / V;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < tokens * chunks;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t t = i / chunks, c = i % chunks;
+    float acc[V] = {}, v[V];
+    for (int k = 0; k < K; k++) {
+      loadVec(y + (int64_t)position[t * K + k] * D + c * V, v);
+      float weight = w ? load(w + t * K + k) : 1.f;
+#pragma unroll
+      for (int j = 0; j < V; j++) acc[j] += weight * v[j];
+    }
+    storeVec(out + t * D + c * V, acc);
+  }
+}
+
+template <typename T>
+__global__ void combineBackwardVecKernel(T* dy, T* dw, const T* g, const T* y, const T* w, const int32_t* position,
+                                         int K, int64_t D) {
+  constexpr int V = VecOf<T>::n;
+  __shared__ float shared[33];
+  int64_t t = blockIdx.x;
+  for (int k = 0; k < K; k++) {
+    int64_t row = position[t * K + k];
+    float weight = load(w + t * K + k), dot = 0.f, grad[V], value[V], out[V];
+    for (int64_t d = threadIdx.x * V; d < D; d += blockDim.x * V) {
+      loadVec(g + t * D + d, grad);
+      loadVec(y + row * D + d, value);
+#pragma unroll
+      for (int j = 0; j < V; j++) {
+        out[j] = weight * grad[j];
+        dot += grad[j] * value[j];
+      }
+      storeVec(dy + row * D + d, out);
+    }
+    dot = blockSum(dot, shared);
+    if (threadIdx.x == 0) store(dw + t * K + k, dot);
+  }
+}
+
+template <typename T>
+__global__ void siluGluVecKernel(T* out, const T* h, int64_t rows, int64_t I) {
+  constexpr int V = VecOf<T>::n;
+  int64_t chunks = I / V;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < rows * chunks;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t r = i / chunks, c = i % chunks;
+    float gate[V], up[V], a[V];
+    loadVec(h + r * 2 * I + c * V, gate);
+    loadVec(h + r * 2 * I + I + c * V, up);
+#pragma unroll
+    for (int j = 0; j < V; j++) a[j] = gate[j] * sigmoidOf(gate[j]) * up[j];
+    storeVec(out + r * I + c * V, a);
+  }
+}
+
+template <typename T>
+__global__ void siluGluBackwardVecKernel(T* dh, const T* g, const T* h, int64_t rows, int64_t I) {
+  constexpr int V = VecOf<T>::n;
+  int64_t chunks = I / V;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < rows * chunks;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t r = i / chunks, c = i % chunks;
+    float gate[V], up[V], grad[V], dgate[V], dup[V];
+    loadVec(h + r * 2 * I + c * V, gate);
+    loadVec(h + r * 2 * I + I + c * V, up);
+    loadVec(g + r * I + c * V, grad);
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+      float s = sigmoidOf(gate[j]);
+      dgate[j] = grad[j] * up[j] * s * (1.f + gate[j] * (1.f - s));
+      dup[j] = grad[j] * gate[j] * s;
+    }
+    storeVec(dh + r * 2 * I + c * V, dgate);
+    storeVec(dh + r * 2 * I + I + c * V, dup);
+  }
+}
+
+/** Whether 16-byte vectors of T fit every row of `width` elements at each pointer. */
+template <typename T>
+bool vectorFits(int64_t width, std::initializer_list<const void*> pointers) {
+  if (width % VecOf<T>::n != 0) return false;
+  for (const void* p : pointers)
+    if (p && ((uintptr_t)p % 16) != 0) return false;
+  return true;
+}
+
 }  // namespace
 
 void moePermute(int device, int32_t* counts_E, int32_t* rowSlot_N, int32_t* position_TK, const int32_t* experts,
@@ -148,18 +253,28 @@ void moePermute(int device, int32_t* counts_E, int32_t* rowSlot_N, int32_t* posi
 void moeDispatch(int device, int dtype, void* out, const void* x, const int32_t* position, int64_t tokens, int K,
                  int64_t D) {
   if (tokens * D == 0) return;
-  GRIN_DISPATCH_FLOAT(dtype, T, "moe_dispatch",
-                      dispatchKernel<<<gridFor(tokens * D, 256), 256, 0, streamFor(device)>>>(
-                          (T*)out, (const T*)x, position, tokens, K, D));
+  GRIN_DISPATCH_FLOAT(dtype, T, "moe_dispatch", {
+    if (vectorFits<T>(D, {out, x}))
+      dispatchVecKernel<<<gridFor(tokens * D / VecOf<T>::n, 256), 256, 0, streamFor(device)>>>(
+          (T*)out, (const T*)x, position, tokens, K, D);
+    else
+      dispatchKernel<<<gridFor(tokens * D, 256), 256, 0, streamFor(device)>>>((T*)out, (const T*)x, position,
+                                                                              tokens, K, D);
+  });
   checkLaunch("moe_dispatch");
 }
 
 void moeCombine(int device, int dtype, void* out, const void* y, const void* w, const int32_t* position,
                 int64_t tokens, int K, int64_t D) {
   if (tokens * D == 0) return;
-  GRIN_DISPATCH_FLOAT(dtype, T, "moe_combine",
-                      combineKernel<<<gridFor(tokens * D, 256), 256, 0, streamFor(device)>>>(
-                          (T*)out, (const T*)y, (const T*)w, position, tokens, K, D));
+  GRIN_DISPATCH_FLOAT(dtype, T, "moe_combine", {
+    if (vectorFits<T>(D, {out, y}))
+      combineVecKernel<<<gridFor(tokens * D / VecOf<T>::n, 256), 256, 0, streamFor(device)>>>(
+          (T*)out, (const T*)y, (const T*)w, position, tokens, K, D);
+    else
+      combineKernel<<<gridFor(tokens * D, 256), 256, 0, streamFor(device)>>>((T*)out, (const T*)y, (const T*)w,
+                                                                             position, tokens, K, D);
+  });
   checkLaunch("moe_combine");
 }
 
@@ -167,25 +282,39 @@ void moeCombineBackward(int device, int dtype, void* dy, void* dw, const void* g
                         const int32_t* position, int64_t tokens, int K, int64_t D) {
   if (tokens == 0) return;
   if (tokens >= (1ll << 31)) throw Error("moe_combine_backward (cuda): more than 2^31 - 1 tokens");
-  GRIN_DISPATCH_FLOAT(dtype, T, "moe_combine_backward",
-                      combineBackwardKernel<<<(unsigned)tokens, 256, 0, streamFor(device)>>>(
-                          (T*)dy, (T*)dw, (const T*)g, (const T*)y, (const T*)w, position, K, D));
+  GRIN_DISPATCH_FLOAT(dtype, T, "moe_combine_backward", {
+    if (vectorFits<T>(D, {dy, g, y}))
+      combineBackwardVecKernel<<<(unsigned)tokens, 128, 0, streamFor(device)>>>(
+          (T*)dy, (T*)dw, (const T*)g, (const T*)y, (const T*)w, position, K, D);
+    else
+      combineBackwardKernel<<<(unsigned)tokens, 256, 0, streamFor(device)>>>(
+          (T*)dy, (T*)dw, (const T*)g, (const T*)y, (const T*)w, position, K, D);
+  });
   checkLaunch("moe_combine_backward");
 }
 
 void siluGlu(int device, int dtype, void* out, const void* h, int64_t rows, int64_t I) {
   if (rows * I == 0) return;
-  GRIN_DISPATCH_FLOAT(dtype, T, "silu_glu",
-                      siluGluKernel<<<gridFor(rows * I, 256), 256, 0, streamFor(device)>>>((T*)out, (const T*)h,
-                                                                                           rows, I));
+  GRIN_DISPATCH_FLOAT(dtype, T, "silu_glu", {
+    if (vectorFits<T>(I, {out, h}))
+      siluGluVecKernel<<<gridFor(rows * I / VecOf<T>::n, 256), 256, 0, streamFor(device)>>>((T*)out, (const T*)h,
+                                                                                            rows, I);
+    else
+      siluGluKernel<<<gridFor(rows * I, 256), 256, 0, streamFor(device)>>>((T*)out, (const T*)h, rows, I);
+  });
   checkLaunch("silu_glu");
 }
 
 void siluGluBackward(int device, int dtype, void* dh, const void* g, const void* h, int64_t rows, int64_t I) {
   if (rows * I == 0) return;
-  GRIN_DISPATCH_FLOAT(dtype, T, "silu_glu_backward",
-                      siluGluBackwardKernel<<<gridFor(rows * I, 256), 256, 0, streamFor(device)>>>(
-                          (T*)dh, (const T*)g, (const T*)h, rows, I));
+  GRIN_DISPATCH_FLOAT(dtype, T, "silu_glu_backward", {
+    if (vectorFits<T>(I, {dh, g, h}))
+      siluGluBackwardVecKernel<<<gridFor(rows * I / VecOf<T>::n, 256), 256, 0, streamFor(device)>>>(
+          (T*)dh, (const T*)g, (const T*)h, rows, I);
+    else
+      siluGluBackwardKernel<<<gridFor(rows * I, 256), 256, 0, streamFor(device)>>>((T*)dh, (const T*)g,
+                                                                                   (const T*)h, rows, I);
+  });
   checkLaunch("silu_glu_backward");
 }
 

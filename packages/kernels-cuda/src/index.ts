@@ -16,10 +16,10 @@ import './kernels/moe.js';
 import './kernels/route.js';
 import type { MemoryStats } from './native.js';
 
+export { cudaHostReads } from './backend.js';
 export { type CudaDevice, type CudaStatus, cudaStatus } from './status.js';
 export type { MemoryStats };
 export { cudaBackend };
-export { cudaHostReads } from './backend.js';
 
 function index(device: string | number): number {
   return typeof device === 'number' ? device : Number(device.split(':')[1] ?? 0);
@@ -105,4 +105,40 @@ export function gemmInfo(): {
     (k) => GEMM_CODES[k] === info.implementation,
   );
   return { ...info, implementation: name ?? 'cublasLt' };
+}
+
+/**
+ * How the MoE's grouped linear runs its per-expert GEMMs: 'lt-streams' (cuBLASLt, experts spread over
+ * four side streams; the default), 'lt-serial' (one after another) or 'cublas-grouped'
+ * (cublasGemmGroupedBatchedEx, one call). `grin bench moe` times each.
+ */
+export type GroupedGemmImplementation = 'lt-streams' | 'lt-serial' | 'cublas-grouped';
+const GROUPED_CODES: Record<GroupedGemmImplementation, number> = {
+  'lt-streams': 0,
+  'lt-serial': 1,
+  'cublas-grouped': 2,
+};
+
+export function setGroupedGemmImplementation(impl: GroupedGemmImplementation): void {
+  const code = GROUPED_CODES[impl];
+  if (code === undefined)
+    throw new RangeError(
+      `setGroupedGemmImplementation: '${impl}' is not one of ${Object.keys(GROUPED_CODES).join(', ')}`,
+    );
+  native().setGroupedImplementation(code);
+}
+
+/** The grouped GEMM in use, and why cuBLAS's grouped call is unavailable where it is. */
+export function groupedGemmInfo(): {
+  implementation: GroupedGemmImplementation;
+  cublasGroupedError?: string;
+} {
+  const info = native().groupedInfo();
+  const implementation = (Object.keys(GROUPED_CODES) as GroupedGemmImplementation[]).find(
+    (k) => GROUPED_CODES[k] === info.implementation,
+  )!;
+  return {
+    implementation,
+    ...(info.cublasGroupedError ? { cublasGroupedError: info.cublasGroupedError } : {}),
+  };
 }

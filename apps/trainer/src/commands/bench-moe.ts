@@ -4,6 +4,8 @@
 // experts (torch_bench.py --suite moe), all on the same GPU in the same run. Also: peak device
 // memory per token next to PyTorch's, and a breakdown (routing, permute, GEMMs, combine), each piece
 // forward+backward on its own. Device run: tools/device/run-bench.sh moe. No GPU: exits non-zero.
+
+import type { GroupedGemmImplementation } from '@grin-moe/kernels-cuda';
 import { expertMlp, moe, parseConfig } from '@grin-moe/model-grin';
 import { routeFused } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
@@ -11,6 +13,8 @@ import type { BenchReport } from './bench.js';
 import { deviceName, requireCuda, runTorch, type Timing, timeCuda } from './bench-gemm.js';
 
 export const MOE_WIDTHS = { D: 4096, I: 6400, E: 16, K: 2 };
+const GROUPED: GroupedGemmImplementation[] = ['lt-streams', 'lt-serial', 'cublas-grouped'];
+const DEFAULT_GROUPED: GroupedGemmImplementation = 'lt-streams';
 
 type Cuda = Awaited<ReturnType<typeof requireCuda>>;
 
@@ -88,7 +92,14 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
       T.backward(out_BSD, g);
       clearGrads([...params.values(), x]);
     };
-    ours.set(`moe_${tokens}`, measure(cuda, flops, step, reps));
+    // every grouped-GEMM implementation, the default last (its peak memory is the one reported)
+    for (const impl of GROUPED.filter((g) => g !== DEFAULT_GROUPED).concat(DEFAULT_GROUPED)) {
+      cuda.setGroupedGemmImplementation(impl);
+      ours.set(
+        impl === DEFAULT_GROUPED ? `moe_${tokens}` : `moe_${impl}_${tokens}`,
+        measure(cuda, flops, step, reps),
+      );
+    }
     ours.set(
       `dense_${tokens}`,
       measure(
@@ -122,6 +133,12 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
       unit: 'TFLOP/s',
       ours_ms: mine.ms,
       ours: mine.rate,
+      ...Object.fromEntries(
+        GROUPED.filter((g) => g !== DEFAULT_GROUPED).map((g) => [
+          `ours_${g}_ms`,
+          ours.get(`moe_${g}_${tokens}`)!.ms,
+        ]),
+      ),
       dense_ms: base.ms,
       ours_peak_bytes_per_token: Math.round(mine.peakBytes / tokens),
       dense_peak_bytes_per_token: Math.round(base.peakBytes / tokens),
@@ -135,7 +152,16 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
       ratios[`memory_vs_torch_${tokens}`] = Number((theirMemory.rate / mine.peakBytes).toFixed(3));
   }
   if (Object.keys(breakdown).length > 0) results.breakdown_8192_ms = breakdown;
-  results.widths = { ...MOE_WIDTHS, dtype: 'bf16', router: 'sparsemixer-v2', input_jitter: 0.01 };
+  results.widths = {
+    ...MOE_WIDTHS,
+    dtype: 'bf16',
+    router: 'sparsemixer-v2',
+    input_jitter: 0.01,
+    grouped_gemm: DEFAULT_GROUPED,
+    ...(cuda.groupedGemmInfo().cublasGroupedError
+      ? { cublas_grouped: cuda.groupedGemmInfo().cublasGroupedError! }
+      : {}),
+  };
   if (!json) {
     console.log('ratios: dense (or torch) time / ours, higher is better');
     for (const [name, r] of Object.entries(results)) console.log(`${name.padEnd(20)} ${JSON.stringify(r)}`);

@@ -81,17 +81,34 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   const optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1 });
   const { S, V } = TRAIN_SHAPE;
   const ids = T.tensor(new T.Generator(7).randint(S, 0, V), { shape: [1, S], dtype: 'i32', device: 'cuda' });
-  const step = async () => {
+  // phases: forward (with the losses), backward, clip + read, optimizer; timed with events when asked
+  const phases = { forward: 0, backward: 0, clip_read: 0, optimizer: 0 };
+  const step = async (timed = false) => {
     const scope = new T.Scope();
+    const marks: number[] = [];
+    const mark = () => {
+      if (!timed) return;
+      cuda.cudaSynchronize();
+      marks.push(performance.now());
+    };
     try {
+      mark();
       const out = model.forward(ids, { training: true, generator });
       const ce = nextTokenLoss(out.logits_BSV, ids);
       const { loss: aux } = await balanceLoss(out.balance, { alpha: 0.01, mode: 'local' });
+      mark();
       T.add(ce, aux).backward();
+      mark();
       const norm = T.clipGradNorm(params, 1.0);
       const read = T.concat([T.cast(ce, 'f32').reshape([1]), T.cast(norm, 'f32').reshape([1])]).toArray();
+      mark();
       optimizer.stepOnce();
       optimizer.zeroGrad();
+      mark();
+      if (timed)
+        (Object.keys(phases) as Array<keyof typeof phases>).forEach((k, i) => {
+          phases[k] = Number((marks[i + 1]! - marks[i]!).toFixed(2));
+        });
       return Array.from(read as Float32Array);
     } finally {
       scope.dispose();
@@ -111,6 +128,8 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     times.push(performance.now() - started);
   }
   const readsPerStep = (cuda.cudaHostReads() - readsBefore) / steps;
+  const stats = cuda.cudaMemoryStats();
+  await step(true); // one more step with a sync between phases: where the time goes
   const ms = times.sort((a, b) => a - b)[Math.floor(steps / 2)]!;
   const { perStep, activeParams } = stepFlops(layers);
   const ours = {
@@ -119,7 +138,10 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     mfu: Number((perStep / (ms / 1e3) / H200_BF16_PEAK).toFixed(3)),
     host_reads_per_step: readsPerStep,
     moe_layers: layers,
-    peak_gib: Number((cuda.cudaMemoryStats().peakInUseBytes / 2 ** 30).toFixed(1)),
+    peak_gib: Number((stats.peakInUseBytes / 2 ** 30).toFixed(1)),
+    cuda_mallocs_total: stats.cudaMallocs,
+    cuda_frees_total: stats.frees,
+    phase_ms: phases,
     last_loss: Number(last[0]!.toFixed(4)),
     active_params: activeParams,
   };

@@ -28,17 +28,17 @@ function permuteCase(label: string, tokens: number, K: number, E: number, ids?: 
   };
 }
 
-function combineCase(dt: Dt): Case {
+function combineCase(dt: Dt, D = 4096): Case {
   return {
-    name: `moe_dispatch / moe_combine ${dt} (T=1000, K=2, D=4096): forward and backward`,
+    name: `moe_dispatch / moe_combine ${dt} (T=1000, K=2, D=${D}): forward and backward`,
     run: () =>
       scoped(() => {
         const notes = new Notes();
         const experts = randint([1000, 2], 0, 16);
         const pc = T.moePermute(experts.cuda, 16).position_TK;
         const pp = T.moePermute(experts.cpu, 16).position_TK;
-        const x = randn([1000, 4096], dt);
-        const y = randn([2000, 4096], dt);
+        const x = randn([1000, D], dt);
+        const y = randn([2000, D], dt);
         const w = randn([1000, 2], dt, 0.5);
         notes.add(compare('dispatch', T.moeDispatch(x.cuda, pc), T.moeDispatch(x.cpu, pp)));
         const yc = y.cuda.detach().setRequiresGrad();
@@ -48,7 +48,7 @@ function combineCase(dt: Dt): Case {
         const outC = T.moeCombine(yc, wc, pc);
         const outP = T.moeCombine(yp, wp, pp);
         notes.add(compare('combine', outC, outP));
-        const g = randn([1000, 4096], dt);
+        const g = randn([1000, D], dt);
         T.backward(outC, g.cuda);
         T.backward(outP, g.cpu);
         notes.add(compare('d y', yc.grad!, yp.grad!));
@@ -64,19 +64,19 @@ function combineCase(dt: Dt): Case {
   };
 }
 
-function gluCase(dt: Dt): Case {
+function gluCase(dt: Dt, I = 640): Case {
   return {
-    name: `silu_glu ${dt} [3000, 2 x 640]: forward and backward`,
+    name: `silu_glu ${dt} [3000, 2 x ${I}]: forward and backward`,
     run: () =>
       scoped(() => {
-        const h = randn([3000, 1280], dt, 2);
+        const h = randn([3000, 2 * I], dt, 2);
         const hc = h.cuda.detach().setRequiresGrad();
         const hp = h.cpu.detach().setRequiresGrad();
         const notes = new Notes();
         const outC = T.siluGlu(hc);
         const outP = T.siluGlu(hp);
         notes.add(compare('silu_glu', outC, outP));
-        const g = randn([3000, 640], dt);
+        const g = randn([3000, I], dt);
         T.backward(outC, g.cuda);
         T.backward(outP, g.cpu);
         notes.add(compare('d h', hc.grad!, hp.grad!));
@@ -142,7 +142,8 @@ export const cases: Case[] = [
         throw new Error('no error was reported for expert id 16 of 16');
       }),
   },
-  ...DTYPES.flatMap((dt) => [combineCase(dt), gluCase(dt)]),
+  // 16-byte kernels (widths of 8) and the scalar ones (odd widths)
+  ...DTYPES.flatMap((dt) => [combineCase(dt), gluCase(dt), combineCase(dt, 77), gluCase(dt, 13)]),
   ...DTYPES.flatMap((dt) => [
     groupedCase(dt, [5, 0, 64, 129], 2, 256, 96),
     groupedCase(dt, [0, 0, 33], 1, 96, 256),

@@ -17,14 +17,19 @@ export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {
       if (grads.length === 0) throw new Error('clipGradNorm: no parameter has a gradient');
       let total: Tensor | null = null;
       for (const g of grads) {
-        const g32 = g.dtype === 'f64' ? g : cast(g, 'f32');
-        const sq = sum(mul(g32, g32));
+        // one gradient's f32 copy at a time: a tidy per gradient keeps the extra memory to the
+        // largest parameter instead of an f32 copy of every gradient at once
+        const sq = tidy(() => {
+          const g32 = g.dtype === 'f64' ? g : cast(g, 'f32');
+          return sum(mul(g32, g32));
+        });
         total = total ? add(total, sq.dtype === total.dtype ? sq : cast(sq, total.dtype)) : sq;
       }
       const norm = sqrt(total!);
       // torch.nn.utils.clip_grad_norm_: coef = min(max_norm / (norm + 1e-6), 1)
       const coef = minimum(div(maxNorm, add(norm, 1e-6)), 1);
-      for (const g of grads) copyInPlace(g, mul(g, coef.dtype === g.dtype ? coef : cast(coef, g.dtype)));
+      for (const g of grads)
+        tidy(() => copyInPlace(g, mul(g, coef.dtype === g.dtype ? coef : cast(coef, g.dtype))));
       return norm;
     }),
   );
