@@ -1,5 +1,6 @@
 // Test helpers shared by every package: one closeness check, a finite-difference gradient
 // check and a leak check. Framework-free (they throw), so any test runner can use them.
+// Test: cd packages/tensor && npx vitest run src/testing
 
 import { noGrad } from './autograd/mode.js';
 import { liveStorages } from './core/memory.js';
@@ -70,6 +71,11 @@ export function gradcheck(
   inputs: Tensor[],
   { eps = 1e-6, atol = 1e-6, rtol = 1e-4 }: Tolerance & { eps?: number } = {},
 ): void {
+  // With nothing to differentiate the loop below compares nothing, and the check would pass.
+  if (!inputs.some((x) => x.requiresGrad))
+    throw new Error(
+      `gradcheck: none of the ${inputs.length} inputs requires grad, so no gradient would be checked; create them with requiresGrad: true`,
+    );
   const out = fn(...inputs);
   const weights = tensor(
     Float64Array.from({ length: out.size }, (_, i) => Math.sin(i * 1.7 + 0.3) + 1.25),
