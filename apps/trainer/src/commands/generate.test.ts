@@ -1,10 +1,11 @@
 // `grin generate`: --prompt-ids on a fixture model (greedy output deterministic, one write per
-// token), --prompt TEXT through a model directory's tokenizer.json, and bad flags named.
+// token), --seed / --temperature / --top-p each change the sampled tokens exactly as the library's
+// generate() does, --prompt TEXT through a model directory's tokenizer.json, and bad flags named.
 // Run: cd apps/trainer && npx vitest run src/commands/generate
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initRandom, parseConfig, saveModel, trainBpe } from '@grin-moe/model-grin';
+import { generate, initRandom, loadModel, parseConfig, saveModel, trainBpe } from '@grin-moe/model-grin';
 import { Generator } from '@grin-moe/tensor';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { generateCommand } from './generate.js';
@@ -61,6 +62,42 @@ describe('grin generate', () => {
       '5',
     ];
     expect((await run(args)).writes.join('')).toEqual((await run(args)).writes.join(''));
+  });
+  it('--seed, --temperature and --top-p reach the sampler: each changes the tokens as the library does', async () => {
+    const model = loadModel(fixture);
+    const stopTokens = model.config.eosTokenIds;
+    const sample = async (seed: number, temperature: number, topP: number) => {
+      const cli = await run([
+        '--model',
+        fixture,
+        '--prompt-ids',
+        '1,2',
+        '--max-new-tokens',
+        '8',
+        '--temperature',
+        String(temperature),
+        '--top-p',
+        String(topP),
+        '--seed',
+        String(seed),
+      ]);
+      const reference = generate(model, [1, 2], {
+        maxNewTokens: 8,
+        temperature,
+        topP,
+        generator: new Generator(seed),
+        stopTokens,
+      }).tokens;
+      const tokens = cli.writes.join('').trim().split(' ').map(Number);
+      expect(tokens, `seed ${seed}, temperature ${temperature}, top-p ${topP}`).toEqual(reference);
+      return tokens.join(',');
+    };
+    const base = await sample(5, 1, 0.9);
+    const changed = [await sample(6, 1, 0.9), await sample(5, 0.3, 0.9), await sample(5, 1, 0.2)];
+    for (const other of changed) expect(other).not.toBe(base);
+    // Greedy decoding draws nothing: the seed does not matter there.
+    expect(await sample(1, 0, 1)).toBe(await sample(2, 0, 1));
+    model.dispose();
   });
   it('encodes --prompt with the directory tokenizer and streams decoded text', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'grin-generate-'));

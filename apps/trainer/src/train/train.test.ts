@@ -138,7 +138,9 @@ describe('grin train', () => {
         resume: false,
         progress: quiet(),
       }),
-    ).rejects.toThrow(/the tokenizer has \d+ tokens but the model's vocab_size is 100|vocab/);
+    ).rejects.toMatchObject({
+      message: `${join(modelDir, 'tokenizer.json')}: the tokenizer has 300 tokens but the model's vocab_size is 100 (config.json); they must agree`,
+    });
   });
 
   it('--init-from continues from a model directory with its own tokenizer', async () => {
