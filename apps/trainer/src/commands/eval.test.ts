@@ -1,11 +1,15 @@
 // `grin eval` end to end on tiny runs: `compare` trains sparsemixer-v2 and gshard-top2 from one
-// config (4 steps each) and writes the side-by-side curves; ppl, mc, routing and throughput then
+// config (4 steps each) and writes the side-by-side curves, each equal to a lone `grin train` of
+// that router, loss for loss; ppl, mc, routing and throughput then
 // run on one of those run directories and write into it; bad input is named precisely.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { mergeConfig } from '../train/config.js';
 import { tinyConfig, writeTinyCorpus } from '../train/fixtures.js';
+import { runTraining } from '../train/loop.js';
+import { ProgressBar } from '../train/progress.js';
 import { evalCommand } from './eval.js';
 
 const root = mkdtempSync(join(tmpdir(), 'grin-eval-'));
@@ -15,6 +19,7 @@ const configFile = join(root, 'tiny.json');
 writeFileSync(configFile, JSON.stringify(tinyConfig(root, data, 4)));
 const evalFixtures = join(import.meta.dirname, '../../../../packages/eval/fixtures');
 const run = join(root, 't-sparsemixer-v2');
+const quiet = new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, 1e9);
 const readJson = (...path: string[]) => JSON.parse(readFileSync(join(...path), 'utf8'));
 
 async function grin(argv: string[]): Promise<{ code: number; stdout: string }> {
@@ -50,8 +55,27 @@ describe('grin eval', () => {
     const b = readJson(root, 't-gshard-top2', 'config.json');
     expect(a.model.router).toBe('sparsemixer-v2');
     expect({ ...b, run: a.run, model: { ...b.model, router: a.model.router } }).toEqual(a);
-    // same data and seed: the very first step sees the same batch and the same initial weights
-    expect(result.loss[0]['sparsemixer-v2']).toBeCloseTo(result.loss[0]['gshard-top2'], 1);
+    // Each curve is exactly what `grin train --router R` gives for that config alone (same
+    // initial weights, batches and draws), step 1 included: the routers differ only in routing.
+    for (const router of result.routers) {
+      const alone = await runTraining(
+        mergeConfig(
+          tinyConfig(join(root, 'alone'), data, 4),
+          { model: { router }, run: { name: router } },
+          'test',
+        ),
+        { resume: false, progress: quiet },
+      );
+      const losses = readFileSync(join(alone.runDir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { loss: number }).loss);
+      expect(
+        result.loss.map((row: Record<string, number>) => row[router]),
+        router,
+      ).toEqual(losses);
+    }
+    expect(result.loss[0]['sparsemixer-v2']).not.toBe(result.loss[0]['gshard-top2']);
     expect(result.loss.map((r: { step: number }) => r.step)).toEqual([1, 2, 3, 4]);
     expect(result.validation.map((r: { step: number }) => r.step)).toEqual([4]);
     expect(result.finalValLossDifference).toBeCloseTo(
