@@ -6,10 +6,13 @@ import { dashboardCommand } from './dashboard.js';
 import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
 import { logitsCommand } from './logits.js';
+import { dpoCommand, sftCommand } from './post.js';
 import { trainCommand } from './train.js';
 
 export const commands: Command[] = [
   trainCommand,
+  sftCommand,
+  dpoCommand,
   generateCommand,
   logitsCommand,
   checkRouterCommand,
