@@ -1,13 +1,15 @@
 // The dense baseline against GrinModel (one expert, top-1, switch router: weight softmax = 1, so the
 // MoE block IS one MLP: the same logits from the same weights), its parameter count (= the MoE's
-// active parameters minus the router gates), and a measured tokens/s ratio on a tiny model.
+// active parameters minus the router gates); measureThroughput gives both models the same token
+// batches (spied on their forwards) and FLOPs per token equal to a count over each model's own
+// weights and the attention mask's (query, key) pairs. Run: cd packages/eval && npx vitest run src/throughput
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initRandom, parseConfig } from '@grin-moe/model-grin';
+import { type GrinConfig, GrinModel, initRandom, parseConfig } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';
-import { describe, expect, it } from 'vitest';
-import { DenseModel, denseParameterShapes } from './dense.js';
+import { describe, expect, it, vi } from 'vitest';
+import { DenseModel, denseParameterShapes, initDense } from './dense.js';
 import { measureThroughput } from './throughput.js';
 
 const base = {
@@ -45,20 +47,70 @@ describe('dense baseline', () => {
   });
 });
 
+/**
+ * The reference count, from the model's own weights: every 2-D weight but the embedding is a
+ * matmul a token passes through (an expert's only K times in E), and attention is counted pair by
+ * pair over the (query, key) pairs the mask lets through.
+ */
+function countedFlopsPerToken(params: Map<string, T.Tensor>, config: GrinConfig, seqLen: number): number {
+  let matmul = 0;
+  for (const [name, p] of params) {
+    if (p.rank !== 2 || name === 'model.embed_tokens.weight') continue;
+    const share = /\.experts\.\d+\./.test(name) ? config.numExpertsPerTok / config.numLocalExperts : 1;
+    matmul += p.size * share;
+  }
+  let pairs = 0;
+  for (let q = 0; q < seqLen; q++)
+    for (let k = 0; k <= q; k++) if (config.slidingWindow === null || q - k < config.slidingWindow) pairs++;
+  const attention =
+    (config.numHiddenLayers * pairs * 2 * 2 * config.numAttentionHeads * config.headDim) / seqLen;
+  return 3 * (2 * matmul + attention);
+}
+
 describe('throughput', () => {
-  it('measures MoE and dense training steps in one run and reports their ratio', async () => {
-    const config = parseConfig({ ...base, num_local_experts: 4, num_experts_per_tok: 2 });
+  it('times both models on the same tokens and counts their FLOPs as their weights say', async () => {
+    const config = parseConfig({ ...base, num_local_experts: 4, num_experts_per_tok: 2, sliding_window: 5 });
+    const seen = { moe: [] as number[][], dense: [] as number[][] };
+    const moeForward = GrinModel.prototype.forward;
+    const denseForward = DenseModel.prototype.forward;
+    const spies = [
+      vi.spyOn(GrinModel.prototype, 'forward').mockImplementation(function (this: GrinModel, ids, options) {
+        seen.moe.push(Array.from(ids.toArray()));
+        return moeForward.call(this, ids, options);
+      }),
+      vi.spyOn(DenseModel.prototype, 'forward').mockImplementation(function (this: DenseModel, ids) {
+        seen.dense.push(Array.from(ids.toArray()));
+        return denseForward.call(this, ids);
+      }),
+    ];
     const out = join(mkdtempSync(join(tmpdir(), 'grin-tput-')), 'eval', 'throughput.json');
-    const result = await measureThroughput(config, { batchSize: 2, seqLen: 16, steps: 2, warmup: 1, out });
-    expect(result.moe.stepSeconds).toHaveLength(2);
-    expect(result.dense.stepSeconds).toHaveLength(2);
+    let result: Awaited<ReturnType<typeof measureThroughput>>;
+    try {
+      result = await measureThroughput(config, { batchSize: 2, seqLen: 16, steps: 2, warmup: 1, out });
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    // warmup + steps batches, each seen by both models, and not all the same batch
+    expect(seen.moe).toHaveLength(3);
+    expect(seen.dense).toEqual(seen.moe);
+    expect(new Set(seen.moe.map(String)).size).toBe(3);
     expect(result.tokensPerStep).toBe(32);
-    expect(result.ratio).toBeCloseTo(result.moe.tokensPerSecond / result.dense.tokensPerSecond, 12);
-    expect(result.ratio).toBeGreaterThan(0);
+    expect(result.moe.stepSeconds).toHaveLength(2);
+
+    // FLOPs: the formula against a count over the actual weights of each model
+    const moe = initRandom(config, new T.Generator(0));
+    const dense = initDense(config, new T.Generator(0));
+    expect(result.moe.flopsPerToken).toBeCloseTo(countedFlopsPerToken(moe.params, config, 16), 6);
+    expect(result.dense.flopsPerToken).toBeCloseTo(countedFlopsPerToken(dense.params, config, 16), 6);
+    // the dense twin has the same matmuls but the router gate (H x E, forward and backward)
+    expect(result.moe.flopsPerToken - result.dense.flopsPerToken).toBeCloseTo(3 * 2 * 2 * 16 * 4, 6);
+    expect(result.moe.flopsPerSecond).toBeCloseTo(result.moe.flopsPerToken * result.moe.tokensPerSecond, 0);
     const gates = 4 * 16 * 2;
     expect(result.dense.parameters).toBe(result.moe.activeParameters - gates);
     expect(result.moe.parameters - result.moe.activeParameters).toBe(2 * 3 * 16 * 8 * 2);
-    expect(JSON.parse(readFileSync(out, 'utf8')).ratio).toBeCloseTo(result.ratio, 12);
+    expect(JSON.parse(readFileSync(out, 'utf8')).moe.flopsPerToken).toBe(result.moe.flopsPerToken);
+    moe.dispose();
+    dense.dispose();
     await expect(measureThroughput(config, { seqLen: 128 })).rejects.toThrow(
       /seqLen 128 exceeds max_position_embeddings 64/,
     );

@@ -1,7 +1,9 @@
 // Training throughput on the present device: tokens/s of one full step (forward, next-token loss
 // (+ the load-balancing loss for the MoE), backward, AdamW) of a GRIN MoE and of its dense twin with
 // the same active parameters (dense.ts), measured in the same run in alternating steps so that
-// machine noise hits both alike. Ratio = MoE tokens/s / dense tokens/s (higher is better for MoE).
+// machine noise hits both alike, on the same token batches. Ratio = MoE tokens/s / dense tokens/s
+// (higher is better for MoE). Each model also reports its training FLOPs per token (the matmuls it
+// runs, trainingFlopsPerToken) and the FLOP/s that makes.
 // Test: cd packages/eval && npx vitest run src/throughput
 import { type GrinConfig, initRandom, type ModelDType, nextTokenLoss } from '@grin-moe/model-grin';
 import { balanceLoss } from '@grin-moe/router-sparsemixer';
@@ -24,6 +26,10 @@ export interface ThroughputOptions {
 
 export interface ModelThroughput {
   parameters: number;
+  /** Training FLOPs per token: forward + backward (3 x forward) of every matmul, trainingFlopsPerToken. */
+  flopsPerToken: number;
+  /** flopsPerToken x tokensPerSecond. */
+  flopsPerSecond: number;
   /** Parameters one token passes through (MoE: K of the E experts). */
   activeParameters: number;
   /** Median over the timed steps. */
@@ -49,6 +55,27 @@ const median = (xs: number[]) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+
+/**
+ * Training FLOPs per token of one step, matmuls only (norms, softmax and the optimizer are noise at
+ * these sizes): 2 per multiply-add over each weight a token passes through (q, k, v, o; the router
+ * gate and K of the E experts, or the dense GLU of width K x I; lm_head; the embedding is a lookup),
+ * plus QK^T and AV over the keys each query sees (causal, within the sliding window), all times 3
+ * for forward + backward (input and weight gradients).
+ */
+export function trainingFlopsPerToken(config: GrinConfig, seqLen: number, model: 'moe' | 'dense'): number {
+  const { hiddenSize: H, intermediateSize: I, headDim: D, numLocalExperts: E, numExpertsPerTok: K } = config;
+  const heads = config.numAttentionHeads;
+  const attentionWeights = 2 * H * heads * D + 2 * H * config.numKeyValueHeads * D;
+  const mlpWeights = 3 * H * I * K + (model === 'moe' ? H * E : 0);
+  const window = config.slidingWindow ?? seqLen;
+  let keys = 0;
+  for (let q = 0; q < seqLen; q++) keys += Math.min(q + 1, window);
+  const attention = 2 * 2 * heads * D * (keys / seqLen);
+  const forward =
+    config.numHiddenLayers * (2 * (attentionWeights + mlpWeights) + attention) + 2 * H * config.vocabSize;
+  return 3 * forward;
+}
 
 /** One training step; returns its wall time in seconds (the loss read is the sync point). */
 async function timedStep(lossOf: () => Promise<T.Tensor>, optimizer: T.AdamW): Promise<number> {
@@ -105,14 +132,12 @@ export async function measureThroughput(
       dtype: 'i32',
       device,
     });
-  const moeLoss = async () => {
-    const ids = batch();
+  const moeLoss = async (ids: T.Tensor) => {
     const out = moe.forward(ids, { training: true, generator: routerStream });
     const { loss: aux } = await balanceLoss(out.balance, { alpha: 0.01, mode: 'local' });
     return T.add(nextTokenLoss(out.logits_BSV, ids), aux);
   };
-  const denseLoss = async () => {
-    const ids = batch();
+  const denseLoss = async (ids: T.Tensor) => {
     return nextTokenLoss(dense.forward(ids).logits_BSV, ids);
   };
   const moeTimes: number[] = [];
@@ -122,12 +147,17 @@ export async function measureThroughput(
     for (let i = 0; i < total; i++) {
       // Alternate which model goes first, so neither always runs on a warmer cache.
       const order = i % 2 ? (['dense', 'moe'] as const) : (['moe', 'dense'] as const);
-      for (const which of order) {
-        const seconds =
-          which === 'moe'
-            ? await timedStep(moeLoss, moeOptimizer)
-            : await timedStep(denseLoss, denseOptimizer);
-        if (i >= warmup) (which === 'moe' ? moeTimes : denseTimes).push(seconds);
+      const ids = batch(); // both models train on the same tokens in step i
+      try {
+        for (const which of order) {
+          const seconds =
+            which === 'moe'
+              ? await timedStep(() => moeLoss(ids), moeOptimizer)
+              : await timedStep(() => denseLoss(ids), denseOptimizer);
+          if (i >= warmup) (which === 'moe' ? moeTimes : denseTimes).push(seconds);
+        }
+      } finally {
+        ids.dispose();
       }
       options.progress?.(i + 1, total);
     }
@@ -135,19 +165,31 @@ export async function measureThroughput(
     const count = (ts: T.Tensor[]) => ts.reduce((a, t) => a + t.size, 0);
     const expertParams = 3 * config.hiddenSize * config.intermediateSize * config.numHiddenLayers;
     const moeParams = count(moe.parameters());
-    const summary = (times: number[], parameters: number, activeParameters: number): ModelThroughput => ({
-      parameters,
-      activeParameters,
-      tokensPerSecond: tokensPerStep / median(times),
-      stepSeconds: times,
-    });
+    const summary = (
+      times: number[],
+      parameters: number,
+      activeParameters: number,
+      model: 'moe' | 'dense',
+    ): ModelThroughput => {
+      const tokensPerSecond = tokensPerStep / median(times);
+      const flopsPerToken = trainingFlopsPerToken(config, seqLen, model);
+      return {
+        parameters,
+        flopsPerToken,
+        flopsPerSecond: flopsPerToken * tokensPerSecond,
+        activeParameters,
+        tokensPerSecond,
+        stepSeconds: times,
+      };
+    };
     const moeResult = summary(
       moeTimes,
       moeParams,
       moeParams - expertParams * (config.numLocalExperts - config.numExpertsPerTok),
+      'moe',
     );
     const denseParams = count(dense.parameters());
-    const denseResult = summary(denseTimes, denseParams, denseParams);
+    const denseResult = summary(denseTimes, denseParams, denseParams, 'dense');
     const result: ThroughputResult = {
       device,
       batchSize,
