@@ -18,9 +18,15 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
+/** A command's name, usage and flags without its action: what parsing and help need. */
+export type CommandSpec = Omit<Command, 'run'>;
+
 export type ParsedFlags = Record<string, string | number | boolean | undefined>;
 
-export function parseFlags(command: Command, argv: string[]): { flags: ParsedFlags; positional: string[] } {
+export function parseFlags(
+  command: CommandSpec,
+  argv: string[],
+): { flags: ParsedFlags; positional: string[] } {
   const flags: ParsedFlags = {};
   const positional: string[] = [];
   for (const [name, spec] of Object.entries(command.flags)) {
@@ -72,7 +78,7 @@ export function parseFlags(command: Command, argv: string[]): { flags: ParsedFla
   return { flags, positional };
 }
 
-export function renderHelp(command: Command): string {
+export function renderHelp(command: CommandSpec): string {
   const rows = Object.entries(command.flags).map(([name, spec]) => {
     const value = spec.kind === 'boolean' ? '' : spec.kind === 'number' ? ' N' : ' VALUE';
     const def = spec.kind !== 'boolean' && spec.default !== undefined ? ` (default ${spec.default})` : '';

@@ -149,7 +149,6 @@ export const compareRouters: EvalSubcommand = {
       },
       'time-budget': { kind: 'number', min: 0, help: 'seconds per run (0: none)' },
     },
-    run: async () => 0,
   },
   async run(flags) {
     const result = await runCompare(flags);

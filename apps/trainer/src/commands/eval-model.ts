@@ -17,14 +17,14 @@ import {
   tokenRouting,
 } from '@grin-moe/eval';
 import { type GrinModel, loadModel, loadTokenizer, type Tokenizer } from '@grin-moe/model-grin';
-import { CliError, type Command, type FlagSpec, type ParsedFlags } from '../args.js';
+import { CliError, type CommandSpec, type FlagSpec, type ParsedFlags } from '../args.js';
 import { loadBrown } from '../data/brown.js';
 import { isHubModelId, resolveModelSource } from '../model-source.js';
 import { checkOutputFile, prepareOutputDir } from '../output-path.js';
 
 /** One `grin eval` analysis: its flags (for parsing and help) and what it does with them. */
 export interface EvalSubcommand {
-  command: Command;
+  command: CommandSpec;
   run(flags: ParsedFlags): Promise<number>;
 }
 type Sub = EvalSubcommand;
@@ -104,7 +104,6 @@ export const ppl: Sub = {
       out: { kind: 'string', help: 'result JSON (default RUN/eval/perplexity.json)' },
       dtype,
     },
-    run: async () => 0,
   },
   async run(flags) {
     const data = needFile('ppl', flags, 'data', 'the text to score');
@@ -150,7 +149,6 @@ export const mc: Sub = {
       out: { kind: 'string', help: 'result JSON (default RUN/eval/mc-<file name>.json)' },
       dtype,
     },
-    run: async () => 0,
   },
   async run(flags) {
     const data = needFile('mc', flags, 'data', 'the task file');
@@ -217,7 +215,6 @@ export const routing: Sub = {
       },
       dtype,
     },
-    run: async () => 0,
   },
   async run(flags) {
     const docs = flags.data

@@ -36,7 +36,6 @@ const throughput: Sub = {
       json: { kind: 'boolean', help: 'print one JSON object {bench, device, results, ratios}' },
       out: { kind: 'string', help: 'result JSON (default with --model: RUN/eval/throughput.json)' },
     },
-    run: async () => 0,
   },
   async run(flags) {
     let config: GrinConfig = {
