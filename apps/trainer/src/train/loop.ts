@@ -286,7 +286,7 @@ async function trainLocked(config: TrainConfig, options: TrainOptions): Promise<
   // The routing report runs on the CPU (its batches are host tensors): a CPU copy off the device.
   const cpu = placed.toCpu();
   try {
-    if (par.isRoot) writeRoutingReport(runDir, cpu.model, validation, config);
+    if (par.isRoot) writeRoutingReport(runDir, cpu.model, validation, config, tokenizer);
   } finally {
     if (cpu.copied) cpu.model.dispose();
   }

@@ -1,80 +1,80 @@
-// Routing analysis written into the run directory at the end of training:
-//   routing/expert-load.json  fraction of picks per expert per layer on the validation windows
-//                              (rows sum to 1; balanced = 1/E; max over balanced per layer)
-//   routing/genre.json        per category (Brown genre): the distribution of picks over experts
-//                              per layer, from the validation windows whose majority genre it is
+// Routing analysis written into the run directory at the end of training, on the validation
+// windows, with @grin-moe/eval's routing functions (every window is routed once, by category):
+//   routing/expert-load.json        fraction of picks per expert per layer (eval expertLoad: rows
+//                                   sum to 1; balanced = 1/E; max over balanced per layer)
+//   routing/genre.json              per category (Brown genre): the distribution of picks over
+//                                   experts per layer, from the windows whose majority genre it is
+//   eval/category-similarity.json   eval categorySimilarity of those distributions (GRIN Fig. 6)
+//   routing/token-routing.json      eval tokenRouting of the first validation sentences (Fig. 7)
+// Everything the dashboard's panels read, so `pnpm train` leaves none of them empty.
+// Test: cd apps/trainer && npx vitest run src/train/train.test.ts
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GrinModel } from '@grin-moe/model-grin';
-import * as T from '@grin-moe/tensor';
+import { categorySimilarity, expertLoad, routingCounts, tokenRouting } from '@grin-moe/eval';
+import type { GrinModel, Tokenizer } from '@grin-moe/model-grin';
 import type { TrainConfig } from './config.js';
 
-export function routingCounts(
-  model: GrinModel,
-  ids: Int32Array,
-  rows: number[],
-  seqLen: number,
-  batch: number,
-): number[][] {
-  const L = model.config.numHiddenLayers;
-  const E = model.config.numLocalExperts;
-  const counts = Array.from({ length: L }, () => new Array<number>(E).fill(0));
-  model.eval();
-  T.noGrad(() => {
-    for (let i = 0; i < rows.length; i += batch) {
-      const chunk = rows.slice(i, i + batch);
-      T.tidy(() => {
-        const data = new Int32Array(chunk.length * seqLen);
-        chunk.forEach((r, j) => data.set(ids.subarray(r * seqLen, (r + 1) * seqLen), j * seqLen));
-        const { balance } = model.forward(T.tensor(data, { shape: [chunk.length, seqLen], dtype: 'i32' }), {
-          training: false,
-        });
-        balance.forEach((b, l) => {
-          const c = b.counts_E.toArray() as Float32Array;
-          for (let e = 0; e < E; e++) counts[l]![e]! += c[e]!;
-        });
-      });
-    }
-  });
-  return counts;
+export interface ValidationWindows {
+  ids: Int32Array;
+  rows: number;
+  category: Uint8Array;
+  categories: string[];
 }
 
 const normalise = (row: number[]) => {
-  const s = row.reduce((a, b) => a + b, 0);
-  return row.map((v) => (s > 0 ? v / s : 0));
+  const total = row.reduce((a, b) => a + b, 0);
+  return row.map((v) => (total > 0 ? v / total : 0));
 };
+
+const writeJson = (path: string, value: unknown) => {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+};
+
+/**
+ * Up to three sentences from the start of the first validation window, decoded: the text whose
+ * tokens the token-routing view shows (short enough to read one token per column).
+ */
+export function sampleSentences(tokenizer: Tokenizer, validation: ValidationWindows, seqLen: number): string {
+  const text = tokenizer.decode(Array.from(validation.ids.subarray(0, seqLen)), { skipSpecial: true }).trim();
+  const sentences = text.match(/[^.!?]+[.!?]+/g) ?? [text];
+  return sentences.slice(0, 3).join('').trim() || text;
+}
 
 export function writeRoutingReport(
   runDir: string,
   model: GrinModel,
-  validation: { ids: Int32Array; rows: number; category: Uint8Array; categories: string[] },
+  validation: ValidationWindows,
   config: TrainConfig,
+  tokenizer: Tokenizer,
 ): void {
-  const dir = join(runDir, 'routing');
-  mkdirSync(dir, { recursive: true });
-  const E = model.config.numLocalExperts;
-  const all = Array.from({ length: validation.rows }, (_, r) => r);
-  const load = routingCounts(model, validation.ids, all, config.data.seqLen, config.optim.batchSize).map(
-    normalise,
-  );
-  writeFileSync(
-    join(dir, 'expert-load.json'),
-    `${JSON.stringify({ experts: E, balanced: 1 / E, layers: load, maxOverBalanced: load.map((row) => Math.max(...row) * E) }, null, 2)}\n`,
-  );
-  const genres: Record<string, number[][]> = {};
+  const { seqLen } = config.data;
+  const { numHiddenLayers: L, numLocalExperts: E } = model.config;
+  const window = (r: number) => Array.from(validation.ids.subarray(r * seqLen, (r + 1) * seqLen));
+  const total = Array.from({ length: L }, () => new Array<number>(E).fill(0));
+  const distributions: Record<string, number[][]> = {};
+  const tokens: Record<string, number> = {};
   validation.categories.forEach((name, c) => {
-    const rows = all.filter((r) => validation.category[r] === c);
-    if (rows.length)
-      genres[name] = routingCounts(
-        model,
-        validation.ids,
-        rows,
-        config.data.seqLen,
-        config.optim.batchSize,
-      ).map(normalise);
+    const rows = Array.from({ length: validation.rows }, (_, r) => r).filter(
+      (r) => validation.category[r] === c,
+    );
+    if (!rows.length) return;
+    const counts = routingCounts(model, rows.map(window), config.optim.batchSize);
+    counts.forEach((row, l) => row.forEach((n, e) => (total[l]![e]! += n)));
+    distributions[name] = counts.map(normalise);
+    tokens[name] = rows.length * seqLen;
   });
-  writeFileSync(
-    join(dir, 'genre.json'),
-    `${JSON.stringify({ experts: E, categories: Object.keys(genres), layers: model.config.numHiddenLayers, distributions: genres }, null, 2)}\n`,
+  const routed = Object.values(tokens).reduce((a, b) => a + b, 0);
+  writeJson(join(runDir, 'routing', 'expert-load.json'), expertLoad(total, routed));
+  writeJson(join(runDir, 'routing', 'genre.json'), {
+    experts: E,
+    categories: Object.keys(distributions),
+    layers: L,
+    distributions,
+  });
+  writeJson(join(runDir, 'eval', 'category-similarity.json'), categorySimilarity(distributions, tokens));
+  writeJson(
+    join(runDir, 'routing', 'token-routing.json'),
+    tokenRouting(model, tokenizer, sampleSentences(tokenizer, validation, seqLen)),
   );
 }

@@ -45,6 +45,29 @@ describe('grin train', () => {
     const genres = JSON.parse(readFileSync(join(a.runDir, 'routing', 'genre.json'), 'utf8'));
     expect(genres.categories.length).toBeGreaterThan(0);
     for (const c of genres.categories) expect(['even', 'odd']).toContain(c);
+    // The load is the token-weighted sum of the genres' distributions: every window routed once.
+    const similarity = JSON.parse(readFileSync(join(a.runDir, 'eval', 'category-similarity.json'), 'utf8'));
+    expect(similarity.categories).toEqual(genres.categories);
+    routing.layers.forEach((row: number[], l: number) => {
+      const mixed = row.map((_, e) =>
+        genres.categories.reduce(
+          (sum: number, c: string) => sum + similarity.tokens[c] * genres.distributions[c][l][e],
+          0,
+        ),
+      );
+      const total = mixed.reduce((x, y) => x + y, 0);
+      row.forEach((v, e) => expect(v).toBeCloseTo(mixed[e]! / total, 12));
+    });
+    expect(routing.tokens).toBe(
+      Object.values(similarity.tokens as Record<string, number>).reduce((x, y) => x + y),
+    );
+    for (const matrix of similarity.similarity)
+      matrix.forEach((r: number[], i: number) => expect(r[i]).toBe(1));
+    const tokens = JSON.parse(readFileSync(join(a.runDir, 'routing', 'token-routing.json'), 'utf8'));
+    expect(tokens.layers).toBe(2);
+    expect(tokens.tokens.length).toBeGreaterThan(3);
+    expect(tokens.text).toMatch(/^(the cat|a dog|the old man|my sister|the teacher|a bird) /);
+    for (const t of tokens.tokens) expect(t.experts).toHaveLength(2);
     // a different seed gives a different curve
     const c = await runTraining(
       mergeConfig(tinyConfig(join(root, 'det-c'), data), { run: { seed: 8 } }, 'test'),
