@@ -2,6 +2,8 @@
 // processes, `local` in one process), collectives on typed arrays and CPU tensors, and the
 // data-parallel pieces (gradient buckets, global load-balancing counts, per-rank shards and draws).
 // Test: cd packages/parallel && npx vitest run
+
+export { allReduceBandwidth, type BandwidthRow, ringBytes, socketRingBandwidth } from './bench.js';
 export * from './data-parallel.js';
 export * from './env.js';
 export * from './errors.js';

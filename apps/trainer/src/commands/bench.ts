@@ -18,6 +18,7 @@ const benches: Record<string, () => Promise<BenchRunner>> = {
   attention: async () => (await import('./bench-attention.js')).benchAttention,
   moe: async () => (await import('./bench-moe.js')).benchMoe,
   train: async () => (await import('./bench-train.js')).benchTrain,
+  allreduce: async () => (await import('./bench-allreduce.js')).benchAllReduce,
 };
 
 export const benchCommand: Command = {

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { initWorld, readLaunchEnv } from '@grin-moe/parallel';
+import * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 import { dataParallel } from './data-parallel.js';
 import { runTraining, type TrainOptions, type TrainSummary } from './loop.js';
@@ -35,6 +36,10 @@ export async function trainAsRank(
     throw new Error(
       `train: --dp ${dp} needs a batch size (${config.optim.batchSize}) that divides into ${dp} shards of a whole number of rows whose tokens (rows x seqLen ${config.data.seqLen}) divide by 4, so each rank's random draws are exactly its rows' share`,
     );
+  // Local ranks share the machine's cores, as torchrun's OMP_NUM_THREADS=1 intends: each rank's
+  // GEMM pool gets its share, so --dp N uses the threads one process would.
+  const local = Number(process.env.LOCAL_WORLD_SIZE);
+  if (local > 1) T.setGemmThreads(Math.max(1, Math.floor(T.gemmThreads() / local)));
   const world = await initWorld({ env });
   const quiet = new ProgressBar(
     new Writable({ write: (_c, _e, done) => done() }) as unknown as NodeJS.WriteStream,
@@ -93,6 +98,7 @@ export async function launchLocalWorkers(
         RANK: String(rank),
         WORLD_SIZE: String(dp),
         LOCAL_RANK: String(rank),
+        LOCAL_WORLD_SIZE: String(dp),
         MASTER_ADDR: '127.0.0.1',
         MASTER_PORT: String(port),
         GRIN_RUN_TOKEN: token,
