@@ -21,6 +21,8 @@ export {
   type TensorArray,
   type TensorReader,
 } from './safetensors.js';
+export { type InMemoryTensor, parseSafetensorsBytes } from './safetensors-bytes.js';
+export { decodeTensor } from './safetensors-decode.js';
 export {
   type AnySafetensorsDType,
   DTYPE_BYTES,

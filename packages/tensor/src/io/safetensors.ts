@@ -3,7 +3,13 @@
 // second copy for F32/F64/I32/U8). Writing lives in safetensors-write.ts, the format in
 // safetensors-format.ts. Test: cd packages/tensor && npx vitest run src/io
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { bf16BitsToF32Array, f16BitsToF32Array } from './half-float.js';
+import {
+  checkReadAs,
+  type DecodedArray,
+  decodeTensor,
+  type ReadAs,
+  type TensorArray,
+} from './safetensors-decode.js';
 import {
   assertLittleEndianHost,
   type HeaderEntry,
@@ -13,17 +19,7 @@ import {
   type TensorInfo,
 } from './safetensors-format.js';
 
-/** 'raw': stored bits as is (F16/BF16 -> Uint16Array, I64 -> BigInt64Array); 'bigint': I64 only. */
-export type ReadAs = 'decoded' | 'raw' | 'bigint';
-export type DecodedArray =
-  | Float32Array
-  | Float64Array
-  | Int32Array
-  | Int16Array
-  | Int8Array
-  | Uint16Array
-  | Uint8Array;
-export type TensorArray = DecodedArray | BigInt64Array;
+export type { DecodedArray, ReadAs, TensorArray };
 
 /** What both a single file and a sharded checkpoint offer. */
 export interface TensorReader {
@@ -122,34 +118,8 @@ export class SafetensorsFile implements TensorReader {
   read(name: string, as: ReadAs): TensorArray;
   read(name: string, as: ReadAs = 'decoded'): TensorArray {
     const { dtype } = this.entry(name);
-    if (as === 'bigint' && dtype !== 'I64') {
-      throw new SafetensorsError(this.path, name, `is ${dtype}; as: 'bigint' applies only to I64 tensors`);
-    }
-    const bytes = this.readBytes(name);
-    const buffer = bytes.buffer as ArrayBuffer;
-    switch (dtype) {
-      case 'F32':
-        return new Float32Array(buffer);
-      case 'F64':
-        return new Float64Array(buffer);
-      case 'I32':
-        return new Int32Array(buffer);
-      case 'I16':
-        return new Int16Array(buffer);
-      case 'I8':
-        return new Int8Array(buffer);
-      case 'U16':
-        return new Uint16Array(buffer);
-      case 'U8':
-      case 'BOOL':
-        return bytes;
-      case 'F16':
-        return as === 'raw' ? new Uint16Array(buffer) : f16BitsToF32Array(new Uint16Array(buffer));
-      case 'BF16':
-        return as === 'raw' ? new Uint16Array(buffer) : bf16BitsToF32Array(new Uint16Array(buffer));
-      case 'I64':
-        return as === 'decoded' ? this.narrowI64(name, buffer) : new BigInt64Array(buffer);
-    }
+    checkReadAs(this.path, name, dtype, as);
+    return decodeTensor(this.path, name, dtype, this.readBytes(name), as);
   }
 
   close(): void {
@@ -160,25 +130,6 @@ export class SafetensorsFile implements TensorReader {
   /** Lets callers write `using file = openSafetensors(path)`. */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  private narrowI64(name: string, buffer: ArrayBuffer): Int32Array {
-    const halves = new Int32Array(buffer);
-    const narrowed = new Int32Array(halves.length / 2);
-    for (let i = 0; i < narrowed.length; i++) {
-      const low = halves[2 * i]!;
-      // The value fits in int32 exactly when the high word is the sign extension of the low word.
-      if (halves[2 * i + 1] !== low >> 31) {
-        const value = new BigInt64Array(buffer)[i];
-        throw new SafetensorsError(
-          this.path,
-          name,
-          `(I64) element ${i} is ${value}, outside the int32 range; read it with as: 'bigint'`,
-        );
-      }
-      narrowed[i] = low;
-    }
-    return narrowed;
   }
 
   private entry(name: string): HeaderEntry {
