@@ -1,10 +1,10 @@
 // "Route a sentence": loads a checkpoint of the run into the page (config.json, model.safetensors,
 // tokenizer.json through the API), then routes whatever is typed, in eval mode, on the 'webgl'
 // device (gpu.js) where WebGL works, else on the CPU backend, and shows the experts per token/layer.
-import { HfTokenizer, type TokenizerJson } from '@grin-moe/model-grin';
+import { type GrinModel, HfTokenizer, type TokenizerJson } from '@grin-moe/model-grin';
+import { parseSafetensorsBytes } from '@grin-moe/tensor';
 import { filePath, getBytes, getJson, type RunDetail } from './api.js';
-import { buildModel, disposeModel, type LoadedModel, routeTokens } from './model/route.js';
-import { parseSafetensors } from './model/safetensors.js';
+import { buildModel, disposeModel, routeTokens } from './model/route.js';
 import { pickDevice, type WebglStatus } from './model/webgl.js';
 import { renderTokenRouting } from './routing-view.js';
 
@@ -44,7 +44,7 @@ export function liveRouteSection(run: RunDetail): HTMLElement {
   output.className = 'route-output';
   section.append(controls, output);
 
-  let loaded: { path: string; model: LoadedModel; tokenizer: HfTokenizer } | null = null;
+  let loaded: { path: string; model: GrinModel; tokenizer: HfTokenizer } | null = null;
   const load = async (path: string) => {
     if (loaded?.path === path) return loaded;
     devicePromise ??= pickDevice();
@@ -58,7 +58,9 @@ export function liveRouteSection(run: RunDetail): HTMLElement {
     if (!config || !weights || !tokenizerJson)
       throw new Error(`${path}: config.json, model.safetensors or tokenizer.json is missing`);
     if (loaded) disposeModel(loaded.model);
-    const model = buildModel(config, parseSafetensors(weights, `${path}/model.safetensors`), device.device);
+    const source = `${path}/model.safetensors`;
+    const { tensors } = parseSafetensorsBytes(new Uint8Array(weights), source);
+    const model = buildModel(config, tensors, device.device, source);
     const tokenizer = new HfTokenizer(tokenizerJson, { vocabSize: Math.max(model.config.vocabSize, 0) });
     loaded = { path, model, tokenizer };
     section.dataset.device = device.device;
