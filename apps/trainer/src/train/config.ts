@@ -49,6 +49,12 @@ export interface TrainConfig {
     lbMode: 'local' | 'global';
     lbAlpha: number;
   };
+  /**
+   * GRIN's post-training regularizers, in training steps only (default off for pre-training):
+   * NEFTune noise U(-1, 1) * alpha / sqrt(S * D) on the input embeddings, and dropout with this
+   * probability on every expert's hidden activation. Both draw from the run's Philox stream.
+   */
+  regularize: { neftuneAlpha: number; expertDropout: number };
   eval: { every: number; batches: number };
   checkpoint: { every: number; keep: number };
   device: 'cpu' | 'cuda';
@@ -105,6 +111,7 @@ export const defaultTrainConfig: TrainConfig = {
     lbMode: 'global',
     lbAlpha: 0.01,
   },
+  regularize: { neftuneAlpha: 0, expertDropout: 0 },
   eval: { every: 100, batches: 16 },
   checkpoint: { every: 100, keep: 2 },
   device: 'cpu',
@@ -161,6 +168,10 @@ const schema: Record<string, Record<string, Spec>> = {
     clip: { type: 'number', min: 0, exclusiveMin: true },
     lbMode: { type: 'enum', values: ['local', 'global'] },
     lbAlpha: { type: 'number', min: 0 },
+  },
+  regularize: {
+    neftuneAlpha: { type: 'number', min: 0 },
+    expertDropout: { type: 'number', min: 0, max: 0.95 },
   },
   eval: { every: { type: 'int', min: 1 }, batches: { type: 'int', min: 1 } },
   checkpoint: { every: { type: 'int', min: 1 }, keep: { type: 'int', min: 1 } },

@@ -200,7 +200,7 @@ async function trainLocked(config: TrainConfig, options: TrainOptions): Promise<
         const draws = par.draws(generator);
         const out = par
           .model(placed, micro === o.gradAccum - 1)
-          .forward(ids, { training: true, generator: draws });
+          .forward(ids, { training: true, generator: draws, ...config.regularize });
         par.settle(generator, draws);
         const ce = nextTokenLoss(out.logits_BSV, ids);
         const { loss: aux } = await balanceLoss(out.balance, {
