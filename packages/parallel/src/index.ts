@@ -11,6 +11,7 @@ export { decodeFrame, encodeFrame, type Frame } from './frame.js';
 export { type GroupHooks, ProcessGroup, type ReduceOp } from './group.js';
 export * from './init.js';
 export { localWorld } from './local.js';
+export { oneForwardOneBackward, type PipelineStage, pipelineStep } from './pipeline.js';
 export { protoPath, WINDOW_BYTES } from './proto.js';
 export * from './store.js';
 export * from './tensors.js';
