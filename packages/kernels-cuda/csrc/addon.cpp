@@ -311,6 +311,7 @@ BIND(moeRouteBackward) {  // (d, router, logits, experts, gw, gp (0: none), dz, 
                    (const float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), a.i32(8), a.i32(9), a.num(10));
   return nullptr;
 } END
+BIND(sumSquares) { sumSquares(a.i32(0), a.i32(1), (float*)a.ptr(2), a.ptr(3), a.i64(4)); return nullptr; } END
 BIND(setGroupedImplementation) { setGroupedImplementation(a.i32(0)); return nullptr; } END
 BIND(groupedInfo) {
   napi_value out;

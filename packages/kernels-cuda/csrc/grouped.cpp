@@ -7,7 +7,8 @@
 //  - cuBLAS grouped: cublasGemmGroupedBatchedEx, every problem in one call.
 // The changing row count is bucketed in the Lt plan cache (Gemm::varying), so a training step runs
 // no heuristic once its buckets are warm. parts = 2 stacks w1 and w3 side by side in one output
-// [N, 2 * out] (what the fused SiLU-GLU reads). Row-major products map onto column-major cuBLAS
+// [N, 2 * out] (what the fused SiLU-GLU reads); where the two weights also lie stacked in memory,
+// the forward and the input gradient run them as one GEMM. Row-major products map onto column-major cuBLAS
 // as in src/kernels/matmul.ts. Test: tests/cases/moe.ts (GPU).
 #include <vector>
 
@@ -70,6 +71,27 @@ void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E
   for (int e = 0; e < E; e++) {
     int64_t rows = counts[e];
     if (rows > INT32_MAX) throw Error("grouped_linear (cuda): a group has more than 2^31 - 1 rows");
+    // w1 and w3 stacked in one [2 * out, in] block (stackExpertWeights in model-grin lays them out
+    // so): the forward and the input gradient take both parts in one GEMM of twice the width
+    bool stacked = parts == 2 && mode != 2 && rows > 0 &&
+                   (const char*)weights[E + e] == (const char*)weights[e] + out * in * item;
+    if (stacked) {
+      Gemm g{};
+      g.dtype = dtype;
+      g.batch = 1;
+      if (mode == 0) {
+        g.transA = true, g.transB = false, g.m = (int)wide, g.n = (int)rows, g.k = (int)in;
+        g.A = weights[e], g.lda = in, g.B = at(first, r0 * in), g.ldb = in;
+        g.C = at(result, r0 * wide), g.ldc = wide, g.varying = GEMM_VARY_N;
+      } else {
+        g.transA = false, g.transB = false, g.m = (int)in, g.n = (int)rows, g.k = (int)wide;
+        g.A = weights[e], g.lda = in, g.B = at(first, r0 * wide), g.ldb = wide;
+        g.C = at(result, r0 * in), g.ldc = in, g.varying = GEMM_VARY_N;
+      }
+      problems.push_back({e, 0, g});
+      r0 += rows;
+      continue;
+    }
     for (int p = 0; p < parts; p++) {
       void* w = weights[p * E + e];
       if (rows == 0) {

@@ -25,6 +25,8 @@ void arange(int device, int dtype, void* dst, double start, double step, int64_t
 
 // reduce.cu
 void sum(int device, int dtype, void* out, const void* x, int64_t nOut, int64_t count, const Dims& kept, const Dims& reduced, bool rows);
+// norm.cu
+void sumSquares(int device, int dtype, float* out, const void* x, int64_t n);
 void maxAlong(int device, int dtype, void* values, int32_t* indices, const void* x, int64_t outer, int64_t n, int64_t inner);
 
 // nn.cu, loss.cu

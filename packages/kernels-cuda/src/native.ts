@@ -229,6 +229,7 @@ export interface NativeAddon {
     K: N,
     eps: N,
   ): void;
+  sumSquares(d: N, dtype: N, out: N, x: N, n: N): void;
   setGroupedImplementation(impl: N): void;
   groupedInfo(): { implementation: N; cublasGroupedError?: string };
   /** mode 0 forward, 1 input gradient, 2 weight gradients (written into `weights`). */

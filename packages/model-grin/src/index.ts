@@ -20,4 +20,5 @@ export {
 } from './modules/moe.js';
 export { expertPrefix, layerPrefix, type ParameterMap, parameterShapes } from './modules/names.js';
 export { expertDropoutMask, neftuneNoise } from './modules/regularizers.js';
+export { stackExpertWeights } from './modules/stack.js';
 export * from './tokenizer/index.js';

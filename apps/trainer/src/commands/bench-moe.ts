@@ -6,7 +6,7 @@
 // forward+backward on its own. Device run: tools/device/run-bench.sh moe. No GPU: exits non-zero.
 
 import type { GroupedGemmImplementation } from '@grin-moe/kernels-cuda';
-import { expertMlp, moe, parseConfig } from '@grin-moe/model-grin';
+import { expertMlp, moe, parseConfig, stackExpertWeights } from '@grin-moe/model-grin';
 import { routeFused } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
 import type { BenchReport } from './bench.js';
@@ -74,6 +74,7 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
     params.set(`${prefix}.w3.weight`, weight([I, D], generator));
     params.set(`${prefix}.w2.weight`, weight([D, I], generator));
   }
+  stackExpertWeights(params, config); // w1 | w3 as one block per expert, as the trainer places them
   const dense = new Map<string, T.Tensor>([
     ['dense.w1.weight', weight([K * I, D], generator)],
     ['dense.w3.weight', weight([K * I, D], generator)],

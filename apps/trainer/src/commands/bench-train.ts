@@ -5,7 +5,13 @@
 // parameters x tokens plus the attention's visible pairs, over 989 TFLOP/s), device-to-host reads
 // per step and peak memory, next to transformers' PhimoeForCausalLM (grouped_mm experts, SDPA,
 // bf16, fused AdamW; torch_bench.py --suite train) in the same run. Device: tools/device/run-bench.sh.
-import { GrinModel, nextTokenLoss, parameterShapes, parseConfig } from '@grin-moe/model-grin';
+import {
+  GrinModel,
+  nextTokenLoss,
+  parameterShapes,
+  parseConfig,
+  stackExpertWeights,
+} from '@grin-moe/model-grin';
 import { balanceLoss } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
 import type { BenchReport } from './bench.js';
@@ -76,6 +82,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     leaf.name = name;
     leaves.set(name, leaf.setRequiresGrad());
   }
+  stackExpertWeights(leaves, config);
   const model = new GrinModel(config, leaves, 'bf16', 'cuda');
   const params = [...leaves.values()];
   const optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1 });

@@ -3,7 +3,7 @@
 // dtype. With bf16 the optimizer holds bf16 leaves (f32 master weights inside AdamW) and the model
 // computes on them directly: bf16 activations and gradients, f32 router math and loss (model-grin).
 // Test: cd apps/trainer && npx vitest run src/train/cuda.test.ts (skips without a GPU)
-import { GrinModel } from '@grin-moe/model-grin';
+import { GrinModel, stackExpertWeights } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';
 
 export class DeviceError extends Error {}
@@ -92,5 +92,7 @@ export function toDevice(model: GrinModel, device: string, dtype: ParamDType): P
       leaves.set(name, leaf.setRequiresGrad(true));
     }
   });
+  // off the CPU the MoE runs as grouped GEMMs: each expert's w1 | w3 as one block makes them one GEMM
+  if (device !== 'cpu') stackExpertWeights(leaves, model.config);
   return new PlacedModel(model.config, leaves, device, dtype);
 }

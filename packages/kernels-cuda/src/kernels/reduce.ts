@@ -61,3 +61,11 @@ registerKernel('max', 'cuda', ([x], { axis, keepdim }) => {
   );
   return [values, indices];
 });
+
+registerKernel('sum_squares', 'cuda', ([x]) => {
+  if (x!.dtype !== 'f32' && x!.dtype !== 'bf16')
+    throw new TypeError(`sum_squares (cuda): x must be f32 or bf16, got ${x!.describe()}`);
+  const out = allocate([], 'f32', x!.device);
+  native().sumSquares(dev(x!), dtypeCode(x!.dtype), addr(out), addr(x!), x!.size);
+  return [out];
+});

@@ -134,4 +134,18 @@ export const cases: Case[] = [
         return notes.toString();
       }),
   },
+  {
+    name: 'sum_squares f32 and bf16 [5000003] (gradient norms): against the CPU in f32',
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        for (const dt of ['f32', 'bf16'] as const) {
+          const x = randn([5000003], dt);
+          notes.add(
+            compare(`sum_squares ${dt}`, T.sumSquares(x.cuda), T.sumSquares(x.cpu), { atol: 0, rtol: 1e-5 }),
+          );
+        }
+        return notes.toString();
+      }),
+  },
 ];

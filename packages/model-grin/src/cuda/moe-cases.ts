@@ -16,6 +16,7 @@ import { expectAllClose } from '@grin-moe/tensor/testing';
 import { parseConfig } from '../config.js';
 import { initRandom } from '../init.js';
 import { type MoeImplementation, moe } from '../modules/moe.js';
+import { stackExpertWeights } from '../modules/stack.js';
 
 export interface Case {
   name: string;
@@ -137,11 +138,13 @@ function runBlock(
   implementation: MoeImplementation,
   shape: [number, number],
   training: boolean,
+  stack = false,
 ): BlockRun {
   const model = initRandom(config, new T.Generator(3), { device });
   const params = new Map<string, T.Tensor>();
   for (const [name, p] of model.params)
     params.set(name, (dtype === 'bf16' ? T.cast(p, 'bf16') : p).detach().setRequiresGrad());
+  if (stack) stackExpertWeights(params, config);
   const n = shape[0] * shape[1] * config.hiddenSize;
   const xData = new T.Generator(8).normal(n, 'f32');
   const x0 = T.tensor(xData, { shape: [...shape, config.hiddenSize], device });
@@ -208,14 +211,15 @@ function blockCase(
   hidden: number,
   dtype: 'f32' | 'bf16',
   training = true,
+  stack = false,
 ): Case {
   const topK = router === 'switch-top1' ? 1 : router.startsWith('fixed-') ? router.split('-').length - 1 : 2;
   return {
-    name: `moe block ${dtype} ${label}: grouped on cuda vs ${dtype === 'f32' ? 'loop on the CPU' : 'loop on cuda'}, output and every gradient`,
+    name: `moe block ${dtype} ${label}${stack ? ' (w1|w3 stacked: one GEMM)' : ''}: grouped on cuda vs ${dtype === 'f32' ? 'loop on the CPU' : 'loop on cuda'}, output and every gradient`,
     run: () =>
       T.tidy(() => {
         const config = blockConfig(router, hidden, 16, topK);
-        const fast = runBlock(config, 'cuda', dtype, 'grouped', shape, training);
+        const fast = runBlock(config, 'cuda', dtype, 'grouped', shape, training, stack);
         if (dtype === 'f32')
           return compareBlocks(fast, runBlock(config, 'cpu', 'f32', 'loop', shape, training), 1e-6, 1e-5);
         return compareBlocks(fast, runBlock(config, 'cuda', 'bf16', 'loop', shape, training), 2e-2, 2e-2);
@@ -237,6 +241,16 @@ export const cases: Case[] = [
   blockCase('sparsemixer-v2 eval, T=2x33', 'sparsemixer-v2', [2, 33], 64, 'f32', false),
   blockCase('gshard-top2, T=1x40', 'gshard-top2', [1, 40], 64, 'f32'),
   blockCase('switch-top1, T=1x40', 'switch-top1', [1, 40], 64, 'f32'),
+  blockCase('sparsemixer-v2 with jitter, T=2x33', 'sparsemixer-v2', [2, 33], 64, 'f32', true, true),
+  blockCase(
+    'fixed picks (3, 9) with jitter, T=4x128',
+    fixedRouter([3, 9]),
+    [4, 128],
+    256,
+    'bf16',
+    true,
+    true,
+  ),
   blockCase('T = 1', 'sparsemixer-v2', [1, 1], 64, 'f32'),
   blockCase('odd width D = 7', 'sparsemixer-v2', [1, 9], 7, 'f32'),
   blockCase('empty experts (fixed picks 2, 0)', fixedRouter([2, 0]), [2, 5], 32, 'f32'),

@@ -53,6 +53,8 @@ export interface CoreOpAttrs {
   // reductions
   sum: { axes: number[]; keepdim: boolean };
   max: { axis: number; keepdim: boolean };
+  /** sum of x * x over every element, accumulated in f32 (f64 for f64) whatever x's dtype: a 0-d f32/f64. */
+  sum_squares: None;
   // linear algebra and neural-network ops
   matmul: None;
   /** y = x w^T (+ b) over x [..., in], w [out, in], b [out]: one fused GEMM where the backend has it. */

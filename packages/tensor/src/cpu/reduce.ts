@@ -93,3 +93,16 @@ registerKernel('max', 'cpu', ([x], { axis, keepdim }) => {
   }
   return [values, indices];
 });
+
+// The squares rounded to the dtype, then summed in f64 and rounded once: what sum(mul(x, x)) gives.
+registerKernel('sum_squares', 'cpu', ([x]) => {
+  if (x!.dtype !== 'f32' && x!.dtype !== 'f64')
+    throw new TypeError(`sum_squares (cpu): x must be f32 or f64, got ${x!.describe()}`);
+  const values = dense<Float32Array | Float64Array>(x!);
+  const round = x!.dtype === 'f32' ? Math.fround : (v: number) => v;
+  let total = 0;
+  for (let i = 0; i < values.length; i++) total += round(values[i]! * values[i]!);
+  const out = allocate([], x!.dtype, x!.device);
+  dense<Float32Array | Float64Array>(out)[0] = total;
+  return [out];
+});

@@ -1,9 +1,13 @@
 // Reductions: sum and mean over axes, max/argmax over one axis, and sumTo (the gradient of
 // broadcasting: sum a tensor back down to a broadcastable shape).
+
+import { backendOf } from '../core/backend.js';
+import { hasKernel } from '../core/registry.js';
 import { formatShape, normalizeAxis, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { runOp } from './dispatch.js';
+import { runKernel, runOp } from './dispatch.js';
 import { mul } from './elementwise.js';
+import { cast } from './layout.js';
 
 function axesOf(op: string, x: Tensor, axis: number | number[] | undefined): number[] {
   if (axis === undefined) return [...Array(x.rank).keys()];
@@ -64,4 +68,16 @@ export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   const out = summed.reshape([...shape]);
   summed.dispose();
   return out;
+}
+
+/** The sum of x * x as a 0-d tensor (f32, or f64 for f64 x), accumulated in f32 or wider: gradient norms. */
+export function sumSquares(x: Tensor): Tensor {
+  if (hasKernel('sum_squares', backendOf(x.device).name))
+    return runKernel('sum_squares', x.device, [x], {})[0]!;
+  const wide = x.dtype === 'f64' || x.dtype === 'f32' ? x : cast(x, 'f32'); // a backend without the fused op
+  const squares = mul(wide, wide);
+  const total = sum(squares);
+  squares.dispose();
+  if (wide !== x) wide.dispose();
+  return total;
 }

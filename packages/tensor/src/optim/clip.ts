@@ -6,7 +6,7 @@ import { tidy } from '../core/memory.js';
 import type { Tensor } from '../core/tensor.js';
 import { add, div, minimum, mul, sqrt } from '../ops/elementwise.js';
 import { cast, copyInPlace } from '../ops/layout.js';
-import { sum } from '../ops/reduce.js';
+import { sumSquares } from '../ops/reduce.js';
 
 /** Scales every .grad so that their joint L2 norm is at most maxNorm; returns the norm before. */
 export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {
@@ -17,12 +17,7 @@ export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {
       if (grads.length === 0) throw new Error('clipGradNorm: no parameter has a gradient');
       let total: Tensor | null = null;
       for (const g of grads) {
-        // one gradient's f32 copy at a time: a tidy per gradient keeps the extra memory to the
-        // largest parameter instead of an f32 copy of every gradient at once
-        const sq = tidy(() => {
-          const g32 = g.dtype === 'f64' ? g : cast(g, 'f32');
-          return sum(mul(g32, g32));
-        });
+        const sq = sumSquares(g); // one pass, f32 accumulation, no f32 copy of a bf16 gradient
         total = total ? add(total, sq.dtype === total.dtype ? sq : cast(sq, total.dtype)) : sq;
       }
       const norm = sqrt(total!);

@@ -259,3 +259,14 @@ describe('schedules', () => {
     );
   });
 });
+
+describe('sumSquares (the gradient-norm reduction)', () => {
+  it.each([['f32'], ['f64']] as const)('%s: equals sum(mul(x, x)) exactly', (dtype) => {
+    const x = T.tensor(
+      Array.from({ length: 1001 }, (_, i) => Math.sin(i * 0.7) * (1 + (i % 13))),
+      { dtype },
+    );
+    expect(T.sumSquares(x).item()).toBe(T.sum(T.mul(x, x)).item());
+    expect(T.sumSquares(x).dtype).toBe(dtype);
+  });
+});

@@ -8,6 +8,7 @@ import type { RulesFor } from './types.js';
 
 type MoeOps =
   | 'random'
+  | 'sum_squares'
   | 'random_scale'
   | 'moe_permute'
   | 'grouped_linear'
@@ -21,6 +22,7 @@ type MoeOps =
 
 export const moeRules = {
   random: 'nondifferentiable',
+  sum_squares: 'nondifferentiable',
   moe_permute: 'nondifferentiable',
   grouped_linear_input_grad: 'nondifferentiable',
   grouped_linear_weight_grad: 'nondifferentiable',
