@@ -1,6 +1,7 @@
 // The `grin` command line: one subcommand per job, each with its own --help.
 // Run from the workspace root with `pnpm grin <command> [flags]`; `pnpm train` runs `grin train`.
 // Failures print one or two lines (errors.ts): exit 2 for usage, 1 otherwise; GRIN_DEBUG=1 adds traces.
+// Test: cd apps/trainer && npx vitest run src/cli-errors
 import { reportError } from './errors.js';
 import { runCli } from './run-cli.js';
 

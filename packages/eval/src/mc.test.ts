@@ -1,6 +1,7 @@
 // Multiple-choice scoring against a manual sum of float64 log-softmax values from one unbatched
 // forward pass per choice (so the padded batch, the context/continuation split and the shot
 // prompts are all checked), the literal prompts of each format, stderr, and input errors.
+// Run: cd packages/eval && npx vitest run src/mc
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

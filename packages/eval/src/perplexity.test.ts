@@ -1,5 +1,6 @@
 // perplexity() against a direct loop over the logits of each window (float64 log-softmax), on a
 // plain-text and a JSONL fixture; and the errors for bad input, which name the file and line.
+// Run: cd packages/eval && npx vitest run src/perplexity
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,6 +1,7 @@
 // Routing analysis: the model's trace hook changes nothing and agrees with the balance counts;
 // cosine similarity against a hand computation; expert load rows sum to 1; the per-category
 // distributions against counts made by hand from per-token traces; per-token routing of a text.
+// Run: cd packages/eval && npx vitest run src/routing
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,6 +1,7 @@
 // Shared by the tests: a tiny real model (random weights, 2 layers, 4 experts top-2) with a BPE
 // tokenizer trained on the fixture texts, and the float64 reference arithmetic the tests check
 // the analyses against (log-softmax of a row, next-token log-probs by a direct loop over logits).
+// Test: cd packages/eval && npx vitest run src
 import { join } from 'node:path';
 import { type GrinModel, initRandom, parseConfig, type Tokenizer, trainBpe } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';

@@ -3,6 +3,7 @@
 // [/datasets]/ORG/NAME/resolve/REV/PATH with ETag, X-Repo-Commit, X-Linked-Etag / X-Linked-Size
 // and a 302 to /cdn/<sha256> for LFS files, which answers Range requests with 206. It records every
 // request and can cut a download short once, to test resuming. Binds to 127.0.0.1 only.
+// Test: cd packages/hub && npx vitest run src
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -2,6 +2,7 @@
 // @grin-moe/tensor's registry. On a machine without the addon, a driver, a GPU or cuBLAS the
 // import still succeeds; cudaStatus() says why the backend is unavailable, and using a cuda
 // tensor throws that reason. Tests: tests/*.test.ts (skip without a GPU); device: tools/device.
+// Test: cd packages/kernels-cuda && npx vitest run tests (the GPU groups skip without cuda; tests/status.test.ts runs everywhere)
 import { cudaBackend, native } from './backend.js';
 import './kernels/elementwise.js';
 import './kernels/layout.js';

@@ -2,6 +2,7 @@
 // contiguous tensor is one axis and a broadcast bias add two), size-1 axes dropped, and the result
 // packed into the Float64Array that csrc/addon.cpp reads ([ndim, operands, shape..., strides...]).
 // The merging itself is the tensor package's mergeLayout (shared with the CPU kernels).
+// Test: cd packages/kernels-cuda && npx vitest run tests (the GPU groups skip without cuda; tests/status.test.ts runs everywhere)
 import { broadcastStrides, mergeLayout } from '@grin-moe/tensor';
 
 export const MAX_DIMS = 8;

@@ -1,6 +1,7 @@
 // Loads the native addon (build/grin_cuda.node, or grin_cuda.node beside a device bundle) and
 // describes its functions. Loading never throws: a missing addon, driver, GPU or cuBLAS becomes
 // the `reason` that cudaStatus() reports. Built by scripts/build-native.mjs (needs nvcc).
+// Test: cd packages/kernels-cuda && npx vitest run tests (the GPU groups skip without cuda; tests/status.test.ts runs everywhere)
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

@@ -1,5 +1,6 @@
 // @grin-moe/model-grin: the GRIN / Phi-3.5-MoE (PhimoeForCausalLM) model in TypeScript: config,
 // modules, checkpoint load/save (original and transformers v5 naming), generation, tokenizer.
+// Test: cd packages/model-grin && npx vitest run src
 
 export * from './checkpoint.js';
 export * from './config.js';

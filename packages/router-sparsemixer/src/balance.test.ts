@@ -1,6 +1,7 @@
 // The load-balancing loss: its value against the closed form, its gradient (through P only),
 // and the global mode: with an in-process all-reduce over 2-4 ranks, f equals f over the
 // concatenated batch.
+// Run: cd packages/router-sparsemixer && npx vitest run src/balance
 import * as T from '@grin-moe/tensor';
 import { expectAllClose } from '@grin-moe/tensor/testing';
 import { describe, expect, it } from 'vitest';

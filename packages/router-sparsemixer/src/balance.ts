@@ -3,6 +3,7 @@
 // counts and T are all-reduced over the data-parallel group before f is formed, while P stays
 // local because it carries the gradient. Counting happens in the forward (no sync); the
 // all-reduce of every layer's counts happens once, after it.
+// Test: cd packages/router-sparsemixer && npx vitest run src/balance
 import {
   add,
   arange,

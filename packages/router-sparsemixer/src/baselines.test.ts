@@ -1,4 +1,5 @@
 // GShard top-2 and Switch top-1 against closed forms; their gradients by finite differences.
+// Run: cd packages/router-sparsemixer && npx vitest run src/baselines
 import * as T from '@grin-moe/tensor';
 import { expectAllClose, gradcheck } from '@grin-moe/tensor/testing';
 import { describe, expect, it } from 'vitest';

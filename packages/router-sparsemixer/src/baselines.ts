@@ -1,6 +1,7 @@
 // Baseline routers for comparison with SparseMixer-v2: GShard/Mixtral top-2 (softmax, top-k,
 // renormalise; the gradient flows through the gate values only) and Switch top-1 (weight p_D,
 // not renormalised).
+// Test: cd packages/router-sparsemixer && npx vitest run src/baselines
 import { div, gather, softmax, sum, type Tensor, tidy, topk } from '@grin-moe/tensor';
 import { checkLogits, type RouteOptions, type Router, type RouterOutput, registerRouter } from './router.js';
 

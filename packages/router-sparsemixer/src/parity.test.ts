@@ -1,6 +1,7 @@
 // Parity with transformers' `sparsemixer`: every committed PyTorch dump (tools/reference/
 // sparsemixer_dump.py) replayed with its recorded draws gives the same experts, and weights and
 // router gradients within 1e-6 relative (f64) or 1e-4 (f32).
+// Run: cd packages/router-sparsemixer && npx vitest run src/parity
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

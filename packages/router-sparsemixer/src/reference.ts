@@ -1,5 +1,6 @@
 // Replays a PyTorch router dump (DESIGN.md's router reference format) through one of our
 // routers and measures the differences: the engine of `grin check-router` and of the parity tests.
+// Test: cd packages/router-sparsemixer && npx vitest run src
 import { cast, loadTensors, mul, noGrad, openSafetensors, sum, type Tensor } from '@grin-moe/tensor';
 import { getRouter } from './router.js';
 

@@ -1,6 +1,7 @@
 // The Router interface and its registry. A router maps router logits [T,E] to K expert ids per
 // token, their autograd-connected weights, and the full softmax for the load-balancing loss.
 // A research fork adds a router by calling registerRouter once (see README.md).
+// Test: cd packages/router-sparsemixer && npx vitest run src
 import type { Generator, Tensor } from '@grin-moe/tensor';
 
 /** Recorded random draws, so a run replays exactly (DESIGN.md's router reference format). */

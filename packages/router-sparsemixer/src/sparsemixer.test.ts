@@ -1,5 +1,6 @@
 // SparseMixer-v2 against an inline per-token reference of DESIGN.md's semantics (independent of
 // the PyTorch dumps), the jitter band, sampling statistics, and general top-k.
+// Run: cd packages/router-sparsemixer && npx vitest run src/sparsemixer
 import * as T from '@grin-moe/tensor';
 import { expectAllClose, gradcheck } from '@grin-moe/tensor/testing';
 import { describe, expect, it } from 'vitest';

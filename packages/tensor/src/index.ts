@@ -1,5 +1,6 @@
 // @grin-moe/tensor: tensors, reverse-mode autograd, the CPU reference backend, optimizers,
 // seeded random numbers and safetensors I/O. See README.md for the op list and how to add one.
+// Test: cd packages/tensor && npx vitest run src
 
 export { type CustomContext, customOp } from './autograd/custom.js';
 export { backward } from './autograd/engine.js';

@@ -1,4 +1,5 @@
 // decodeRunPath / resolveInRuns in isolation: what is decoded, what is refused and with which status.
+// Run: cd apps/dashboard && npx vitest run src/server/safe-path
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,6 +1,7 @@
 // The dashboard server over a temp runs directory: path traversal is refused (plain, percent-
 // encoded, double-encoded, absolute, symlinks out), the JSON API lists and reads runs, and the
 // metrics tail / SSE stream deliver lines appended while a run trains.
+// Run: cd apps/dashboard && npx vitest run src/server/server
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';

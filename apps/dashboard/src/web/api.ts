@@ -1,5 +1,6 @@
 // Fetch helpers for the dashboard's JSON API (server/api.ts). A missing file is `null`, not an
 // error: most views are optional until `grin eval` has written their data.
+// Test: cd apps/dashboard && npx vitest run src/web e2e (e2e drives the page in headless chromium)
 export class ApiError extends Error {}
 
 async function get(path: string): Promise<Response | null> {

@@ -2,6 +2,7 @@
 // take appended points without a reload, and the router comparison. Series colours are the
 // Okabe-Ito palette (distinguishable with the common colour-vision deficiencies), and the dashed
 // validation lines differ in pattern as well as colour.
+// Test: cd apps/dashboard && npx vitest run src/web e2e (e2e drives the page in headless chromium)
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Series } from './transforms.js';

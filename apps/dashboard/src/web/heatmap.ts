@@ -2,6 +2,7 @@
 // colour-blind-safe scale (viridis or cividis, d3-scale-chromatic), the value on hover, a colour bar
 // with optional reference ticks (the expert-load view marks the balanced 1/E). The figure carries
 // data-rows / data-cols and one label element per row and column, which the e2e tests count.
+// Test: cd apps/dashboard && npx vitest run src/web e2e (e2e drives the page in headless chromium)
 import { interpolateCividis, interpolateViridis } from 'd3-scale-chromatic';
 
 export interface HeatmapOptions {

@@ -1,6 +1,7 @@
 // "Route a sentence": loads a checkpoint of the run into the page (config.json, model.safetensors,
 // tokenizer.json through the API), then routes whatever is typed, in eval mode, on the 'webgl'
 // device (gpu.js) where WebGL works, else on the CPU backend, and shows the experts per token/layer.
+// Test: cd apps/dashboard && npx vitest run src/web e2e (e2e drives the page in headless chromium)
 import { type GrinModel, HfTokenizer, type TokenizerJson } from '@grin-moe/model-grin';
 import { parseSafetensorsBytes } from '@grin-moe/tensor';
 import { filePath, getBytes, getJson, type RunDetail } from './api.js';

@@ -2,6 +2,7 @@
 // expert at the chosen layer, beside a table (rows = layers, columns = tokens) listing the K experts
 // per cell, coloured by the first. Hovering a token highlights its column and shows the weights.
 // Used for routing/token-routing.json and for a sentence routed live in the page.
+// Test: cd apps/dashboard && npx vitest run src/web e2e (e2e drives the page in headless chromium)
 import { palette } from './charts.js';
 import { schemes } from './heatmap.js';
 import { showPiece, type TokenRouting } from './transforms.js';

@@ -1,5 +1,6 @@
 // Data transforms of the page: metrics into series (appends, resumed steps), shape checks with
 // clear errors, category cosine similarity, compare alignment, token piece display.
+// Run: cd apps/dashboard && npx vitest run src/web/transforms
 import { describe, expect, it } from 'vitest';
 import {
   alignCompare,

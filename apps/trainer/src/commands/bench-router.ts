@@ -1,5 +1,6 @@
 // `grin bench router`: tokens/s of routing forward + backward for T = 8192, E = 16 on the CPU,
 // sparsemixer-v2 next to gshard-top2 measured in the same run (ratio > 1: ours is faster).
+// Test: cd apps/trainer && npx vitest run src/commands
 import { cpus } from 'node:os';
 import { getRouter } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';

@@ -5,6 +5,7 @@
 // parameters x tokens plus the attention's visible pairs, over 989 TFLOP/s), device-to-host reads
 // per step and peak memory, next to transformers' PhimoeForCausalLM (grouped_mm experts, SDPA,
 // bf16, fused AdamW; torch_bench.py --suite train) in the same run. Device: tools/device/run-bench.sh.
+// Test: cd apps/trainer && npx vitest run src/commands
 import {
   GrinModel,
   nextTokenLoss,

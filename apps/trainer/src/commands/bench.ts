@@ -1,5 +1,6 @@
 // `grin bench NAME [--json]`: speed benchmarks, each reporting ratios against a baseline measured
 // in the same run (DESIGN.md: {"bench", "device", "results", "ratios"}).
+// Test: cd apps/trainer && npx vitest run src/commands
 import { CliError, type Command, parseFlags } from '../args.js';
 
 type BenchRunner = (options: { json: boolean; quick: boolean }) => Promise<BenchReport>;

@@ -1,5 +1,6 @@
 // `grin check-router` end to end: passes on a committed PyTorch dump, fails (exit 1) when the
 // router under test is not the one that produced it, and names a missing file.
+// Run: cd apps/trainer && npx vitest run src/commands/check-router
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { checkRouterCommand } from './check-router.js';

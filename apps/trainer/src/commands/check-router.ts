@@ -2,6 +2,7 @@
 // draws included) through one of our routers and prints the max absolute and relative error of
 // each output; exits 1 past tolerance (1e-6 relative in f64, 1e-4 in f32). A research fork uses it
 // to check its router against its own PyTorch implementation.
+// Test: cd apps/trainer && npx vitest run src/commands/check-router
 import { checkRouterAgainst, readReference, routerNames, toleranceFor } from '@grin-moe/router-sparsemixer';
 import { CliError, type Command, parseFlags } from '../args.js';
 

@@ -2,6 +2,7 @@
 // config (4 steps each) and writes the side-by-side curves, each equal to a lone `grin train` of
 // that router, loss for loss; ppl, mc, routing and throughput then
 // run on one of those run directories and write into it; bad input is named precisely.
+// Run: cd apps/trainer && npx vitest run src/commands/eval
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

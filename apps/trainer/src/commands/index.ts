@@ -1,4 +1,5 @@
 // Every subcommand of `grin`, in the order --help lists them.
+// Test: cd apps/trainer && npx vitest run src/commands
 import type { Command } from '../args.js';
 import { benchCommand } from './bench.js';
 import { checkRouterCommand } from './check-router.js';

@@ -2,6 +2,7 @@
 // sized for 2 CPU cores, about 10 minutes) and prints the validation cross-entropy next to the
 // corpus' unigram entropy. A config file (JSON or YAML) and flags adjust it; flags win. With
 // --resume the run's saved config.json wins and conflicting flags are refused (resume-config.ts).
+// Test: cd apps/trainer && npx vitest run src/train src/commands
 import { join } from 'node:path';
 import { CliError, type Command, parseFlags } from '../args.js';
 import { DataSourceError, prefetchData } from '../data/hub-data.js';

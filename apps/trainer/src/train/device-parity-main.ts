@@ -2,6 +2,7 @@
 // first 20 losses on cuda (f32 and bf16) against the CPU with the same seed, then tokens/s of the
 // default model size on each. Prints PASS/FAIL lines; exits 1 on a mismatch.
 // Run on a GPU machine: node .device/train-parity.mjs [steps]
+// Test: cd apps/trainer && npx vitest run src/train
 import { bf16Probe, compareDevices, formatReport, speedComparison } from './device-parity.js';
 
 const steps = Number(process.argv[2] ?? 20);

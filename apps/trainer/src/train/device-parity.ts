@@ -3,6 +3,7 @@
 // small synthetic corpus; compares the loss curves step by step and reports tokens/s. Used by
 // cuda.test.ts (GPU machines) and by the device bundle (tools/device/build-bundle.sh ->
 // .device/train-parity.mjs).
+// Test: cd apps/trainer && npx vitest run src/train
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

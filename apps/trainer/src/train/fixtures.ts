@@ -1,4 +1,5 @@
 // A small synthetic corpus and a tiny model config, so that training tests run in seconds.
+// Test: cd apps/trainer && npx vitest run src/train
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainConfig } from './config.js';

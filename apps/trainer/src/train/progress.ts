@@ -1,5 +1,6 @@
 // A one-line progress bar for long work: step, tokens/s, loss, lr and ETA. On a terminal it
 // redraws in place; in a log (CI, pipes) it prints a plain line every `logEvery` updates.
+// Test: cd apps/trainer && npx vitest run src/train
 export interface ProgressFields {
   step: number;
   total: number;

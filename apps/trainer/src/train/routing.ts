@@ -1,12 +1,8 @@
 // Routing analysis written into the run directory at the end of training, on the validation
-// windows, with @grin-moe/eval's routing functions (every window is routed once, by category):
-//   routing/expert-load.json        fraction of picks per expert per layer (eval expertLoad: rows
-//                                   sum to 1; balanced = 1/E; max over balanced per layer)
-//   routing/genre.json              per category (Brown genre): the distribution of picks over
-//                                   experts per layer, from the windows whose majority genre it is
-//   eval/category-similarity.json   eval categorySimilarity of those distributions (GRIN Fig. 6)
-//   routing/token-routing.json      eval tokenRouting of the first validation sentences (Fig. 7)
-// Everything the dashboard's panels read, so `pnpm train` leaves none of them empty.
+// windows, through @grin-moe/eval (each window routed once, grouped by genre): expert-load.json
+// (eval expertLoad), genre.json (per genre, picks per expert per layer), eval/category-similarity.json
+// (categorySimilarity, GRIN Fig. 6) and token-routing.json (tokenRouting of the first validation
+// sentences, Fig. 7): every file the dashboard's routing panels read.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -3,6 +3,7 @@
 // non-finite loss (lm_head weights near the f32 maximum: a real overflow) stops the run with the
 // last good checkpoint kept; bad input fails before any
 // training; the run directory loads with `grin generate`.
+// Run: cd apps/trainer && npx vitest run src/train/train
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -3,6 +3,7 @@
 // from one seed (same picks, counts and generator state; weights, probabilities and logit gradients
 // within f32 rounding), and the grouped block on cuda against the loop block (the reference): f32
 // cuda vs the CPU, outputs and every gradient; bf16 cuda grouped vs bf16 cuda loop.
+// Test: cd packages/model-grin && npx vitest run src/cuda
 import {
   balanceStats,
   FUSED_ROUTERS,

@@ -1,4 +1,5 @@
 // Prints the estimator report as a Markdown table (numbers quoted in the package README).
+// Test: cd packages/router-sparsemixer && npx vitest run src/report
 import { estimatorReport } from './estimator.js';
 
 const rows = estimatorReport(Number(process.env.SAMPLES ?? 200_000));

@@ -1,5 +1,6 @@
 // Custom autograd functions: a forward and a hand-written backward, recorded as one node.
 // SparseMixer-v2 uses this: its router gradient is not the derivative of its forward value.
+// Test: cd packages/tensor && npx vitest run src/core src/ops src/testing (every gradient check runs through it)
 import { Tensor } from '../core/tensor.js';
 import { noGrad } from './mode.js';
 import { needsGrad, recordNode } from './record.js';

@@ -1,6 +1,7 @@
 // Reverse-mode autograd: walks the graph from a root in reverse topological order, calls each
 // node's rule and accumulates gradients into leaves' .grad. Every temporary of the pass is
 // disposed at its end; saved tensors are released unless retainGraph is set.
+// Test: cd packages/tensor && npx vitest run src/core src/ops src/testing (every gradient check runs through it)
 import { hooks } from '../core/hooks.js';
 import { Scope } from '../core/memory.js';
 import { formatShape, shapesEqual } from '../core/shape.js';

@@ -1,5 +1,6 @@
 // Grad mode: whether op applications are recorded. noGrad() turns it off for a block
 // (evaluation, optimizer steps, the backward pass itself).
+// Test: cd packages/tensor && npx vitest run src/core src/ops src/testing (every gradient check runs through it)
 let enabled = true;
 
 export function isGradEnabled(): boolean {

@@ -1,5 +1,6 @@
 // A node of the autograd graph: one recorded op application, its saved tensors and its edges to
 // the nodes (or leaves) that produced its inputs.
+// Test: cd packages/tensor && npx vitest run src/core src/ops src/testing (every gradient check runs through it)
 import type { DType } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
 

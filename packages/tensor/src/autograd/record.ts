@@ -1,5 +1,6 @@
 // Records op applications into the autograd graph. Kernels, views and custom functions all come
 // through recordNode, which saves what the rule asks for as extra (scope-independent) handles.
+// Test: cd packages/tensor && npx vitest run src/core src/ops src/testing (every gradient check runs through it)
 import type { Tensor } from '../core/tensor.js';
 import { isGradEnabled } from './mode.js';
 import { type Edge, type GradRule, Node } from './node.js';

@@ -1,6 +1,7 @@
 // Backends own device memory. A Storage is one allocation, shared by every view of it and
 // freed when its last handle lets go (reference counted; see memory.ts for scopes and leak checks).
 // The CPU backend registers itself on import; @grin-moe/kernels-cuda registers `cuda` the same way.
+// Test: cd packages/tensor && npx vitest run src/core
 import type { DType, HostArray } from './dtype.js';
 
 export class Storage {

@@ -1,5 +1,6 @@
 // The tensor core: views, reductions, layout ops and their gradients; autograd mechanics
 // (accumulation, upstream gradients, custom functions, no-grad); memory ownership; the registry.
+// Run: cd packages/tensor && npx vitest run src/core/core
 import { describe, expect, it } from 'vitest';
 import * as T from '../index.js';
 import { expectAllClose, expectNoLeaks, gradcheck } from '../testing.js';

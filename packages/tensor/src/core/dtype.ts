@@ -1,6 +1,7 @@
 // Element types of a tensor and their host representations.
 // f32 is the CPU reference; f64 serves finite-difference checks; bf16 is GPU storage (the CPU
 // backend only converts it); i32 holds indices; bool holds masks (one byte per element).
+// Test: cd packages/tensor && npx vitest run src/core
 export type DType = 'f32' | 'f64' | 'bf16' | 'i32' | 'bool';
 export const DTYPES: readonly DType[] = ['f32', 'f64', 'bf16', 'i32', 'bool'];
 

@@ -1,5 +1,6 @@
 // Late-bound functions that break import cycles: the Tensor class and the autograd engine need a
 // few ops, but the op layer imports them. ops/index.ts fills these in when the package loads.
+// Test: cd packages/tensor && npx vitest run src/core
 import type { Tensor } from './tensor.js';
 
 export const hooks = {

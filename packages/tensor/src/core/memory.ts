@@ -1,6 +1,7 @@
 // Memory ownership: storages are reference counted by their handles; a handle is released by
 // dispose(), by the scope that created it, or (as a backstop) when the GC collects it. Tests use
 // liveStorages() through expectNoLeaks() (testing.ts) to prove that a computation frees what it made.
+// Test: cd packages/tensor && npx vitest run src/core
 import type { Storage } from './backend.js';
 import type { Tensor } from './tensor.js';
 

@@ -1,6 +1,7 @@
 // Every core op that crosses the registry, with its attributes. Backends implement these names;
 // autograd/rules.ts must give each one a rule (or mark it non-differentiable): the compiler
 // checks that the rule table covers this list.
+// Test: cd packages/tensor && npx vitest run src/core
 import type { DType } from './dtype.js';
 
 type None = Record<string, never>;

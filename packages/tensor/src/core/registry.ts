@@ -1,5 +1,6 @@
 // The kernel registry, keyed by (op, backend). The op API never imports a backend: a backend
 // registers its kernels here, and dispatch looks them up by the inputs' device.
+// Test: cd packages/tensor && npx vitest run src/core
 
 import type { OpAttrs, OpName } from './op-types.js';
 import type { Tensor } from './tensor.js';

@@ -1,5 +1,6 @@
 // Shape arithmetic: element counts, row-major strides, broadcasting, axis normalisation.
 // Every error says which operation received which shapes.
+// Test: cd packages/tensor && npx vitest run src/core
 export type Shape = readonly number[];
 
 export function numel(shape: Shape): number {

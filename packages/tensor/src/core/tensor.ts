@@ -1,6 +1,7 @@
 // The Tensor handle: shape, strides and offset over a reference-counted device Storage.
 // Views (reshape, permute, expand, slice) share storage and are recorded for autograd; values
 // reach the host only through toArray()/item(), the one sync point of the contract.
+// Test: cd packages/tensor && npx vitest run src/core
 
 import { backward as runBackward } from '../autograd/engine.js';
 import { noGrad } from '../autograd/mode.js';

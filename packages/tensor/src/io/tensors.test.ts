@@ -1,4 +1,5 @@
 // Tensor-level safetensors round trips: every dtype, bf16 decode, sharded checkpoints.
+// Run: cd packages/tensor && npx vitest run src/io/tensors
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

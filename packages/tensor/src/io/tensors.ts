@@ -1,5 +1,6 @@
 // Tensors <-> safetensors files: the bridge between the low-level reader/writer (names, dtype
 // strings, typed arrays) and Tensor handles. Checkpoints of the model and optimizer go through here.
+// Test: cd packages/tensor && npx vitest run src/io/tensors
 import type { DType } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
 import { tensor } from '../ops/creation.js';

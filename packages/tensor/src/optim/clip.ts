@@ -1,5 +1,6 @@
 // Gradient clipping by global L2 norm, computed on the device: the norm comes back as a 0-d
 // tensor and the scale is applied without reading it on the host (no sync in the train step).
+// Test: cd packages/tensor && npx vitest run src/optim
 
 import { noGrad } from '../autograd/mode.js';
 import { tidy } from '../core/memory.js';

@@ -1,5 +1,6 @@
 // Optimizers against inline reference loops of torch.optim's update equations, clipping
 // against its closed form, schedules against their formulas, and state save/restore.
+// Run: cd packages/tensor && npx vitest run src/optim/optim
 import { describe, expect, it } from 'vitest';
 import * as T from '../index.js';
 import { expectAllClose } from '../testing.js';

@@ -1,5 +1,6 @@
 // Learning-rate schedules as pure functions of the step (1-based, the step about to run), so a
 // resumed run recomputes the same rate from the saved step alone.
+// Test: cd packages/tensor && npx vitest run src/optim
 export type Schedule = (step: number) => number;
 
 export interface WarmupCosineOptions {

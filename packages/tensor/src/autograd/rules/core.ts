@@ -1,5 +1,6 @@
 // Gradient rules for views, layout, elementwise, reduction and matmul ops. Each rule is
 // written with the op API, so it runs on any backend that has the forward kernels.
+// Test: cd packages/tensor && npx vitest run src/core src/ops src/testing (every gradient check runs through it)
 
 import { isFloat } from '../../core/dtype.js';
 import type { Tensor } from '../../core/tensor.js';

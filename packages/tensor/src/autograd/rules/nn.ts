@@ -2,6 +2,7 @@
 // RoPE, gather/scatter, index select/add, top-k, cross-entropy). Written with the op API and
 // runKernel, so they run on any backend that has the forward (and *_backward) kernels.
 // The *_backward kernels are not differentiable themselves (no double backward).
+// Test: cd packages/tensor && npx vitest run src/core src/ops src/testing (every gradient check runs through it)
 
 import { shapesEqual } from '../../core/shape.js';
 import type { Tensor } from '../../core/tensor.js';
