@@ -8,7 +8,6 @@
 //   /api/runs/NAME/files/PATH          any file of the run, raw (JSON, safetensors)
 // Every read is asynchronous with a timeout (async-fs.ts); any error is answered (404/5xx), never thrown.
 // Test: cd apps/dashboard && npx vitest run src/server
-// Test: cd apps/dashboard && npx vitest run src/server
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
