@@ -9,7 +9,6 @@
 // the output path, takes the run's lock (one writer per run), recovers interrupted checkpoint saves
 // and, on resume, refuses a config that differs from the run's saved one.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
-// Test: cd apps/trainer && npx vitest run src/train
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GrinModel, idsTensor, nextTokenLoss, type Tokenizer } from '@grin-moe/model-grin';
