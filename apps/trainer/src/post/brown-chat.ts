@@ -1,8 +1,8 @@
 // The embedded post-training data: a small chat set about the Brown corpus, generated from the corpus
 // itself, and a preference set built from it. Three kinds of turns: which genre a sentence comes
 // from, the code letter of a genre, and the end of a sentence. The preference set pairs each answer
-// (chosen) with a wrong one of the same kind (rejected): another genre, another letter, the end of
-// another sentence. Both are committed as apps/trainer/data/brown-{chat,preferences}.jsonl, and the
+// (chosen) with a wrong one (rejected): another genre, another letter, or the sentence's beginning
+// repeated instead of its end. Both are committed as apps/trainer/data/brown-{chat,preferences}.jsonl, and the
 // test checks the files equal what this code generates.
 // Regenerate: cd apps/trainer && npx vitest run src/post/brown-chat (prints the command on mismatch)
 import { Generator } from '@grin-moe/tensor';
@@ -82,12 +82,12 @@ export function brownChatSet(): Item[] {
     const { sentence } = pool[order[GENRE_QUESTIONS + i]!]!;
     const words = sentence.split(' ');
     const half = Math.floor(words.length / 2);
-    const other = pool[order[GENRE_QUESTIONS + CONTINUATIONS + i]!]!.sentence.split(' ');
+    // rejected: the prompt parroted back instead of finished, a failure that generalises
     items.push(
       turn(
         `Finish this sentence: "${words.slice(0, half).join(' ')}"`,
         words.slice(half).join(' '),
-        other.slice(Math.floor(other.length / 2)).join(' '),
+        words.slice(0, half).join(' '),
       ),
     );
   }

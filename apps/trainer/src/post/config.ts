@@ -80,7 +80,7 @@ export function defaultPostConfig(kind: PostKind): PostConfig {
         kind,
         run: { name: 'brown-dpo', out: 'runs', seed: 1234 },
         data: { file: null, initFrom: BROWN_SFT_RUN, reference: null, seqLen: 96, validationFraction: 0.15 },
-        optim: { ...common.optim, steps: 60, lr: 2e-4, batchSize: 8 },
+        optim: { ...common.optim, steps: 80, lr: 1e-3, batchSize: 8 },
         dpo: { beta: 0.1 },
         eval: { every: 20 },
       };
