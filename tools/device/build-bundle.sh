@@ -4,7 +4,7 @@
 # from source, no node_modules at run time), the bench bundle, the train-parity bundle (grin train
 # on cuda vs cpu, apps/trainer), the addon beside them, and Node.
 # Usage (repo root): bash tools/device/build-bundle.sh   then on the device (carry [".device"]):
-#   bash tools/device/run-gpu-tests.sh
+#   bash tools/device/run-gpu-tests.sh   (and run-bench.sh, run-parallel.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 pkg=packages/kernels-cuda
@@ -31,6 +31,7 @@ bundle() { "$esbuild" "$1" --bundle --platform=node --format=esm --target=node22
   --log-level=warning --external:onnxruntime-node --outfile="$2"; }
 bundle tools/device/bench-entry.ts .device/grin-bench.mjs
 bundle tools/device/moe-entry.ts .device/model-moe.mjs
+bundle tools/device/parallel-entry.ts .device/parallel.mjs
 bundle "$pkg/dev/attention/attention.ts" .device/dev-attention.mjs
 bundle "$pkg/dev/layer_norm/layer_norm.ts" .device/dev-layer-norm.mjs
 bundle "$pkg/dev/softmax/softmax.ts" .device/dev-softmax.mjs

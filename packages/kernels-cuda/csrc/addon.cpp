@@ -369,7 +369,12 @@ BIND(gemmInfo) {
   return out;
 } END
 
+namespace grin {
+void registerNccl(napi_env env, napi_value exports);  // nccl.cpp
+}
+
 NAPI_MODULE_INIT() {
+  registerNccl(env, exports);
   for (auto& entry : table()) {
     napi_value fn;
     napi_create_function(env, entry.first, NAPI_AUTO_LENGTH, call, &entry.second, &fn);

@@ -18,6 +18,15 @@ import './kernels/route.js';
 import type { MemoryStats } from './native.js';
 
 export { cudaHostReads } from './backend.js';
+export {
+  NcclGroup,
+  type NcclGroupOptions,
+  type NcclReduceOp,
+  type NcclStatus,
+  ncclGroup,
+  ncclStatus,
+  type UniqueIdStore,
+} from './nccl.js';
 export { type CudaDevice, type CudaStatus, cudaStatus } from './status.js';
 export type { MemoryStats };
 export { cudaBackend };
