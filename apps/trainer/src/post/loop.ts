@@ -196,9 +196,10 @@ function resumeConflicts(saved: PostConfig, given: PostConfig): string[] {
 }
 
 export async function runPostTraining(
-  config: PostConfig,
+  given: PostConfig,
   options: { resume: boolean; progress?: ProgressBar },
 ): Promise<PostSummary> {
+  const config = resolveModelDirs(given);
   const progress = options.progress ?? new ProgressBar();
   const log = (line: string) => progress.log(line);
   const what = `${config.kind} run directory`;
@@ -228,6 +229,34 @@ export async function runPostTraining(
   }
 }
 
+/**
+ * --init-from and --reference as model directories: a run directory becomes its newest complete
+ * checkpoint, so the saved config names the exact weights, and a resume after that run has moved
+ * on is refused instead of silently taking another starting point or reference.
+ */
+function resolveModelDirs(config: PostConfig): PostConfig {
+  const resolve = (given: string, flag: string, hint = '') => {
+    try {
+      return resolveModelDir(given);
+    } catch (error) {
+      throw new PostTrainingError(`${config.kind} ${flag}: ${(error as Error).message}${hint}`);
+    }
+  };
+  const initFrom = config.data.initFrom;
+  const hint =
+    config.data.file === null && initFrom.startsWith('runs/brown-')
+      ? ` (the embedded default starts from ${initFrom}: run ${initFrom.endsWith('sft') ? '`pnpm grin sft`' : '`pnpm train`'} first, or pass --init-from DIR)`
+      : '';
+  return {
+    ...config,
+    data: {
+      ...config.data,
+      initFrom: resolve(initFrom, '--init-from', hint),
+      reference: config.data.reference === null ? null : resolve(config.data.reference, '--reference'),
+    },
+  };
+}
+
 async function postLocked(
   config: PostConfig,
   runDir: string,
@@ -235,16 +264,7 @@ async function postLocked(
   progress: ProgressBar,
 ): Promise<PostSummary> {
   const log = (line: string) => progress.log(line);
-  let initDir: string;
-  try {
-    initDir = resolveModelDir(config.data.initFrom);
-  } catch (error) {
-    const hint =
-      config.data.file === null && config.data.initFrom.startsWith('runs/brown-')
-        ? ` (the embedded default starts from ${config.data.initFrom}: run ${config.data.initFrom.endsWith('sft') ? '`pnpm grin sft`' : '`pnpm train`'} first, or pass --init-from DIR)`
-        : '';
-    throw new PostTrainingError(`${config.kind} --init-from: ${(error as Error).message}${hint}`);
-  }
+  const initDir = config.data.initFrom;
   const tokenizer: Tokenizer = loadTokenizer(initDir);
   const template: ChatTemplate = chatTemplateFor(initDir, tokenizer);
   const padId = tokenizer.specialIds.pad ?? tokenizer.specialIds.eos ?? 0;
@@ -307,7 +327,7 @@ async function postLocked(
   const policy = () => placed.compute();
   let reference: GrinModel | null = null;
   if (config.kind === 'dpo') {
-    const referenceDir = config.data.reference ? resolveModelDir(config.data.reference) : initDir;
+    const referenceDir = config.data.reference ?? initDir;
     const cpuReference = loadModel(referenceDir, { dtype: 'f32' }).eval();
     reference = toDevice(cpuReference, device, config.dtype).compute().eval();
     log(

@@ -158,6 +158,18 @@ describe('grin sft', () => {
       runPostTraining(config('sft', 'full'), { resume: false, progress: quiet() }),
     ).rejects.toThrow('already holds a run (checkpoint step 6); pass --resume');
   });
+  it('a run directory as --init-from is saved as its newest checkpoint', async () => {
+    const run = await runPostTraining(
+      config('sft', 'from-run', {
+        data: { initFrom: join(root, 'full'), file: chatFile, seqLen: 64 },
+        optim: { steps: 1, batchSize: 2, warmupSteps: 0 },
+      }),
+      { resume: false, progress: quiet() },
+    );
+    const saved = JSON.parse(readFileSync(join(run.runDir, 'config.json'), 'utf8'));
+    expect(saved.data.initFrom).toBe(join(root, 'full', 'checkpoints', 'step-6'));
+    expect(run.initDir).toBe(saved.data.initFrom);
+  });
 });
 
 describe('grin dpo', () => {
