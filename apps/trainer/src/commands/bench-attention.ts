@@ -18,8 +18,15 @@ export function visiblePairs(S: number, window: number): number {
   return pairs;
 }
 
-export async function benchAttention({ json }: { json: boolean; quick: boolean }): Promise<BenchReport> {
+export async function benchAttention({
+  json,
+  quick,
+}: {
+  json: boolean;
+  quick: boolean;
+}): Promise<BenchReport> {
   const cuda = await requireCuda('attention');
+  const reps = quick ? 2 : 10; // calls per timed block (timeCuda)
   const { B, H, Hkv, S, D, window } = ATTENTION;
   const pairs = visiblePairs(S, window) * B * H;
   const forwardFlops = 4 * D * pairs; // q k^T and p v
@@ -38,21 +45,27 @@ export async function benchAttention({ json }: { json: boolean; quick: boolean }
     const attrs = { scale: 1 / Math.sqrt(D), window, causal: true };
     ours.set(
       'attention_fwd',
-      timeCuda(cuda, forwardFlops, 1e12, () => void T.runOp('sdpa', [q, k, v], attrs)),
+      timeCuda(cuda, forwardFlops, 1e12, () => void T.runOp('sdpa', [q, k, v], attrs), reps),
     );
     ours.set(
       'attention_fwdbwd',
-      timeCuda(cuda, forwardFlops + backwardFlops, 1e12, () => {
-        const [out, lse] = T.runOp('sdpa', [q, k, v], attrs);
-        T.runOp('sdpa_backward', [q, k, v, out!, lse!, g], attrs);
-      }),
+      timeCuda(
+        cuda,
+        forwardFlops + backwardFlops,
+        1e12,
+        () => {
+          const [out, lse] = T.runOp('sdpa', [q, k, v], attrs);
+          T.runOp('sdpa_backward', [q, k, v, out!, lse!, g], attrs);
+        },
+        reps,
+      ),
     );
     const x = take([8192, 4096], 0);
     const w = T.cast(T.ones([4096], { device: 'cuda' }), 'bf16');
     const b = T.cast(T.zeros([4096], { device: 'cuda' }), 'bf16');
     ours.set(
       'layer_norm_bf16_8192x4096',
-      timeCuda(cuda, 2 * 2 * x.size, 1e9, () => void T.layerNorm(x, w, b)),
+      timeCuda(cuda, 2 * 2 * x.size, 1e9, () => void T.layerNorm(x, w, b), reps),
     );
     const logits = take([2048, 32064], 0);
     const targets = T.tensor(
@@ -61,7 +74,7 @@ export async function benchAttention({ json }: { json: boolean; quick: boolean }
     );
     ours.set(
       'cross_entropy_bf16_2048x32064',
-      timeCuda(cuda, 2 * logits.size, 1e9, () => void T.crossEntropy(logits, targets)),
+      timeCuda(cuda, 2 * logits.size, 1e9, () => void T.crossEntropy(logits, targets), reps),
     );
   });
   base.dispose();

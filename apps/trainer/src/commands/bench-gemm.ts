@@ -201,14 +201,15 @@ function best<V extends { ms: number }>(a: Map<string, V>, b: Map<string, V>): M
   return out;
 }
 
-export async function benchGemm({ json }: { json: boolean; quick: boolean }): Promise<BenchReport> {
+export async function benchGemm({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
   const cuda = await requireCuda('gemm');
   const results: Record<string, Record<string, number | string>> = {};
   // ours, torch, ours, torch: each side keeps its faster pass, so neither gets the cooler GPU
+  // (--quick: one pass each)
   const first = oursPass(cuda);
   const torchFirst = runTorch('gemm', json);
-  const ours = best(first, oursPass(cuda));
-  const torch = best(torchFirst, runTorch('gemm', true));
+  const ours = quick ? first : best(first, oursPass(cuda));
+  const torch = quick ? torchFirst : best(torchFirst, runTorch('gemm', true));
   const info = cuda.gemmInfo();
   const ratios: Record<string, number> = {};
   for (const s of GEMM_SHAPES) {

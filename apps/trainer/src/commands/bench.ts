@@ -31,7 +31,7 @@ export const benchCommand: Command = {
       kind: 'boolean',
       help: 'print one JSON object {bench, device, results, ratios} and nothing else',
     },
-    quick: { kind: 'boolean', help: 'fewer repetitions (for smoke tests)' },
+    quick: { kind: 'boolean', help: 'fewer repetitions or sizes, every bench (for smoke tests)' },
   },
   async run(argv) {
     const { flags, positional } = parseFlags(benchCommand, argv);
