@@ -13,6 +13,7 @@ import {
   type Generator,
   layerNorm,
   linear,
+  ne,
   ropeTables,
   type Tensor,
   tensor,
@@ -77,6 +78,12 @@ export interface ForwardOptions {
   neftuneAlpha?: number;
   /** Dropout probability on every expert's hidden activation, in training only. */
   expertDropout?: number;
+  /**
+   * Packed sequences: the document of each token, i32 [B, S]; a token attends only to earlier
+   * tokens of its own document. RoPE is relative, so a document's logits do not depend on where in
+   * the row it sits (up to rounding; longrope's length-dependent factors aside). Not with a cache.
+   */
+  documents_BS?: Tensor;
 }
 
 export interface ForwardOutput {
@@ -171,7 +178,13 @@ export class GrinModel {
     const S = ids_BS.shape[1]!;
     const config = this.config;
     const p = this.params;
+    if (options.documents_BS && cache)
+      throw new RangeError(
+        'GrinModel.forward: documents_BS (packed sequences) cannot be used with a KV cache',
+      );
     const out = tidy(() => {
+      const documents = options.documents_BS;
+      const blocked_BSS = documents ? ne(documents.unsqueeze(2), documents.unsqueeze(1)) : undefined;
       const { cos, sin } = options.rotary ?? rotaryTables(config, offset, S, this.dtype, this.device);
       let x_BSD = embedding(param(p, 'model.embed_tokens.weight'), ids_BS);
       if (training && options.neftuneAlpha)
@@ -188,6 +201,7 @@ export class GrinModel {
           trace: options.trace,
           moeImplementation: options.moeImplementation,
           expertDropout: options.expertDropout,
+          blocked_BSS,
         });
         x_BSD.dispose();
         x_BSD = result.out_BSD;

@@ -1,9 +1,20 @@
 // Self-attention of PhiMoE (transformers' PhimoeAttention, eager path): q/k/v/o projections with
 // biases, grouped KV heads, rotate-half RoPE over the full head dim, causal sliding window, and an
-// optional KV cache trimmed to what the window can still see. Shape legend: B batch, S new
+// optional KV cache trimmed to what the window can still see; packed documents are kept apart by a
+// mask of the key positions of other documents. Shape legend: B batch, S new
 // positions, Skv cached + new keys, D hidden size, H query heads, Hkv key/value heads, Dh head dim.
 // Test: cd packages/model-grin && npx vitest run src/parity src/generate
-import { attentionSoftmax, clone, concat, linear, matmul, rope, type Tensor, tidy } from '@grin-moe/tensor';
+import {
+  attentionSoftmax,
+  clone,
+  concat,
+  linear,
+  maskedFill,
+  matmul,
+  rope,
+  type Tensor,
+  tidy,
+} from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
 import { optionalParam, type ParameterMap, param } from './names.js';
 
@@ -17,6 +28,8 @@ export interface AttentionInputs {
   cos_SD: Tensor;
   sin_SD: Tensor;
   cache?: LayerKvCache;
+  /** Packed documents: true where query s may not see key s' (another document), [B, S, S] bool. */
+  blocked_BSS?: Tensor;
 }
 
 export function attention(
@@ -41,7 +54,7 @@ export function attention(
       v_BHkvSD = concat([cache.value_BHkvSD, v_BHkvSD], 2);
     }
     const window = config.slidingWindow ?? undefined;
-    const out_BHSD = eagerAttention(q_BHSD, k_BHkvSD, v_BHkvSD, window);
+    const out_BHSD = eagerAttention(q_BHSD, k_BHkvSD, v_BHkvSD, window, inputs.blocked_BSS);
     if (cache) updateCache(cache, k_BHkvSD, v_BHkvSD, window);
     const out_BSD = out_BHSD.transpose(1, 2).reshape([B, S, H * Dh]);
     return linear(
@@ -63,6 +76,7 @@ export function eagerAttention(
   k_BHkvSD: Tensor,
   v_BHkvSD: Tensor,
   window: number | undefined,
+  blocked_BSS?: Tensor,
 ): Tensor {
   const [B, H, S, Dh] = q_BHSD.shape as [number, number, number, number];
   const [, Hkv, Skv] = k_BHkvSD.shape as [number, number, number];
@@ -73,7 +87,9 @@ export function eagerAttention(
     const q_BGRSD = q_BHSD.reshape([B, Hkv, rep, S, Dh]);
     const k_BG1SD = k_BHkvSD.reshape([B, Hkv, 1, Skv, Dh]);
     const v_BG1SD = v_BHkvSD.reshape([B, Hkv, 1, Skv, Dh]);
-    const scores_BGRSSkv = matmul(q_BGRSD, k_BG1SD.transpose(-2, -1));
+    let scores_BGRSSkv = matmul(q_BGRSD, k_BG1SD.transpose(-2, -1));
+    if (blocked_BSS)
+      scores_BGRSSkv = maskedFill(scores_BGRSSkv, blocked_BSS.reshape([B, 1, 1, S, Skv]), -Infinity);
     const probs_BGRSSkv = attentionSoftmax(scores_BGRSSkv, {
       scale: 1 / Math.sqrt(Dh),
       causal: true,

@@ -19,6 +19,8 @@ export interface DecoderInputs {
   moeImplementation?: MoeImplementation;
   /** Dropout probability on the experts' hidden activation (training only). */
   expertDropout?: number;
+  /** Packed documents: true where a query may not see a key of another document, [B, S, S]. */
+  blocked_BSS?: Tensor;
 }
 
 export function decoderLayer(
