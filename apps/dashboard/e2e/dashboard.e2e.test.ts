@@ -114,6 +114,9 @@ describe.skipIf(!chromiumPath)('dashboard in headless Chromium', () => {
     );
     await expect.poll(() => loss.getAttribute('data-points'), { timeout: 10_000 }).toBe('17');
     expect(await page.locator('.live-state').textContent()).toContain('17 steps, last loss 3.2100');
+    // the fixture ran all its steps and no grin train holds it: finished, not live
+    expect(await page.locator('.live-state').getAttribute('data-state')).toBe('finished');
+    expect(await page.locator('.live-state').textContent()).toMatch(/^■ finished: /);
     await page.locator('#curves').screenshot({ path: join(artifacts, 'curves-live.png') });
   });
 
@@ -137,9 +140,17 @@ describe.skipIf(!chromiumPath)('dashboard in headless Chromium', () => {
   it('says "not computed yet" for the views whose files are absent', async () => {
     await page.goto(`${server.url}#run=bare`);
     await page.waitForSelector('body[data-ready="true"]');
-    for (const id of ['expert-load', 'category-similarity', 'token-routing', 'compare']) {
+    for (const id of ['expert-load', 'category-similarity', 'token-routing']) {
       expect(await page.locator(`#${id} .note`).textContent()).toContain('not computed yet: run grin');
     }
+    // the router comparison needs a second training: its command, with a button that copies it
+    const hint = page.locator('#compare .command-hint');
+    expect(await hint.textContent()).toContain('not computed yet');
+    expect(await hint.locator('code').textContent()).toBe('pnpm grin eval compare --name bare');
+    await hint.locator('button').click();
+    await expect
+      .poll(() => hint.locator('button').textContent())
+      .toMatch(/^(Copied|Selected: press Ctrl\+C)$/);
     await page.screenshot({ path: join(artifacts, 'run-bare.png'), fullPage: true });
   });
 });

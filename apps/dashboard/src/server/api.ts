@@ -1,7 +1,8 @@
 // The JSON API over a runs directory. Every path goes through safe-path.ts; nothing outside the
 // runs directory is ever read. Routes (GET only):
-//   /api/runs                          list of runs with their last metrics line and which files exist
-//   /api/runs/NAME                     config.json, checkpoints, file flags
+//   /api/runs                          list of runs with their last metrics line, which files exist
+//                                      and their state (runState: training, finished or stopped)
+//   /api/runs/NAME                     config.json, checkpoints, file flags, state
 //   /api/runs/NAME/metrics?offset=N    metrics.jsonl from byte N (see metrics-tail.ts)
 //   /api/runs/NAME/events?offset=N     the same as Server-Sent Events ('metrics'), while the run trains
 //   /api/runs/NAME/compare             NAME-compare/compare.json (or NAME/compare.json)
@@ -11,6 +12,7 @@
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { exists, FS_TIMEOUT_MS, readRegularFile, ServeError, statOrNull, withTimeout } from './async-fs.js';
 import { readMetricsFrom } from './metrics-tail.js';
@@ -67,6 +69,41 @@ async function lastRecord(runDir: string, name: string): Promise<Record<string, 
   }
 }
 
+export type RunState = 'training' | 'finished' | 'stopped';
+
+/** Whether a process of this machine is alive (EPERM: it is, under another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * 'training' while `grin train` holds the run's train.lock (a live pid on this host, or any lock
+ * from another host, which cannot be checked from here); otherwise 'finished' once the metrics
+ * reached the configured optim.steps, else 'stopped' (interrupted, a time budget, a non-finite loss).
+ */
+async function runState(
+  runDir: string,
+  name: string,
+  last: Record<string, number> | null,
+): Promise<RunState> {
+  const lock = join(runDir, 'train.lock');
+  if (await exists(lock)) {
+    const owner = await readJson(lock, `${name}/train.lock`).catch(() => null);
+    const { pid, host } = (owner ?? {}) as { pid?: unknown; host?: unknown };
+    if (typeof pid === 'number' && (host !== hostname() || processAlive(pid))) return 'training';
+  }
+  const config = (await readJson(join(runDir, 'config.json'), `${name}/config.json`).catch(() => null)) as {
+    optim?: { steps?: unknown };
+  } | null;
+  const steps = config?.optim?.steps;
+  return typeof steps === 'number' && last !== null && last.step! >= steps ? 'finished' : 'stopped';
+}
+
 async function fileFlags(runsDir: string, name: string): Promise<Record<string, boolean>> {
   const runDir = join(runsDir, name);
   const flags: Record<string, boolean> = {};
@@ -104,9 +141,11 @@ export async function listRuns(runsDir: string) {
     }
     const stat = await statOrNull(dir, entry.name).catch(() => null);
     if (!stat?.isDirectory()) continue;
+    const last = await lastRecord(dir, entry.name);
     runs.push({
       name: entry.name,
-      last: await lastRecord(dir, entry.name),
+      last,
+      state: await runState(dir, entry.name, last),
       files: await fileFlags(runsDir, entry.name),
       modified: stat.mtimeMs,
     });
@@ -146,7 +185,15 @@ async function runDetail(runsDir: string, name: string) {
   let config: unknown = null;
   if (await exists(join(runDir, 'config.json')))
     config = await readJson(join(runDir, 'config.json'), `${name}/config.json`).catch(() => null);
-  return { name, config, files: await fileFlags(runsDir, name), checkpoints: await checkpoints(runDir) };
+  const last = await lastRecord(runDir, name);
+  return {
+    name,
+    config,
+    last,
+    state: await runState(runDir, name, last),
+    files: await fileFlags(runsDir, name),
+    checkpoints: await checkpoints(runDir),
+  };
 }
 
 /** Streams a regular file; a failure after the headers went out cuts the connection. */

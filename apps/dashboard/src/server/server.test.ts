@@ -2,9 +2,18 @@
 // encoded, double-encoded, absolute, symlinks out), the JSON API lists and reads runs, and the
 // metrics tail / SSE stream deliver lines appended while a run trains.
 // Run: cd apps/dashboard && npx vitest run src/server/server
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DashboardServer, packageRoot, startDashboard } from '../server.js';
@@ -91,6 +100,36 @@ describe('JSON API', () => {
       categorySimilarity: true,
       compare: true,
     });
+  });
+
+  it('tells a finished run from one training (train.lock held by a live process) and a stopped one', async () => {
+    const state = async (name: string) => JSON.parse((await get(server.url, `/api/runs/${name}`)).body).state;
+    // the fixture ran all its steps (metrics reach config.optim.steps = 16)
+    expect(await state('tiny')).toBe('finished');
+    const lock = join(runs, 'tiny', 'train.lock');
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), started: 'now' }));
+    try {
+      expect(await state('tiny')).toBe('training');
+      const listed = JSON.parse((await get(server.url, '/api/runs')).body).runs;
+      expect(listed.find((r: { name: string }) => r.name === 'tiny').state).toBe('training');
+      // a lock left by a process that is gone does not make the run live
+      writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), started: 'then' }));
+      expect(await state('tiny')).toBe('finished');
+    } finally {
+      rmSync(lock);
+    }
+    const stopped = join(runs, 'stopped');
+    cpSync(join(runs, 'tiny'), stopped, { recursive: true });
+    const config = JSON.parse(readFileSync(join(stopped, 'config.json'), 'utf8'));
+    writeFileSync(
+      join(stopped, 'config.json'),
+      JSON.stringify({ ...config, optim: { ...config.optim, steps: 40 } }),
+    );
+    try {
+      expect(await state('stopped')).toBe('stopped');
+    } finally {
+      rmSync(stopped, { recursive: true });
+    }
   });
 
   it('describes a run: config and checkpoints', async () => {

@@ -30,6 +30,8 @@ export const filePath = (run: string, file: string) =>
 export interface RunSummary {
   name: string;
   last: Record<string, number> | null;
+  /** training: grin train holds the run's lock; finished: all its steps ran; stopped: ended before. */
+  state: 'training' | 'finished' | 'stopped';
   files: Record<string, boolean>;
 }
 

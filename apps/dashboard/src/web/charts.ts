@@ -5,7 +5,7 @@
 // Test: cd apps/dashboard && npx vitest run src/web e2e (e2e drives the page in headless chromium)
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { Series } from './transforms.js';
+import { type Series, tickLabels } from './transforms.js';
 
 export const palette = [
   '#0072B2',
@@ -40,7 +40,11 @@ export function lineChart(
       width: options.width ?? 440,
       height: 220,
       scales: { x: { time: false }, y: options.log ? { distr: 3 } : {} },
-      axes: [{ label: 'step' }, {}],
+      // Labels as many digits as it takes to tell the ticks apart (uPlot's own can repeat).
+      axes: [
+        { label: 'step', values: (_chart, ticks) => tickLabels(ticks) },
+        { values: (_chart, ticks) => tickLabels(ticks) },
+      ],
       series: [
         { label: 'step' },
         ...lines.map((line) => ({

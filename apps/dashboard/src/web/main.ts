@@ -1,5 +1,5 @@
 // The dashboard page: the run list, then for the chosen run (#run=NAME) its curves (live while it
-// trains, over Server-Sent Events), the expert-load and category-similarity heatmaps, the token
+// trains, over Server-Sent Events; marked finished or stopped once it is not), the expert-load and category-similarity heatmaps, the token
 // routing view, the router comparison and the live "route a sentence" panel. Each optional view says
 // how to compute its data when the file is absent. End-to-end test: e2e/dashboard.e2e.test.ts
 import { filePath, getJson, type RunDetail, type RunSummary, runPath } from './api.js';
@@ -34,6 +34,29 @@ const note = (text: string, className = 'note') =>
   Object.assign(document.createElement('p'), { className, textContent: text });
 const notComputed = (what: string, command: string) => note(`${what}: not computed yet: run ${command}`);
 
+/** A missing view's command with a button that copies it, ready to paste into a terminal. */
+function commandHint(what: string, command: string): HTMLElement {
+  const hint = note(`${what}: not computed yet. Run: `);
+  hint.classList.add('command-hint');
+  const code = Object.assign(document.createElement('code'), { textContent: command });
+  const copy = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Copy' });
+  copy.setAttribute('aria-label', `copy: ${command}`);
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(command);
+      copy.textContent = 'Copied';
+    } catch {
+      // No clipboard (an insecure origin): select the command so that Ctrl+C takes it.
+      getSelection()?.selectAllChildren(code);
+      copy.textContent = 'Selected: press Ctrl+C';
+    }
+  });
+  hint.append(code, ' ', copy);
+  return hint;
+}
+
+const stateLabel = { training: '● live', finished: '■ finished', stopped: '■ stopped' } as const;
+
 async function optional<T>(
   target: HTMLElement,
   load: () => Promise<T | null>,
@@ -61,7 +84,7 @@ async function showRunList(selected: string | null): Promise<void> {
       });
       if (run.name === selected) link.className = 'active';
       const last = run.last
-        ? `step ${run.last.step}, loss ${run.last.loss?.toFixed(3)}`
+        ? `${run.state === 'training' ? 'training, ' : run.state === 'stopped' ? 'stopped, ' : ''}step ${run.last.step}, loss ${run.last.loss?.toFixed(3)}`
         : run.files.compare
           ? 'comparison'
           : 'no metrics';
@@ -73,7 +96,7 @@ async function showRunList(selected: string | null): Promise<void> {
   if (!body?.runs.length) list.replaceChildren(note('No runs in this directory yet: grin train'));
 }
 
-function liveCurves(run: string, target: HTMLElement): void {
+function liveCurves(run: string, state: RunSummary['state'], target: HTMLElement): void {
   const series = emptySeries();
   const charts = trainingCharts(series);
   const live = Object.assign(document.createElement('span'), { className: 'live-state' });
@@ -86,11 +109,19 @@ function liveCurves(run: string, target: HTMLElement): void {
     if (chunk.reset) Object.assign(series, emptySeries());
     appendRecords(series, chunk.records);
     charts.update();
-    live.textContent = `● live: ${series.step.length} steps, last loss ${series.loss.at(-1)?.toFixed(4)}`;
-    live.className = 'live-state live';
+    live.textContent = `${stateLabel[state]}: ${series.step.length} steps, last loss ${series.loss.at(-1)?.toFixed(4)}`;
+    live.className = `live-state ${state === 'training' ? 'live' : state}`;
+    live.dataset.state = state;
   });
   source.addEventListener('error', () => (live.textContent = '○ reconnecting…'));
   closeStream = () => source.close();
+}
+
+/** The comparison retrains the run's own config (saved as config.json) once per router. */
+function compareCommand(name: string, config: unknown): string {
+  return config
+    ? `pnpm grin eval compare --config runs/${name}/config.json --name ${name}`
+    : `pnpm grin eval compare --name ${name}`;
 }
 
 async function showRun(name: string): Promise<void> {
@@ -108,7 +139,7 @@ async function showRun(name: string): Promise<void> {
   const compare = section('compare', 'Router comparison', true);
   main.replaceChildren(curves, load, similarity, tokens, compare, liveRouteSection(run));
 
-  if (run.files.metrics) liveCurves(name, curves);
+  if (run.files.metrics) liveCurves(name, run.state, curves);
   else curves.append(note('No metrics.jsonl in this run.'));
 
   await Promise.all([
@@ -132,7 +163,10 @@ async function showRun(name: string): Promise<void> {
     optional(
       similarity,
       () => getJson(filePath(name, 'eval/category-similarity.json')),
-      notComputed('category similarity', `grin eval routing --model runs/${name}`),
+      notComputed(
+        'category similarity',
+        `grin train (written at the end) or grin eval routing --model runs/${name}`,
+      ),
       (json) => {
         const data = checkCategorySimilarity(json);
         // One scale for every layer, from the lowest similarity seen up to 1 (identical routing).
@@ -153,13 +187,16 @@ async function showRun(name: string): Promise<void> {
     optional(
       tokens,
       () => getJson(filePath(name, 'routing/token-routing.json')),
-      notComputed('token routing', `grin eval routing --model runs/${name}`),
+      notComputed(
+        'token routing',
+        `grin train (written at the end) or grin eval routing --model runs/${name}`,
+      ),
       (json) => renderTokenRouting(checkTokenRouting(json)),
     ),
     optional(
       compare,
       () => getJson(runPath(name, '/compare')),
-      notComputed('router comparison', `grin eval compare (writes runs/${name}-compare/compare.json)`),
+      commandHint('router comparison (a second training per router)', compareCommand(name, run.config)),
       (json) => {
         const data = checkCompare(json);
         const charts = (['loss', 'val_loss'] as const).map((key) => {

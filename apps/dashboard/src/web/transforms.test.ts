@@ -12,6 +12,7 @@ import {
   checkTokenRouting,
   emptySeries,
   showPiece,
+  tickLabels,
 } from './transforms.js';
 
 describe('transforms', () => {
@@ -93,5 +94,16 @@ describe('transforms', () => {
   it('shows tokenizer pieces as text', () => {
     expect(showPiece('▁the')).toBe(' the');
     expect(showPiece('Ġcat')).toBe(' cat');
+  });
+});
+
+describe('tickLabels', () => {
+  it('writes each tick exactly, in as few digits as that takes', () => {
+    // uPlot labelled this learning-rate axis 0.001, 0.001, 0.0014 ...
+    expect(tickLabels([0.001, 0.0012, 0.0014, 0.0016])).toEqual(['0.001', '0.0012', '0.0014', '0.0016']);
+    expect(tickLabels([0, 500, 1000, 1500])).toEqual(['0', '500', '1000', '1500']);
+    expect(tickLabels([1.5e-4, 1.5e-4])).toEqual(['0.00015', '0.00015']);
+    expect(tickLabels([0.1, 0.2, 0.30000000000000004])).toEqual(['0.1', '0.2', '0.3']);
+    expect(tickLabels([2.0001, 2.0002])).toEqual(['2.0001', '2.0002']);
   });
 });

@@ -183,3 +183,19 @@ export function alignCompare(
 export function showPiece(piece: string): string {
   return piece.replace(/[▁Ġ]/g, ' ').replace(/Ċ/g, '\n');
 }
+
+/**
+ * Axis tick labels: each tick in the fewest significant digits that still write its value (up to
+ * floating-point noise), so ticks are never rounded into one another: 0.0012 and 0.0014 are not
+ * both '0.001' (as uPlot's own labels had it on the learning-rate axis), nor 1500 written '2000'.
+ */
+export function tickLabels(values: readonly number[]): string[] {
+  const scale = Math.max(...values.map(Math.abs), Number.MIN_VALUE);
+  return values.map((v) => {
+    for (let digits = 1; digits <= 15; digits++) {
+      const rounded = Number(v.toPrecision(digits));
+      if (Math.abs(rounded - v) <= 1e-9 * scale) return String(rounded);
+    }
+    return String(v);
+  });
+}
