@@ -67,6 +67,7 @@ function configFrom(kind: PostKind, flags: Record<string, unknown>): PostConfig 
   set('data', 'file', flags.data);
   set('data', 'reference', flags.reference);
   set('data', 'seqLen', flags['seq-len']);
+  if (flags['no-pack']) set('data', 'pack', false);
   set('optim', 'steps', flags['max-steps']);
   set('optim', 'lr', flags.lr);
   set('optim', 'batchSize', flags['batch-size']);
@@ -92,6 +93,9 @@ function postCommand(kind: PostKind): Command {
     usage: `grin ${kind} [--init-from DIR|ORG/NAME] [--data FILE]${kind === 'dpo' ? ' [--reference DIR] [--beta B]' : ''} [--config FILE] [--max-steps N] [--neftune-alpha A] [--expert-dropout P] [--device cpu|cuda] [--resume] ...`,
     flags: {
       ...sharedFlags,
+      ...(kind === 'sft'
+        ? { 'no-pack': { kind: 'boolean', help: 'one conversation per padded row instead of packed rows' } }
+        : {}),
       data: {
         kind: 'string',
         help:

@@ -18,6 +18,8 @@ export interface PostConfig {
     reference: string | null;
     /** Longest sequence; longer conversations are cut there (and dropped if no assistant token is left). */
     seqLen: number;
+    /** sft: pack conversations into rows of seqLen tokens, attention kept inside each (else pad). */
+    pack: boolean;
     validationFraction: number;
   };
   optim: {
@@ -70,7 +72,14 @@ export function defaultPostConfig(kind: PostKind): PostConfig {
         ...structuredClone(common),
         kind,
         run: { name: 'brown-sft', out: 'runs', seed: 1234 },
-        data: { file: null, initFrom: BROWN_BASE_RUN, reference: null, seqLen: 96, validationFraction: 0.15 },
+        data: {
+          file: null,
+          initFrom: BROWN_BASE_RUN,
+          reference: null,
+          seqLen: 96,
+          pack: true,
+          validationFraction: 0.15,
+        },
         optim: { ...common.optim, steps: 150, lr: 1e-3 },
         dpo: { beta: 0.1 },
         eval: { every: 50 },
@@ -79,7 +88,14 @@ export function defaultPostConfig(kind: PostKind): PostConfig {
         ...structuredClone(common),
         kind,
         run: { name: 'brown-dpo', out: 'runs', seed: 1234 },
-        data: { file: null, initFrom: BROWN_SFT_RUN, reference: null, seqLen: 96, validationFraction: 0.15 },
+        data: {
+          file: null,
+          initFrom: BROWN_SFT_RUN,
+          reference: null,
+          seqLen: 96,
+          pack: false,
+          validationFraction: 0.15,
+        },
         optim: { ...common.optim, steps: 80, lr: 1e-3, batchSize: 8 },
         dpo: { beta: 0.1 },
         eval: { every: 20 },
@@ -88,7 +104,9 @@ export function defaultPostConfig(kind: PostKind): PostConfig {
 
 export class PostConfigError extends Error {}
 
-type Spec = ['int' | 'number' | 'string' | 'nullableString', number?, number?] | ['enum', ...string[]];
+type Spec =
+  | ['int' | 'number' | 'string' | 'nullableString' | 'boolean', number?, number?]
+  | ['enum', ...string[]];
 
 const SCHEMA: Record<string, Record<string, Spec>> = {
   run: { name: ['string'], out: ['string'], seed: ['int', 0] },
@@ -97,6 +115,7 @@ const SCHEMA: Record<string, Record<string, Spec>> = {
     initFrom: ['string'],
     reference: ['nullableString'],
     seqLen: ['int', 2],
+    pack: ['boolean'],
     validationFraction: ['number', 0, 0.5],
   },
   optim: {
@@ -131,6 +150,8 @@ function check(source: string, path: string, spec: Spec, value: unknown): unknow
     if (!(bounds as string[]).includes(value as string)) fail(`one of ${bounds.join(', ')}`);
   } else if (type === 'string') {
     if (typeof value !== 'string' || !value) fail('a non-empty string');
+  } else if (type === 'boolean') {
+    if (typeof value !== 'boolean') fail('true or false');
   } else if (type === 'nullableString') {
     if (value !== null && (typeof value !== 'string' || !value)) fail('a non-empty string or null');
   } else {
@@ -195,6 +216,10 @@ export function mergePostConfig(base: PostConfig, patch: unknown, source: string
   rule(
     merged.kind === 'dpo' || merged.data.reference === null,
     'data.reference (--reference) is for dpo only',
+  );
+  rule(
+    merged.kind === 'sft' || !merged.data.pack,
+    'data.pack is for sft only (dpo sums log-probs per sequence over padded rows)',
   );
   return merged;
 }

@@ -1,7 +1,7 @@
-// Tokenized post-training examples and their batches. Each example is its own row, right-padded to
-// the batch's longest row (no packing: the attention op has no per-token segment ids, so several
-// conversations in one row would see each other). Padding is causal-safe (later positions never
-// reach earlier ones) and carries no loss. A batch is a pure function of (seed, step): a fresh
+// Tokenized post-training examples and their batches: each example its own row, right-padded to the
+// batch's longest (padding is causal-safe and carries no loss), or several packed into rows of up to
+// seqLen tokens with their document ids, so that attention stays inside each conversation (the
+// model's documents_BS mask); a document's first token is never a target, as at position 0 of a row. A batch is a pure function of (seed, step): a fresh
 // seeded order each epoch, so a resumed run draws the batches an uninterrupted one would.
 // Test: cd apps/trainer && npx vitest run src/post/chat-data src/post/post.test.ts
 import type { Tokenizer } from '@grin-moe/model-grin';
@@ -110,6 +110,8 @@ export interface PaddedRows {
   length: number;
   /** Real (unpadded) tokens in the rows. */
   tokens: number;
+  /** Packed rows: the document of each position (padding: -1), [rows, length] row-major. */
+  documents?: Int32Array;
 }
 
 export function padRows(rows: MaskedTokens[], padId: number): PaddedRows {
@@ -125,6 +127,42 @@ export function padRows(rows: MaskedTokens[], padId: number): PaddedRows {
     tokens += row.ids.length;
   });
   return { ids, learned, rows: rows.length, length, tokens };
+}
+
+/**
+ * Packs the examples, in order, into rows of at most `seqLen` tokens: each goes into the first row
+ * with room (first fit), so a batch of short conversations becomes a few full rows.
+ */
+export function packRows(examples: MaskedTokens[], seqLen: number, padId: number): PaddedRows {
+  const rows: MaskedTokens[][] = [];
+  const used: number[] = [];
+  for (const example of examples) {
+    let r = used.findIndex((n) => n + example.ids.length <= seqLen);
+    if (r < 0) {
+      r = rows.length;
+      rows.push([]);
+      used.push(0);
+    }
+    rows[r]!.push(example);
+    used[r]! += example.ids.length;
+  }
+  const length = Math.max(2, ...used);
+  const ids = new Int32Array(rows.length * length).fill(padId);
+  const learned = new Uint8Array(rows.length * length);
+  const documents = new Int32Array(rows.length * length).fill(-1);
+  rows.forEach((row, r) => {
+    let at = r * length;
+    row.forEach((example, d) => {
+      ids.set(example.ids, at);
+      documents.fill(d, at, at + example.ids.length);
+      // from the document's second token: its first is not predicted from the previous document
+      example.assistant.forEach((a, t) => {
+        if (a && t > 0) learned[at + t] = 1;
+      });
+      at += example.ids.length;
+    });
+  });
+  return { ids, learned, rows: rows.length, length, tokens: used.reduce((a, n) => a + n, 0), documents };
 }
 
 /** Sample i of the run: a fresh seeded permutation of the items every epoch. */

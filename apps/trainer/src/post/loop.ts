@@ -40,6 +40,7 @@ import {
   EpochSampler,
   type PaddedRows,
   type PreferencePair,
+  packRows,
   padRows,
   preferencePairs,
   sftExamples,
@@ -78,9 +79,14 @@ function embeddedData(runDir: string, config: PostConfig): string {
   return path;
 }
 
-function rowsTensor(rows: PaddedRows, device: string): { ids: T.Tensor; targets: T.Tensor } {
+function rowsTensor(
+  rows: PaddedRows,
+  device: string,
+): { ids: T.Tensor; targets: T.Tensor; documents?: T.Tensor } {
+  const shape = [rows.rows, rows.length];
   return {
-    ids: T.tensor(rows.ids, { shape: [rows.rows, rows.length], dtype: 'i32', device }),
+    ids: T.tensor(rows.ids, { shape, dtype: 'i32', device }),
+    ...(rows.documents ? { documents: T.tensor(rows.documents, { shape, dtype: 'i32', device }) } : {}),
     targets: targetsTensor(
       maskedTargets(rows.ids, rows.learned, rows.rows, rows.length),
       rows.rows,
@@ -292,7 +298,7 @@ async function postLocked(
   };
   log(
     `data: ${counts.train} train / ${counts.validation} validation ${config.kind === 'sft' ? 'conversations' : 'pairs'}` +
-      `${counts.truncated ? `, ${counts.truncated} cut at seqLen ${S}` : ''}${counts.dropped ? `, ${counts.dropped} left out (no assistant token within seqLen ${S})` : ''}; rows padded, not packed`,
+      `${counts.truncated ? `, ${counts.truncated} cut at seqLen ${S}` : ''}${counts.dropped ? `, ${counts.dropped} left out (no assistant token within seqLen ${S})` : ''}; ${config.data.pack ? `training rows packed up to ${S} tokens with document masking` : 'rows padded, not packed'}`,
   );
 
   // The newest complete checkpoint that loads; an unreadable one is named and the previous tried.
@@ -431,12 +437,19 @@ async function postLocked(
     try {
       const rows =
         config.kind === 'sft'
-          ? padRows(batch as MaskedTokens[], padId)
+          ? config.data.pack
+            ? packRows(batch as MaskedTokens[], S, padId)
+            : padRows(batch as MaskedTokens[], padId)
           : pairRows(batch as PreferencePair[], padId);
       tokens = rows.tokens;
       const referenceLogps = reference ? logProbsNoGrad(reference, batch as PreferencePair[], padId) : null;
-      const { ids, targets } = rowsTensor(rows, device);
-      const out = policy().forward(ids, { training: true, generator, ...regularizers });
+      const { ids, targets, documents } = rowsTensor(rows, device);
+      const out = policy().forward(ids, {
+        training: true,
+        generator,
+        ...regularizers,
+        documents_BS: documents,
+      });
       const { loss: aux } = await balanceLoss(out.balance, { alpha: o.lbAlpha, mode: 'local' });
       let main: T.Tensor;
       let rewards: T.Tensor[] = [];

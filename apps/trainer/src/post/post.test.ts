@@ -158,6 +158,18 @@ describe('grin sft', () => {
       runPostTraining(config('sft', 'full'), { resume: false, progress: quiet() }),
     ).rejects.toThrow('already holds a run (checkpoint step 6); pass --resume');
   });
+  it('padded rows (--no-pack) train too; packing is refused for dpo', async () => {
+    const padded = await runPostTraining(
+      config('sft', 'padded', { data: { initFrom: modelDir, file: chatFile, seqLen: 64, pack: false } }),
+      { resume: false, progress: quiet() },
+    );
+    expect(metrics(padded.runDir)).toHaveLength(6);
+    expect(padded.after.loss).toBeLessThan(padded.before.loss!);
+    expect(() => mergePostConfig(defaultPostConfig('dpo'), { data: { pack: true } }, 'x.yaml')).toThrow(
+      'x.yaml: data.pack is for sft only',
+    );
+  });
+
   it('a run directory as --init-from is saved as its newest checkpoint', async () => {
     const run = await runPostTraining(
       config('sft', 'from-run', {
