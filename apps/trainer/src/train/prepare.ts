@@ -38,7 +38,14 @@ export interface TrainingData {
   model: GrinModel;
   tokenizer: Tokenizer;
   train: { stream: TokenStream; sampler: WindowSampler };
-  validation: { ids: Int32Array; rows: number; category: Uint8Array; categories: string[] };
+  /** The fixed windows the validation loss is measured on, and the whole validation stream. */
+  validation: {
+    ids: Int32Array;
+    rows: number;
+    category: Uint8Array;
+    categories: string[];
+    stream: TokenStream;
+  };
   unigram: { trainEntropy: number; validationCrossEntropy: number };
   resumed: {
     dir: string;
@@ -219,7 +226,7 @@ export async function prepareData(
       stream: trainStream,
       sampler: new WindowSampler(trainStream, config.data.seqLen, config.run.seed),
     },
-    validation: { ...val, categories },
+    validation: { ...val, categories, stream: valStream },
     unigram: unigramEntropy(trainStream.tokens, val.ids, tokenizer.vocabSize),
     resumed,
   };
