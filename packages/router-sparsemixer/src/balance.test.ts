@@ -1,5 +1,5 @@
-// The load-balancing loss: its value against the closed form, its gradient (through P only),
-// and the global mode: with an in-process all-reduce over 2-4 ranks, f equals f over the
+// The load-balancing loss: its value against the closed form, its gradient (through P only), the
+// sum over layers (alpha * L at perfect balance; not transformers' pooled form), and the global mode: with an in-process all-reduce over 2-4 ranks, f equals f over the
 // concatenated batch.
 // Run: cd packages/router-sparsemixer && npx vitest run src/balance
 import * as T from '@grin-moe/tensor';
@@ -31,6 +31,47 @@ describe('balance loss', () => {
       return row.map((v, j) => (0.01 * 5 * v * (f[j]! - dot)) / 12);
     });
     expectAllClose(logits.grad!, expected, { atol: 1e-15, rtol: 1e-10 });
+  });
+
+  it('sums the per-layer losses: alpha * E * sum_l sum_i f_li P_li, alpha * L at perfect balance', async () => {
+    const layers = [routeBatch(21, 10, 4), routeBatch(22, 10, 4), routeBatch(23, 10, 4)];
+    const { loss } = await balanceLoss(
+      layers.map((l) => l.stats),
+      { alpha: 0.01, mode: 'local' },
+    );
+    // the closed form, layer by layer
+    let expected = 0;
+    for (const { out } of layers) {
+      const ids = out.experts_TK.toArray() as Int32Array;
+      const p = out.probs_TE.toList() as number[][];
+      for (let i = 0; i < 4; i++) {
+        const f = ids.filter((id) => id === i).length / (10 * 2);
+        const P = p.reduce((a, row) => a + row[i]!, 0) / 10;
+        expected += 0.01 * 4 * f * P;
+      }
+    }
+    expectAllClose(loss, [expected], { atol: 1e-15 });
+    // transformers' load_balancing_loss_func pools the layers instead (f and P over all layers'
+    // tokens at once): a different number, which our alpha does not follow
+    const pooled = (() => {
+      const ids = layers.flatMap((l) => Array.from(l.out.experts_TK.toArray() as Int32Array));
+      const p = layers.flatMap((l) => l.out.probs_TE.toList() as number[][]);
+      let sum = 0;
+      for (let i = 0; i < 4; i++)
+        sum +=
+          (ids.filter((id) => id === i).length / ids.length) *
+          (p.reduce((a, row) => a + row[i]!, 0) / p.length);
+      return 0.01 * 4 * sum;
+    })();
+    expect(Math.abs((loss.item() as number) / 3 - pooled)).toBeGreaterThan(1e-6);
+    // perfectly balanced picks and uniform probabilities: E * sum_i (1/E)(1/E) = 1 per layer
+    const uniform = T.full([4, 4], 0.25, { dtype: 'f64' });
+    const spread = T.tensor(Int32Array.of(0, 1, 2, 3, 0, 1, 2, 3), { shape: [4, 2], dtype: 'i32' });
+    const balanced = await balanceLoss(
+      [balanceStats(spread, uniform), balanceStats(spread, uniform), balanceStats(spread, uniform)],
+      { alpha: 0.01, mode: 'local' },
+    );
+    expect(balanced.loss.item()).toBeCloseTo(0.01 * 3, 15);
   });
 
   it.each([2, 3, 4])(

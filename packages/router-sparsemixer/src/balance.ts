@@ -59,7 +59,8 @@ export interface BalanceLossOptions {
 }
 
 /**
- * The loss summed over layers. In global mode every layer's counts and token count travel in one
+ * The loss summed over layers (each layer balanced on its own; alpha is a per-layer weight, so a
+ * balanced model gives alpha * L; transformers pools the layers instead, see README.md). In global mode every layer's counts and token count travel in one
  * all-reduce. Returns a 0-d tensor and the per-layer load fractions f [layers, E] actually used.
  */
 export async function balanceLoss(

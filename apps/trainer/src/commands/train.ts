@@ -43,7 +43,11 @@ export const trainCommand: Command = {
       kind: 'string',
       help: 'load-balancing counts: local or global (across data-parallel ranks)',
     },
-    'lb-alpha': { kind: 'number', min: 0, help: 'load-balancing loss weight' },
+    'lb-alpha': {
+      kind: 'number',
+      min: 0,
+      help: 'load-balancing loss weight per MoE layer (the loss is summed over layers: alpha * L at perfect balance)',
+    },
     'init-from': {
       kind: 'string',
       help: 'start from a GRIN / Phi-3.5-MoE model directory (with its tokenizer.json) or Hub id ORG/NAME[@REV]',
