@@ -65,7 +65,9 @@ def to_original(name, tensor, cfg):
     raise ValueError(f"unmapped parameter {name} {tuple(tensor.shape)}")
 
 
-def build(name, overrides, out_dir, seed):
+def build(name, overrides, out_dir, seed, seq_len=10, prepare=None):
+    """One fixture. `seq_len`: tokens per row; `prepare(model, config)`: changes the model before
+    the forward (longrope_dump.py swaps in the original Phi-3.5-MoE rotary embedding)."""
     torch.manual_seed(seed)
     config = PhimoeConfig(**COMMON, **overrides)
     config._attn_implementation = "eager"
@@ -84,7 +86,9 @@ def build(name, overrides, out_dir, seed):
     os.makedirs(d, exist_ok=True)
     print(f"[{name}] parameters:", [(n, tuple(p.shape)) for n, p in model.named_parameters()][:14], "...")
 
-    B, S = 2, 10
+    if prepare is not None:
+        prepare(model, config)
+    B, S = 2, seq_len
     ids = torch.randint(0, config.vocab_size, (B, S))
     out = model(input_ids=ids, use_cache=False)
     logits = out.logits
