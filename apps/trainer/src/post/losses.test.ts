@@ -2,7 +2,9 @@
 // summed completion log-probs with the prompt masked against a host log-softmax of transformers' own
 // logits from that fixture (the chosen rows are its ids; the reference model is the same one with
 // lm_head.bias + 0.3 sin(v), whose logits are the dump's plus that shift), the sigmoid loss against
-// its closed form, every checked gradient against central finite differences, and, when
+// its closed form, every checked gradient against central finite differences, log-probs of chosen
+// and rejected, loss and gradients against an independent NumPy forward (tools/reference/dpo_numpy.py,
+// committed as fixtures/dpo/numpy-reference.json), and, when
 // apps/trainer/fixtures/dpo/reference.safetensors exists (tools/reference/dpo_dump.py), log-probs,
 // rewards, loss and gradients against PyTorch within 1e-5 (f64) and 1e-4 (f32) of each tensor's scale.
 // Run: cd apps/trainer && npx vitest run src/post/losses
@@ -26,6 +28,7 @@ const MODEL_DIR = join(
   'gqa2-window5',
 );
 const DUMP = join(__dirname, '..', '..', 'fixtures', 'dpo', 'reference.safetensors');
+const NUMPY = join(__dirname, '..', '..', 'fixtures', 'dpo', 'numpy-reference.json');
 const BETA = 0.1;
 const rows = JSON.parse(readFileSync(join(MODEL_DIR, 'ids.json'), 'utf8')) as number[][];
 const S = rows[0]!.length;
@@ -179,6 +182,46 @@ describe('DPO log-probs and loss (f64)', () => {
         const numeric = (at(h) - at(-h)) / (2 * h);
         at(0);
         expect(Math.abs(numeric - grad[i]!), `${name}[${i}]`).toBeLessThan(1e-6 + 1e-4 * Math.abs(grad[i]!));
+        checked++;
+      }
+    }
+    expect(checked).toBe(15);
+  });
+});
+
+describe('DPO against an independent NumPy computation (tools/reference/dpo_numpy.py)', () => {
+  // float64 NumPy: the PhiMoE forward written out in Python with transformers' own RoPE tables, the
+  // same pairs and reference, gradients of 15 entries by central differences (h = 1e-6)
+  const numpy = JSON.parse(readFileSync(NUMPY, 'utf8')) as {
+    policy_chosen_logps: number[];
+    policy_rejected_logps: number[];
+    reference_chosen_logps: number[];
+    reference_rejected_logps: number[];
+    loss: number;
+    grad_by_central_differences: Record<string, Record<string, number>>;
+  };
+
+  it('log-probs of chosen and rejected, the loss and 15 gradient entries match (f64)', () => {
+    const { policy, pol, ref, loss } = dpo('f64');
+    loss.backward();
+    const close = (ours: ArrayLike<number>, expected: number[], label: string) =>
+      expected.forEach((e, i) =>
+        expect(Math.abs(ours[i]! - e), `${label}[${i}]`).toBeLessThan(1e-5 * Math.abs(e)),
+      );
+    const x = pol.toArray() as Float64Array;
+    const r = ref.toArray() as Float64Array;
+    close(x.subarray(0, P), numpy.policy_chosen_logps, 'policy chosen');
+    close(x.subarray(P), numpy.policy_rejected_logps, 'policy rejected');
+    close(r.subarray(0, P), numpy.reference_chosen_logps, 'reference chosen');
+    close(r.subarray(P), numpy.reference_rejected_logps, 'reference rejected');
+    expect(Math.abs(loss.item() - numpy.loss)).toBeLessThan(1e-5 * numpy.loss);
+    let checked = 0;
+    for (const [name, entries] of Object.entries(numpy.grad_by_central_differences)) {
+      const grad = policy.params.get(name)!.grad!.toArray() as Float64Array;
+      for (const [index, expected] of Object.entries(entries)) {
+        expect(Math.abs(grad[Number(index)]! - expected), `${name}[${index}]`).toBeLessThan(
+          1e-6 + 1e-4 * Math.abs(expected),
+        );
         checked++;
       }
     }
