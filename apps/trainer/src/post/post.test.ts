@@ -1,12 +1,14 @@
 // `grin sft` and `grin dpo` end to end on a tiny model and chat set: the run layout of `grin train`
-// (config.json, metrics.jsonl, checkpoints with the chat template), the same seed giving the same
-// curve bit for bit with NEFTune and expert dropout on, a run stopped by its time budget and
-// resumed equal to the uninterrupted one, the assistant-token loss falling, DPO's logged rewards,
-// margin and accuracy, DPO's held-out reward margin and accuracy rising, and the CLI's refusals.
+// (config.json, metrics.jsonl, checkpoints with the chat template, listed by the dashboard), the
+// same seed giving the same curve bit for bit with NEFTune and expert dropout on, a run stopped by
+// its time budget and resumed equal to the uninterrupted one, the assistant-token loss falling
+// (packed and padded), DPO's logged rewards, margin and accuracy, DPO's held-out reward margin and
+// accuracy rising, and the CLI's refusals.
 // Run: cd apps/trainer && npx vitest run src/post/post.test.ts
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listRuns } from '@grin-moe/dashboard';
 import { initRandom, parseConfig, saveModel, trainBpe } from '@grin-moe/model-grin';
 import { Generator } from '@grin-moe/tensor';
 import { describe, expect, it } from 'vitest';
@@ -115,6 +117,9 @@ describe('grin sft', () => {
     ])
       expect(existsSync(join(checkpoint, file)), file).toBe(true);
     expect(a.after.loss).toBeLessThan(a.before.loss!);
+    // the dashboard lists the run as it lists training runs
+    const listed = (await listRuns(root)).find((run) => run.name === 'a');
+    expect(listed).toMatchObject({ state: 'finished', last: { step: 6 }, files: { metrics: true } });
     // another seed, another curve; without the regularizers, another curve too
     const c = await runPostTraining(config('sft', 'c', { run: { out: root, name: 'c', seed: 9 } }), {
       resume: false,
