@@ -4,7 +4,7 @@
 // held-out numbers before and after. Flags win over --config, which wins over the defaults.
 // Test: cd apps/trainer && npx vitest run src/post/post.test.ts
 import { CliError, type Command, type FlagSpec, parseFlags } from '../args.js';
-import { resolveInitFrom, resolveModelSource } from '../model-source.js';
+import { resolveModelSource } from '../model-source.js';
 import {
   defaultPostConfig,
   mergePostConfig,
@@ -117,7 +117,20 @@ function postCommand(kind: PostKind): Command {
       const { flags, positional } = parseFlags(command, argv);
       if (positional.length) throw new CliError(`${kind}: unexpected argument '${positional[0]}'`);
       try {
-        let config = await resolveInitFrom(configFrom(kind, flags));
+        let config = configFrom(kind, flags);
+        // The embedded defaults name local runs (runs/brown-grin), never Hub ids: a missing one is
+        // reported with what to run first (loop.ts), not looked up on the Hub.
+        if (config.data.initFrom !== defaultPostConfig(kind).data.initFrom)
+          config = {
+            ...config,
+            data: {
+              ...config.data,
+              initFrom: await resolveModelSource(config.data.initFrom, {
+                command: `${kind} --init-from`,
+                dtype: 'f32',
+              }),
+            },
+          };
         if (config.data.reference)
           config = {
             ...config,

@@ -228,12 +228,23 @@ describe('the CLI', () => {
     return { code, stderr };
   };
 
+  it.skipIf(existsSync('runs/brown-grin'))(
+    'the default without runs/brown-grin says to run pnpm train',
+    async () => {
+      const { code, stderr } = await cli(['sft', '--out', root]);
+      expect(stderr).toBe(
+        'grin: sft --init-from: runs/brown-grin: no such directory (the embedded default starts from runs/brown-grin: run `pnpm train` first, or pass --init-from DIR)\n',
+      );
+      expect(code).toBe(1);
+    },
+  );
+
   it.each([
     [['sft', '--expert-dropout', '2'], 2, 'command line: regularize.expertDropout (2) must be <= 0.95'],
     [['sft', '--reference', 'x'], 2, 'sft: unknown flag --reference'],
     [
       ['dpo', '--init-from', '/nonexistent/model', '--out', root],
-      1,
+      2,
       'dpo --init-from: /nonexistent/model: no such directory',
     ],
   ])('%j exits %i naming the problem', async (argv, exitCode, message) => {
