@@ -76,11 +76,11 @@ export async function socketRingBandwidth(
       rows.push({ bytes, seconds: best, busGBps: moved / best / 1e9 });
     }
   } finally {
-    await group.barrier();
     next.destroy();
     previous.destroy();
     server.close();
   }
+  await group.barrier();
   return rows;
 }
 

@@ -40,12 +40,21 @@ export function presentedToken(metadata: grpc.Metadata): string {
 
 /** Raised HTTP/2 flow-control window (both directions) and message limits for tensor traffic. */
 export const WINDOW_BYTES = 64 * 1024 * 1024;
+/**
+ * Keepalive finds a peer whose host vanished (a dead process on a live host resets its connections
+ * at once). A PING is answered only when the peer's event loop runs, and a rank's loop is blocked
+ * for as long as a synchronous forward, backward or validation takes: seconds to minutes on a CPU.
+ * With a 10 s timeout, rank 0's final validation under load dropped every connection ("Connection
+ * dropped"), so the timeout is the Store's default deadline instead.
+ */
+export const KEEPALIVE_TIME_MS = 60_000;
+export const KEEPALIVE_TIMEOUT_MS = 300_000;
 export const channelOptions: grpc.ChannelOptions = {
   'grpc-node.flow_control_window': WINDOW_BYTES,
   'grpc.max_send_message_length': -1,
   'grpc.max_receive_message_length': -1,
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+  'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
   'grpc.keepalive_permit_without_calls': 1,
 };
 
@@ -59,8 +68,8 @@ export function createServer(): grpc.Server {
     'grpc.max_send_message_length': -1,
     'grpc.max_receive_message_length': -1,
     'grpc.keepalive_permit_without_calls': 1,
-    'grpc.keepalive_time_ms': 10_000,
-    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+    'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
   });
   const internals = server as unknown as { commonServerOptions: { settings?: Record<string, number> } };
   internals.commonServerOptions.settings = {

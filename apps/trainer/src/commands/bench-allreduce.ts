@@ -4,7 +4,7 @@
 // tokens/s of a short `grin train --dp 2` on the default model over one process with the same
 // total GEMM threads. Run as a rank (RANK/WORLD_SIZE set, by us or torchrun) it measures and rank 0
 // prints its rows. Test: cd apps/trainer && npx vitest run src/commands/bench-allreduce.test.ts
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -31,9 +31,8 @@ export async function benchAllReduce(options: { json: boolean; quick: boolean })
   const repeats = options.quick ? 1 : 3;
   if (launchedAsRank()) return measureAsRank(sizes, repeats);
 
-  const log = (line: string) => {
-    if (!options.json) process.stderr.write(`${line}\n`);
-  };
+  // Progress goes to stderr; with --json stdout holds the one JSON object.
+  const log = (line: string) => process.stderr.write(`${line}\n`);
   const results: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
   for (const ranks of [2, 4]) {
@@ -49,14 +48,20 @@ export async function benchAllReduce(options: { json: boolean; quick: boolean })
       tcp_ms: round(tcp[i]!.seconds * 1e3),
     }));
     grpc.forEach((row, i) => {
-      ratios[`grin_vs_tcp_${ranks}ranks_${row.bytes / MiB}mib`] = round(row.busGBps / tcp[i]!.busGBps);
+      const ratio = round(row.busGBps / tcp[i]!.busGBps);
+      ratios[`grin_vs_tcp_${ranks}ranks_${row.bytes / MiB}mib`] = ratio;
+      log(
+        `  ${row.bytes / MiB} MiB: grin ${round(row.busGBps)} GB/s, tcp ${round(tcp[i]!.busGBps)} GB/s (bus), grin_vs_tcp ${ratio}`,
+      );
     });
   }
 
   const steps = options.quick ? 6 : 30;
   log(`data parallel: ${steps} steps of the default model, one process vs --dp 2`);
   const single = await trainTokensPerSecond([], steps);
+  log(`  one process: ${round(single)} tokens/s`);
   const dp2 = await trainTokensPerSecond(['--dp', '2'], steps);
+  log(`  --dp 2: ${round(dp2)} tokens/s`);
   const threads = availableParallelism();
   results.data_parallel = {
     model: 'default (grin train)',
@@ -72,9 +77,7 @@ export async function benchAllReduce(options: { json: boolean; quick: boolean })
     results,
     ratios,
   };
-  if (!options.json) {
-    for (const [name, value] of Object.entries(ratios)) log(`${name}: ${value}`);
-  }
+  if (!options.json) for (const [name, value] of Object.entries(ratios)) log(`${name}: ${value}`);
   return report;
 }
 
@@ -96,9 +99,10 @@ async function measureAsRank(sizes: number[], repeats: number): Promise<BenchRep
 async function runRanks(args: string[], ranks: number): Promise<string> {
   const port = await freePort();
   const token = randomBytes(16).toString('hex');
+  const children: ChildProcess[] = [];
   const outputs = await Promise.all(
     Array.from({ length: ranks }, (_, rank) =>
-      run(args, {
+      run(args, children, {
         RANK: String(rank),
         WORLD_SIZE: String(ranks),
         LOCAL_RANK: String(rank),
@@ -108,7 +112,11 @@ async function runRanks(args: string[], ranks: number): Promise<string> {
         GRIN_RUN_TOKEN: token,
       }),
     ),
-  );
+  ).catch((error: Error) => {
+    // One rank failed: the others would wait for it until GRIN_TIMEOUT_MS.
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    throw error;
+  });
   return outputs[0]!;
 }
 
@@ -140,12 +148,17 @@ async function trainTokensPerSecond(extra: string[], steps: number): Promise<num
   }
 }
 
-function run(args: string[], env: Record<string, string> = {}): Promise<string> {
+function run(
+  args: string[],
+  children: ChildProcess[] = [],
+  env: Record<string, string> = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    children.push(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {

@@ -56,6 +56,8 @@ export async function trainAsRank(
     // Every other rank stops with this rank's number and message.
     world.group.abort((error as Error).message);
     await new Promise((r) => setTimeout(r, 200));
+    // The world's servers and streams would keep this process alive after the error is reported.
+    setTimeout(() => process.exit(), 2000).unref();
     throw error;
   }
 }
