@@ -1,12 +1,12 @@
 // --data as a Parquet file and as a Hub dataset id (loopback Hub, HF_ENDPOINT), with config,
-// split and text column; the errors name the dataset or file. Run: cd apps/trainer && npx vitest run src/data/hub-data
+// split and text column; the errors name the dataset or file; prefetchData fills the cache once. Run: cd apps/trainer && npx vitest run src/data/hub-data
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FakeHub, startFakeHub } from '@grin-moe/hub/testing';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataDocuments } from './hub-data.js';
+import { loadDataDocuments, prefetchData } from './hub-data.js';
 
 const COMMIT = 'd'.repeat(40);
 const parquet = (column: string, texts: string[]) =>
@@ -73,5 +73,29 @@ describe('loadDataDocuments', () => {
     await expect(loadDataDocuments(join(root, 'missing.parquet'))).rejects.toThrow(
       /missing\.parquet: no such file/,
     );
+  });
+  it('prefetchData fetches a Hub dataset once (before --dp ranks start); the load then downloads nothing', async () => {
+    hub.requests.length = 0;
+    const options = { config: 'fr', split: 'train', textColumn: 'story' };
+    await prefetchData('tiny/stories', options);
+    expect(hub.downloads().map((r) => r.file)).toEqual([]); // fetched by the first test already
+    process.env.HF_HOME = join(root, 'hf-fresh');
+    try {
+      await prefetchData('tiny/stories', options);
+      expect(hub.downloads().map((r) => r.file)).toEqual(['fr/train-00000-of-00001.parquet']);
+      hub.requests.length = 0;
+      expect((await loadDataDocuments('tiny/stories', options)).docs.map((d) => d.text)).toEqual([
+        'Il était une fois.',
+      ]);
+      expect(hub.downloads()).toEqual([]);
+      // a text file or no --data: nothing to fetch
+      hub.requests.length = 0;
+      await prefetchData(join(root, 'corpus.txt'), options);
+      await prefetchData(null, options);
+      expect(hub.requests).toEqual([]);
+      await expect(prefetchData('tiny/absent', options)).rejects.toThrow(/tiny\/absent/);
+    } finally {
+      process.env.HF_HOME = join(root, 'hf');
+    }
   });
 });
