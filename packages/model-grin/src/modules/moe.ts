@@ -22,6 +22,7 @@ import {
   concat,
   type Generator,
   groupedLinear,
+  hasKernel,
   indexAdd,
   indexSelect,
   linear,
@@ -49,7 +50,7 @@ export interface MoeOptions {
   generator?: Generator;
   /** Also return the router's picks (read-only; the numerics do not change). */
   trace?: boolean;
-  /** 'auto' (default): `grouped` off the CPU, `loop` on it. */
+  /** 'auto' (default): `grouped` on a device backend with the MoE kernels (cuda), `loop` elsewhere. */
   moeImplementation?: MoeImplementation;
   /** Dropout probability on the experts' hidden activation, in training only (default 0). */
   expertDropout?: number;
@@ -133,10 +134,18 @@ export function moe(
   if (implementation !== 'auto' && implementation !== 'loop' && implementation !== 'grouped')
     throw new RangeError(`moe: implementation must be 'auto', 'loop' or 'grouped', got '${implementation}'`);
   const grouped =
-    implementation === 'grouped' || (implementation === 'auto' && backendOf(x_BSD.device).name !== 'cpu');
+    implementation === 'grouped' ||
+    (implementation === 'auto' && hasGroupedKernels(backendOf(x_BSD.device).name));
   return grouped
     ? moeGrouped(config, params, layer, x_BSD, options)
     : moeLoop(config, params, layer, x_BSD, options);
+}
+
+const GROUPED_OPS = ['moe_permute', 'moe_dispatch', 'grouped_linear', 'silu_glu', 'moe_combine'] as const;
+
+/** 'auto' picks the grouped path on a device backend that has its kernels (cuda), the loop elsewhere. */
+function hasGroupedKernels(backend: string): boolean {
+  return backend !== 'cpu' && GROUPED_OPS.every((op) => hasKernel(op, backend));
 }
 
 /** The dropless block as grouped ops: no per-token host work, one read of the E counts. */
