@@ -1,7 +1,7 @@
 // stackExpertWeights: w1 and w3 of every expert end up adjacent in one storage (w3 right after
 // w1), with the same values, names and requiresGrad, and the model computes the same loss and
 // gradients as before. Run: cd packages/model-grin && npx vitest run src/modules/stack
-import { Generator, tidy } from '@grin-moe/tensor';
+import { AdamW, Generator, tidy } from '@grin-moe/tensor';
 import { expectAllClose } from '@grin-moe/tensor/testing';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config.js';
@@ -47,5 +47,24 @@ describe('stackExpertWeights', () => {
     expect(losses[1]).toBe(losses[0]);
     for (const [name, p] of plain.params)
       if (p.grad) expectAllClose(stacked.params.get(name)!.grad!, p.grad, { atol: 1e-7, rtol: 1e-6 });
+  });
+
+  it('trains in place: AdamW steps on the stacked views equal those on separate tensors', () => {
+    const ids = idsTensor([[3, 1, 4, 1, 5, 9, 2, 6]]);
+    const models = [initRandom(config, new Generator(6)), initRandom(config, new Generator(6))];
+    for (const m of models) for (const p of m.params.values()) p.setRequiresGrad();
+    stackExpertWeights(models[1]!.params, config);
+    const optimizers = models.map((m) => new AdamW([...m.params.values()], { lr: 1e-2 }));
+    for (let step = 0; step < 3; step++)
+      models.forEach((m, i) => {
+        tidy(() => nextTokenLoss(m.forward(ids, { training: false }).logits_BSV, ids)).backward();
+        optimizers[i]!.stepOnce();
+        optimizers[i]!.zeroGrad();
+      });
+    for (const [name, p] of models[0]!.params)
+      expectAllClose(models[1]!.params.get(name)!, p, { atol: 0, rtol: 0 });
+    const w1 = models[1]!.params.get('model.layers.0.block_sparse_moe.experts.1.w1.weight')!;
+    const w3 = models[1]!.params.get('model.layers.0.block_sparse_moe.experts.1.w3.weight')!;
+    expect(w3.storage).toBe(w1.storage); // still one block after the updates
   });
 });
