@@ -67,22 +67,12 @@ registerKernel('attention_softmax_backward', 'cuda', ([y, g], { scale }) => {
   return [out];
 });
 
-function checkAffine(x: Tensor, t: Tensor | undefined, name: string): void {
-  if (!t) return;
-  const d = x.shape[x.rank - 1]!;
-  if (t.rank !== 1 || t.shape[0] !== d || t.dtype !== x.dtype)
-    throw new RangeError(
-      `layer_norm: ${name} ${t.describe()} must be ${x.dtype}[${d}] to match x ${x.describe()}`,
-    );
-}
-
+// weight and bias shapes and dtypes: checked by the op (tensor's ops/nn.ts layerNorm).
 registerKernel('layer_norm', 'cuda', (inputs, { eps, hasWeight, hasBias }) => {
   const x = inputs[0]!;
   const weight = hasWeight ? inputs[1] : undefined;
   const bias = hasBias ? inputs[hasWeight ? 2 : 1] : undefined;
   requireFloat('layer_norm', x, 'x');
-  checkAffine(x, weight, 'weight');
-  checkAffine(x, bias, 'bias');
   const d = x.shape[x.rank - 1]!;
   const rowShape = x.shape.slice(0, -1);
   const y = allocate(x.shape, x.dtype, x.device);
@@ -139,18 +129,8 @@ registerKernel('layer_norm_backward', 'cuda', (inputs, { hasWeight }) => {
 
 const REDUCTIONS = { none: 0, mean: 1, sum: 2 } as const;
 
-function checkCrossEntropy(op: string, logits: Tensor, targets: Tensor): void {
-  requireFloat(op, logits, 'logits');
-  if (targets.dtype !== 'i32')
-    throw new TypeError(`${op} (cuda): targets must be i32, got ${targets.describe()}`);
-  if (logits.rank !== 2 || targets.rank !== 1 || targets.shape[0] !== logits.shape[0])
-    throw new RangeError(
-      `${op}: expected logits [N,V] and targets [N], got ${logits.describe()} and ${targets.describe()}`,
-    );
-}
-
 registerKernel('cross_entropy', 'cuda', ([logits, targets], { ignoreIndex, reduction }) => {
-  checkCrossEntropy('cross_entropy', logits!, targets!);
+  requireFloat('cross_entropy', logits!, 'logits'); // shapes, targets' dtype: checked by the op (ops/nn.ts)
   const [n, v] = logits!.shape as [number, number];
   const out = allocate(reduction === 'none' ? [n] : [], logits!.dtype, logits!.device);
   native().crossEntropy(
@@ -168,7 +148,7 @@ registerKernel('cross_entropy', 'cuda', ([logits, targets], { ignoreIndex, reduc
 });
 
 registerKernel('cross_entropy_backward', 'cuda', ([g, logits, targets], { ignoreIndex, reduction }) => {
-  checkCrossEntropy('cross_entropy_backward', logits!, targets!);
+  requireFloat('cross_entropy_backward', logits!, 'logits');
   const [n, v] = logits!.shape as [number, number];
   const want = reduction === 'none' ? 1 : 0;
   if (g!.rank !== want || (want === 1 && g!.shape[0] !== n) || g!.dtype !== logits!.dtype)
@@ -229,9 +209,7 @@ registerKernel(
 );
 
 registerKernel('topk', 'cuda', ([x], { k, axis }) => {
-  const { outer, n, inner } = aroundAxis(x!.shape, axis);
-  if (!Number.isInteger(k) || k < 0 || k > n)
-    throw new RangeError(`topk: k=${k} must be an integer in 0..${n} for axis ${axis} of ${x!.describe()}`);
+  const { outer, n, inner } = aroundAxis(x!.shape, axis); // k: checked by the op (ops/indexing.ts topk)
   const shape = x!.shape.map((d, i) => (i === axis ? k : d));
   const values = allocate(shape, x!.dtype, x!.device);
   const indices = allocate(shape, 'i32', x!.device);

@@ -6,11 +6,11 @@ import { registerKernel } from '../core/registry.js';
 import type { Tensor } from '../core/tensor.js';
 import { allocate } from '../ops/dispatch.js';
 import { dense, type FloatArray } from './backend.js';
-import { requireFloat, requireIndex } from './nn.js';
+import { requireFloat } from './nn.js';
 
 registerKernel('moe_permute', 'cpu', ([experts], { numExperts }) => {
   const ids = experts as Tensor;
-  requireIndex('moe_permute', ids, 'experts');
+  // shapes, dtypes, counts: checked by the ops (ops/moe.ts); the kernels check id values.
   const [T, K] = ids.shape as [number, number];
   const picks = dense<Int32Array>(ids);
   const counts = allocate([numExperts], 'i32', ids.device);
@@ -58,8 +58,7 @@ function eachGroup(
 
 registerKernel('grouped_linear', 'cpu', ([x, ...weights], { counts, parts }) => {
   requireFloat('grouped_linear', x!, 'x');
-  const [N, In] = x!.shape as [number, number];
-  checkGroups('grouped_linear', counts, N);
+  const [N, In] = x!.shape as [number, number]; // counts: checked by the op (ops/moe.ts groupedLinear)
   const E = counts.length;
   const Out = weights[0]!.shape[0]!;
   const out = allocate([N, parts * Out], x!.dtype, x!.device);
@@ -125,7 +124,6 @@ registerKernel('grouped_linear_weight_grad', 'cpu', ([g, x], { counts, parts }) 
 
 registerKernel('moe_dispatch', 'cpu', ([x, position]) => {
   requireFloat('moe_dispatch', x!, 'x');
-  requireIndex('moe_dispatch', position!, 'position');
   const [T, D] = x!.shape as [number, number];
   const K = position!.shape[1]!;
   const out = allocate([T * K, D], x!.dtype, x!.device);
@@ -139,7 +137,6 @@ registerKernel('moe_dispatch', 'cpu', ([x, position]) => {
 
 registerKernel('moe_combine', 'cpu', ([y, weights, position]) => {
   requireFloat('moe_combine', y!, 'y');
-  requireIndex('moe_combine', position!, 'position');
   const [T, K] = weights!.shape as [number, number];
   const D = y!.shape[1]!;
   const out = allocate([T, D], y!.dtype, y!.device);

@@ -14,10 +14,6 @@ export function requireFloat(op: string, t: Tensor, name: string): void {
   }
 }
 
-export function requireIndex(op: string, t: Tensor, name: string): void {
-  if (t.dtype !== 'i32') throw new TypeError(`${op} (cpu): ${name} must be i32, got ${t.describe()}`);
-}
-
 /** A contiguous shape read as [outer, n, inner] around `axis`. */
 export function aroundAxis(
   shape: readonly number[],
@@ -64,24 +60,15 @@ function softmaxKernel(log: boolean) {
 registerKernel('softmax', 'cpu', softmaxKernel(false));
 registerKernel('log_softmax', 'cpu', softmaxKernel(true));
 
-function checkAffine(op: string, x: Tensor, t: Tensor | undefined, name: string): void {
-  if (!t) return;
-  const d = x.shape[x.rank - 1]!;
-  if (t.rank !== 1 || t.shape[0] !== d || t.dtype !== x.dtype) {
-    throw new RangeError(
-      `${op}: ${name} ${t.describe()} must be ${x.dtype}[${d}] to match the last axis of x ${x.describe()}`,
-    );
-  }
-}
-
-/** inputs [x, weight?, bias?] -> [y, mean, rstd]; mean/rstd have x's shape without the last axis. */
+/**
+ * inputs [x, weight?, bias?] -> [y, mean, rstd]; mean/rstd have x's shape without the last axis.
+ * weight and bias shapes and dtypes are checked by the op (ops/nn.ts layerNorm).
+ */
 registerKernel('layer_norm', 'cpu', (inputs, { eps, hasWeight, hasBias }) => {
   const x = inputs[0]!;
   const weight = hasWeight ? inputs[1] : undefined;
   const bias = hasBias ? inputs[hasWeight ? 2 : 1] : undefined;
   requireFloat('layer_norm', x, 'x');
-  checkAffine('layer_norm', x, weight, 'weight');
-  checkAffine('layer_norm', x, bias, 'bias');
   const d = x.shape[x.rank - 1]!;
   const rows = x.shape.slice(0, -1);
   const [y, mean, rstd] = [
@@ -209,16 +196,6 @@ registerKernel(
 
 type Reduction = 'mean' | 'sum' | 'none';
 
-function checkCrossEntropy(op: string, logits: Tensor, targets: Tensor): void {
-  requireFloat(op, logits, 'logits');
-  requireIndex(op, targets, 'targets');
-  if (logits.rank !== 2 || targets.rank !== 1 || targets.shape[0] !== logits.shape[0]) {
-    throw new RangeError(
-      `${op}: expected logits [N,V] and targets [N], got ${logits.describe()} and ${targets.describe()}`,
-    );
-  }
-}
-
 /** Checks target i and says whether it counts (false for ignoreIndex). */
 function targetCounts(op: string, t: number, i: number, v: number, ignoreIndex: number): boolean {
   if (t === ignoreIndex) return false;
@@ -242,7 +219,7 @@ function logSumExp(x: FloatArray, base: number, v: number): number {
 
 /** -log softmax(logits)[target] per row; 'mean' divides by the counted rows (0 rows -> 0/0 = NaN). */
 registerKernel('cross_entropy', 'cpu', ([logits, targets], { ignoreIndex, reduction }) => {
-  checkCrossEntropy('cross_entropy', logits!, targets!);
+  requireFloat('cross_entropy', logits!, 'logits'); // shapes, targets' dtype: checked by the op (ops/nn.ts)
   const [n, v] = logits!.shape as [number, number];
   const x = dense<FloatArray>(logits!);
   const t = dense<Int32Array>(targets!);
@@ -265,7 +242,7 @@ registerKernel('cross_entropy', 'cpu', ([logits, targets], { ignoreIndex, reduct
 
 /** inputs [g, logits, targets] -> [dlogits]: (softmax - onehot) * g (/ count for 'mean'). */
 registerKernel('cross_entropy_backward', 'cpu', ([g, logits, targets], { ignoreIndex, reduction }) => {
-  checkCrossEntropy('cross_entropy_backward', logits!, targets!);
+  requireFloat('cross_entropy_backward', logits!, 'logits');
   const [n, v] = logits!.shape as [number, number];
   const want = reduction === 'none' ? [n] : [];
   if (!shapesEqual(g!.shape, want)) {

@@ -262,3 +262,33 @@ describe('memory', () => {
     expect(w.grad?.shape).toEqual([6, 3]);
   });
 });
+
+// These checks live in the ops, once for every backend: the kernels trust them.
+describe('indexing argument checks (op layer)', () => {
+  it('names the op, the argument, what it got and what it needs', () => {
+    expect(() => T.embedding(T.zeros([5]), i32([1]))).toThrow(
+      'embedding: weight must be [V,D], got f32[5] on cpu',
+    );
+    expect(() => T.indexSelect(T.zeros([3, 2]), 0, T.tensor([0]))).toThrow(
+      'indexSelect: index must be i32, got f32[1] on cpu',
+    );
+    expect(() => T.indexAdd(T.zeros([3, 2]), 0, i32([1]), T.zeros([1, 2], { dtype: 'f64' }))).toThrow(
+      'indexAdd: src f64[1,2] on cpu must have the dtype of base f32[3,2] on cpu',
+    );
+    expect(() => T.gather(T.zeros([2, 3]), 1, T.tensor([0, 1], { shape: [1, 2] }))).toThrow(
+      'gather: index must be i32, got f32[1,2] on cpu',
+    );
+    expect(() =>
+      T.scatterAdd(T.zeros([2, 3]), 0, i32([0, 1], [1, 2]), T.ones([1, 2], { dtype: 'f64' })),
+    ).toThrow('scatterAdd: src f64[1,2] on cpu must have the dtype of base f32[2,3] on cpu');
+    expect(() => T.scatterAdd(T.zeros([2, 3]), 0, i32([0, 1, 0], [1, 3]), T.ones([1, 2]))).toThrow(
+      'scatterAdd: index i32[1,3] on cpu must have the rank of src f32[1,2] on cpu and be no larger on every axis',
+    );
+    expect(() => T.scatterAdd(T.zeros([2, 3]), 0, i32([0, 0, 0, 0], [1, 4]), T.ones([1, 4]))).toThrow(
+      'scatterAdd: index i32[1,4] on cpu must have the rank of base f32[2,3] on cpu and be no larger on every axis but 0',
+    );
+    expect(() => T.topk(T.zeros([2, 3]), 1.5, 0)).toThrow(
+      'topk: k=1.5 must be an integer in 0..2 (axis 0 of f32[2,3] on cpu)',
+    );
+  });
+});

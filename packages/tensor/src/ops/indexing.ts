@@ -1,6 +1,7 @@
 // Indexing ops: embedding lookup, torch.gather / scatter_add, index_select / index_add (the MoE
 // dispatch and combine: duplicates accumulate) and top-k. All out-of-place; indices are i32.
-// Shapes are checked here; index values are checked by the kernels (they live on the device).
+// Shapes and dtypes are checked here, once for every backend; index values are checked by the
+// kernels (they live on the device).
 // Test: cd packages/tensor && npx vitest run src/ops/indexing
 import { formatShape, normalizeAxis } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
@@ -17,25 +18,38 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   return runOp('embedding', [weight, ids], {})[0]!;
 }
 
-function checkSameRank(op: string, index: Tensor, t: Tensor, name: string): void {
-  if (index.rank !== t.rank) {
-    throw new RangeError(`${op}: index ${index.describe()} must have the rank of ${name} ${t.describe()}`);
+/** torch's gather/scatter shape rule: index has t's rank and fits inside t on every axis but `axis`. */
+function checkFits(op: string, index: Tensor, t: Tensor, name: string, axis: number | null): void {
+  if (index.rank !== t.rank || index.shape.some((n, i) => i !== axis && n > t.shape[i]!)) {
+    const which = axis === null ? 'every axis' : `every axis but ${axis}`;
+    throw new RangeError(
+      `${op}: index ${index.describe()} must have the rank of ${name} ${t.describe()} and be no larger on ${which}`,
+    );
+  }
+}
+
+function requireSameDtype(op: string, src: Tensor, base: Tensor): void {
+  if (src.dtype !== base.dtype) {
+    throw new TypeError(`${op}: src ${src.describe()} must have the dtype of base ${base.describe()}`);
   }
 }
 
 /** out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (torch.gather). index has x's rank. */
 export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   requireI32('gather', index, 'index');
-  checkSameRank('gather', index, x, 'x');
-  return runOp('gather', [x, index], { axis: normalizeAxis('gather', axis, x.rank) })[0]!;
+  const a = normalizeAxis('gather', axis, x.rank);
+  checkFits('gather', index, x, 'x', a);
+  return runOp('gather', [x, index], { axis: a })[0]!;
 }
 
 /** base with src[i][j][k] added at [i][index[i][j][k]][k] for axis 1 (torch.scatter_add, out of place). */
 export function scatterAdd(base: Tensor, axis: number, index: Tensor, src: Tensor): Tensor {
   requireI32('scatterAdd', index, 'index');
-  checkSameRank('scatterAdd', index, base, 'base');
-  checkSameRank('scatterAdd', index, src, 'src');
-  return runOp('scatter_add', [base, index, src], { axis: normalizeAxis('scatterAdd', axis, base.rank) })[0]!;
+  const a = normalizeAxis('scatterAdd', axis, base.rank);
+  checkFits('scatterAdd', index, base, 'base', a);
+  checkFits('scatterAdd', index, src, 'src', null);
+  requireSameDtype('scatterAdd', src, base);
+  return runOp('scatter_add', [base, index, src], { axis: a })[0]!;
 }
 
 function checkIndex1d(op: string, index: Tensor): void {
@@ -52,6 +66,7 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
 /** base with src[..., i, ...] added into base[..., index[i], ...]; repeated indices add up. */
 export function indexAdd(base: Tensor, axis: number, index: Tensor, src: Tensor): Tensor {
   checkIndex1d('indexAdd', index);
+  requireSameDtype('indexAdd', src, base);
   const a = normalizeAxis('indexAdd', axis, base.rank);
   const want = base.shape.map((d, i) => (i === a ? index.shape[0]! : d));
   if (formatShape(src.shape) !== formatShape(want)) {

@@ -192,3 +192,22 @@ describe('the MoE ops leak nothing', () => {
     });
   });
 });
+
+// These checks live in the ops, once for every backend: the kernels trust them.
+describe('moe argument checks (op layer)', () => {
+  it('names the op, the argument, what it got and what it needs', () => {
+    const f32Ids = T.tensor([0, 1], { shape: [1, 2] });
+    expect(() => T.moePermute(f32Ids, 2)).toThrow(
+      'moePermute: experts must be [T, K] i32, got f32[1,2] on cpu',
+    );
+    expect(() => T.moeDispatch(wave([1, 3]), f32Ids)).toThrow(
+      'moeDispatch: position must be i32, got f32[1,2] on cpu',
+    );
+    expect(() => T.moeCombine(wave([2, 3]), wave([1, 2]), f32Ids)).toThrow(
+      'moeCombine: position must be i32, got f32[1,2] on cpu',
+    );
+    expect(() => T.moeCombine(wave([2, 3]), T.ones([1, 2]), ids([[0, 1]]))).toThrow(
+      'moeCombine: dtypes differ (f64[2,3] on cpu and f32[1,2] on cpu)',
+    );
+  });
+});

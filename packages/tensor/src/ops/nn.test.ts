@@ -126,6 +126,13 @@ describe('layerNorm', () => {
     expect(() => T.layerNorm(T.zeros([2, 4]), T.ones([3]))).toThrow(
       /layerNorm: weight f32\[3\] on cpu must be \[4\]/,
     );
+    // Checked in the op, once for every backend (the kernels trust weight and bias).
+    expect(() => T.layerNorm(T.zeros([2, 4]), null, T.zeros([2, 4]))).toThrow(
+      'layerNorm: bias f32[2,4] on cpu must be [4], the last axis of x f32[2,4] on cpu',
+    );
+    expect(() => T.layerNorm(T.zeros([2, 4]), T.ones([4], { dtype: 'f64' }))).toThrow(
+      'layerNorm: weight f64[4] on cpu must have the dtype of x f32[2,4] on cpu',
+    );
   });
 });
 
@@ -277,7 +284,7 @@ describe('crossEntropy', () => {
       /logits f32\[3,4\].* must be \[...,V\] over targets i32\[2\]/,
     );
     expect(() => T.crossEntropy(T.zeros([2, 4]), T.tensor([0, 1]))).toThrow(
-      /targets must be i32, got f32\[2\]/,
+      'crossEntropy: targets must be i32, got f32[2] on cpu',
     );
   });
 });

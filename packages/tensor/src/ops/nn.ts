@@ -31,6 +31,9 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
         `layerNorm: ${name} ${t.describe()} must be [${d}], the last axis of x ${x.describe()}`,
       );
     }
+    if (t && t.dtype !== x.dtype) {
+      throw new TypeError(`layerNorm: ${name} ${t.describe()} must have the dtype of x ${x.describe()}`);
+    }
   }
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const [y, mean, rstd] = runOp('layer_norm', inputs, { eps, hasWeight: !!weight, hasBias: !!bias });
@@ -161,6 +164,9 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   const { ignoreIndex = -100, reduction = 'mean' } = options;
   if (!['mean', 'sum', 'none'].includes(reduction)) {
     throw new RangeError(`crossEntropy: reduction must be 'mean', 'sum' or 'none', got '${reduction}'`);
+  }
+  if (targets.dtype !== 'i32') {
+    throw new TypeError(`crossEntropy: targets must be i32, got ${targets.describe()}`);
   }
   const lead = logits.shape.slice(0, -1);
   if (logits.rank < 2 || formatShape(lead) !== formatShape(targets.shape)) {
