@@ -66,9 +66,8 @@ for (const op of UNARY) {
 }
 registerKernel('pow', 'cuda', ([x], { exponent }) => [unary('pow', x!, exponent)], { strided: true });
 
+/** a and b share a dtype: checked by the public ops (tensor's ops/elementwise.ts) or the caller. */
 function binary(op: string, code: number, a: Tensor, b: Tensor, outDType: DType): Tensor {
-  if (a.dtype !== b.dtype)
-    throw new TypeError(`${op}: dtypes differ (${a.describe()} and ${b.describe()}); cast one first`);
   const shape = broadcastShapes(op, a.shape, b.shape);
   const out = allocate(shape, outDType, a.device);
   const { meta, flat } = layoutMeta(op, shape, [
@@ -104,6 +103,11 @@ registerKernel(
   'cuda',
   ([x, g]) => {
     requireFloat('silu_backward', x!);
+    // Autograd calls this kernel directly, with no public op in front to check the dtypes.
+    if (g!.dtype !== x!.dtype)
+      throw new TypeError(
+        `silu_backward: dtypes differ (${x!.describe()} and ${g!.describe()}); cast one first`,
+      );
     return [binary('silu_backward', SILU_BACKWARD, x!, g!, x!.dtype)];
   },
   { strided: true },
@@ -113,9 +117,7 @@ registerKernel(
   'where',
   'cuda',
   ([cond, a, b]) => {
-    if (cond!.dtype !== 'bool') throw new TypeError(`where: condition must be bool, got ${cond!.describe()}`);
-    if (a!.dtype !== b!.dtype)
-      throw new TypeError(`where: dtypes differ (${a!.describe()} and ${b!.describe()})`);
+    // dtypes: checked by the op (tensor's ops/elementwise.ts where)
     const shape = broadcastShapes('where', cond!.shape, a!.shape, b!.shape);
     const out = allocate(shape, a!.dtype, a!.device);
     const { meta } = layoutMeta('where', shape, [
@@ -134,13 +136,7 @@ registerKernel(
   'masked_fill',
   'cuda',
   ([x, mask], { value }) => {
-    if (mask!.dtype !== 'bool')
-      throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
-    const shape = broadcastShapes('masked_fill', x!.shape, mask!.shape);
-    if (shape.length !== x!.rank || shape.some((d, i) => d !== x!.shape[i]))
-      throw new RangeError(
-        `masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`,
-      );
+    const shape = x!.shape; // mask dtype and shape: checked by the op (tensor's ops/elementwise.ts)
     const out = allocate(shape, x!.dtype, x!.device);
     const { meta } = layoutMeta('masked_fill', shape, [
       out.strides,

@@ -124,6 +124,8 @@ describe('reductions', () => {
     ]);
     gradcheck((a) => T.max(a, 0, true), [ramp([3, 4])]);
     expect(Number.isNaN(T.max(T.tensor([1, Number.NaN, 3]), 0).item())).toBe(true);
+    // Checked in the op, once for every backend.
+    expect(() => T.max(T.zeros([2, 0]), -1)).toThrow('max: axis 1 of f32[2,0] on cpu is empty');
   });
 });
 

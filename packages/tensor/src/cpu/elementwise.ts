@@ -2,7 +2,7 @@
 // broadcasting over strided inputs (a flat loop when layouts already agree).
 import type { DType } from '../core/dtype.js';
 import { registerKernel } from '../core/registry.js';
-import { broadcastShapes, shapesEqual } from '../core/shape.js';
+import { broadcastShapes } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { allocate } from '../ops/dispatch.js';
 import { broadcastStrides, dense, type NumArray, raw, stridedOffsets } from './backend.js';
@@ -77,9 +77,7 @@ const comparison: Record<string, string> = {
 
 function binaryKernel(op: string, expr: string, outDType: (d: DType) => DType) {
   return ([a, b]: Tensor[]) => {
-    requireNumeric(op, a!, b!);
-    if (a!.dtype !== b!.dtype)
-      throw new TypeError(`${op}: dtypes differ (${a!.describe()} and ${b!.describe()}); cast one first`);
+    requireNumeric(op, a!, b!); // dtypes agree: checked by the op (ops/elementwise.ts)
     const shape = broadcastShapes(op, a!.shape, b!.shape);
     const out = allocate(shape, outDType(a!.dtype), a!.device);
     zipStrided(
@@ -118,10 +116,7 @@ registerKernel(
   'where',
   'cpu',
   ([cond, a, b]) => {
-    requireNumeric('where', a!, b!);
-    if (cond!.dtype !== 'bool') throw new TypeError(`where: condition must be bool, got ${cond!.describe()}`);
-    if (a!.dtype !== b!.dtype)
-      throw new TypeError(`where: dtypes differ (${a!.describe()} and ${b!.describe()})`);
+    requireNumeric('where', a!, b!); // dtypes: checked by the op (ops/elementwise.ts where)
     const shape = broadcastShapes('where', cond!.shape, a!.shape, b!.shape);
     const out = allocate(shape, a!.dtype, a!.device);
     const dst = dense(out);
@@ -139,15 +134,8 @@ registerKernel(
   'masked_fill',
   'cpu',
   ([x, mask], { value }) => {
-    requireNumeric('masked_fill', x!);
-    if (mask!.dtype !== 'bool')
-      throw new TypeError(`masked_fill: mask must be bool, got ${mask!.describe()}`);
-    const shape = broadcastShapes('masked_fill', x!.shape, mask!.shape);
-    if (!shapesEqual(shape, x!.shape)) {
-      throw new RangeError(
-        `masked_fill: mask ${mask!.describe()} must broadcast to the input ${x!.describe()}`,
-      );
-    }
+    requireNumeric('masked_fill', x!); // mask dtype and shape: checked by the op (ops/elementwise.ts)
+    const shape = x!.shape;
     const out = allocate(shape, x!.dtype, x!.device);
     zipStrided(
       `(b ? (${value}) : a)`,

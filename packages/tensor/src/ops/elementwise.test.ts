@@ -125,6 +125,28 @@ describe('comparisons, where and masked fill', () => {
       /add: shapes \[2,3\] and \[4\] do not broadcast/,
     );
   });
+  // Checked in the ops, once for every backend (the kernels trust them).
+  it('names the op and the argument of a bad condition, mask or dtype pair', () => {
+    const bool = (shape: number[]) => T.zeros(shape, { dtype: 'bool' });
+    expect(() => T.mul(T.zeros([2]), T.zeros([2], { dtype: 'f64' }))).toThrow(
+      'mul: dtypes differ (f32[2] on cpu and f64[2] on cpu); cast one first',
+    );
+    expect(() => T.where(T.zeros([2]), T.zeros([2]), T.zeros([2]))).toThrow(
+      'where: condition must be bool, got f32[2] on cpu',
+    );
+    expect(() => T.where(bool([2]), T.zeros([2]), T.zeros([2], { dtype: 'f64' }))).toThrow(
+      'where: dtypes differ (f32[2] on cpu and f64[2] on cpu)',
+    );
+    expect(() => T.maskedFill(T.zeros([2, 3]), T.zeros([3]), 0)).toThrow(
+      'maskedFill: mask must be bool, got f32[3] on cpu',
+    );
+    expect(() => T.maskedFill(T.zeros([3]), bool([2, 3]), 0)).toThrow(
+      'maskedFill: mask bool[2,3] on cpu must broadcast to the input f32[3] on cpu',
+    );
+    expect(() => T.maskedFill(T.zeros([3]), bool([2]), 0)).toThrow(
+      /maskedFill: shapes \[3\] and \[2\] do not broadcast/,
+    );
+  });
   it('frees every temporary in a scope, forward and backward', () => {
     const x = ramp([4, 4]);
     expectNoLeaks(

@@ -1,5 +1,8 @@
 // Elementwise ops with broadcasting. Numbers are accepted where a tensor is and become 0-d
-// tensors of the other operand's dtype and device.
+// tensors of the other operand's dtype and device. Dtypes and the mask's shape are checked here,
+// once for every backend; broadcasting is checked where the kernels compute the output shape.
+// Test: cd packages/tensor && npx vitest run src/ops/elementwise
+import { broadcastShapes, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { scalarLike } from './creation.js';
 import { runOp } from './dispatch.js';
@@ -24,6 +27,8 @@ function binary(
   return (a: Operand, b: Operand): Tensor => {
     const [x, y, temp] = pair(a, b);
     try {
+      if (x.dtype !== y.dtype)
+        throw new TypeError(`${op}: dtypes differ (${x.describe()} and ${y.describe()}); cast one first`);
       return runOp(op, [x, y], {})[0]!;
     } finally {
       temp?.dispose();
@@ -74,6 +79,9 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const x = typeof a === 'number' ? scalarLike(like, a) : a;
   const y = typeof b === 'number' ? scalarLike(like, b) : b;
   try {
+    if (cond.dtype !== 'bool') throw new TypeError(`where: condition must be bool, got ${cond.describe()}`);
+    if (x.dtype !== y.dtype)
+      throw new TypeError(`where: dtypes differ (${x.describe()} and ${y.describe()})`);
     return runOp('where', [cond, x, y], {})[0]!;
   } finally {
     if (x !== a) x.dispose();
@@ -82,5 +90,9 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 }
 
 export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
+  if (mask.dtype !== 'bool') throw new TypeError(`maskedFill: mask must be bool, got ${mask.describe()}`);
+  if (!shapesEqual(broadcastShapes('maskedFill', x.shape, mask.shape), x.shape)) {
+    throw new RangeError(`maskedFill: mask ${mask.describe()} must broadcast to the input ${x.describe()}`);
+  }
   return runOp('masked_fill', [x, mask], { value })[0]!;
 }

@@ -35,7 +35,10 @@ export function maxWithIndices(
   axis: number,
   keepdim = false,
 ): { values: Tensor; indices: Tensor } {
-  const [values, indices] = runOp('max', [x], { axis: normalizeAxis('max', axis, x.rank), keepdim });
+  const a = normalizeAxis('max', axis, x.rank);
+  // Checked here, once for every backend.
+  if (x.shape[a] === 0) throw new RangeError(`max: axis ${a} of ${x.describe()} is empty`);
+  const [values, indices] = runOp('max', [x], { axis: a, keepdim });
   return { values: values!, indices: indices! };
 }
 
