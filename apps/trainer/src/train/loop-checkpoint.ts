@@ -1,0 +1,33 @@
+// The checkpoint step of `grin train`: the model (as CPU f32 whatever the device), AdamW state,
+// tokenizer and the run's counters and Philox state, written atomically by the root rank; every
+// rank records the step as the last good one.
+// Test: cd apps/trainer && npx vitest run src/train/run-integrity.test.ts src/train/train.test.ts
+import { writeCheckpoint } from './checkpoints.js';
+import { elapsedSeconds, type TrainRun } from './loop-state.js';
+
+export function saveCheckpoint(run: TrainRun): void {
+  run.lastGood = run.step;
+  if (!run.par.isRoot) return;
+  // The optimizer state is read back as is; only the model needs a CPU copy.
+  const cpu = run.placed.toCpu();
+  try {
+    writeCheckpoint(
+      run.runDir,
+      {
+        model: cpu.model,
+        optimizer: run.optimizer,
+        saveTokenizer: (dir) => run.data.tokenizer.save(dir),
+        state: {
+          step: run.step,
+          tokensSeen: run.tokensSeen,
+          generator: run.generator.getState(),
+          elapsedSeconds: elapsedSeconds(run),
+          bestValLoss: run.bestValLoss,
+        },
+      },
+      run.config.checkpoint.keep,
+    );
+  } finally {
+    if (cpu.copied) cpu.model.dispose();
+  }
+}

@@ -1,0 +1,73 @@
+// The step of `grin train`: gradient accumulation over micro-batches (this rank's rows of each),
+// cross-entropy plus the load-balancing loss, gradients finished across ranks, clipped, and AdamW
+// applied unless the loss is not finite. The loss sums stay on the device; a step reads them back
+// once, together with the gradient norm.
+// Test: cd apps/trainer && npx vitest run src/train/train.test.ts src/train/data-parallel.test.ts
+import { nextTokenLoss } from '@grin-moe/model-grin';
+import { balanceLoss } from '@grin-moe/router-sparsemixer';
+import * as T from '@grin-moe/tensor';
+import type { TrainRun } from './loop-state.js';
+
+export interface StepLosses {
+  /** Mean cross-entropy over the step's micro-batches (and ranks). */
+  loss: number;
+  auxLoss: number;
+  gradNorm: number;
+}
+
+/** Runs step `run.step` (already advanced); the optimizer moves only when the loss is finite. */
+export async function trainStep(run: TrainRun): Promise<StepLosses> {
+  const { optimizer, par, placed } = run;
+  const o = run.config.optim;
+  optimizer.lr = run.schedule(run.step);
+  let sums_2: T.Tensor | null = null;
+  for (let micro = 0; micro < o.gradAccum; micro++) sums_2 = await microStep(run, micro, sums_2);
+  await par.finishGradients();
+  const [localLossSum, localAuxSum, gradNorm] = T.tidy(() => {
+    const norm = T.clipGradNorm(placed.parameters(), o.clip);
+    return Array.from(T.concat([sums_2!, T.cast(norm, 'f32').reshape([1])]).toArray() as Float32Array);
+  }) as [number, number, number];
+  sums_2!.dispose();
+  const [lossSum, auxSum] = await par.averageSums(Float32Array.of(localLossSum, localAuxSum));
+  const loss = lossSum / o.gradAccum;
+  if (Number.isFinite(loss)) optimizer.stepOnce();
+  optimizer.zeroGrad();
+  return { loss, auxLoss: auxSum / o.gradAccum, gradNorm };
+}
+
+/** Forward and backward of one micro-batch; returns `sums_2` plus its (cross-entropy, aux) pair. */
+async function microStep(run: TrainRun, micro: number, sums_2: T.Tensor | null): Promise<T.Tensor> {
+  const { config, par, generator } = run;
+  const o = config.optim;
+  const first = ((run.step - 1) * o.gradAccum + micro) * o.batchSize;
+  const scope = new T.Scope();
+  try {
+    const shard = par.shard(first, o.batchSize); // this rank's rows of the global batch
+    const ids = T.tensor(run.data.train.sampler.rows(shard.first, shard.count), {
+      shape: [shard.count, config.data.seqLen],
+      dtype: 'i32',
+      device: run.placed.device,
+    });
+    const draws = par.draws(generator);
+    const out = par
+      .model(run.placed, micro === o.gradAccum - 1)
+      .forward(ids, { training: true, generator: draws, ...config.regularize });
+    par.settle(generator, draws);
+    const ce = nextTokenLoss(out.logits_BSV, ids);
+    const { loss: aux } = await balanceLoss(out.balance, {
+      alpha: o.lbAlpha,
+      mode: o.lbMode,
+      allReduce: par.allReduce,
+    });
+    const total = T.div(T.add(ce, aux), o.gradAccum);
+    total.backward();
+    const pair_2 = T.noGrad(() =>
+      T.concat([T.cast(ce, 'f32').reshape([1]), T.cast(aux, 'f32').reshape([1])]),
+    );
+    const next_2: T.Tensor = sums_2 ? T.add(sums_2, pair_2) : pair_2;
+    sums_2?.dispose();
+    return next_2.alias({ track: false }); // outlives the micro-step's scope
+  } finally {
+    scope.dispose();
+  }
+}
