@@ -2,6 +2,7 @@
 // process's draws for the same rows, bucketed gradient averages equal the whole-batch gradient
 // (parameters unused on one rank or on all included), and GRIN's global load-balancing fractions
 // with dp=2 equal those of the concatenated batch.
+// Test: cd packages/parallel && npx vitest run src/data-parallel
 import { balanceLoss, balanceStats } from '@grin-moe/router-sparsemixer';
 import { add, Generator, linear, mean, mul, rand, softmax, sum, type Tensor, tensor } from '@grin-moe/tensor';
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,6 @@
 // readLaunchEnv against the launchers' conventions: torchrun, Slurm (srun), a single process, and
 // each malformed or missing variable with the message that names it.
+// Test: cd packages/parallel && npx vitest run src/env
 import { describe, expect, it } from 'vitest';
 import { readLaunchEnv } from './env.js';
 

@@ -1,5 +1,6 @@
 // The hand-written Frame codec against proto-loader's protobufjs codec for proto/collective.proto,
 // both ways, and the 8-byte alignment of the data inside the encoded message.
+// Test: cd packages/parallel && npx vitest run src/frame
 import { loadSync } from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame, type Frame } from './frame.js';

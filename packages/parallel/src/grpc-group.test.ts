@@ -1,6 +1,7 @@
 // The grpc process group on loopback, all ranks in this process (each with its own Store client,
 // peer server and streams): every collective against the reference for 2 and 3 ranks, messages
 // larger than a chunk, sub-groups, tensors with their shapes, and the wrong-shape / wrong-token errors.
+// Test: cd packages/parallel && npx vitest run src/grpc-group
 import { tensor } from '@grin-moe/tensor';
 import { describe, expect, it } from 'vitest';
 import { checkCollectives, input, reduced } from './collectives.reference.js';

@@ -1,6 +1,7 @@
 // The collectives of ProcessGroup over the in-process `local` transport, against plain-loop
 // references, for 1-4 ranks and lengths that do and do not divide by the rank count; sub-groups;
 // and the errors for mismatched sizes, dtypes and shapes.
+// Test: cd packages/parallel && npx vitest run src/local-group
 import { describe, expect, it } from 'vitest';
 import { checkCollectives } from './collectives.reference.js';
 import { localWorld } from './local.js';

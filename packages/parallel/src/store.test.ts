@@ -1,5 +1,6 @@
 // The rendezvous Store over real gRPC on loopback: set/get/add/wait, blocking get, deadlines,
 // per-group prefixes, a refused token, and a Store that never appears.
+// Test: cd packages/parallel && npx vitest run src/store
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrefixStore, StoreClient, StoreServer } from './store.js';
 import { freePort } from './testing.js';

@@ -148,7 +148,6 @@ export interface CoreOpAttrs {
  * into this interface (the router package's fused `moe_route`). Those run through runKernel inside
  * a custom autograd function of their own, so only the core ops need a rule in the gradient table.
  */
-// biome-ignore lint/suspicious/noEmptyInterface: open for declaration merging
 export interface OpAttrs extends CoreOpAttrs {}
 
 export type OpName = keyof OpAttrs;

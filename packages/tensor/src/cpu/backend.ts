@@ -1,5 +1,6 @@
 // The CPU backend: storage is a host typed array (bf16 kept as raw 16-bit patterns). It is the
 // numerics reference that every other backend is tested against.
+// Test: cd packages/tensor && npx vitest run src/ops
 import { type Backend, registerBackend, Storage } from '../core/backend.js';
 import { type DType, type HostArray, hostArray } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';

@@ -1,5 +1,6 @@
 // CPU kernels for elementwise ops: unary maps over contiguous data, binary/ternary ops with
 // broadcasting over strided inputs (a flat loop when layouts already agree).
+// Test: cd packages/tensor && npx vitest run src/ops
 import type { DType } from '../core/dtype.js';
 import { registerKernel } from '../core/registry.js';
 import { broadcastShapes } from '../core/shape.js';

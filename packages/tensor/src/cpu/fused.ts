@@ -1,6 +1,7 @@
 // Fused CPU kernels for the hot paths of training: the attention softmax (scale, causal and
 // sliding-window mask, softmax in one pass, and its backward in one pass) and the SiLU gradient.
 // Each replaces a chain of elementwise ops that would otherwise stream [B,H,S,S] several times.
+// Test: cd packages/tensor && npx vitest run src/ops
 import { registerKernel } from '../core/registry.js';
 import { allocate } from '../ops/dispatch.js';
 import { dense, type FloatArray } from './backend.js';

@@ -1,4 +1,5 @@
 // Registers the CPU backend and all of its kernels.
+// Test: cd packages/tensor && npx vitest run src/ops
 import './backend.js';
 import './elementwise.js';
 import './layout.js';

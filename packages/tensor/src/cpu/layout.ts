@@ -1,5 +1,6 @@
 // CPU kernels that move or convert data: contiguous copies, casts, creation, concatenation,
 // slice scatter, and the in-place updates used outside autograd.
+// Test: cd packages/tensor && npx vitest run src/ops
 
 import type { DType } from '../core/dtype.js';
 import { registerKernel } from '../core/registry.js';

@@ -1,5 +1,6 @@
 // CPU matmul: batched GEMM over broadcast batch axes. f32 goes to the WebAssembly SIMD GEMM
 // (cpu/gemm), f64 to the plain reference loop; both read transposed operands via strides.
+// Test: cd packages/tensor && npx vitest run src/ops
 
 import { noGrad } from '../autograd/mode.js';
 import { registerKernel } from '../core/registry.js';

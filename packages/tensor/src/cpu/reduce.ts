@@ -1,5 +1,6 @@
 // CPU reductions: sum over any set of axes (accumulated in f64) and max over one axis with the
 // index of the first maximum (NaN wins, as in PyTorch).
+// Test: cd packages/tensor && npx vitest run src/ops
 import { registerKernel } from '../core/registry.js';
 import type { Tensor } from '../core/tensor.js';
 import { allocate } from '../ops/dispatch.js';

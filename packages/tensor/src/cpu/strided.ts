@@ -2,6 +2,7 @@
 // merged first, so a broadcast bias add or a transposed copy becomes a few long rows; the kernel
 // then runs a tight loop per row with one stride per operand. Loops are generated once per
 // expression (new Function) so each is monomorphic instead of calling a closure per element.
+// Test: cd packages/tensor && npx vitest run src/ops
 export interface Rows {
   /** Outer (row) shape after merging; the inner axis is `inner` long. */
   outer: number[];

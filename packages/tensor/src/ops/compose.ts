@@ -1,6 +1,7 @@
 // Layout ops that every backend builds the same way from one primitive, a strided copy
 // (dst view <- src): concatenation and slice scatter. A backend registers them as
 // registerKernel('concat', NAME, (inputs, attrs) => concatByCopies(inputs, attrs.axis, copyInto)).
+// Test: cd packages/tensor && npx vitest run src/ops
 import { shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { allocate } from './dispatch.js';

@@ -1,5 +1,6 @@
 // Creating tensors: from JS data, constants, ranges and random draws. Default device 'cpu',
 // default dtype f32; host data is uploaded once.
+// Test: cd packages/tensor && npx vitest run src/ops
 import { backendOf } from '../core/backend.js';
 import { assertDType, type DType, type HostArray } from '../core/dtype.js';
 import { contiguousStrides, formatShape, numel } from '../core/shape.js';

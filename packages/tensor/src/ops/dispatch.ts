@@ -1,5 +1,6 @@
 // Dispatch: finds the kernel for (op, device of the inputs), hands it contiguous inputs unless it
 // takes strided ones, and records the application for autograd. No host sync happens here.
+// Test: cd packages/tensor && npx vitest run src/ops
 
 import { recordNode } from '../autograd/record.js';
 import { backendOf } from '../core/backend.js';

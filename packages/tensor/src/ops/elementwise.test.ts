@@ -1,5 +1,6 @@
 // Elementwise ops: forward against closed forms, backward against finite differences, over
 // shapes that broadcast and over non-contiguous views.
+// Test: cd packages/tensor && npx vitest run src/ops/elementwise
 import { describe, expect, it } from 'vitest';
 import * as T from '../index.js';
 import { expectAllClose, expectNoLeaks, gradcheck } from '../testing.js';

@@ -1,5 +1,6 @@
 // The op API. Importing it loads the CPU backend (the reference, always present) and the
 // gradient table.
+// Test: cd packages/tensor && npx vitest run src/ops
 import '../cpu/index.js';
 import '../autograd/rules/index.js';
 

@@ -1,5 +1,6 @@
 // Layout and conversion ops: contiguous copies, clone, cast, concat/split, slice scatter and
 // the in-place updates used by optimizers (outside autograd).
+// Test: cd packages/tensor && npx vitest run src/ops
 
 import { isGradEnabled, noGrad } from '../autograd/mode.js';
 import { recordNode } from '../autograd/record.js';

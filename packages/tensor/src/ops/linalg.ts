@@ -1,5 +1,6 @@
 // Matrix products: matmul over the last two axes with broadcast batch axes ([..., M, K] x
 // [..., K, N]); transposed operands are read through their strides, never copied.
+// Test: cd packages/tensor && npx vitest run src/ops/linalg
 
 import { backendOf } from '../core/backend.js';
 import { hasKernel } from '../core/registry.js';

@@ -1,5 +1,6 @@
 // Reductions: sum and mean over axes, max/argmax over one axis, and sumTo (the gradient of
 // broadcasting: sum a tensor back down to a broadcastable shape).
+// Test: cd packages/tensor && npx vitest run src/ops
 
 import { backendOf } from '../core/backend.js';
 import { hasKernel } from '../core/registry.js';

@@ -1,3 +1,4 @@
+// Test: cd packages/tensor && npx vitest run src/optim
 export { clipGradNorm } from './clip.js';
 export {
   AdamW,

@@ -1,6 +1,7 @@
 // Gradient rules of the random and dropless-MoE ops, written with runKernel so they run on every
 // backend with the *_grad / *_backward kernels. random_scale is its own derivative (the same draws
 // regenerated from the saved reservation); the permute is integer bookkeeping.
+// Test: cd packages/tensor && npx vitest run src/ops
 import type { Tensor } from '../../core/tensor.js';
 import { full } from '../../ops/creation.js';
 import { runKernel } from '../../ops/dispatch.js';
@@ -42,7 +43,14 @@ export const moeRules = {
         : null;
       if (!needWeights.some(Boolean)) return [dx];
       const dweights = runKernel('grouped_linear_weight_grad', g!.device, [g!, x!], ctx.attrs);
-      return [dx, ...dweights.map((dw, i) => (needWeights[i] ? dw : (dw.dispose(), null)))];
+      return [
+        dx,
+        ...dweights.map((dw, i) => {
+          if (needWeights[i]) return dw;
+          dw.dispose();
+          return null;
+        }),
+      ];
     },
   },
   moe_dispatch: {

@@ -3,6 +3,7 @@
 // when shared memory is unavailable, it is a plain memory and everything runs on the calling thread.
 // Relaxed SIMD (a real FMA) is used when the engine validates it, after enabling V8's flag on Node 20.
 // Tested by gemm.test.ts.
+// Test: cd packages/tensor && npx vitest run src/cpu/gemm
 import { defaultShape, emitGemmModule, relaxedSimdProbe } from './gemm-module.js';
 
 export interface GemmExports {

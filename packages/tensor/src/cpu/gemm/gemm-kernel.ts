@@ -3,6 +3,7 @@
 // A is read in place (no packing: one splat load per row and k), either row-major ('rows', op(A) = A)
 // or column-major ('cols', op(A) = A^T); B is packed by pack-b.ts as [N/NR panels][K][NR]; C is a dense
 // padded [Mp][Np] block. Tested by gemm.test.ts against gemmRef.
+// Test: cd packages/tensor && npx vitest run src/cpu/gemm
 import {
   type Bytes,
   blockVoid,

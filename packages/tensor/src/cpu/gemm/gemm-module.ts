@@ -2,6 +2,7 @@
 // for relaxed SIMD. Exports gemm_rows / gemm_cols (gemm-kernel.ts), pack_b (pack-b.ts) and run_tasks,
 // which executes a slice of a task table so one call serves a whole thread's share of the work.
 // Tested by gemm.test.ts.
+// Test: cd packages/tensor && npx vitest run src/cpu/gemm
 import { emitGemmBody, gemmParamTypes, type KernelShape } from './gemm-kernel.js';
 import { emitPackBody, packParamTypes } from './pack-b.js';
 import {

@@ -3,6 +3,7 @@
 // runs its own slice, then Atomics.waits until every worker has counted down. Workers are created
 // lazily from an inline script (works from TS sources and from a bundle alike) and unref'd, so they
 // never keep the process alive. Tested by gemm.test.ts (threads 1 and 2).
+// Test: cd packages/tensor && npx vitest run src/cpu/gemm
 import { type GemmEngine, nodeBuiltin } from './gemm-engine.js';
 
 // Control block at byte 0 of the memory, in i32 words; the arena starts after it.

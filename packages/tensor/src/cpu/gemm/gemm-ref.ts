@@ -2,6 +2,7 @@
 // lda/ldb/ldc are row strides of the arrays as stored; beta == 0 overwrites C without reading it
 // (BLAS convention, so an uninitialized C cannot leak NaN). Sums in float64. The fast gemmF32 is
 // checked against this in gemm.test.ts.
+// Test: cd packages/tensor && npx vitest run src/cpu/gemm
 
 export type FloatArray = Float32Array | Float64Array;
 

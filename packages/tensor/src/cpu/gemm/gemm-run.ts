@@ -2,6 +2,7 @@
 // (task table, A and B copied in as stored, packed B, padded C), packs B, computes, copies C out.
 // Work is split into task records so one dispatch covers a whole batch (gemm-pool.ts runs them).
 // Tested by gemm.test.ts.
+// Test: cd packages/tensor && npx vitest run src/cpu/gemm
 import { gemmEngine } from './gemm-engine.js';
 import { defaultShape, taskKind, taskWords } from './gemm-module.js';
 import { canUseWorkers, controlBytes, gemmThreads, runSlices } from './gemm-pool.js';

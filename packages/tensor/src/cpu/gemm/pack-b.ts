@@ -1,6 +1,7 @@
 // Emits pack_b: copies op(B) (K x N, read from wasm memory with row stride ldb bytes; trans = B is
 // stored N x K) into the panel layout the micro-kernel reads: [N/NR panels][K][NR], zero-padded.
 // Panel range [q0, q1) lets threads pack disjoint parts. Tested by gemm.test.ts through gemmF32.
+// Test: cd packages/tensor && npx vitest run src/cpu/gemm
 import { type Bytes, blockVoid, i32Const, memarg, op, simd, simdOp, type } from './wasm-encoder.js';
 
 export const packParams = ['src', 'ldb', 'trans', 'K', 'N', 'dst', 'q0', 'q1'] as const;

@@ -2,6 +2,7 @@
 // It lets the kernel be emitted as bytes at module load, with no toolchain and no dependency, in Node
 // and browsers alike. Opcodes follow the WebAssembly core spec (+ SIMD and relaxed-SIMD proposals).
 // Tested through gemm.test.ts (every kernel it emits is validated, run, and compared with gemmRef).
+// Test: cd packages/tensor && npx vitest run src/cpu/gemm
 
 export type Bytes = number[];
 
