@@ -7,6 +7,7 @@
 // Test: packages/kernels-cuda tests/cases/route.ts (GPU, against the registry routers).
 import {
   backendOf,
+  blocksFor,
   customOp,
   defaultGenerator,
   type Generator,
@@ -94,8 +95,10 @@ export function routeFused(
     throw new TypeError(`routeFused: logits must be f32, got ${logits_TE.describe()}`);
   const [T, E] = logits_TE.shape as [number, number];
   const drawing = router === 'sparsemixer-v2' && options.training;
-  // SparseMixer-v2 draws, per slot, Exp [T, E] then U [T, 1]: the blocks the reference consumes.
-  const blocks = drawing ? options.topK * (Math.ceil((T * E) / 4) + Math.ceil(T / 4)) : 0;
+  // SparseMixer-v2 draws, per slot, Exp [T, E] then U [T, 1]: the blocks the reference consumes
+  // (tensor's blocksFor is the Generator's own words-per-value table).
+  const perSlot = blocksFor('exponential', 'f32', T * E) + blocksFor('uniform', 'f32', T);
+  const blocks = drawing ? options.topK * perSlot : 0;
   const reservation = drawing
     ? (options.generator ?? defaultGenerator()).reserveBlocks(blocks)
     : { key: [0, 0] as [number, number], counter: [0, 0] as [number, number] };
