@@ -5,67 +5,21 @@
 // (packed and padded), DPO's logged rewards, margin and accuracy, DPO's held-out reward margin and
 // accuracy rising, and the CLI's refusals.
 // Run: cd apps/trainer && npx vitest run src/post/post.test.ts
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listRuns } from '@grin-moe/dashboard';
-import { initRandom, parseConfig, saveModel, trainBpe } from '@grin-moe/model-grin';
-import { Generator } from '@grin-moe/tensor';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli.js';
 import { ProgressBar } from '../train/progress.js';
 import { defaultPostConfig, mergePostConfig, type PostConfig } from './config.js';
+import { writePostFixture } from './fixtures.js';
 import { runPostTraining } from './loop.js';
 
 const quiet = () =>
   new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, 1_000_000);
 const root = mkdtempSync(join(tmpdir(), 'grin-post-'));
-const colors = ['red', 'green', 'blue', 'amber', 'violet', 'white'];
-const chats = colors.flatMap((color, i) =>
-  [0, 1, 2].map((k) => ({
-    messages: [
-      { role: 'user', content: `Name colour ${i * 3 + k}.` },
-      { role: 'assistant', content: `It is ${color}.` },
-    ],
-  })),
-);
-const chatFile = join(root, 'chat.jsonl');
-writeFileSync(chatFile, chats.map((c) => `${JSON.stringify(c)}\n`).join(''));
-const prefFile = join(root, 'pref.jsonl');
-writeFileSync(
-  prefFile,
-  chats
-    .map((c, i) =>
-      JSON.stringify({
-        prompt: c.messages[0]!.content,
-        chosen: c.messages[1]!.content,
-        rejected: `No idea, sorry ${i}.`,
-      }),
-    )
-    .join('\n'),
-);
-
-const modelDir = join(root, 'base');
-{
-  const tokenizer = trainBpe(
-    chats.map((c) => `Question: ${c.messages[0]!.content}\nAnswer: ${c.messages[1]!.content}`),
-    { vocabSize: 300 },
-  );
-  const config = parseConfig({
-    vocab_size: tokenizer.vocabSize,
-    hidden_size: 32,
-    intermediate_size: 16,
-    num_hidden_layers: 2,
-    num_attention_heads: 2,
-    num_key_value_heads: 1,
-    num_local_experts: 4,
-    num_experts_per_tok: 2,
-    max_position_embeddings: 64,
-    sliding_window: 64,
-  });
-  saveModel(modelDir, initRandom(config, new Generator(5), { dtype: 'f32' }));
-  tokenizer.save(modelDir);
-}
+const { modelDir, chatFile, prefFile } = writePostFixture(root);
 
 function config(kind: 'sft' | 'dpo', name: string, patch: Record<string, unknown> = {}): PostConfig {
   return mergePostConfig(
