@@ -1,6 +1,6 @@
 // Chat templates rendered by @huggingface/jinja against apply_chat_template outputs of transformers
-// for the Phi-3.5-MoE and Zephyr templates (fixtures/chat-templates/cases.json; each case says
-// whether it was dumped by tools/reference/chat_template_dump.py or derived by hand), plus where a
+// for the Phi-3.5-MoE and Zephyr templates (fixtures/chat-templates/cases.json, every case dumped by
+// tools/reference/chat_template_dump.py with transformers 5.17; each case names its source), plus where a
 // template is found and the errors for a bad one. Run: cd packages/model-grin && npx vitest run src/tokenizer/chat-template
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,21 +33,23 @@ const dir = mkdtempSync(join(tmpdir(), 'grin-chat-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('renderChatTemplate matches apply_chat_template', () => {
-  it.each(
-    fixture.cases.map(
-      (c) => [`${c.template} / ${c.conversation} (${c.provenance.split(' ')[0]})`, c] as const,
-    ),
-  )('%s', (_, c) => {
-    const template = fixture.templates[c.template]!;
-    const text = renderChatTemplate(template.chat_template, fixture.conversations[c.conversation]!, {
-      addGenerationPrompt: c.add_generation_prompt,
-      specialTokens: template.special_tokens,
-    });
-    expect(text).toBe(c.expected);
-  });
+  it.each(fixture.cases.map((c) => [`${c.template} / ${c.conversation} (${c.provenance})`, c] as const))(
+    '%s',
+    (_, c) => {
+      const template = fixture.templates[c.template]!;
+      const text = renderChatTemplate(template.chat_template, fixture.conversations[c.conversation]!, {
+        addGenerationPrompt: c.add_generation_prompt,
+        specialTokens: template.special_tokens,
+      });
+      expect(text).toBe(c.expected);
+    },
+  );
   it('covers both templates, with and without the generation prompt', () => {
     expect(new Set(fixture.cases.map((c) => c.template)).size).toBe(2);
     expect(new Set(fixture.cases.map((c) => c.add_generation_prompt))).toEqual(new Set([true, false]));
+    // every expected string is transformers' own output, none written by hand
+    for (const c of fixture.cases)
+      expect(c.provenance).toMatch(/^transformers \d+\.\d+\.\d+ apply_chat_template$/);
     expect(fixture.templates['phi-3.5-moe-instruct']!.chat_template).toBe(PHI3_CHAT_TEMPLATE);
   });
   it('applyPhi3ChatTemplate is the Phi-3.5 template rendered', () => {
