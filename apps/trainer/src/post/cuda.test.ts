@@ -22,7 +22,11 @@ describe('grin sft / dpo --device cuda', () => {
     const fixture = writePostFixture(root);
     const config = mergePostConfig(
       defaultPostConfig('sft'),
-      { run: { out: root, name: 'x' }, data: { initFrom: fixture.modelDir, file: fixture.chatFile }, device: 'cuda' },
+      {
+        run: { out: root, name: 'x' },
+        data: { initFrom: fixture.modelDir, file: fixture.chatFile },
+        device: 'cuda',
+      },
       'test',
     );
     const progress = new ProgressBar({ isTTY: false, write: () => true } as unknown as NodeJS.WriteStream);
@@ -32,9 +36,13 @@ describe('grin sft / dpo --device cuda', () => {
   });
 
   for (const kind of ['sft', 'dpo'] as const)
-    it.skipIf(!status.available)(`grin ${kind}: the cuda curves match the CPU's`, async () => {
-      const report = await comparePostDevices(kind);
-      console.log(formatPostReport(report));
-      expect(report.pass).toBe(true);
-    }, 600_000);
+    it.skipIf(!status.available)(
+      `grin ${kind}: the cuda curves match the CPU's`,
+      async () => {
+        const report = await comparePostDevices(kind);
+        console.log(formatPostReport(report));
+        expect(report.pass).toBe(true);
+      },
+      600_000,
+    );
 });

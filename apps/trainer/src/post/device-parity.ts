@@ -98,8 +98,7 @@ export function formatPostReport(report: PostParityReport): string {
       `${String(i + 1).padStart(4)}  ${report.runs.map((r) => (r.losses[i]?.toFixed(6) ?? '-').padStart(12)).join('')}`,
     ),
   );
-  for (const r of report.runs)
-    lines.push(`${r.label}: held-out after training ${JSON.stringify(r.after)}`);
+  for (const r of report.runs) lines.push(`${r.label}: held-out after training ${JSON.stringify(r.after)}`);
   for (const [label, d] of Object.entries(report.maxDiff))
     lines.push(
       `${d <= report.tolerance[label]! ? 'PASS' : 'FAIL'} grin ${report.kind} ${label} vs cpu f32: max |loss difference| ${d.toExponential(3)} (tolerance ${report.tolerance[label]})`,
