@@ -252,12 +252,12 @@ BIND(gather) { gather(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), (const int32_t*)a.
 BIND(scatterAdd) { scatterAdd(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), (const int32_t*)a.ptr(4), a.i64(5), a.dims(6), a.i64(7), a.i64(8)); return nullptr; } END
 BIND(adamw) {
   AdamW h{(float)a.num(8), (float)a.num(9), (float)a.num(10), (float)a.num(11), (float)a.num(12), (float)a.num(13), (float)a.num(14)};
-  adamw(a.i32(0), a.i32(1), a.i32(2), a.ptr(3), a.ptr(4), (float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), h);
+  adamw(a.i32(0), a.i32(1), a.i32(2), a.ptr(3), a.ptr(4), (float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), (const float*)a.ptr(15), h);
   return nullptr;
 } END
 BIND(adamwMixed) {
   AdamW h{(float)a.num(8), (float)a.num(9), (float)a.num(10), (float)a.num(11), (float)a.num(12), (float)a.num(13), (float)a.num(14)};
-  adamwMixed(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), (float*)a.ptr(4), (float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), h);
+  adamwMixed(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), (float*)a.ptr(4), (float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), (const float*)a.ptr(15), h);
   return nullptr;
 } END
 BIND(rope) {

@@ -1,4 +1,5 @@
-// The fused AdamW step (in place; f32 or bf16 params and grads, f32 moments), rotate-half RoPE
+// The fused AdamW step (in place; f32 or bf16 params and grads, f32 moments, an optional device
+// scale on the gradient), rotate-half RoPE
 // (x read through strides, cos/sin broadcast) and top-k by repeated selection (a thread per row:
 // k is 2 for MoE routing; NaN counts as largest, ties keep the lower index first).
 // Mirrors src/cpu/optim.ts, nn.ts (rope) and indexing.ts (topk). Test: tests/nn.test.ts (GPU).
@@ -8,9 +9,11 @@
 namespace grin {
 
 template <typename P, typename G>
-__global__ void adamwKernel(P* param, const G* grad, float* m, float* v, int64_t n, AdamW h) {
+__global__ void adamwKernel(P* param, const G* grad, float* m, float* v, int64_t n, const float* scale, AdamW h) {
+  // scale: gradient clipping's coefficient on the device (null: 1), applied as the gradient is read
+  const float s = scale ? *scale : 1.0f;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    float g = load(grad + i);
+    float g = load(grad + i) * s;
     float mi = m[i] = h.beta1 * m[i] + (1.0f - h.beta1) * g;
     float vi = v[i] = h.beta2 * v[i] + (1.0f - h.beta2) * g * g;
     // As torch.optim.AdamW: decoupled decay first, then the bias-corrected Adam step.
@@ -19,14 +22,14 @@ __global__ void adamwKernel(P* param, const G* grad, float* m, float* v, int64_t
 }
 
 void adamw(int device, int paramType, int gradType, void* param, const void* grad, float* m, float* v, int64_t n,
-           const AdamW& h) {
+           const float* scale, const AdamW& h) {
   if (n == 0) return;
   cudaStream_t s = streamFor(device);
   unsigned g = gridFor(n, 256);
   if (g > 132 * 32) g = 132 * 32;
   GRIN_DISPATCH_FLOAT(paramType, P, "adamw_step (param)",
       GRIN_DISPATCH_FLOAT(gradType, G, "adamw_step (grad)",
-          adamwKernel<P, G><<<g, 256, 0, s>>>((P*)param, (const G*)grad, m, v, n, h)));
+          adamwKernel<P, G><<<g, 256, 0, s>>>((P*)param, (const G*)grad, m, v, n, scale, h)));
   checkLaunch("adamw_step");
 }
 

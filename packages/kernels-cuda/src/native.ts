@@ -110,6 +110,8 @@ export interface NativeAddon {
     decay: N,
     correction1: N,
     correction2: N,
+    /** 0, or the address of one f32 that multiplies the gradient (the clip coefficient). */
+    scale: N,
   ): void;
   adamwMixed(
     d: N,
@@ -127,6 +129,8 @@ export interface NativeAddon {
     decay: N,
     correction1: N,
     correction2: N,
+    /** 0, or the address of one f32 that multiplies the gradient (the clip coefficient). */
+    scale: N,
   ): void;
   rope(
     d: N,

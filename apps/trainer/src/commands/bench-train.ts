@@ -107,10 +107,11 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
       mark();
       T.add(ce, aux).backward();
       mark();
-      const norm = T.clipGradNorm(params, 1.0);
+      // the clip coefficient is applied by AdamW as it reads each gradient (no pass of its own)
+      const { norm, scale } = T.gradNormScale(params, 1.0);
       const read = T.concat([T.cast(ce, 'f32').reshape([1]), T.cast(norm, 'f32').reshape([1])]).toArray();
       mark();
-      optimizer.stepOnce();
+      optimizer.stepOnce({ gradScale: scale });
       optimizer.zeroGrad();
       mark();
       if (timed)

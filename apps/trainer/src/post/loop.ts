@@ -434,6 +434,7 @@ async function postLocked(
     const scope = new T.Scope();
     let values: number[];
     let tokens: number;
+    let clipScale: T.Tensor | null = null;
     try {
       const rows =
         config.kind === 'sft'
@@ -468,8 +469,10 @@ async function postLocked(
         rewards = [dpo.chosenRewards_P, dpo.rejectedRewards_P];
       } else main = assistantLoss(out.logits_BSV, targets);
       T.add(main, aux).backward();
-      // One read back per step: loss, aux, gradient norm and the rewards.
-      const norm = T.clipGradNorm(placed.parameters(), o.clip);
+      // One read back per step: loss, aux, gradient norm and the rewards. The clip coefficient
+      // stays on the device for AdamW to apply as it reads the gradients.
+      const { norm, scale } = T.gradNormScale(placed.parameters(), o.clip);
+      clipScale = scale.alias({ track: false }); // outlives the step's scope
       values = Array.from(
         T.noGrad(() =>
           T.concat([main, aux, norm, ...rewards].map((t) => T.cast(t, 'f32').reshape([-1]))).toArray(),
@@ -480,13 +483,15 @@ async function postLocked(
     }
     const [loss, aux, gradNorm] = values as [number, number, number];
     if (!Number.isFinite(loss)) {
+      clipScale?.dispose();
       optimizer.zeroGrad();
       stoppedEarly = `step ${step}: the loss is ${loss}; stopped. ${lastSaved === null ? 'No checkpoint was written yet.' : `The last good checkpoint is ${checkpointDir(runDir, lastSaved)}.`}`;
       log(stoppedEarly);
       step--;
       break;
     }
-    optimizer.stepOnce();
+    optimizer.stepOnce({ gradScale: clipScale! });
+    clipScale!.dispose();
     optimizer.zeroGrad();
     tokensSeen += tokens;
     Object.assign(record, {

@@ -69,9 +69,6 @@ registerKernel(
   'add_inplace',
   'cuda',
   ([dst, src], { alpha }) => {
-    if (dst!.dtype !== src!.dtype)
-      throw new TypeError(`add_inplace (cuda): dtypes differ (${dst!.describe()} += ${src!.describe()})`);
-    if (dst!.dtype === 'bool') throw new TypeError(`add_inplace (cuda): ${dst!.describe()} is bool`);
     const { meta } = layoutMeta('add_inplace', dst!.shape, [
       dst!.strides,
       broadcastStrides(src!, dst!.shape),

@@ -51,42 +51,61 @@ export const cases: Case[] = [
         return notes.toString();
       }),
   },
-  ...(['bf16', 'f32'] as const).map(
-    (gradDType): Case => ({
-      name: `adamw_step_mixed kernel, 5 steps: bf16 parameter, ${gradDType} gradient, f32 master and moments`,
-      run: () =>
-        scoped(() => {
-          const n = 100_003;
-          const param = randn([n], 'bf16');
-          const master = { cpu: T.clone(param.cpu), cuda: T.cast(param.cuda, 'f32') };
-          const p = { cpu: T.cast(param.cpu, 'bf16'), cuda: param.cuda };
-          const m = { cpu: T.zeros([n]), cuda: T.zeros([n], { device: 'cuda' }) };
-          const v = { cpu: T.zeros([n]), cuda: T.zeros([n], { device: 'cuda' }) };
-          for (let step = 1; step <= 5; step++) {
-            const g = randn([n], gradDType, 1e-2 * step);
-            const attrs = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step };
-            const gcpu = gradDType === 'bf16' ? T.cast(g.cpu, 'bf16') : g.cpu;
-            T.runKernel('adamw_step_mixed', 'cuda', [p.cuda, g.cuda, master.cuda, m.cuda, v.cuda], attrs);
-            T.runKernel('adamw_step_mixed', 'cpu', [p.cpu, gcpu, master.cpu, m.cpu, v.cpu], attrs);
-          }
-          const notes = new Notes();
-          notes.add(compare('master', master.cuda, master.cpu, { atol: 1e-6, rtol: 1e-5 }));
-          notes.add(compare('exp_avg', m.cuda, m.cpu, { atol: 1e-7, rtol: 1e-5 }));
-          notes.add(compare('exp_avg_sq', v.cuda, v.cpu, { atol: 1e-9, rtol: 1e-5 }));
-          // the bf16 parameter is its own master rounded to nearest-even, exactly
-          const own = T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(valuesOf(master.cuda) as Float32Array));
-          const got = valuesOf(p.cuda);
-          for (let i = 0; i < n; i++) {
-            if (got[i] !== own[i])
-              throw new Error(
-                `param ${i}: ${got[i]} is not the master ${valuesOf(master.cuda)[i]} rounded (${own[i]})`,
+  // aligned storage takes the 8-wide loop (plus a scalar tail of 3); a view one element in takes
+  // the scalar loop; steps 3-5 multiply the gradient by a device scale (the clip coefficient)
+  ...(['bf16', 'f32'] as const).flatMap((gradDType) =>
+    [0, 1].map(
+      (offset): Case => ({
+        name: `adamw_step_mixed kernel, 5 steps: bf16 parameter, ${gradDType} gradient, f32 master and moments, ${offset ? 'views one element in (unaligned)' : 'aligned'}, gradient scale on steps 3-5`,
+        run: () =>
+          scoped(() => {
+            const n = 100_003;
+            const view = <X extends T.Tensor>(t: X) => (offset ? t.slice([offset, offset + n]) : t) as X;
+            const param = randn([n + offset], 'bf16');
+            const master = { cpu: view(T.clone(param.cpu)), cuda: view(T.cast(param.cuda, 'f32')) };
+            const p = { cpu: view(T.cast(param.cpu, 'bf16')), cuda: view(param.cuda) };
+            const zeros = (device: string) => view(T.zeros([n + offset], { device }));
+            const m = { cpu: zeros('cpu'), cuda: zeros('cuda') };
+            const v = { cpu: zeros('cpu'), cuda: zeros('cuda') };
+            for (let step = 1; step <= 5; step++) {
+              const g = randn([n + offset], gradDType, 1e-2 * step);
+              const attrs = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step };
+              const gcpu = view(gradDType === 'bf16' ? T.cast(g.cpu, 'bf16') : g.cpu);
+              const scale = step >= 3 ? [T.tensor([0.37]), T.tensor([0.37], { device: 'cuda' })] : [];
+              const cpuScale = scale.slice(0, 1);
+              const cudaScale = scale.slice(1);
+              T.runKernel(
+                'adamw_step_mixed',
+                'cuda',
+                [p.cuda, view(g.cuda), master.cuda, m.cuda, v.cuda, ...cudaScale],
+                attrs,
               );
-          }
-          // and within one bf16 step of the CPU's (masters differ by f32 rounding near a tie)
-          notes.add(compare('param', p.cuda, T.cast(p.cpu, 'f32'), { atol: 1e-6, rtol: 8e-3 }));
-          return notes.toString();
-        }),
-    }),
+              T.runKernel(
+                'adamw_step_mixed',
+                'cpu',
+                [p.cpu, gcpu, master.cpu, m.cpu, v.cpu, ...cpuScale],
+                attrs,
+              );
+            }
+            const notes = new Notes();
+            notes.add(compare('master', master.cuda, master.cpu, { atol: 1e-6, rtol: 1e-5 }));
+            notes.add(compare('exp_avg', m.cuda, m.cpu, { atol: 1e-7, rtol: 1e-5 }));
+            notes.add(compare('exp_avg_sq', v.cuda, v.cpu, { atol: 1e-9, rtol: 1e-5 }));
+            // the bf16 parameter is its own master rounded to nearest-even, exactly
+            const own = T.bf16BitsToF32Array(T.f32ArrayToBf16Bits(valuesOf(master.cuda) as Float32Array));
+            const got = valuesOf(p.cuda);
+            for (let i = 0; i < n; i++) {
+              if (got[i] !== own[i])
+                throw new Error(
+                  `param ${i}: ${got[i]} is not the master ${valuesOf(master.cuda)[i]} rounded (${own[i]})`,
+                );
+            }
+            // and within one bf16 step of the CPU's (masters differ by f32 rounding near a tie)
+            notes.add(compare('param', p.cuda, T.cast(p.cpu, 'f32'), { atol: 1e-6, rtol: 8e-3 }));
+            return notes.toString();
+          }),
+      }),
+    ),
   ),
   {
     name: 'AdamW on bf16 parameters (mixed precision): 5 steps on cuda vs cpu, with state dict',

@@ -192,6 +192,25 @@ describe('autograd mechanics', () => {
     expectAllClose(x, [1.5, 1.5]);
   });
 
+  it('in-place updates check the source once, in the op, for every backend', () => {
+    const dst = T.zeros([2, 3]);
+    expect(() => T.copyInPlace(dst, T.zeros([2, 3], { dtype: 'i32' }))).toThrow(
+      'copyInPlace: dtypes differ (f32[2,3] on cpu <- i32[2,3] on cpu); cast the source first',
+    );
+    expect(() => T.addInPlace(dst, T.zeros([3], { dtype: 'f64' }))).toThrow(/^addInPlace: dtypes differ/);
+    // a source that would grow the destination is refused; one that broadcasts into it is fine
+    expect(() => T.copyInPlace(T.zeros([3]), T.zeros([2, 3]))).toThrow(
+      "copyInPlace: f32[2,3] on cpu does not broadcast to the destination's shape [3]",
+    );
+    expect(() => T.addInPlace(dst, T.zeros([4]))).toThrow(/^addInPlace: .*broadcast/);
+    expect(() => T.addInPlace(T.zeros([2], { dtype: 'bool' }), T.zeros([2], { dtype: 'bool' }))).toThrow(
+      'addInPlace: bool[2] on cpu is bool; add needs numbers',
+    );
+    T.copyInPlace(dst, T.tensor([1, 2, 3]));
+    T.addInPlace(dst, T.tensor([[1], [2]]), 2);
+    expect(Array.from(dst.toArray() as Float32Array)).toEqual([3, 4, 5, 5, 6, 7]);
+  });
+
   it('custom functions use their hand-written backward', () => {
     // forward x^2, backward deliberately 10 * g: the gradient comes from the rule, not the value
     const op = T.customOp<number>('scaled', {

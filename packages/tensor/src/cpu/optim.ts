@@ -1,6 +1,8 @@
 // The fused AdamW update on CPU: one pass over param, grad and both moments, in place; and its
 // mixed-precision form, where a bf16 parameter (raw bits on this backend) is re-rounded from an f32
-// master copy that takes the update. Test: cd packages/tensor && npx vitest run src/optim
+// master copy that takes the update. An optional scale input (one f32: the clip coefficient)
+// multiplies the gradient as it is read, rounded as mul(grad, scale) would round it. Sizes and dtypes are checked once by the optimizer (optim/optimizer.ts).
+// Test: cd packages/tensor && npx vitest run src/optim
 
 import type { OpAttrs } from '../core/op-types.js';
 import { registerKernel } from '../core/registry.js';
@@ -25,39 +27,40 @@ function adamw(p: FloatArray, g: FloatArray, m1: FloatArray, m2: FloatArray, a: 
   }
 }
 
-/** A gradient as numbers: bf16 is stored as raw bits on this backend, so it is widened first. */
-function gradValues(grad: Tensor): FloatArray {
-  return grad.dtype === 'bf16'
-    ? bf16BitsToF32Array(dense(grad) as unknown as Uint16Array)
-    : dense<FloatArray>(grad);
+/**
+ * A gradient as numbers: bf16 is stored as raw bits on this backend, so it is widened first; with
+ * a scale, a scaled copy, each product rounded to f32 as mul(grad, scale) rounds it (f64 stays f64).
+ */
+function gradValues(grad: Tensor, scale: Tensor | undefined): FloatArray {
+  const values =
+    grad.dtype === 'bf16'
+      ? bf16BitsToF32Array(dense(grad) as unknown as Uint16Array)
+      : dense<FloatArray>(grad);
+  if (!scale) return values;
+  const s = dense<FloatArray>(scale)[0]!;
+  const scaled = grad.dtype === 'f64' ? new Float64Array(values.length) : new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) scaled[i] = values[i]! * s;
+  return scaled;
 }
 
-registerKernel('adamw_step', 'cpu', ([param, grad, m, v], attrs) => {
+registerKernel('adamw_step', 'cpu', ([param, grad, m, v, scale], attrs) => {
   if (param!.dtype === 'bf16')
     throw new TypeError(
       `adamw_step (cpu): a bf16 parameter ${param!.describe()} needs adamw_step_mixed (f32 master weights)`,
     );
-  adamw(dense<FloatArray>(param!), gradValues(grad!), dense<FloatArray>(m!), dense<FloatArray>(v!), attrs);
+  adamw(
+    dense<FloatArray>(param!),
+    gradValues(grad!, scale),
+    dense<FloatArray>(m!),
+    dense<FloatArray>(v!),
+    attrs,
+  );
   return [];
 });
 
-registerKernel('adamw_step_mixed', 'cpu', ([param, grad, master, m, v], attrs) => {
-  const where = 'adamw_step_mixed (cpu)';
-  if (param!.dtype !== 'bf16')
-    throw new TypeError(`${where}: the parameter must be bf16, got ${param!.describe()}`);
-  for (const [what, t] of [
-    ['master', master!],
-    ['exp_avg', m!],
-    ['exp_avg_sq', v!],
-  ] as Array<[string, Tensor]>) {
-    if (t.dtype !== 'f32') throw new TypeError(`${where}: ${what} must be f32, got ${t.describe()}`);
-  }
-  for (const t of [grad!, master!, m!, v!]) {
-    if (t.size !== param!.size)
-      throw new RangeError(`${where}: ${t.describe()} does not match the parameter ${param!.describe()}`);
-  }
+registerKernel('adamw_step_mixed', 'cpu', ([param, grad, master, m, v, scale], attrs) => {
   const upper = dense<FloatArray>(master!);
-  adamw(upper, gradValues(grad!), dense<FloatArray>(m!), dense<FloatArray>(v!), attrs);
+  adamw(upper, gradValues(grad!, scale), dense<FloatArray>(m!), dense<FloatArray>(v!), attrs);
   const bits = dense(param!) as unknown as Uint16Array;
   for (let i = 0; i < upper.length; i++) bits[i] = f32ToBf16Bits(upper[i]!);
   return [];

@@ -6,7 +6,7 @@ import { isGradEnabled, noGrad } from '../autograd/mode.js';
 import { recordNode } from '../autograd/record.js';
 import type { DType } from '../core/dtype.js';
 import { hooks } from '../core/hooks.js';
-import { formatShape, normalizeAxis } from '../core/shape.js';
+import { broadcastShapes, formatShape, normalizeAxis } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { onesLike } from './creation.js';
 import { commonDevice, runKernel, runOp } from './dispatch.js';
@@ -71,15 +71,31 @@ function assertNoGradTarget(op: string, dst: Tensor): void {
   }
 }
 
+/** An in-place source must have dst's dtype and broadcast to dst's shape (dst cannot grow). */
+function requireInPlaceSource(op: string, dst: Tensor, src: Tensor): void {
+  if (dst.dtype !== src.dtype)
+    throw new TypeError(
+      `${op}: dtypes differ (${dst.describe()} <- ${src.describe()}); cast the source first`,
+    );
+  const shape = broadcastShapes(op, dst.shape, src.shape);
+  if (shape.length !== dst.rank || shape.some((n, i) => n !== dst.shape[i]))
+    throw new RangeError(
+      `${op}: ${src.describe()} does not broadcast to the destination's shape ${formatShape(dst.shape)}`,
+    );
+}
+
 /** dst += alpha * src, in place (optimizers and accumulation only). */
 export function addInPlace(dst: Tensor, src: Tensor, alpha = 1): void {
   assertNoGradTarget('addInPlace', dst);
+  requireInPlaceSource('addInPlace', dst, src);
+  if (dst.dtype === 'bool') throw new TypeError(`addInPlace: ${dst.describe()} is bool; add needs numbers`);
   runKernel('add_inplace', commonDevice('addInPlace', [dst, src]), [dst, src], { alpha });
 }
 
 /** dst[...] = src, in place. */
 export function copyInPlace(dst: Tensor, src: Tensor): void {
   assertNoGradTarget('copyInPlace', dst);
+  requireInPlaceSource('copyInPlace', dst, src);
   runKernel('copy_inplace', commonDevice('copyInPlace', [dst, src]), [dst, src], {});
 }
 

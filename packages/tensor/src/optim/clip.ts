@@ -1,5 +1,6 @@
 // Gradient clipping by global L2 norm, computed on the device: the norm comes back as a 0-d
-// tensor and the scale is applied without reading it on the host (no sync in the train step).
+// tensor and the scale is applied without reading it on the host (no sync in the train step),
+// either here (clipGradNorm) or by the optimizer as it reads the gradients (gradNormScale).
 // Test: cd packages/tensor && npx vitest run src/optim
 
 import { noGrad } from '../autograd/mode.js';
@@ -9,8 +10,12 @@ import { add, div, minimum, mul, sqrt } from '../ops/elementwise.js';
 import { cast, copyInPlace } from '../ops/layout.js';
 import { sumSquares } from '../ops/reduce.js';
 
-/** Scales every .grad so that their joint L2 norm is at most maxNorm; returns the norm before. */
-export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {
+/**
+ * The joint L2 norm of every .grad and torch's clip coefficient min(maxNorm / (norm + 1e-6), 1),
+ * both on the device (f32; f64 when the gradients are f64), the gradients untouched: pass `scale`
+ * to the optimizer's stepOnce({ gradScale }) and the update applies it as it reads each gradient.
+ */
+export function gradNormScale(params: Tensor[], maxNorm: number): { norm: Tensor; scale: Tensor } {
   if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: maxNorm must be > 0, got ${maxNorm}`);
   return noGrad(() =>
     tidy(() => {
@@ -23,10 +28,24 @@ export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {
       }
       const norm = sqrt(total!);
       // torch.nn.utils.clip_grad_norm_: coef = min(max_norm / (norm + 1e-6), 1)
-      const coef = minimum(div(maxNorm, add(norm, 1e-6)), 1);
-      for (const g of grads)
-        tidy(() => copyInPlace(g, mul(g, coef.dtype === g.dtype ? coef : cast(coef, g.dtype))));
-      return norm;
+      return { norm, scale: minimum(div(maxNorm, add(norm, 1e-6)), 1) };
     }),
   );
+}
+
+/** Scales every .grad so that their joint L2 norm is at most maxNorm; returns the norm before. */
+export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {
+  const { norm, scale } = gradNormScale(params, maxNorm);
+  noGrad(() => {
+    for (const p of params)
+      if (p.grad)
+        tidy(() =>
+          copyInPlace(
+            p.grad!,
+            mul(p.grad!, scale.dtype === p.grad!.dtype ? scale : cast(scale, p.grad!.dtype)),
+          ),
+        );
+  });
+  scale.dispose();
+  return norm;
 }

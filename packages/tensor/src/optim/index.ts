@@ -1,5 +1,5 @@
 // Test: cd packages/tensor && npx vitest run src/optim
-export { clipGradNorm } from './clip.js';
+export { clipGradNorm, gradNormScale } from './clip.js';
 export {
   AdamW,
   type AdamWOptions,

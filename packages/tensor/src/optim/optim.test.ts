@@ -178,18 +178,63 @@ describe('AdamW, mixed precision (bf16 parameter, f32 master)', () => {
     expectAllClose(approx, T.bf16BitsToF32Array(Uint16Array.from(full)), { atol: 2e-2, rtol: 1e-2 });
   });
 
-  it('rejects a non-bf16 parameter in the mixed kernel, naming it', () => {
-    const p = T.zeros([3]);
-    const f = () =>
-      T.runKernel('adamw_step_mixed', 'cpu', [p, p, p, p, p], {
-        lr: 1,
-        beta1: 0.9,
-        beta2: 0.9,
-        eps: 1e-8,
-        weightDecay: 0,
-        step: 1,
-      });
-    expect(f).toThrow(/adamw_step_mixed \(cpu\): the parameter must be bf16/);
+  it('AdamW checks its inputs once, before any backend: a gradient of another size is named', () => {
+    const p = T.zeros([3], { requiresGrad: true });
+    const opt = new T.AdamW([p]);
+    p.grad = T.zeros([4]);
+    expect(() => opt.stepOnce()).toThrow(
+      'AdamW, parameter 0 (f32[3] on cpu): f32[4] on cpu does not match its size',
+    );
+    p.grad = T.zeros([3]);
+    expect(() => opt.stepOnce({ gradScale: T.tensor([1, 1]) })).toThrow(
+      'optimizer step: gradScale must be one f32 (or f64) value, got f32[2] on cpu',
+    );
+  });
+
+  it('a gradScale from gradNormScale gives exactly the step of clipGradNorm then stepOnce', () => {
+    for (const dtype of ['f32', 'f64'] as const) {
+      const make = () => {
+        const params = [
+          T.tensor([0.5, -1, 2, 3], { dtype, requiresGrad: true }),
+          T.tensor(
+            [
+              [1, -2],
+              [0.25, 4],
+            ],
+            { dtype, requiresGrad: true },
+          ),
+        ];
+        const grads = [
+          T.tensor([3, -4, 12, 0.5], { dtype }),
+          T.tensor(
+            [
+              [1, 7],
+              [-2, 0.125],
+            ],
+            { dtype },
+          ),
+        ];
+        params.forEach((p, i) => {
+          p.grad = grads[i]!;
+        });
+        return { params, opt: new T.AdamW(params, { lr: 0.1, weightDecay: 0.1 }) };
+      };
+      const clipped = make();
+      const norm = T.clipGradNorm(clipped.params, 1);
+      clipped.opt.stepOnce();
+      const fused = make();
+      const { norm: norm2, scale } = T.gradNormScale(fused.params, 1);
+      expect(scale.item()).toBeLessThan(0.1); // the norm is about 15: the coefficient clips
+      fused.opt.stepOnce({ gradScale: scale });
+      expect(norm2.item()).toBe(norm.item());
+      fused.params.forEach((p, i) =>
+        expect(Array.from(p.toArray() as Float32Array)).toEqual(
+          Array.from(clipped.params[i]!.toArray() as Float32Array),
+        ),
+      );
+      // the gradients themselves are left as they were
+      expect(Array.from(fused.params[0]!.grad!.toArray() as Float32Array)).toEqual([3, -4, 12, 0.5]);
+    }
   });
 
   it('adamw_step widens a bf16 gradient (same update as its f32 values) and refuses a bf16 parameter', () => {

@@ -31,10 +31,28 @@ export abstract class Optimizer {
   /** State tensors per slot, one entry per parameter; null where a parameter has none in that slot. */
   protected abstract slots(): Record<string, Array<Tensor | null>>;
 
-  /** One update from the accumulated .grad of each parameter; parameters without grad are skipped. */
-  stepOnce(): void {
+  /** The gradient multiplier of the step being taken (null: none). */
+  protected gradScale: Tensor | null = null;
+
+  /**
+   * One update from the accumulated .grad of each parameter; parameters without grad are skipped.
+   * `gradScale` (one f32 value on the parameters' device, e.g. gradNormScale's clip coefficient;
+   * f64 with f64 gradients on the CPU)
+   * multiplies every gradient as the update reads it, so clipping costs no pass over the gradients.
+   */
+  stepOnce(options: { gradScale?: Tensor } = {}): void {
+    const scale = options.gradScale ?? null;
+    if (scale && (scale.size !== 1 || (scale.dtype !== 'f32' && scale.dtype !== 'f64')))
+      throw new TypeError(
+        `optimizer step: gradScale must be one f32 (or f64) value, got ${scale.describe()}`,
+      );
     this.step++;
-    noGrad(() => tidy(() => this.update()));
+    this.gradScale = scale;
+    try {
+      noGrad(() => tidy(() => this.update()));
+    } finally {
+      this.gradScale = null;
+    }
   }
 
   zeroGrad(): void {
@@ -150,18 +168,36 @@ export class AdamW extends Optimizer {
       weightDecay: this.weightDecay,
       step: this.step,
     };
+    const scale = this.gradScale ? [this.gradScale] : [];
     this.params.forEach((p, i) => {
       if (!p.grad) return;
       const master = this.master[i];
-      if (master)
-        runKernel(
-          'adamw_step_mixed',
-          p.device,
-          [p, p.grad, master, this.expAvg[i]!, this.expAvgSq[i]!],
-          attrs,
-        );
-      else runKernel('adamw_step', p.device, [p, p.grad, this.expAvg[i]!, this.expAvgSq[i]!], attrs);
+      const inputs = [p, p.grad, ...(master ? [master] : []), this.expAvg[i]!, this.expAvgSq[i]!, ...scale];
+      requireAdamWInputs(i, inputs, master !== null);
+      runKernel(master ? 'adamw_step_mixed' : 'adamw_step', p.device, inputs, attrs);
     });
+  }
+}
+
+/**
+ * The checks every backend's AdamW kernel relies on, made once here: one device, the gradient and
+ * every state tensor the parameter's size, and for the mixed step a bf16 parameter with f32 master
+ * weights and moments.
+ */
+function requireAdamWInputs(index: number, inputs: Tensor[], mixed: boolean): void {
+  const [param, ...rest] = inputs as [Tensor, ...Tensor[]];
+  const where = `AdamW, parameter ${index} (${param.describe()})`;
+  for (const t of rest)
+    if (t.device !== param.device)
+      throw new Error(`${where}: ${t.describe()} is on ${t.device}, the parameter on ${param.device}`);
+  const state = rest.slice(0, mixed ? 4 : 3); // grad, (master,) exp_avg, exp_avg_sq
+  for (const t of state)
+    if (t.size !== param.size) throw new RangeError(`${where}: ${t.describe()} does not match its size`);
+  if (mixed) {
+    if (param.dtype !== 'bf16') throw new TypeError(`${where}: the mixed step needs a bf16 parameter`);
+    for (const t of state.slice(1))
+      if (t.dtype !== 'f32')
+        throw new TypeError(`${where}: master weights and moments must be f32, got ${t.describe()}`);
   }
 }
 
@@ -202,7 +238,8 @@ export class SGD extends Optimizer {
   update(): void {
     this.params.forEach((p, i) => {
       if (!p.grad) return;
-      let g = this.weightDecay ? add(p.grad, mul(p, this.weightDecay)) : p.grad;
+      const grad = this.gradScale ? mul(p.grad, this.gradScale) : p.grad;
+      let g = this.weightDecay ? add(grad, mul(p, this.weightDecay)) : grad;
       if (this.momentum) {
         const buf = this.buffers[i]!;
         // torch.optim.SGD: buf = momentum * buf + g (the first step takes g as is)
