@@ -39,9 +39,11 @@ class OriginalLongRoPE(torch.nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        scaling = config.rope_scaling
+        # transformers v5 keeps every rope field (theta included) in rope_parameters, which is what
+        # config.json gets and our loader reads; v4 had rope_scaling and rope_theta apart.
+        scaling = getattr(config, "rope_parameters", None) or config.rope_scaling
         self.dim = config.hidden_size // config.num_attention_heads
-        self.base = config.rope_theta
+        self.base = scaling.get("rope_theta", getattr(config, "rope_theta", None))
         self.short_factor = scaling["short_factor"]
         self.long_factor = scaling["long_factor"]
         self.short_mscale = scaling["short_mscale"]
