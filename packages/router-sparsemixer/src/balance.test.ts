@@ -1,11 +1,12 @@
 // The load-balancing loss: its value against the closed form, its gradient (through P only), the
 // sum over layers (alpha * L at perfect balance; not transformers' pooled form), and the global mode: with an in-process all-reduce over 2-4 ranks, f equals f over the
-// concatenated batch.
+// concatenated batch; with the summed table of 3 micro-batches (counts_LF), the mean of the
+// micro-batches' losses and its gradient equal the concatenated batch's.
 // Run: cd packages/router-sparsemixer && npx vitest run src/balance
 import * as T from '@grin-moe/tensor';
 import { expectAllClose } from '@grin-moe/tensor/testing';
 import { describe, expect, it } from 'vitest';
-import { type BalanceStats, balanceLoss, balanceStats, getRouter } from './index.js';
+import { type BalanceStats, balanceCounts, balanceLoss, balanceStats, getRouter } from './index.js';
 
 function routeBatch(seed: number, Tn: number, E: number) {
   const logits = T.randn([Tn, E], { dtype: 'f64', generator: new T.Generator(seed) }).setRequiresGrad();
@@ -121,12 +122,63 @@ describe('balance loss', () => {
     },
   );
 
+  it('micro-batches balanced with the summed table of all of them give the concatenated batch', async () => {
+    const E = 5;
+    // Two layers, three equal micro-batches of 6 tokens; logits are leaves, as the router weights' gradient flows through them.
+    const micros = [0, 1, 2].map((m) => [routeBatch(40 + m, 6, E), routeBatch(50 + m, 6, E)]);
+    const summed = micros
+      .map((layers) => balanceCounts(layers.map((l) => l.stats)))
+      .reduce((a, b) => T.add(a, b));
+    let mean: T.Tensor | null = null;
+    for (const layers of micros) {
+      const { loss } = await balanceLoss(
+        layers.map((l) => l.stats),
+        { alpha: 0.02, mode: 'global', counts_LF: summed },
+      );
+      const term = T.div(loss, micros.length);
+      mean = mean ? T.add(mean, term) : term;
+    }
+    mean!.backward();
+    const gradients = micros.flatMap((layers) => layers.map((l) => l.logits.grad!.toList() as number[][]));
+    // The concatenated batch: each layer's logits joined, routed as one batch (the routers here are
+    // deterministic, so the picks are the same).
+    const joined = [0, 1].map((layer) =>
+      T.concat(
+        micros.map((layers) => layers[layer]!.logits.detach()),
+        0,
+      ).setRequiresGrad(),
+    );
+    const stats = joined.map((logits) => {
+      const out = getRouter('gshard-top2').route(logits, { training: true });
+      return balanceStats(out.experts_TK, out.probs_TE);
+    });
+    const whole = await balanceLoss(stats, { alpha: 0.02, mode: 'local' });
+    expectAllClose(mean!, [whole.loss.item() as number], { atol: 1e-15, rtol: 1e-12 });
+    whole.loss.backward();
+    joined.forEach((logits, layer) => {
+      const rows = logits.grad!.toList() as number[][];
+      micros.forEach((_, m) =>
+        expectAllClose(gradients[m * 2 + layer]!.flat(), rows.slice(m * 6, (m + 1) * 6).flat(), {
+          atol: 1e-15,
+          rtol: 1e-12,
+        }),
+      );
+    });
+  });
+
   it('refuses bad options', async () => {
     const { stats } = routeBatch(3, 4, 3);
     await expect(balanceLoss([stats], { alpha: 1, mode: 'global' })).rejects.toThrow(/needs an allReduce/);
     await expect(balanceLoss([stats], { alpha: -1, mode: 'local' })).rejects.toThrow(/alpha must be >= 0/);
     await expect(balanceLoss([stats], { alpha: 1, mode: 'lokal' as 'local' })).rejects.toThrow(
       /unknown mode 'lokal'; valid modes: local, global/,
+    );
+    const table = balanceCounts([stats]);
+    await expect(balanceLoss([stats], { alpha: 1, mode: 'local', counts_LF: table })).rejects.toThrow(
+      /counts_LF must be a \[1,4\] table \(balanceCounts\) in global mode/,
+    );
+    await expect(balanceLoss([stats, stats], { alpha: 1, mode: 'global', counts_LF: table })).rejects.toThrow(
+      /counts_LF must be a \[2,4\] table/,
     );
   });
 });

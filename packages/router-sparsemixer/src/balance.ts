@@ -2,7 +2,9 @@
 // over all K picks and P_i the mean over tokens of the full softmax. GRIN counts load globally:
 // counts and T are all-reduced over the data-parallel group before f is formed, while P stays
 // local because it carries the gradient. Counting happens in the forward (no sync); the
-// all-reduce of every layer's counts happens once, after it.
+// all-reduce of every layer's counts happens once, after it. With gradient accumulation the counts
+// of the whole accumulated batch (`balanceCounts` summed over micro-batches) can stand in for the
+// micro-batch's own, so every micro-batch is balanced against the same f.
 // Test: cd packages/router-sparsemixer && npx vitest run src/balance
 import {
   add,
@@ -56,6 +58,30 @@ export interface BalanceLossOptions {
   alpha: number;
   mode: BalanceMode;
   allReduce?: AllReduceSum;
+  /**
+   * Global mode only: the [L, E+1] table (`balanceCounts`) of the larger batch these statistics
+   * belong to, already summed over it (its micro-batches and ranks). It replaces this batch's own
+   * counts, and nothing is all-reduced.
+   */
+  counts_LF?: Tensor;
+}
+
+/** Every layer's counts and its picks (tokens x K) as one [L, E+1] table: what global mode sums. */
+export function balanceCounts(stats: BalanceStats[]): Tensor {
+  if (stats.length === 0) throw new Error('balanceCounts: no layers');
+  const E = stats[0]!.counts_E.shape[0]!;
+  const dtype = stats[0]!.counts_E.dtype;
+  return noGrad(() =>
+    concat(
+      stats.map((s) =>
+        concat([s.counts_E, full([1], s.tokens * s.topK, { dtype, device: s.counts_E.device })], 0).reshape([
+          1,
+          E + 1,
+        ]),
+      ),
+      0,
+    ),
+  );
 }
 
 /**
@@ -70,26 +96,22 @@ export async function balanceLoss(
   if (stats.length === 0) throw new Error('balanceLoss: no layers');
   if (!(options.alpha >= 0)) throw new RangeError(`balanceLoss: alpha must be >= 0, got ${options.alpha}`);
   const E = stats[0]!.counts_E.shape[0]!;
-  const dtype = stats[0]!.counts_E.dtype;
+  if (options.counts_LF) {
+    const expected = [stats.length, E + 1];
+    if (options.mode !== 'global' || options.counts_LF.shape.join() !== expected.join())
+      throw new Error(
+        `balanceLoss: counts_LF must be a [${expected}] table (balanceCounts) in global mode, got ${options.counts_LF.describe()} in mode '${options.mode}'`,
+      );
+  }
   // Row l holds layer l's counts and its token count: [L, E+1].
-  let table_LF = noGrad(() =>
-    concat(
-      stats.map((s) =>
-        concat([s.counts_E, full([1], s.tokens * s.topK, { dtype, device: s.counts_E.device })], 0).reshape([
-          1,
-          E + 1,
-        ]),
-      ),
-      0,
-    ),
-  );
-  if (options.mode === 'global') {
+  let table_LF = options.counts_LF ? options.counts_LF.alias() : balanceCounts(stats);
+  if (options.mode === 'global' && !options.counts_LF) {
     if (!options.allReduce)
       throw new Error("balanceLoss: mode 'global' needs an allReduce (the data-parallel group's sum)");
     const local = table_LF;
     table_LF = await options.allReduce(local);
     if (table_LF !== local) local.dispose();
-  } else if (options.mode !== 'local') {
+  } else if (options.mode !== 'local' && options.mode !== 'global') {
     throw new Error(`balanceLoss: unknown mode '${options.mode as string}'; valid modes: local, global`);
   }
   const result = tidy(() => {

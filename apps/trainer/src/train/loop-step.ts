@@ -1,11 +1,14 @@
 // The step of `grin train`: gradient accumulation over micro-batches (this rank's rows of each),
-// cross-entropy plus the load-balancing loss, gradients finished across ranks, clipped, and AdamW
-// applied unless the loss is not finite. The loss sums stay on the device; a step reads them back
-// once, together with the gradient norm.
-// Test: cd apps/trainer && npx vitest run src/train/train.test.ts src/train/data-parallel.test.ts
+// cross-entropy plus the load-balancing loss (in global mode with gradAccum > 1, balanced against
+// the counts of the whole accumulated batch: balance-counts.ts), gradients finished across ranks,
+// clipped, and AdamW applied unless the loss is not finite. The loss sums stay on the device; a
+// step reads them back once, together with the gradient norm.
+// Test: cd apps/trainer && npx vitest run src/train/train.test.ts src/train/data-parallel.test.ts src/train/global-balance.test.ts
 import { nextTokenLoss } from '@grin-moe/model-grin';
 import { balanceLoss } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
+import { accumulatedCounts, balancesOverAccumulation } from './balance-counts.js';
+import { microBatchIds } from './loop-batch.js';
 import type { TrainRun } from './loop-state.js';
 
 export interface StepLosses {
@@ -20,8 +23,10 @@ export async function trainStep(run: TrainRun): Promise<StepLosses> {
   const { optimizer, par, placed } = run;
   const o = run.config.optim;
   optimizer.lr = run.schedule(run.step);
+  const counts_LF = balancesOverAccumulation(run.config) ? await accumulatedCounts(run) : null;
   let sums_2: T.Tensor | null = null;
-  for (let micro = 0; micro < o.gradAccum; micro++) sums_2 = await microStep(run, micro, sums_2);
+  for (let micro = 0; micro < o.gradAccum; micro++) sums_2 = await microStep(run, micro, sums_2, counts_LF);
+  counts_LF?.dispose();
   await par.finishGradients();
   const [localLossSum, localAuxSum, gradNorm] = T.tidy(() => {
     const norm = T.clipGradNorm(placed.parameters(), o.clip);
@@ -35,19 +40,21 @@ export async function trainStep(run: TrainRun): Promise<StepLosses> {
   return { loss, auxLoss: auxSum / o.gradAccum, gradNorm };
 }
 
-/** Forward and backward of one micro-batch; returns `sums_2` plus its (cross-entropy, aux) pair. */
-async function microStep(run: TrainRun, micro: number, sums_2: T.Tensor | null): Promise<T.Tensor> {
+/**
+ * Forward and backward of one micro-batch; returns `sums_2` plus its (cross-entropy, aux) pair.
+ * `counts_LF`: the whole accumulated batch's counts, or null to count this micro-batch's own.
+ */
+async function microStep(
+  run: TrainRun,
+  micro: number,
+  sums_2: T.Tensor | null,
+  counts_LF: T.Tensor | null,
+): Promise<T.Tensor> {
   const { config, par, generator } = run;
   const o = config.optim;
-  const first = ((run.step - 1) * o.gradAccum + micro) * o.batchSize;
   const scope = new T.Scope();
   try {
-    const shard = par.shard(first, o.batchSize); // this rank's rows of the global batch
-    const ids = T.tensor(run.data.train.sampler.rows(shard.first, shard.count), {
-      shape: [shard.count, config.data.seqLen],
-      dtype: 'i32',
-      device: run.placed.device,
-    });
+    const ids = microBatchIds(run, micro); // this rank's rows of the global micro-batch
     const draws = par.draws(generator);
     const out = par
       .model(run.placed, micro === o.gradAccum - 1)
@@ -58,6 +65,7 @@ async function microStep(run: TrainRun, micro: number, sums_2: T.Tensor | null):
       alpha: o.lbAlpha,
       mode: o.lbMode,
       allReduce: par.allReduce,
+      counts_LF: counts_LF ?? undefined,
     });
     const total = T.div(T.add(ce, aux), o.gradAccum);
     total.backward();
