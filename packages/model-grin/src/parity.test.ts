@@ -2,7 +2,7 @@
 // the next-token loss and EVERY parameter gradient, in f64 (tight) and f32 (1e-4 relative to each
 // tensor's scale); the v5 fused layout loads to identical logits; RoPE tables match.
 // Run: cd packages/model-grin && npx vitest run src/parity
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTensors, noGrad, type Tensor, zerosLike } from '@grin-moe/tensor';
@@ -12,16 +12,10 @@ import { loadModel } from './checkpoint.js';
 import { idsTensor, type ModelDType, nextTokenLoss, rotaryTables } from './model.js';
 
 const fixtureDir = (name: string) => join(__dirname, '..', 'fixtures', name);
-// mha-longrope-long (48 tokens past a 32-token original context, the original Phi-3.5-MoE longrope)
-// is made by tools/reference/longrope_dump.py on a machine with PyTorch; it joins once committed.
+// mha-longrope-long: 48 tokens past a 32-token original context with the original Phi-3.5-MoE
+// longrope (long factors and long mscale for every position), made by tools/reference/longrope_dump.py.
 const LONG = 'mha-longrope-long';
-if (!existsSync(fixtureDir(LONG)))
-  console.log(
-    `[parity] ${LONG} not dumped yet: python3 tools/reference/longrope_dump.py --out packages/model-grin/fixtures`,
-  );
-const FIXTURES = ['gqa2-window5', 'mqa-e6', 'mha-longrope', LONG].filter((name) =>
-  existsSync(fixtureDir(name)),
-);
+const FIXTURES = ['gqa2-window5', 'mqa-e6', 'mha-longrope', LONG];
 // f64 cannot reach 1e-9 against these dumps: transformers computes the RoPE tables and the
 // attention softmax in float32 even for a float64 model, so the reference itself carries float32
 // rounding (~1e-7 relative). Measured f64 errors are ~1e-6 of max|ref| at worst; f32 the same order.
