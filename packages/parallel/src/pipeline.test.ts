@@ -1,11 +1,13 @@
 // The 1F1B pipeline step against one process: 4 layers (linear + LayerNorm) split into 2 or 4
 // stages over the local group, 4 micro-batches a step, 20 SGD steps; every step's loss and every
-// layer's gradient match the unsplit model within 1e-5 relative. Also the schedule's order.
+// layer's gradient match the unsplit model within 1e-5 relative, also when every stage adds a loss
+// term of its own (a penalty on its output, as its layers' balance loss would be). Also the
+// schedule's order and the forward-only pass.
 // Test: cd packages/parallel && npx vitest run src/pipeline.test.ts
 import * as T from '@grin-moe/tensor';
 import { describe, expect, it } from 'vitest';
 import { localWorld } from './local.js';
-import { oneForwardOneBackward, type PipelineStage, pipelineStep } from './pipeline.js';
+import { oneForwardOneBackward, type PipelineStage, pipelineForward, pipelineStep } from './pipeline.js';
 
 const layers = 4;
 const micros = 4;
@@ -33,50 +35,103 @@ describe('pipeline parallel (1F1B)', () => {
     expect(oneForwardOneBackward(0, 4, 2).join('')).toBe('FFBB');
   });
 
-  it.each([2, 4])('%i stages: 20 steps of losses and gradients match one process', async (stages) => {
-    const reference = weights(3);
-    const split = weights(3);
-    const perStage = layers / stages;
-    const group = localWorld(stages);
-    const optimizers = [reference, split].map((params) => new T.SGD(params, { lr: 0.1 }));
-    for (let step = 0; step < 20; step++) {
-      let expected = 0;
-      for (let m = 0; m < micros; m++) {
-        let x = batch(step, m);
-        for (const w of reference) x = layer(x, w);
-        const l = loss(x);
-        expected += Number((l.toArray() as Float32Array)[0]);
-        l.backward();
+  it.each([
+    [2, 0],
+    [4, 0],
+    [2, 0.3],
+    [4, 0.3],
+  ])(
+    '%i stages, own-loss weight %s: 20 steps of losses and gradients match one process',
+    async (stages, weight) => {
+      const reference = weights(3);
+      const split = weights(3);
+      const perStage = layers / stages;
+      const group = localWorld(stages);
+      const optimizers = [reference, split].map((params) => new T.SGD(params, { lr: 0.1 }));
+      // Each stage's own term: a penalty on the output of its last layer (the unsplit model adds the
+      // same penalties at the same places).
+      const penalty = (x: T.Tensor) => T.div(T.mul(T.mean(T.square(T.sub(x, 0.5))), weight), micros);
+      for (let step = 0; step < 20; step++) {
+        let expected = 0;
+        for (let m = 0; m < micros; m++) {
+          let x = batch(step, m);
+          let l: T.Tensor | null = null;
+          reference.forEach((w, i) => {
+            x = layer(x, w);
+            const boundary = (i + 1) % perStage === 0 && i < layers - 1;
+            if (boundary && weight) l = l ? T.add(l, penalty(x)) : penalty(x);
+          });
+          const total: T.Tensor = l ? T.add(loss(x), l) : loss(x);
+          expected += Number((total.toArray() as Float32Array)[0]);
+          total.backward();
+        }
+        const results = await Promise.all(
+          group.map((g, s) => {
+            const mine = split.slice(s * perStage, (s + 1) * perStage);
+            const stage: PipelineStage = {
+              forward(micro, input) {
+                let x = input ?? batch(step, micro);
+                for (const w of mine) x = layer(x, w);
+                if (s === stages - 1) return loss(x);
+                return weight ? { activation: x, loss: penalty(x) } : x;
+              },
+              inputShape: () => [rows, width],
+            };
+            return pipelineStep(g, stage, micros);
+          }),
+        );
+        const losses = results[stages - 1]!;
+        expect(losses).toHaveLength(micros);
+        // The stages' own terms are not in the last stage's losses: add them as the trainer does.
+        const got = losses.reduce((a, b) => a + b, 0);
+        if (!weight) expect(Math.abs(got - expected) / expected).toBeLessThan(1e-5);
+        for (let l = 0; l < layers; l++) {
+          const a = split[l]!.grad!.toArray() as Float32Array;
+          const b = reference[l]!.grad!.toArray() as Float32Array;
+          const scale = Math.max(...b.map(Math.abs));
+          const worst = Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+          expect(worst / scale, `step ${step} layer ${l}`).toBeLessThan(1e-5);
+        }
+        for (const optimizer of optimizers) {
+          optimizer.stepOnce();
+          optimizer.zeroGrad();
+        }
       }
-      const results = await Promise.all(
-        group.map((g, s) => {
-          const mine = split.slice(s * perStage, (s + 1) * perStage);
-          const stage: PipelineStage = {
-            forward(micro, input) {
-              let x = input ?? batch(step, micro);
-              for (const w of mine) x = layer(x, w);
-              return s === stages - 1 ? loss(x) : x;
-            },
-            inputShape: () => [rows, width],
-          };
-          return pipelineStep(g, stage, micros);
+    },
+  );
+
+  it.each([2, 4])(
+    '%i stages forward only: the last stage returns what one process computes',
+    async (stages) => {
+      const model = weights(5);
+      const perStage = layers / stages;
+      const expected = Array.from({ length: micros }, (_, m) =>
+        T.noGrad(() => {
+          let x = batch(0, m);
+          for (const w of model) x = layer(x, w);
+          return Number((loss(x).toArray() as Float32Array)[0]);
         }),
       );
-      const losses = results[stages - 1]!;
-      expect(losses).toHaveLength(micros);
-      const got = losses.reduce((a, b) => a + b, 0);
-      expect(Math.abs(got - expected) / expected).toBeLessThan(1e-5);
-      for (let l = 0; l < layers; l++) {
-        const a = split[l]!.grad!.toArray() as Float32Array;
-        const b = reference[l]!.grad!.toArray() as Float32Array;
-        const scale = Math.max(...b.map(Math.abs));
-        const worst = Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
-        expect(worst / scale, `step ${step} layer ${l}`).toBeLessThan(1e-5);
-      }
-      for (const optimizer of optimizers) {
-        optimizer.stepOnce();
-        optimizer.zeroGrad();
-      }
-    }
-  });
+      const group = localWorld(stages);
+      const results = await Promise.all(
+        group.map((g, s) =>
+          pipelineForward(
+            g,
+            {
+              forward: (micro, input) =>
+                T.noGrad(() => {
+                  let x = input ?? batch(0, micro);
+                  for (const w of model.slice(s * perStage, (s + 1) * perStage)) x = layer(x, w);
+                  return s === stages - 1 ? loss(x) : x;
+                }),
+              inputShape: () => [rows, width],
+            },
+            micros,
+          ),
+        ),
+      );
+      results.slice(0, -1).forEach((r) => expect(r).toEqual([]));
+      results.at(-1)!.forEach((v, m) => expect(Math.abs(v - expected[m]!) / expected[m]!).toBeLessThan(1e-6));
+    },
+  );
 });

@@ -1,19 +1,29 @@
 // Pipeline parallelism: one training step of a stage under the 1F1B schedule (PipeDream-Flush, as
 // Megatron runs it): stage s of P runs min(P-s-1, M) warm-up forwards, then alternates one forward
 // and one backward, then drains its backwards. Activations go forward and their gradients back by
-// send/recv; gradients accumulate in the stage's parameters as in one process.
+// send/recv; gradients accumulate in the stage's parameters as in one process. A stage may add a
+// loss term of its own (e.g. its layers' load-balancing loss) to its backward. `pipelineForward`
+// runs the stages forward only (evaluation, counting passes).
 // Test: cd packages/parallel && npx vitest run src/pipeline.test.ts
-import { backward, type Tensor, tensor } from '@grin-moe/tensor';
+import { add, backward, mul, sum, type Tensor, tensor } from '@grin-moe/tensor';
 import { ParallelError } from './errors.js';
 import type { ProcessGroup } from './group.js';
+
+/**
+ * What a stage's forward returns: the activation for the next stage (on the last stage, the scalar
+ * loss whose gradient is 1), or that activation with `loss`, a scalar term of the step's loss that
+ * this stage computed itself and whose gradient is 1 too (a stage before the last: its layers'
+ * balance loss, scaled by 1/M like the rest).
+ */
+export type StageResult = Tensor | { activation: Tensor; loss: Tensor };
 
 export interface PipelineStage {
   /**
    * Runs this stage on micro-batch `micro`. `input` is the previous stage's activation (a leaf that
-   * requires grad), or null on the first stage. Returns the activation for the next stage, or on
-   * the last stage the scalar loss whose gradient is 1 (scale it by 1/M for a mean over micro-batches).
+   * requires grad), or null on the first stage. On the last stage the result is the scalar loss
+   * (scale it by 1/M for a mean over micro-batches). May wait (e.g. on an all-reduce of its DP group).
    */
-  forward(micro: number, input: Tensor | null): Tensor;
+  forward(micro: number, input: Tensor | null): StageResult | Promise<StageResult>;
   /** Shape of the activation this stage receives for `micro` (f32); unused on the first stage. */
   inputShape(micro: number): number[];
 }
@@ -25,6 +35,33 @@ export function oneForwardOneBackward(stage: number, stages: number, micros: num
   for (let m = warmup; m < micros; m++) order.push('F', 'B');
   for (let m = 0; m < warmup; m++) order.push('B');
   return order;
+}
+
+async function receiveActivation(
+  group: ProcessGroup,
+  stage: Pick<PipelineStage, 'inputShape'>,
+  micro: number,
+): Promise<Tensor> {
+  const shape = stage.inputShape(micro);
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  await group.recv(data, group.rank - 1, `f32[${shape}]`);
+  return tensor(data, { shape });
+}
+
+function sendActivation(group: ProcessGroup, output: Tensor): Promise<void> {
+  return group.send(
+    Float32Array.from(output.toArray() as Float32Array),
+    group.rank + 1,
+    `f32[${output.shape}]`,
+  );
+}
+
+function lossValue(s: number, output: Tensor): number {
+  if (output.size !== 1)
+    throw new ParallelError(
+      `pipeline stage ${s}: the last stage must return a scalar loss, got ${output.describe()}`,
+    );
+  return Number((output.toArray() as Float32Array)[0]);
 }
 
 /**
@@ -39,41 +76,35 @@ export async function pipelineStep(
   const s = group.rank;
   const last = s === group.size - 1;
   const losses: number[] = [];
-  const pending: Array<{ input: Tensor | null; output: Tensor }> = [];
+  const pending: Array<{ input: Tensor | null; output: Tensor; own: Tensor | null }> = [];
   const sends: Promise<void>[] = [];
   let forwards = 0;
   for (const work of oneForwardOneBackward(s, group.size, micros)) {
     if (work === 'F') {
       const micro = forwards++;
-      let input: Tensor | null = null;
-      if (s > 0) {
-        const shape = stage.inputShape(micro);
-        const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-        await group.recv(data, s - 1, `f32[${shape}]`);
-        input = tensor(data, { shape }).setRequiresGrad(true);
-      }
-      const output = stage.forward(micro, input);
+      const input = s > 0 ? (await receiveActivation(group, stage, micro)).setRequiresGrad(true) : null;
+      const result = await stage.forward(micro, input);
+      const output = 'activation' in result ? result.activation : result;
+      const own = 'activation' in result ? result.loss : null;
       if (last) {
-        if (output.size !== 1)
-          throw new ParallelError(
-            `pipeline stage ${s}: the last stage must return a scalar loss, got ${output.describe()}`,
-          );
-        losses.push(Number((output.toArray() as Float32Array)[0]));
-      } else {
-        sends.push(
-          group.send(Float32Array.from(output.toArray() as Float32Array), s + 1, `f32[${output.shape}]`),
-        );
-      }
-      pending.push({ input, output });
+        if (own)
+          throw new ParallelError(`pipeline stage ${s}: the last stage returns its whole loss as one scalar`);
+        losses.push(lossValue(s, output));
+      } else sends.push(sendActivation(group, output));
+      pending.push({ input, output, own });
     } else {
-      const { input, output } = pending.shift()!;
+      const { input, output, own } = pending.shift()!;
       if (last) backward(output);
       else {
         const grad = new Float32Array(output.size);
         await group.recv(grad, s + 1, `f32[${output.shape}]`);
-        backward(output, tensor(grad, { shape: [...output.shape] }));
+        const upstream = tensor(grad, { shape: [...output.shape] });
+        // One root for both: the gradient of sum(output * upstream) with respect to output is upstream.
+        if (own) backward(add(sum(mul(output, upstream)), own));
+        else backward(output, upstream);
       }
       output.dispose();
+      own?.dispose();
       if (input) {
         const gradient = input.grad;
         if (!gradient)
@@ -87,4 +118,34 @@ export async function pipelineStep(
   }
   await Promise.all(sends);
   return losses;
+}
+
+/**
+ * Forward only, micro-batches 0..micros-1 in order through the stages: each stage receives the
+ * previous stage's activation and sends its own on. Returns the last stage's scalar results in
+ * micro-batch order (empty elsewhere). Wrap the stage's forward in noGrad (noGrad around this call
+ * would not reach past its first await).
+ */
+export async function pipelineForward(
+  group: ProcessGroup,
+  stage: {
+    forward(micro: number, input: Tensor | null): Tensor | Promise<Tensor>;
+    inputShape(micro: number): number[];
+  },
+  micros: number,
+): Promise<number[]> {
+  const s = group.rank;
+  const last = s === group.size - 1;
+  const results: number[] = [];
+  const sends: Promise<void>[] = [];
+  for (let micro = 0; micro < micros; micro++) {
+    const input = s > 0 ? await receiveActivation(group, stage, micro) : null;
+    const output = await stage.forward(micro, input);
+    if (last) results.push(lossValue(s, output));
+    else sends.push(sendActivation(group, output));
+    output.dispose();
+    input?.dispose();
+  }
+  await Promise.all(sends);
+  return results;
 }

@@ -19,6 +19,7 @@ import { DeviceError } from '../train/device.js';
 import { JsonFileError } from '../train/json-file.js';
 import { launchedAsRank, launchLocalWorkers, trainAsRank } from '../train/launch.js';
 import { runTraining } from '../train/loop.js';
+import { layoutProblems } from '../train/pipeline-layout.js';
 import { readSavedConfig, resumeConfig, type Setting, settingsOf } from '../train/resume-config.js';
 
 export const trainCommand: Command = {
@@ -86,18 +87,20 @@ export const trainCommand: Command = {
     const { flags, positional } = parseFlags(trainCommand, argv);
     if (positional.length) throw new CliError(`train: unexpected argument '${positional[0]}'`);
     const config = flags.resume ? resolveResumeConfig(flags) : await resolveInitFrom(resolveConfig(flags));
-    const dp = flags.dp as number;
-    // --dp N without a launcher around us: start N local ranks of this command and wait for them.
-    if (dp > 1 && !launchedAsRank()) {
+    const layout = { dp: flags.dp as number, pp: flags.pp as number };
+    const problems = layoutProblems(config, layout);
+    if (problems.length) throw new CliError(`train: ${problems.join('; ')}`);
+    // --dp N --pp M without a launcher around us: start N x M local ranks of this command and wait for them.
+    if (layout.dp * layout.pp > 1 && !launchedAsRank()) {
       const { file, datasetConfig, split, textColumn } = config.data;
       await prefetchData(file, { config: datasetConfig, split, textColumn }).catch((error: unknown) => {
         throw error instanceof DataSourceError ? new CliError(`train --data: ${error.message}`) : error;
       });
-      return launchLocalWorkers(argv, dp);
+      return launchLocalWorkers(argv, layout.dp * layout.pp);
     }
     const options = { resume: Boolean(flags.resume) };
     const trained = await (launchedAsRank()
-      ? trainAsRank(config, options, dp)
+      ? trainAsRank(config, options, layout)
       : runTraining(config, options).then((summary) => ({ summary, rank: 0 }))
     ).catch((error: unknown) => {
       throw error instanceof DeviceError ? new CliError(error.message) : error;
@@ -138,12 +141,10 @@ export function resolveConfig(flags: Record<string, unknown>): TrainConfig {
     if (config.optim.warmupSteps > config.optim.steps)
       config = { ...config, optim: { ...config.optim, warmupSteps: Math.floor(config.optim.steps / 10) } };
     validateConfig(config, flags.config ? `${flags.config as string} + command line` : 'config');
-    for (const axis of ['pp', 'tp'] as const) {
-      if ((flags[axis] as number | undefined) !== undefined && (flags[axis] as number) > 1) {
-        throw new CliError(
-          `train: --${axis} ${flags[axis]} is not built yet (data parallelism is: --dp N); run with --${axis} 1`,
-        );
-      }
+    if ((flags.tp as number | undefined) !== undefined && (flags.tp as number) > 1) {
+      throw new CliError(
+        `train: --tp ${flags.tp} is not built yet (data and pipeline parallelism are: --dp N --pp M); run with --tp 1`,
+      );
     }
     return config;
   } catch (error) {

@@ -19,7 +19,13 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { type GrinModel, saveModel } from '@grin-moe/model-grin';
-import { type AdamW, type GeneratorState, loadTensors, saveTensors, type Tensor } from '@grin-moe/tensor';
+import {
+  type GeneratorState,
+  loadTensors,
+  type OptimizerState,
+  saveTensors,
+  type Tensor,
+} from '@grin-moe/tensor';
 import { checkpointProblem, writeManifest } from './checkpoint-manifest.js';
 import { readJsonFile } from './json-file.js';
 
@@ -55,7 +61,8 @@ export function writeCheckpoint(
   runDir: string,
   parts: {
     model: GrinModel;
-    optimizer: AdamW;
+    /** AdamW, or a pipeline run's state gathered over its stages (pipeline-gather.ts). */
+    optimizer: { lr: number; stateDict(): OptimizerState };
     saveTokenizer: (dir: string) => void;
     state: Omit<RunState, 'complete'>;
   },

@@ -80,13 +80,11 @@ describe('train config', () => {
     expect(() => resolveConfig({ router: 'top9' })).toThrow(/model.router 'top9' is unknown/);
   });
 
-  it('takes --dp N (data parallelism is built) and refuses --pp / --tp, which are not', () => {
+  it('takes --dp N and --pp M (data and pipeline parallelism are built) and refuses --tp, which is not', () => {
     expect(resolveConfig({ dp: 2 })).toEqual(resolveConfig({}));
-    expect(() => resolveConfig({ pp: 2 })).toThrow(
-      'train: --pp 2 is not built yet (data parallelism is: --dp N); run with --pp 1',
-    );
+    expect(resolveConfig({ dp: 2, pp: 2 })).toEqual(resolveConfig({}));
     expect(() => resolveConfig({ tp: 4 })).toThrow(
-      'train: --tp 4 is not built yet (data parallelism is: --dp N); run with --tp 1',
+      'train: --tp 4 is not built yet (data and pipeline parallelism are: --dp N --pp M); run with --tp 1',
     );
     expect(() => resolveConfig({ pp: 1, tp: 1 })).not.toThrow();
   });

@@ -5,88 +5,15 @@
 // a worker process SIGKILLed mid-run (found in /proc, killed by this test) stops the other, naming
 // it, and --resume continues from the last checkpoint.
 // Test: pnpm turbo run build --filter=@grin-moe/trainer... && cd apps/trainer && npx vitest run src/train/data-parallel.test.ts
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tinyConfig, writeTinyCorpus } from './fixtures.js';
-
-const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-const root = mkdtempSync(join(tmpdir(), 'grin-dp-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-interface Row {
-  step: number;
-  loss: number;
-  aux_loss: number;
-  grad_norm: number;
-}
-function metrics(runDir: string): Row[] {
-  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line));
-}
-
-function expectRelativelyClose(a: number, b: number, tolerance: number, what: string) {
-  const relative = Math.abs(a - b) / Math.max(1e-12, Math.abs(b));
-  if (!(relative <= tolerance))
-    throw new Error(`${what}: ${a} vs ${b} (relative ${relative.toExponential(2)} > ${tolerance})`);
-}
+import { cli, expectRelativelyClose, metrics, tinyRuns, workerPid } from './cli-runs.js';
 
 const steps = 20;
-const data = writeTinyCorpus(root);
-const {
-  run: _run,
-  device: _device,
-  dtype: _dtype,
-  timeBudgetSeconds: _budget,
-  ...sections
-} = tinyConfig(root, data, steps);
-const configFile = join(root, 'tiny.json');
-writeFileSync(configFile, JSON.stringify({ ...sections, checkpoint: { every: 10, keep: 3 } }));
-
-function trainArgs(name: string, extra: string[]): string[] {
-  return [
-    '--config',
-    configFile,
-    '--out',
-    root,
-    '--name',
-    name,
-    '--seed',
-    '7',
-    '--time-budget',
-    '0',
-    ...extra,
-  ];
-}
-
-function train(name: string, extra: string[]) {
-  return spawnSync(process.execPath, [cli, 'train', ...trainArgs(name, extra)], {
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
-}
-
-/** The pid of the launcher's worker of rank `rank`, found among its children in /proc. */
-function workerPid(launcher: number, rank: number): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (parent !== launcher) continue;
-      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (environ.includes(`RANK=${rank}`)) return Number(entry);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  throw new Error(`no worker of rank ${rank} among the children of launcher pid ${launcher} in /proc`);
-}
+const { root, args: trainArgs, train } = tinyRuns('grin-dp-', steps);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe.skipIf(!existsSync(cli))('grin train --dp (built CLI)', () => {
   it('dp=2 gives the single-process loss curve within 1e-5 relative over 20 steps', () => {

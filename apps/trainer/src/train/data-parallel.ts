@@ -15,6 +15,7 @@ import {
 import type { AllReduceSum } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
 import type { PlacedModel } from './device.js';
+import type { PipelineGroups } from './pipeline-layout.js';
 
 export interface StepParallel {
   /** Rank 0 of the run: the only one that logs and writes metrics, checkpoints and reports. */
@@ -38,6 +39,8 @@ export interface StepParallel {
   any(flag: boolean): Promise<boolean>;
   /** Waits until rank 0 has prepared the run directory. */
   ready(): Promise<void>;
+  /** Under --pp: this rank's stage and groups (pipeline-parallel.ts); the step then runs 1F1B. */
+  readonly pipeline?: PipelineGroups;
 }
 
 export const singleProcess: StepParallel = {

@@ -29,19 +29,15 @@ export async function requireCuda(what = 'train --device cuda'): Promise<void> {
 
 /** A model's parameters on a device in a dtype: the leaves the optimizer updates. */
 export class PlacedModel {
-  private readonly model: GrinModel;
-
   constructor(
     readonly config: GrinModel['config'],
-    /** Leaves by checkpoint name, on `device`, of `dtype`. */
+    /** Leaves by checkpoint name, on `device`, of `dtype` (a pipeline stage: its own only). */
     readonly leaves: Map<string, T.Tensor>,
     readonly device: string,
     readonly dtype: ParamDType,
     /** The model over these very leaves, when the caller has it (the CPU f32 case). */
-    model?: GrinModel,
-  ) {
-    this.model = model ?? new GrinModel(config, leaves, dtype, device);
-  }
+    private model?: GrinModel,
+  ) {}
 
   parameters(): T.Tensor[] {
     return [...this.leaves.values()];
@@ -49,12 +45,14 @@ export class PlacedModel {
 
   /** The model to run: over the leaves themselves, in the leaves' dtype. */
   compute(): GrinModel {
+    // Built on first use: a pipeline stage's leaves are not a whole model and never run as one.
+    this.model ??= new GrinModel(this.config, this.leaves, this.dtype, this.device);
     return this.model;
   }
 
   /** An f32 model on the CPU (checkpoints, routing report): the model itself when already there. */
   toCpu(): { model: GrinModel; copied: boolean } {
-    if (this.device === 'cpu' && this.dtype === 'f32') return { model: this.model, copied: false };
+    if (this.device === 'cpu' && this.dtype === 'f32') return { model: this.compute(), copied: false };
     const params = new Map<string, T.Tensor>();
     T.noGrad(() => {
       for (const [name, leaf] of this.leaves) {

@@ -1,8 +1,9 @@
-// `grin train --dp N`: as a launcher it starts N local worker processes of this same CLI with the
-// torchrun environment (loopback Store, a fresh GRIN_RUN_TOKEN) and stops them all when any one
-// fails, naming it; as a rank (RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS set, by us or by an
-// external launcher such as torchrun or srun) it joins the run and trains its data-parallel share.
-// Test: cd apps/trainer && npx vitest run src/train/data-parallel.test.ts
+// `grin train --dp N --pp M`: as a launcher it starts N x M local worker processes of this same CLI
+// with the torchrun environment (loopback Store, a fresh GRIN_RUN_TOKEN) and stops them all when any
+// one fails, naming it; as a rank (RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS set, by us or by an
+// external launcher such as torchrun or srun) it joins the run and trains its data-parallel share
+// of its pipeline stage (pipeline-layout.ts lays the ranks out).
+// Test: cd apps/trainer && npx vitest run src/train/data-parallel.test.ts src/train/pipeline-parallel.test.ts
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -12,6 +13,8 @@ import * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 import { dataParallel } from './data-parallel.js';
 import { runTraining, type TrainOptions, type TrainSummary } from './loop.js';
+import type { ParallelLayout } from './pipeline-layout.js';
+import { pipelineParallel } from './pipeline-parallel.js';
 import { ProgressBar } from './progress.js';
 
 /** True when a launcher placed this process in a world of more than one rank. */
@@ -20,21 +23,20 @@ export function launchedAsRank(env: NodeJS.ProcessEnv = process.env): boolean {
   return size !== undefined && Number(size) > 1;
 }
 
-/** Joins the run from the environment and trains this rank's share; rank 0 alone writes. */
+/**
+ * Joins the run from the environment and trains this rank's share; rank 0 alone writes. The caller
+ * has checked the layout against the config (layoutProblems).
+ */
 export async function trainAsRank(
   config: TrainConfig,
   options: TrainOptions,
-  dp: number,
+  layout: ParallelLayout,
 ): Promise<{ summary: TrainSummary; rank: number }> {
   const env = readLaunchEnv();
-  if (env.worldSize !== dp)
+  const { dp, pp } = layout;
+  if (env.worldSize !== dp * pp)
     throw new Error(
-      `train: --dp ${dp} but the launcher started ${env.worldSize} ranks (WORLD_SIZE/SLURM_NTASKS); pass --dp ${env.worldSize} (pipeline and tensor parallelism are not built yet)`,
-    );
-  const rows = config.optim.batchSize / dp;
-  if (!Number.isInteger(rows) || (rows * config.data.seqLen) % 4 !== 0)
-    throw new Error(
-      `train: --dp ${dp} needs a batch size (${config.optim.batchSize}) that divides into ${dp} shards of a whole number of rows whose tokens (rows x seqLen ${config.data.seqLen}) divide by 4, so each rank's random draws are exactly its rows' share`,
+      `train: --dp ${dp} --pp ${pp} needs dp x pp = ${dp * pp} ranks but the launcher started ${env.worldSize} (WORLD_SIZE/SLURM_NTASKS); pass --dp and --pp whose product is ${env.worldSize}`,
     );
   // Local ranks share the machine's cores, as torchrun's OMP_NUM_THREADS=1 intends: each rank's
   // GEMM pool gets its share, so --dp N uses the threads one process would.
@@ -47,7 +49,7 @@ export async function trainAsRank(
   try {
     const summary = await runTraining(config, {
       ...options,
-      parallel: dataParallel(world.group),
+      parallel: pp > 1 ? pipelineParallel(world.group, layout) : dataParallel(world.group),
       progress: env.rank === 0 ? options.progress : quiet,
     });
     await world.close();
@@ -81,10 +83,10 @@ export interface LaunchOptions {
   log?: (line: string) => void;
 }
 
-/** Starts `dp` ranks of `grin train argv` on this machine; resolves with the exit code for the shell. */
+/** Starts `ranks` ranks of `grin train argv` on this machine; resolves with the exit code for the shell. */
 export async function launchLocalWorkers(
   argv: string[],
-  dp: number,
+  ranks: number,
   options: LaunchOptions = {},
 ): Promise<number> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -93,14 +95,14 @@ export async function launchLocalWorkers(
   const token = process.env.GRIN_RUN_TOKEN ?? randomBytes(16).toString('hex');
   const children: ChildProcess[] = [];
   let firstFailure: string | null = null;
-  const exits = Array.from({ length: dp }, (_, rank) => {
+  const exits = Array.from({ length: ranks }, (_, rank) => {
     const child = spawn(process.execPath, [...process.execArgv, script, 'train', ...argv], {
       env: {
         ...process.env,
         RANK: String(rank),
-        WORLD_SIZE: String(dp),
+        WORLD_SIZE: String(ranks),
         LOCAL_RANK: String(rank),
-        LOCAL_WORLD_SIZE: String(dp),
+        LOCAL_WORLD_SIZE: String(ranks),
         MASTER_ADDR: '127.0.0.1',
         MASTER_PORT: String(port),
         GRIN_RUN_TOKEN: token,
@@ -125,7 +127,7 @@ export async function launchLocalWorkers(
   const codes = await Promise.all(exits);
   if (firstFailure) {
     log(
-      `train: ${firstFailure}; the run stopped (${codes.filter((c) => c !== 0).length} of ${dp} ranks failed)`,
+      `train: ${firstFailure}; the run stopped (${codes.filter((c) => c !== 0).length} of ${ranks} ranks failed)`,
     );
     return 1;
   }

@@ -1,18 +1,22 @@
 // The evaluate step of `grin train`: mean next-token cross-entropy over the fixed validation
 // windows, in eval mode on the model's device, run on the root rank every eval.every steps and at
-// the last step (the best value is checkpointed).
+// the last step (the best value is checkpointed). Pipeline stages evaluate together
+// (pipeline-evaluate.ts), and every rank gets the value.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
 import { GrinModel, nextTokenLoss } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 import type { PlacedModel } from './device.js';
 import type { TrainRun } from './loop-state.js';
+import { validateThroughPipeline } from './pipeline-evaluate.js';
 
 /** Evaluates when the step is due, adding val_loss and val_ppl to the step's metrics record. */
-export function evaluateIfDue(run: TrainRun, record: Record<string, number>): void {
+export async function evaluateIfDue(run: TrainRun, record: Record<string, number>): Promise<void> {
   const { step, config } = run;
-  if (!run.par.isRoot || (step % config.eval.every !== 0 && step !== config.optim.steps)) return;
-  const valLoss = validate(run);
+  if (step % config.eval.every !== 0 && step !== config.optim.steps) return;
+  // Data parallel: rank 0 holds the whole model and evaluates alone.
+  if (!run.par.isRoot && !run.pipeline) return;
+  const valLoss = await validate(run);
   run.lastValLoss = valLoss;
   record.val_loss = valLoss;
   record.val_ppl = Math.exp(valLoss);
@@ -22,7 +26,8 @@ export function evaluateIfDue(run: TrainRun, record: Record<string, number>): vo
   );
 }
 
-export function validate(run: TrainRun): number {
+export async function validate(run: TrainRun): Promise<number> {
+  if (run.pipeline) return validateThroughPipeline(run, run.pipeline);
   const { validation } = run.data;
   return evaluate(run.placed, validation.ids, validation.rows, run.config);
 }

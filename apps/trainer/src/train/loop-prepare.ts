@@ -8,11 +8,12 @@ import * as T from '@grin-moe/tensor';
 import { listCheckpoints } from './checkpoints.js';
 import type { TrainConfig } from './config.js';
 import { type StepParallel, singleProcess } from './data-parallel.js';
-import { requireCuda } from './device.js';
+import { PlacedModel, requireCuda } from './device.js';
 import { writeFileAtomic } from './json-file.js';
 import { placeModel } from './loop-place.js';
 import { TrainingError, type TrainRun } from './loop-state.js';
 import { truncateMetrics } from './metrics-file.js';
+import { preparePipelineStage, stageOptimizerState } from './pipeline-run.js';
 import { prepareData } from './prepare.js';
 import type { ProgressBar } from './progress.js';
 
@@ -30,7 +31,10 @@ export async function prepareRun(
   if (par.isRoot) writeFileAtomic(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
   const data = await prepareData(config, runDir, newest, resume, progress);
-  const placed = placeModel(config, data, progress);
+  const whole = placeModel(config, data, progress);
+  // A pipeline stage keeps only its own parameters (on the CPU, f32: --pp refuses other devices).
+  const pipeline = par.pipeline ? preparePipelineStage(config, whole.compute(), par) : null;
+  const placed = pipeline ? new PlacedModel(whole.config, pipeline.params, 'cpu', 'f32') : whole;
   const o = config.optim;
   const run: TrainRun = {
     config,
@@ -39,6 +43,7 @@ export async function prepareRun(
     progress,
     data,
     placed,
+    pipeline,
     optimizer: new T.AdamW(placed.parameters(), {
       lr: o.lr,
       betas: [o.beta1, o.beta2],
@@ -87,7 +92,10 @@ function restoreOrStart(run: TrainRun): void {
     if (run.par.isRoot) writeFileSync(metrics, '');
     return;
   }
-  run.optimizer.loadStateDict(resumed.optimizer);
+  // Checkpoints number the whole model's parameters; a stage takes its own.
+  run.optimizer.loadStateDict(
+    run.pipeline ? stageOptimizerState(resumed.optimizer, run.pipeline) : resumed.optimizer,
+  );
   run.generator.setState(resumed.state.generator);
   run.step = resumed.state.step;
   run.tokensSeen = resumed.state.tokensSeen;

@@ -1,11 +1,12 @@
 // The report step of `grin train`: each step's metrics line (metrics.jsonl, root rank) and progress
-// bar, and at the end the routing report (on a CPU copy: its batches are host tensors) and the
-// run's summary.
+// bar, and at the end the routing report (on a CPU copy: its batches are host tensors; under --pp
+// on the whole model gathered on rank 0) and the run's summary.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts src/train/routing.test.ts
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainRun, TrainSummary } from './loop-state.js';
 import type { StepLosses } from './loop-step.js';
+import { gatherWholeRun } from './pipeline-gather.js';
 import { writeRoutingReport } from './routing.js';
 
 /** The metrics record of the step just taken; evaluation may add val_loss and val_ppl. */
@@ -38,13 +39,22 @@ export function reportStep(run: TrainRun, record: Record<string, number>): void 
 }
 
 /** Writes the routing report, frees the device copy and sums the run up. */
-export function finishReport(run: TrainRun, stoppedEarly: string | null): TrainSummary {
+export async function finishReport(run: TrainRun, stoppedEarly: string | null): Promise<TrainSummary> {
   const { placed, data, config } = run;
-  const cpu = placed.toCpu();
-  try {
-    if (run.par.isRoot) writeRoutingReport(run.runDir, cpu.model, data.validation, config, data.tokenizer);
-  } finally {
-    if (cpu.copied) cpu.model.dispose();
+  if (run.pipeline) {
+    const gathered = await gatherWholeRun(run, run.pipeline, false);
+    try {
+      if (gathered) writeRoutingReport(run.runDir, gathered.model, data.validation, config, data.tokenizer);
+    } finally {
+      gathered?.release();
+    }
+  } else {
+    const cpu = placed.toCpu();
+    try {
+      if (run.par.isRoot) writeRoutingReport(run.runDir, cpu.model, data.validation, config, data.tokenizer);
+    } finally {
+      if (cpu.copied) cpu.model.dispose();
+    }
   }
   if (placed.device !== 'cpu') placed.dispose();
   const { unigram } = data;

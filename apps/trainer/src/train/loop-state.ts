@@ -6,6 +6,7 @@ import type * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 import type { StepParallel } from './data-parallel.js';
 import type { PlacedModel } from './device.js';
+import type { PipelineRun } from './pipeline-run.js';
 import type { TrainingData } from './prepare.js';
 import type { ProgressBar } from './progress.js';
 
@@ -27,7 +28,10 @@ export interface TrainRun {
   par: StepParallel;
   progress: ProgressBar;
   data: TrainingData;
+  /** The parameters this rank trains (a pipeline stage: its own only). */
   placed: PlacedModel;
+  /** Under --pp: this rank's stage (null otherwise). */
+  pipeline: PipelineRun | null;
   optimizer: T.AdamW;
   schedule: (step: number) => number;
   generator: T.Generator;

@@ -23,7 +23,7 @@ import { acquireRunLock } from './run-lock.js';
 
 export interface TrainOptions {
   resume: boolean;
-  /** Data-parallel rank of a `grin train --dp N` run (default: one process). */
+  /** A rank of a `grin train --dp N --pp M` run (default: one process). */
   parallel?: StepParallel;
   progress?: ProgressBar;
   /** For tests: stop after this step as if killed (no final checkpoint). */
@@ -85,11 +85,11 @@ async function trainLocked(config: TrainConfig, options: TrainOptions): Promise<
     }
     run.tokensSeen += run.tokensPerStep;
     const record = stepRecord(run, losses, (performance.now() - stepStart) / 1000);
-    evaluateIfDue(run, record);
+    await evaluateIfDue(run, record);
     reportStep(run, record);
     if (options.abortAfterStep !== undefined && run.step >= options.abortAfterStep)
       return abandon(run.runDir, run.step);
-    if (run.step % config.checkpoint.every === 0 || run.step === steps) saveCheckpoint(run);
+    if (run.step % config.checkpoint.every === 0 || run.step === steps) await saveCheckpoint(run);
     const overBudget = config.timeBudgetSeconds > 0 && elapsedSeconds(run) > config.timeBudgetSeconds;
     if ((await run.par.any(overBudget)) && run.step < steps) {
       stoppedEarly = `time budget of ${config.timeBudgetSeconds}s reached at step ${run.step} of ${steps}`;
@@ -99,11 +99,11 @@ async function trainLocked(config: TrainConfig, options: TrainOptions): Promise<
   }
   progress.done();
   if (stoppedEarly?.startsWith('time budget')) {
-    run.lastValLoss = validate(run);
-    saveCheckpoint(run);
+    run.lastValLoss = await validate(run);
+    await saveCheckpoint(run);
   }
   if (!Number.isFinite(run.lastValLoss) && run.lastGood !== null && !stoppedEarly)
-    run.lastValLoss = validate(run);
+    run.lastValLoss = await validate(run);
   return finishReport(run, stoppedEarly);
 }
 

@@ -1,9 +1,16 @@
 // One pipeline stage of a GrinModel, for --pp: a contiguous run of decoder layers, the embedding on
 // the first stage, the final LayerNorm and lm_head on the last. It mirrors GrinModel.forward piece
-// by piece (model-grin stays single-device and unchanged), so the stages in order compute what the
-// whole model does. Shape legend: B batch, S positions, D hidden size, V vocab.
+// by piece (model-grin stays single-device and unchanged), NEFTune and expert dropout included, so
+// the stages in order compute what the whole model does; a stage needs only its own parameters.
+// Shape legend: B batch, S positions, D hidden size, V vocab.
 // Test: cd apps/trainer && npx vitest run src/train/pipeline-stage.test.ts
-import { decoderLayer, type GrinModel, rotaryTables } from '@grin-moe/model-grin';
+import {
+  decoderLayer,
+  type GrinConfig,
+  type GrinModel,
+  neftuneNoise,
+  rotaryTables,
+} from '@grin-moe/model-grin';
 import type { BalanceStats } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
 
@@ -29,6 +36,27 @@ export function stageSlice(layers: number, stages: number, stage: number): Stage
   return { stage, stages, first, end: first + base + (stage < extra ? 1 : 0) };
 }
 
+/** Whether parameter `name` lives on this stage (embedding first, final norm and lm_head last). */
+export function stageOwns(slice: StageSlice, name: string): boolean {
+  const layer = /^model\.layers\.(\d+)\./.exec(name);
+  if (layer) return Number(layer[1]) >= slice.first && Number(layer[1]) < slice.end;
+  if (name.startsWith('model.embed_tokens.')) return slice.stage === 0;
+  return slice.stage === slice.stages - 1; // model.norm.*, lm_head.*
+}
+
+/** What a stage computes with: the whole model, or a map holding only this stage's parameters. */
+export type StageModel = Pick<GrinModel, 'config' | 'params' | 'dtype' | 'device'>;
+
+export interface StageForwardOptions {
+  training: boolean;
+  generator?: T.Generator;
+  /** NEFTune noise on the embeddings (first stage, training only), as GrinModel.forward adds it. */
+  neftuneAlpha?: number;
+  expertDropout?: number;
+  /** The last stage's norm and lm_head (default true); a counting pass needs only the routing. */
+  head?: boolean;
+}
+
 export interface StageOutput {
   /** Hidden states [B,S,D] for the next stage, or logits [B,S,V] on the last stage. */
   out: T.Tensor;
@@ -41,13 +69,13 @@ export interface StageOutput {
  * previous stage, and still need the ids' shape for the rotary tables).
  */
 export function stageForward(
-  model: GrinModel,
+  model: StageModel,
   slice: StageSlice,
   ids_BS: T.Tensor,
   hidden_BSD: T.Tensor | null,
-  options: { training: boolean; generator?: T.Generator },
+  options: StageForwardOptions,
 ): StageOutput {
-  const config = model.config;
+  const config: GrinConfig = model.config;
   const p = model.params;
   const param = (name: string) => {
     const t = p.get(name);
@@ -62,6 +90,8 @@ export function stageForward(
     const S = ids_BS.shape[1]!;
     const { cos, sin } = rotaryTables(config, 0, S, model.dtype, model.device);
     let x_BSD = hidden_BSD ?? T.embedding(param('model.embed_tokens.weight'), ids_BS);
+    if (!hidden_BSD && options.training && options.neftuneAlpha)
+      x_BSD = neftuneNoise(x_BSD, options.neftuneAlpha, options.generator);
     const balance: BalanceStats[] = [];
     for (let layer = slice.first; layer < slice.end; layer++) {
       const result = decoderLayer(config, p, layer, x_BSD, {
@@ -69,11 +99,12 @@ export function stageForward(
         sin_SD: sin,
         training: options.training,
         generator: options.generator,
+        expertDropout: options.expertDropout,
       });
       x_BSD = result.out_BSD;
       balance.push(result.balance);
     }
-    if (slice.stage < slice.stages - 1) return { out: x_BSD, balance };
+    if (slice.stage < slice.stages - 1 || options.head === false) return { out: x_BSD, balance };
     const normed_BSD = T.layerNorm(
       x_BSD,
       param('model.norm.weight'),
