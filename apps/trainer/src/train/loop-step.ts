@@ -31,16 +31,24 @@ export async function trainStep(run: TrainRun): Promise<StepLosses> {
   for (let micro = 0; micro < o.gradAccum; micro++) sums_2 = await microStep(run, micro, sums_2, counts_LF);
   counts_LF?.dispose();
   await par.finishGradients();
+  // The clip coefficient stays on the device: AdamW applies it as it reads each gradient.
+  let clipScale: T.Tensor | null = null;
   const [localLossSum, localAuxSum, gradNorm] = T.tidy(() => {
-    const norm = T.clipGradNorm(placed.parameters(), o.clip);
+    const { norm, scale } = T.gradNormScale(placed.parameters(), o.clip);
+    clipScale = scale.alias({ track: false }); // outlives this scope, until the step is taken
     return Array.from(T.concat([sums_2!, T.cast(norm, 'f32').reshape([1])]).toArray() as Float32Array);
   }) as [number, number, number];
   sums_2!.dispose();
-  const [lossSum, auxSum] = await par.averageSums(Float32Array.of(localLossSum, localAuxSum));
-  const loss = lossSum / o.gradAccum;
-  if (Number.isFinite(loss)) optimizer.stepOnce();
-  optimizer.zeroGrad();
-  return { loss, auxLoss: auxSum / o.gradAccum, gradNorm };
+  const gradScale = clipScale as unknown as T.Tensor;
+  try {
+    const [lossSum, auxSum] = await par.averageSums(Float32Array.of(localLossSum, localAuxSum));
+    const loss = lossSum / o.gradAccum;
+    if (Number.isFinite(loss)) optimizer.stepOnce({ gradScale });
+    return { loss, auxLoss: auxSum / o.gradAccum, gradNorm };
+  } finally {
+    gradScale.dispose();
+    optimizer.zeroGrad();
+  }
 }
 
 /**
