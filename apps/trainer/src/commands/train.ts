@@ -19,14 +19,14 @@ import { DeviceError } from '../train/device.js';
 import { JsonFileError } from '../train/json-file.js';
 import { launchedAsRank, launchLocalWorkers, trainAsRank } from '../train/launch.js';
 import { runTraining } from '../train/loop.js';
-import { layoutProblems } from '../train/pipeline-layout.js';
+import { layoutProblems } from '../train/parallel-layout.js';
 import { readSavedConfig, resumeConfig, type Setting, settingsOf } from '../train/resume-config.js';
 
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a GRIN MoE model (default: a small one on the Brown corpus, ~10 min on 2 CPU cores)',
   usage:
-    'grin train [--config FILE] [--out DIR] [--max-steps N] [--seed S] [--router NAME] [--device cpu|cuda] [--dtype f32|bf16] [--resume] ...',
+    'grin train [--config FILE] [--out DIR] [--max-steps N] [--seed S] [--router NAME] [--device cpu|cuda] [--dtype f32|bf16] [--dp N] [--pp M] [--tp K] [--resume] ...',
   flags: {
     config: {
       kind: 'string',
@@ -75,7 +75,13 @@ export const trainCommand: Command = {
     },
     dp: { kind: 'number', integer: true, min: 1, help: 'data-parallel ranks', default: 1 },
     pp: { kind: 'number', integer: true, min: 1, help: 'pipeline stages', default: 1 },
-    tp: { kind: 'number', integer: true, min: 1, help: 'tensor-parallel ranks', default: 1 },
+    tp: {
+      kind: 'number',
+      integer: true,
+      min: 1,
+      help: 'tensor-parallel ranks (attention heads and every expert split K ways; with --dp, not yet with --pp)',
+      default: 1,
+    },
     resume: { kind: 'boolean', help: 'continue from the newest complete checkpoint of the run' },
     'time-budget': {
       kind: 'number',
@@ -87,16 +93,17 @@ export const trainCommand: Command = {
     const { flags, positional } = parseFlags(trainCommand, argv);
     if (positional.length) throw new CliError(`train: unexpected argument '${positional[0]}'`);
     const config = flags.resume ? resolveResumeConfig(flags) : await resolveInitFrom(resolveConfig(flags));
-    const layout = { dp: flags.dp as number, pp: flags.pp as number };
+    const layout = { dp: flags.dp as number, pp: flags.pp as number, tp: flags.tp as number };
     const problems = layoutProblems(config, layout);
     if (problems.length) throw new CliError(`train: ${problems.join('; ')}`);
-    // --dp N --pp M without a launcher around us: start N x M local ranks of this command and wait for them.
-    if (layout.dp * layout.pp > 1 && !launchedAsRank()) {
+    const ranks = layout.dp * layout.pp * layout.tp;
+    // --dp N --pp M --tp K without a launcher around us: start N x M x K local ranks of this command and wait for them.
+    if (ranks > 1 && !launchedAsRank()) {
       const { file, datasetConfig, split, textColumn } = config.data;
       await prefetchData(file, { config: datasetConfig, split, textColumn }).catch((error: unknown) => {
         throw error instanceof DataSourceError ? new CliError(`train --data: ${error.message}`) : error;
       });
-      return launchLocalWorkers(argv, layout.dp * layout.pp);
+      return launchLocalWorkers(argv, ranks);
     }
     const options = { resume: Boolean(flags.resume) };
     const trained = await (launchedAsRank()
@@ -141,11 +148,6 @@ export function resolveConfig(flags: Record<string, unknown>): TrainConfig {
     if (config.optim.warmupSteps > config.optim.steps)
       config = { ...config, optim: { ...config.optim, warmupSteps: Math.floor(config.optim.steps / 10) } };
     validateConfig(config, flags.config ? `${flags.config as string} + command line` : 'config');
-    if ((flags.tp as number | undefined) !== undefined && (flags.tp as number) > 1) {
-      throw new CliError(
-        `train: --tp ${flags.tp} is not built yet (data and pipeline parallelism are: --dp N --pp M); run with --tp 1`,
-      );
-    }
     return config;
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message);

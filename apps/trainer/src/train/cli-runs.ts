@@ -1,7 +1,8 @@
-// Test support for the parallel CLI tests (data-parallel.test.ts, pipeline-parallel.test.ts): runs
-// of the built `grin train` on the tiny corpus and config in a temporary root, their metrics, a
-// relative comparison that names the step, and the launcher's worker of a rank found in /proc.
-// Test: cd apps/trainer && npx vitest run src/train/data-parallel.test.ts src/train/pipeline-parallel.test.ts
+// Test support for the parallel CLI tests (data-parallel, pipeline-parallel, tensor-parallel-train):
+// runs of the built `grin train` on the tiny corpus and config in a temporary root, their metrics,
+// relative comparisons that name the step (one figure, or a whole logged curve), and the launcher's
+// worker of a rank found in /proc.
+// Test: cd apps/trainer && npx vitest run src/train/data-parallel.test.ts src/train/pipeline-parallel.test.ts src/train/tensor-parallel-train.test.ts
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,35 @@ export function expectRelativelyClose(a: number, b: number, tolerance: number, w
   if (!(relative <= tolerance))
     throw new Error(`${what}: ${a} vs ${b} (relative ${relative.toExponential(2)} > ${tolerance})`);
   return relative;
+}
+
+/**
+ * The largest relative difference of every logged figure of `got` against `expected` (rank 0 alone
+ * wrote, once per step); throws, naming the step, past 1e-5 (the gradient norm past 1e-4).
+ */
+export function expectSameCurve(got: MetricsRow[], expected: MetricsRow[], what: string): number {
+  const steps = (rows: MetricsRow[]) => rows.map((r) => r.step).join(',');
+  if (steps(got) !== steps(expected))
+    throw new Error(`${what}: logged steps [${steps(got)}], expected [${steps(expected)}]`);
+  let worst = 0;
+  expected.forEach((e, i) => {
+    const g = got[i]!;
+    const name = `${what} step ${e.step}`;
+    worst = Math.max(
+      worst,
+      expectRelativelyClose(g.loss, e.loss, 1e-5, `${name} loss`),
+      expectRelativelyClose(g.aux_loss, e.aux_loss, 1e-5, `${name} aux loss`),
+      expectRelativelyClose(g.grad_norm, e.grad_norm, 1e-4, `${name} grad norm`),
+    );
+    if ((g.val_loss === undefined) !== (e.val_loss === undefined))
+      throw new Error(`${name}: validation loss ${g.val_loss}, expected ${e.val_loss}`);
+    if (e.val_loss !== undefined)
+      worst = Math.max(
+        worst,
+        expectRelativelyClose(g.val_loss!, e.val_loss, 1e-5, `${name} validation loss`),
+      );
+  });
+  return worst;
 }
 
 export interface TinyRuns {

@@ -80,12 +80,9 @@ describe('train config', () => {
     expect(() => resolveConfig({ router: 'top9' })).toThrow(/model.router 'top9' is unknown/);
   });
 
-  it('takes --dp N and --pp M (data and pipeline parallelism are built) and refuses --tp, which is not', () => {
+  it('leaves the config alone for --dp, --pp and --tp (the layout is checked by layoutProblems)', () => {
     expect(resolveConfig({ dp: 2 })).toEqual(resolveConfig({}));
     expect(resolveConfig({ dp: 2, pp: 2 })).toEqual(resolveConfig({}));
-    expect(() => resolveConfig({ tp: 4 })).toThrow(
-      'train: --tp 4 is not built yet (data and pipeline parallelism are: --dp N --pp M); run with --tp 1',
-    );
-    expect(() => resolveConfig({ pp: 1, tp: 1 })).not.toThrow();
+    expect(resolveConfig({ dp: 2, tp: 2 })).toEqual(resolveConfig({}));
   });
 });

@@ -15,7 +15,7 @@ import {
 import type { AllReduceSum } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
 import type { PlacedModel } from './device.js';
-import type { PipelineGroups } from './pipeline-layout.js';
+import type { PipelineGroups, TensorParallelGroups } from './parallel-layout.js';
 
 export interface StepParallel {
   /** Rank 0 of the run: the only one that logs and writes metrics, checkpoints and reports. */
@@ -41,6 +41,8 @@ export interface StepParallel {
   ready(): Promise<void>;
   /** Under --pp: this rank's stage and groups (pipeline-parallel.ts); the step then runs 1F1B. */
   readonly pipeline?: PipelineGroups;
+  /** Under --tp: this rank's place and groups (tensor-parallel-rank.ts); the step then runs TP segments. */
+  readonly tensorParallel?: TensorParallelGroups;
 }
 
 export const singleProcess: StepParallel = {

@@ -1,8 +1,8 @@
-// `grin train --dp N --pp M`: as a launcher it starts N x M local worker processes of this same CLI
-// with the torchrun environment (loopback Store, a fresh GRIN_RUN_TOKEN) and stops them all when any
-// one fails, naming it; as a rank (RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS set, by us or by an
-// external launcher such as torchrun or srun) it joins the run and trains its data-parallel share
-// of its pipeline stage (pipeline-layout.ts lays the ranks out).
+// `grin train --dp N --pp M --tp K`: as a launcher it starts N x M x K local worker processes of this
+// same CLI with the torchrun environment (loopback Store, a fresh GRIN_RUN_TOKEN) and stops them all
+// when any one fails, naming it; as a rank (RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS set, by us
+// or by an external launcher such as torchrun or srun) it joins the run and trains its
+// data-parallel share of its pipeline stage or TP shard (parallel-layout.ts lays the ranks out).
 // Test: cd apps/trainer && npx vitest run src/train/data-parallel.test.ts src/train/pipeline-parallel.test.ts
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,9 +13,10 @@ import * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 import { dataParallel } from './data-parallel.js';
 import { runTraining, type TrainOptions, type TrainSummary } from './loop.js';
-import type { ParallelLayout } from './pipeline-layout.js';
+import { layoutFlags, type ParallelLayout } from './parallel-layout.js';
 import { pipelineParallel } from './pipeline-parallel.js';
 import { ProgressBar } from './progress.js';
+import { tensorParallelRank } from './tensor-parallel-rank.js';
 
 /** True when a launcher placed this process in a world of more than one rank. */
 export function launchedAsRank(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -33,10 +34,12 @@ export async function trainAsRank(
   layout: ParallelLayout,
 ): Promise<{ summary: TrainSummary; rank: number }> {
   const env = readLaunchEnv();
-  const { dp, pp } = layout;
-  if (env.worldSize !== dp * pp)
+  const { dp, pp, tp } = layout;
+  if (env.worldSize !== dp * pp * tp)
     throw new Error(
-      `train: --dp ${dp} --pp ${pp} needs dp x pp = ${dp * pp} ranks but the launcher started ${env.worldSize} (WORLD_SIZE/SLURM_NTASKS); pass --dp and --pp whose product is ${env.worldSize}`,
+      tp === 1
+        ? `train: --dp ${dp} --pp ${pp} needs dp x pp = ${dp * pp} ranks but the launcher started ${env.worldSize} (WORLD_SIZE/SLURM_NTASKS); pass --dp and --pp whose product is ${env.worldSize}`
+        : `train: ${layoutFlags(layout)} needs dp x pp x tp = ${dp * pp * tp} ranks but the launcher started ${env.worldSize} (WORLD_SIZE/SLURM_NTASKS); pass --dp, --pp and --tp whose product is ${env.worldSize}`,
     );
   // Local ranks share the machine's cores, as torchrun's OMP_NUM_THREADS=1 intends: each rank's
   // GEMM pool gets its share, so --dp N uses the threads one process would.
@@ -49,7 +52,12 @@ export async function trainAsRank(
   try {
     const summary = await runTraining(config, {
       ...options,
-      parallel: pp > 1 ? pipelineParallel(world.group, layout) : dataParallel(world.group),
+      parallel:
+        tp > 1
+          ? tensorParallelRank(world.group, layout)
+          : pp > 1
+            ? pipelineParallel(world.group, layout)
+            : dataParallel(world.group),
       progress: env.rank === 0 ? options.progress : quiet,
     });
     await world.close();

@@ -1,7 +1,7 @@
 // The evaluate step of `grin train`: mean next-token cross-entropy over the fixed validation
 // windows, in eval mode on the model's device, run on the root rank every eval.every steps and at
-// the last step (the best value is checkpointed). Pipeline stages evaluate together
-// (pipeline-evaluate.ts), and every rank gets the value.
+// the last step (the best value is checkpointed). Pipeline stages (pipeline-evaluate.ts) and TP
+// ranks (tensor-parallel-evaluate.ts) evaluate together, and every rank gets the value.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
 import { GrinModel, nextTokenLoss } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';
@@ -9,13 +9,14 @@ import type { TrainConfig } from './config.js';
 import type { PlacedModel } from './device.js';
 import type { TrainRun } from './loop-state.js';
 import { validateThroughPipeline } from './pipeline-evaluate.js';
+import { validateTensorParallel } from './tensor-parallel-evaluate.js';
 
 /** Evaluates when the step is due, adding val_loss and val_ppl to the step's metrics record. */
 export async function evaluateIfDue(run: TrainRun, record: Record<string, number>): Promise<void> {
   const { step, config } = run;
   if (step % config.eval.every !== 0 && step !== config.optim.steps) return;
   // Data parallel: rank 0 holds the whole model and evaluates alone.
-  if (!run.par.isRoot && !run.pipeline) return;
+  if (!run.par.isRoot && !run.pipeline && !run.tensorParallel) return;
   const valLoss = await validate(run);
   run.lastValLoss = valLoss;
   record.val_loss = valLoss;
@@ -28,6 +29,7 @@ export async function evaluateIfDue(run: TrainRun, record: Record<string, number
 
 export async function validate(run: TrainRun): Promise<number> {
   if (run.pipeline) return validateThroughPipeline(run, run.pipeline);
+  if (run.tensorParallel) return validateTensorParallel(run, run.tensorParallel);
   const { validation } = run.data;
   return evaluate(run.placed, validation.ids, validation.rows, run.config);
 }

@@ -16,6 +16,8 @@ import { truncateMetrics } from './metrics-file.js';
 import { preparePipelineStage, stageOptimizerState } from './pipeline-run.js';
 import { prepareData } from './prepare.js';
 import type { ProgressBar } from './progress.js';
+import { shardOptimizerState } from './tensor-parallel-optimizer.js';
+import { prepareTensorParallelRank } from './tensor-parallel-rank.js';
 
 export async function prepareRun(
   config: TrainConfig,
@@ -34,7 +36,10 @@ export async function prepareRun(
   const whole = placeModel(config, data, progress);
   // A pipeline stage keeps only its own parameters (on the CPU, f32: --pp refuses other devices).
   const pipeline = par.pipeline ? preparePipelineStage(config, whole.compute(), par) : null;
-  const placed = pipeline ? new PlacedModel(whole.config, pipeline.params, 'cpu', 'f32') : whole;
+  // A TP rank keeps only its shard (CPU f32 as well: --tp refuses other devices).
+  const tensorParallel = par.tensorParallel ? prepareTensorParallelRank(whole.compute(), par) : null;
+  const own = pipeline?.params ?? tensorParallel?.shard.params;
+  const placed = own ? new PlacedModel(whole.config, own, 'cpu', 'f32') : whole;
   const o = config.optim;
   const run: TrainRun = {
     config,
@@ -44,6 +49,7 @@ export async function prepareRun(
     data,
     placed,
     pipeline,
+    tensorParallel,
     optimizer: new T.AdamW(placed.parameters(), {
       lr: o.lr,
       betas: [o.beta1, o.beta2],
@@ -92,10 +98,15 @@ function restoreOrStart(run: TrainRun): void {
     if (run.par.isRoot) writeFileSync(metrics, '');
     return;
   }
-  // Checkpoints number the whole model's parameters; a stage takes its own.
-  run.optimizer.loadStateDict(
-    run.pipeline ? stageOptimizerState(resumed.optimizer, run.pipeline) : resumed.optimizer,
-  );
+  // Checkpoints number the whole model's parameters; a stage takes its own, a TP rank its slices.
+  if (run.tensorParallel) {
+    const sharded = shardOptimizerState(resumed.optimizer, run.tensorParallel.shard);
+    run.optimizer.loadStateDict(sharded.state);
+    for (const t of sharded.made) t.dispose();
+  } else
+    run.optimizer.loadStateDict(
+      run.pipeline ? stageOptimizerState(resumed.optimizer, run.pipeline) : resumed.optimizer,
+    );
   run.generator.setState(resumed.state.generator);
   run.step = resumed.state.step;
   run.tokensSeen = resumed.state.tokensSeen;

@@ -1,6 +1,6 @@
 // The report step of `grin train`: each step's metrics line (metrics.jsonl, root rank) and progress
 // bar, and at the end the routing report (on a CPU copy: its batches are host tensors; under --pp
-// on the whole model gathered on rank 0) and the run's summary.
+// and --tp on the whole model gathered on rank 0) and the run's summary.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts src/train/routing.test.ts
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import type { TrainRun, TrainSummary } from './loop-state.js';
 import type { StepLosses } from './loop-step.js';
 import { gatherWholeRun } from './pipeline-gather.js';
 import { writeRoutingReport } from './routing.js';
+import { gatherTensorParallelRun } from './tensor-parallel-gather.js';
 
 /** The metrics record of the step just taken; evaluation may add val_loss and val_ppl. */
 export function stepRecord(run: TrainRun, losses: StepLosses, stepSeconds: number): Record<string, number> {
@@ -41,8 +42,10 @@ export function reportStep(run: TrainRun, record: Record<string, number>): void 
 /** Writes the routing report, frees the device copy and sums the run up. */
 export async function finishReport(run: TrainRun, stoppedEarly: string | null): Promise<TrainSummary> {
   const { placed, data, config } = run;
-  if (run.pipeline) {
-    const gathered = await gatherWholeRun(run, run.pipeline, false);
+  if (run.pipeline || run.tensorParallel) {
+    const gathered = run.pipeline
+      ? await gatherWholeRun(run, run.pipeline, false)
+      : await gatherTensorParallelRun(run, run.tensorParallel!, false);
     try {
       if (gathered) writeRoutingReport(run.runDir, gathered.model, data.validation, config, data.tokenizer);
     } finally {

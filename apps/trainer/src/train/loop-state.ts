@@ -9,6 +9,7 @@ import type { PlacedModel } from './device.js';
 import type { PipelineRun } from './pipeline-run.js';
 import type { TrainingData } from './prepare.js';
 import type { ProgressBar } from './progress.js';
+import type { TensorParallelRun } from './tensor-parallel-rank.js';
 
 export class TrainingError extends Error {}
 
@@ -28,10 +29,12 @@ export interface TrainRun {
   par: StepParallel;
   progress: ProgressBar;
   data: TrainingData;
-  /** The parameters this rank trains (a pipeline stage: its own only). */
+  /** The parameters this rank trains (a pipeline stage: its own only; a TP rank: its shard). */
   placed: PlacedModel;
   /** Under --pp: this rank's stage (null otherwise). */
   pipeline: PipelineRun | null;
+  /** Under --tp: this rank's groups and shard (null otherwise). */
+  tensorParallel: TensorParallelRun | null;
   optimizer: T.AdamW;
   schedule: (step: number) => number;
   generator: T.Generator;

@@ -12,32 +12,12 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTensors } from '@grin-moe/tensor';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli, expectRelativelyClose, type MetricsRow, metrics, tinyRuns, workerPid } from './cli-runs.js';
+import { cli, expectSameCurve, type MetricsRow, metrics, tinyRuns, workerPid } from './cli-runs.js';
 
 const steps = 20;
 const runs = tinyRuns('grin-pp-', steps);
 const { root, train } = runs;
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-/** The largest relative difference of every logged figure; throws past 1e-5 (grad norm 1e-4). */
-function expectSameCurve(got: MetricsRow[], expected: MetricsRow[], what: string): number {
-  expect(got.map((r) => r.step)).toEqual(expected.map((r) => r.step)); // rank 0 alone wrote, once per step
-  let worst = 0;
-  expected.forEach((e, i) => {
-    const g = got[i]!;
-    const name = `${what} step ${e.step}`;
-    worst = Math.max(
-      worst,
-      expectRelativelyClose(g.loss, e.loss, 1e-5, `${name} loss`),
-      expectRelativelyClose(g.aux_loss, e.aux_loss, 1e-5, `${name} aux loss`),
-      expectRelativelyClose(g.grad_norm, e.grad_norm, 1e-4, `${name} grad norm`),
-    );
-    expect(g.val_loss === undefined).toBe(e.val_loss === undefined);
-    if (e.val_loss !== undefined)
-      expectRelativelyClose(g.val_loss!, e.val_loss, 1e-5, `${name} validation loss`);
-  });
-  return worst;
-}
 
 function trained(name: string, extra: string[], configFile?: string): MetricsRow[] {
   const result = train(name, extra, configFile);

@@ -6,7 +6,7 @@
 // Test: cd apps/trainer && npx vitest run src/train/pipeline-parallel.test.ts
 import type { ProcessGroup } from '@grin-moe/parallel';
 import { dataParallel, type StepParallel } from './data-parallel.js';
-import { type ParallelLayout, pipelineGroups } from './pipeline-layout.js';
+import { type ParallelLayout, pipelineGroups } from './parallel-layout.js';
 
 export function pipelineParallel(world: ProcessGroup, layout: ParallelLayout): StepParallel {
   const groups = pipelineGroups(world, layout);

@@ -32,7 +32,9 @@ const config = mergeConfig(
 
 function stages(model: () => GrinModel) {
   const world = localWorld(2);
-  return world.map((g) => preparePipelineStage(config, model(), pipelineParallel(g, { dp: 1, pp: 2 })));
+  return world.map((g) =>
+    preparePipelineStage(config, model(), pipelineParallel(g, { dp: 1, pp: 2, tp: 1 })),
+  );
 }
 
 describe('pipeline stage preparation', () => {

@@ -13,7 +13,7 @@ import { GradientBuckets } from '@grin-moe/parallel';
 import * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 import type { StepParallel } from './data-parallel.js';
-import type { PipelineGroups } from './pipeline-layout.js';
+import type { PipelineGroups } from './parallel-layout.js';
 import { type StageSlice, stageForward, stageOwns, stageSlice } from './pipeline-stage.js';
 
 export interface StageDraws {

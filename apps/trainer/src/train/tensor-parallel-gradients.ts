@@ -138,14 +138,26 @@ export async function gatherTensorParallel(
   shard: TensorParallelShard,
   what: 'values' | 'gradients',
 ): Promise<ParameterMap> {
+  return gatherPicked(group, shard, (p) => (what === 'values' ? p : p.grad));
+}
+
+/**
+ * As gatherTensorParallel, for any tensors shaped like this rank's parameters (e.g. AdamW moments):
+ * `pick` gives the one for each parameter (with its index in the shard's order), null for zeros.
+ */
+export async function gatherPicked(
+  group: ProcessGroup,
+  shard: TensorParallelShard,
+  pick: (parameter: T.Tensor, index: number) => T.Tensor | null,
+): Promise<ParameterMap> {
   checkGroup(group, shard);
-  const pick = (p: T.Tensor) => (what === 'values' ? p : p.grad);
-  const split = [...shard.params].filter(([name]) => shardAxis(name) !== null);
-  const shapes = split.map(([, p]) => [...p.shape]);
+  const indexed = [...shard.params].map(([name, p], index) => ({ name, p, index }));
+  const split = indexed.filter(({ name }) => shardAxis(name) !== null);
+  const shapes = split.map(({ p }) => [...p.shape]);
   const mine = flatten(
     shard.dtype,
     shapes,
-    split.map(([, p]) => pick(p)),
+    split.map(({ p, index }) => pick(p, index)),
   );
   const all = hostArray(shard.dtype, mine.length * shard.tp);
   await group.allGather(mine, all);
@@ -159,8 +171,9 @@ export async function gatherTensorParallel(
   for (let r = 0; r < shard.tp; r++) {
     const pieces = unflatten(all, shapes, shard.dtype, shard.device, r * mine.length);
     made.push(...pieces);
-    const map: ParameterMap = new Map(split.map(([name], i) => [name, pieces[i]!]));
-    for (const [name, p] of shard.params) if (shardAxis(name) === null) map.set(name, pick(p) ?? zeros(p));
+    const map: ParameterMap = new Map(split.map(({ name }, i) => [name, pieces[i]!]));
+    for (const { name, p, index } of indexed)
+      if (shardAxis(name) === null) map.set(name, pick(p, index) ?? zeros(p));
     ranks.push(map);
   }
   const full = gatherShards(shard.config, ranks);

@@ -75,7 +75,7 @@ export interface TensorParallelShard {
 }
 
 /** Rank `rank`'s slice of `t` along `axis` (a contiguous copy), as `tp` equal parts. */
-function sliceOf(t: T.Tensor, axis: 0 | 1, tp: number, rank: number): T.Tensor {
+export function sliceForRank(t: T.Tensor, axis: 0 | 1, tp: number, rank: number): T.Tensor {
   const part = t.shape[axis]! / tp;
   const range: [number, number] = [rank * part, (rank + 1) * part];
   return T.noGrad(() => T.tidy(() => T.clone(axis === 0 ? t.slice(range) : t.slice(null, range))));
@@ -92,7 +92,7 @@ export function shardForTensorParallel(model: GrinModel, tp: number, rank: numbe
   const params: ParameterMap = new Map();
   for (const [name, full] of model.namedParameters()) {
     const axis = shardAxis(name);
-    const own = axis === null ? T.noGrad(() => T.clone(full)) : sliceOf(full, axis, tp, rank);
+    const own = axis === null ? T.noGrad(() => T.clone(full)) : sliceForRank(full, axis, tp, rank);
     own.name = name;
     params.set(name, own.setRequiresGrad(true));
   }
