@@ -4,13 +4,15 @@
 // the same seed and global batch within 1e-5 relative over 20 steps (tiny 2-layer model with 4
 // query heads over 2 kv heads; SparseMixer-v2 sampling, jitter and global balance over gradAccum 2);
 // rank 0 alone writes, and its checkpoint holds the single process's model.safetensors and
-// optimizer.safetensors; checkpoints resume across layouts (tp 2 -> one process, one process -> dp
-// 2 x tp 2) on the same curve; bad layouts fail before any rank starts, naming the flag; a TP rank
+// optimizer.safetensors; NEFTune's noise is drawn as one process draws it; ranks started by an
+// external launcher (torchrun's variables) train as well; checkpoints resume across layouts (tp 2
+// -> one process, one process -> dp 2 x tp 2) on the same curve; bad layouts fail before any rank starts, naming the flag; a TP rank
 // SIGKILLed mid-run stops the other, named by the launcher.
 // Test: pnpm turbo run build --filter=@grin-moe/trainer... && cd apps/trainer && npx vitest run src/train/tensor-parallel-train.test.ts
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '@grin-moe/parallel';
 import { loadTensors } from '@grin-moe/tensor';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, expectSameCurve, type MetricsRow, metrics, tinyRuns, workerPid } from './cli-runs.js';
@@ -22,8 +24,8 @@ const { root } = runs;
 const split = runs.config('split', { model: { numHeads: 4, numKvHeads: 2 } });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function trained(name: string, extra: string[]): MetricsRow[] {
-  const result = runs.train(name, extra, split);
+function trained(name: string, extra: string[], configFile = split): MetricsRow[] {
+  const result = runs.train(name, extra, configFile);
   expect(result.status, result.stderr).toBe(0);
   return metrics(join(root, name));
 }
@@ -83,6 +85,51 @@ describe.skipIf(!existsSync(cli))('grin train --tp (built CLI)', () => {
       'dp2tp2',
     );
     console.log(`dp=2 x tp=2 vs one process: max relative difference ${worst.toExponential(2)}`);
+  });
+
+  it('with NEFTune, dp=2 x tp=2 still draws what one process draws', () => {
+    const neftune = runs.config('neftune', {
+      model: { numHeads: 4, numKvHeads: 2 },
+      regularize: { neftuneAlpha: 5 },
+    });
+    const single = trained('single-neftune', [], neftune);
+    const worst = expectSameCurve(
+      trained('dp2tp2-neftune', ['--dp', '2', '--tp', '2'], neftune),
+      single,
+      'neftune',
+    );
+    expect(single.map((r) => r.loss)).not.toEqual(metrics(join(root, 'single')).map((r) => r.loss)); // the noise is on
+    console.log(`NEFTune dp=2 x tp=2 vs one process: max relative difference ${worst.toExponential(2)}`);
+  });
+
+  it('runs under an external launcher: two ranks started with torchrun’s variables train at --tp 2', async () => {
+    const port = await freePort();
+    const ranks = [0, 1].map((rank) => {
+      const child = spawn(process.execPath, [cli, 'train', ...runs.args('external', ['--tp', '2'], split)], {
+        env: {
+          ...process.env,
+          RANK: String(rank),
+          WORLD_SIZE: '2',
+          LOCAL_RANK: String(rank),
+          MASTER_ADDR: '127.0.0.1',
+          MASTER_PORT: String(port),
+          GRIN_RUN_TOKEN: 'an-external-launcher-token',
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      return new Promise<{ code: number | null; stderr: string }>((resolve) =>
+        child.on('exit', (code) => resolve({ code, stderr })),
+      );
+    });
+    for (const { code, stderr } of await Promise.all(ranks)) expect(code, stderr).toBe(0);
+    const worst = expectSameCurve(metrics(join(root, 'external')), metrics(join(root, 'single')), 'external');
+    console.log(
+      `tp=2 under an external launcher vs one process: max relative difference ${worst.toExponential(2)}`,
+    );
   });
 
   it('checkpoints resume across layouts: tp=2 in one process, one process at dp=2 x tp=2', () => {
