@@ -36,7 +36,9 @@
 //   await finishTensorParallelGradients(group, shard)           (once, after the last micro-batch)
 //   const norm = await clipTensorParallelGradients(group, shard, clip); optimizer.stepOnce()
 // Evaluation: tensorParallelForward(group, shard, ids, { training: false, grad: false }).
-// Checkpoint: gatherTensorParallelModel(group, shard) on every rank, saveModel on rank 0.
+// Checkpoint: gatherTensorParallelModel(group, shard) on every rank, saveModel on rank 0; the AdamW
+// moments through tensor-parallel-optimizer.ts. `grin train --tp K` does all of this, with a DP
+// average of the gradients in between for --dp N (loop-step-tensor-parallel.ts).
 // Test: cd apps/trainer && npx vitest run src/train/tensor-parallel.test.ts
 export {
   disposePass,
