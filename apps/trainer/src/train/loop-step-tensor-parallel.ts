@@ -7,7 +7,7 @@
 // averaged over the DP group (the shards have the same shapes on every replica), clipped with the
 // model's global norm (split parameters' squares summed over the TP group; after the DP average
 // every replica holds the same gradients, so no DP term) and AdamW steps the shard.
-// Test: cd apps/trainer && npx vitest run src/train/tensor-parallel-train.test.ts
+// Test: cd apps/trainer && npx vitest run src/train/loop-step-tensor-parallel.test.ts src/train/tensor-parallel-train.test.ts
 import type { ProcessGroup } from '@grin-moe/parallel';
 import { balanceCounts } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
