@@ -2,8 +2,10 @@
 // Megatron runs it): stage s of P runs min(P-s-1, M) warm-up forwards, then alternates one forward
 // and one backward, then drains its backwards. Activations go forward and their gradients back by
 // send/recv; gradients accumulate in the stage's parameters as in one process. A stage may add a
-// loss term of its own (e.g. its layers' load-balancing loss) to its backward. `pipelineForward`
-// runs the stages forward only (evaluation, counting passes).
+// loss term of its own (e.g. its layers' load-balancing loss) to its backward, or supply its whole
+// backward itself, asynchronously (a stage whose layers are tensor-parallel runs its backward
+// segment by segment with all-reduces in between). `pipelineForward` runs the stages forward only
+// (evaluation, counting passes).
 // Test: cd packages/parallel && npx vitest run src/pipeline.test.ts
 import { add, backward, mul, sum, type Tensor, tensor } from '@grin-moe/tensor';
 import { ParallelError } from './errors.js';
@@ -26,6 +28,16 @@ export interface PipelineStage {
   forward(micro: number, input: Tensor | null): StageResult | Promise<StageResult>;
   /** Shape of the activation this stage receives for `micro` (f32); unused on the first stage. */
   inputShape(micro: number): number[];
+  /**
+   * Optional: the stage's own backward of `micro` (called in 1F1B order, once per forward), for a
+   * forward whose graph autograd cannot follow in one call. `upstream` is the gradient at the
+   * activation it returned (null on the last stage, whose loss has gradient 1); it leaves the
+   * gradients in its parameters and returns the gradient at `input` (a new tensor; null on the
+   * first stage), which pipelineStep sends back and disposes. The forward then returns a plain
+   * tensor (its own loss terms are the backward's business); pipelineStep disposes it and the input
+   * after this.
+   */
+  backward?(micro: number, upstream: Tensor | null): Promise<Tensor | null>;
 }
 
 /** The order of one stage's work: 'F' forward, 'B' backward, one per micro-batch each. */
@@ -56,6 +68,22 @@ function sendActivation(group: ProcessGroup, output: Tensor): Promise<void> {
   );
 }
 
+/** The gradient at `output` from the next stage. */
+async function receiveGradient(group: ProcessGroup, output: Tensor): Promise<Tensor> {
+  const grad = new Float32Array(output.size);
+  await group.recv(grad, group.rank + 1, `f32[${output.shape}]`);
+  return tensor(grad, { shape: [...output.shape] });
+}
+
+/** The gradient at `input` back to the previous stage (copied out: the caller may dispose it). */
+function sendGradient(group: ProcessGroup, gradient: Tensor, input: Tensor): Promise<void> {
+  return group.send(
+    Float32Array.from(gradient.toArray() as Float32Array),
+    group.rank - 1,
+    `f32[${input.shape}]`,
+  );
+}
+
 function lossValue(s: number, output: Tensor): number {
   if (output.size !== 1)
     throw new ParallelError(
@@ -76,7 +104,7 @@ export async function pipelineStep(
   const s = group.rank;
   const last = s === group.size - 1;
   const losses: number[] = [];
-  const pending: Array<{ input: Tensor | null; output: Tensor; own: Tensor | null }> = [];
+  const pending: Array<{ input: Tensor | null; output: Tensor; own: Tensor | null; micro: number }> = [];
   const sends: Promise<void>[] = [];
   let forwards = 0;
   for (const work of oneForwardOneBackward(s, group.size, micros)) {
@@ -86,19 +114,34 @@ export async function pipelineStep(
       const result = await stage.forward(micro, input);
       const output = 'activation' in result ? result.activation : result;
       const own = 'activation' in result ? result.loss : null;
+      if (own && stage.backward)
+        throw new ParallelError(
+          `pipeline stage ${s}: a stage with its own backward adds its loss terms there, not as the forward's 'loss'`,
+        );
       if (last) {
         if (own)
           throw new ParallelError(`pipeline stage ${s}: the last stage returns its whole loss as one scalar`);
         losses.push(lossValue(s, output));
       } else sends.push(sendActivation(group, output));
-      pending.push({ input, output, own });
+      pending.push({ input, output, own, micro });
+    } else if (stage.backward) {
+      const { input, output, micro } = pending.shift()!;
+      const upstream = last ? null : await receiveGradient(group, output);
+      const gradient = await stage.backward(micro, upstream);
+      upstream?.dispose();
+      output.dispose();
+      if (input) {
+        if (!gradient)
+          throw new ParallelError(`pipeline stage ${s}: its backward returned no gradient for its input`);
+        sends.push(sendGradient(group, gradient, input));
+        gradient.dispose();
+        input.dispose();
+      } else gradient?.dispose();
     } else {
       const { input, output, own } = pending.shift()!;
       if (last) backward(output);
       else {
-        const grad = new Float32Array(output.size);
-        await group.recv(grad, s + 1, `f32[${output.shape}]`);
-        const upstream = tensor(grad, { shape: [...output.shape] });
+        const upstream = await receiveGradient(group, output);
         // One root for both: the gradient of sum(output * upstream) with respect to output is upstream.
         if (own) backward(add(sum(mul(output, upstream)), own));
         else backward(output, upstream);
@@ -109,9 +152,7 @@ export async function pipelineStep(
         const gradient = input.grad;
         if (!gradient)
           throw new ParallelError(`pipeline stage ${s}: the activation received got no gradient`);
-        sends.push(
-          group.send(Float32Array.from(gradient.toArray() as Float32Array), s - 1, `f32[${input.shape}]`),
-        );
+        sends.push(sendGradient(group, gradient, input));
         input.dispose();
       }
     }

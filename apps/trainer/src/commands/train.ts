@@ -79,7 +79,7 @@ export const trainCommand: Command = {
       kind: 'number',
       integer: true,
       min: 1,
-      help: 'tensor-parallel ranks (attention heads and every expert split N ways; composes with --dp, not yet with --pp)',
+      help: 'tensor-parallel ranks (attention heads and every expert split N ways; composes with --dp and --pp)',
       default: 1,
     },
     resume: { kind: 'boolean', help: 'continue from the newest complete checkpoint of the run' },

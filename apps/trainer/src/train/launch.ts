@@ -2,7 +2,8 @@
 // same CLI with the torchrun environment (loopback Store, a fresh GRIN_RUN_TOKEN) and stops them all
 // when any one fails, naming it; as a rank (RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS set, by us
 // or by an external launcher such as torchrun or srun) it joins the run and trains its
-// data-parallel share of its pipeline stage or TP shard (parallel-layout.ts lays the ranks out).
+// data-parallel share of its pipeline stage, TP shard, or TP shard of a stage (parallel-layout.ts
+// lays the ranks out).
 // Test: cd apps/trainer && npx vitest run src/train/data-parallel.test.ts src/train/pipeline-parallel.test.ts
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -53,10 +54,10 @@ export async function trainAsRank(
     const summary = await runTraining(config, {
       ...options,
       parallel:
-        tp > 1
-          ? tensorParallelRank(world.group, layout)
-          : pp > 1
-            ? pipelineParallel(world.group, layout)
+        pp > 1
+          ? pipelineParallel(world.group, layout)
+          : tp > 1
+            ? tensorParallelRank(world.group, layout)
             : dataParallel(world.group),
       progress: env.rank === 0 ? options.progress : quiet,
     });

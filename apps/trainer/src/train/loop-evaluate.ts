@@ -1,7 +1,7 @@
 // The evaluate step of `grin train`: mean next-token cross-entropy over the fixed validation
 // windows, in eval mode on the model's device, run on the root rank every eval.every steps and at
 // the last step (the best value is checkpointed). Pipeline stages (pipeline-evaluate.ts) and TP
-// ranks (tensor-parallel-evaluate.ts) evaluate together, and every rank gets the value.
+// ranks (tensor-parallel-evaluate.ts; both: pipeline-tensor-evaluate.ts) evaluate together, and every rank gets the value.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts
 import { GrinModel, nextTokenLoss } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';
@@ -9,6 +9,7 @@ import type { TrainConfig } from './config.js';
 import type { PlacedModel } from './device.js';
 import type { TrainRun } from './loop-state.js';
 import { validateThroughPipeline } from './pipeline-evaluate.js';
+import { validateThroughTensorPipeline } from './pipeline-tensor-evaluate.js';
 import { validateTensorParallel } from './tensor-parallel-evaluate.js';
 
 /** Evaluates when the step is due, adding val_loss and val_ppl to the step's metrics record. */
@@ -28,6 +29,7 @@ export async function evaluateIfDue(run: TrainRun, record: Record<string, number
 }
 
 export async function validate(run: TrainRun): Promise<number> {
+  if (run.pipeline?.shard) return validateThroughTensorPipeline(run, run.pipeline);
   if (run.pipeline) return validateThroughPipeline(run, run.pipeline);
   if (run.tensorParallel) return validateTensorParallel(run, run.tensorParallel);
   const { validation } = run.data;

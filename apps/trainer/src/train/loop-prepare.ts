@@ -34,7 +34,8 @@ export async function prepareRun(
 
   const data = await prepareData(config, runDir, newest, resume, progress);
   const whole = placeModel(config, data, progress);
-  // A pipeline stage keeps only its own parameters (on the CPU, f32: --pp refuses other devices).
+  // A pipeline stage keeps only its own parameters (on the CPU, f32: --pp refuses other devices);
+  // under --tp as well, only its TP rank's shard of them.
   const pipeline = par.pipeline ? preparePipelineStage(config, whole.compute(), par) : null;
   // A TP rank keeps only its shard (CPU f32 as well: --tp refuses other devices).
   const tensorParallel = par.tensorParallel ? prepareTensorParallelRank(whole.compute(), par) : null;
@@ -99,14 +100,14 @@ function restoreOrStart(run: TrainRun): void {
     return;
   }
   // Checkpoints number the whole model's parameters; a stage takes its own, a TP rank its slices.
-  if (run.tensorParallel) {
-    const sharded = shardOptimizerState(resumed.optimizer, run.tensorParallel.shard);
+  // Under --pp with --tp: the stage's entries, then their slices.
+  const staged = run.pipeline ? stageOptimizerState(resumed.optimizer, run.pipeline) : resumed.optimizer;
+  const shard = run.tensorParallel?.shard ?? run.pipeline?.shard;
+  if (shard) {
+    const sharded = shardOptimizerState(staged, shard);
     run.optimizer.loadStateDict(sharded.state);
     for (const t of sharded.made) t.dispose();
-  } else
-    run.optimizer.loadStateDict(
-      run.pipeline ? stageOptimizerState(resumed.optimizer, run.pipeline) : resumed.optimizer,
-    );
+  } else run.optimizer.loadStateDict(staged);
   run.generator.setState(resumed.state.generator);
   run.step = resumed.state.step;
   run.tokensSeen = resumed.state.tokensSeen;

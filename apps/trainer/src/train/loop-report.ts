@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { TrainRun, TrainSummary } from './loop-state.js';
 import type { StepLosses } from './loop-step.js';
 import { gatherWholeRun } from './pipeline-gather.js';
+import { gatherTensorPipelineRun } from './pipeline-tensor-gather.js';
 import { writeRoutingReport } from './routing.js';
 import { gatherTensorParallelRun } from './tensor-parallel-gather.js';
 
@@ -43,9 +44,11 @@ export function reportStep(run: TrainRun, record: Record<string, number>): void 
 export async function finishReport(run: TrainRun, stoppedEarly: string | null): Promise<TrainSummary> {
   const { placed, data, config } = run;
   if (run.pipeline || run.tensorParallel) {
-    const gathered = run.pipeline
-      ? await gatherWholeRun(run, run.pipeline, false)
-      : await gatherTensorParallelRun(run, run.tensorParallel!, false);
+    const gathered = run.pipeline?.shard
+      ? await gatherTensorPipelineRun(run, run.pipeline, false)
+      : run.pipeline
+        ? await gatherWholeRun(run, run.pipeline, false)
+        : await gatherTensorParallelRun(run, run.tensorParallel!, false);
     try {
       if (gathered) writeRoutingReport(run.runDir, gathered.model, data.validation, config, data.tokenizer);
     } finally {

@@ -3,7 +3,8 @@
 // the counts of the whole accumulated batch: balance-counts.ts), gradients finished across ranks,
 // clipped, and AdamW applied unless the loss is not finite. The loss sums stay on the device; a
 // step reads them back once, together with the gradient norm. A pipeline stage (--pp) steps in
-// loop-step-pipeline.ts instead, a TP rank (--tp) in loop-step-tensor-parallel.ts.
+// loop-step-pipeline.ts instead, a TP rank (--tp) in loop-step-tensor-parallel.ts, a TP rank of a
+// stage (--pp with --tp) in loop-step-pipeline-tensor.ts.
 // Test: cd apps/trainer && npx vitest run src/train/train.test.ts src/train/data-parallel.test.ts src/train/global-balance.test.ts
 import { nextTokenLoss } from '@grin-moe/model-grin';
 import { balanceLoss } from '@grin-moe/router-sparsemixer';
@@ -12,6 +13,7 @@ import { accumulatedCounts, balancesOverAccumulation } from './balance-counts.js
 import { microBatchIds } from './loop-batch.js';
 import type { TrainRun } from './loop-state.js';
 import { pipelineTrainStep } from './loop-step-pipeline.js';
+import { pipelineTensorTrainStep } from './loop-step-pipeline-tensor.js';
 import { tensorParallelTrainStep } from './loop-step-tensor-parallel.js';
 
 export interface StepLosses {
@@ -23,6 +25,7 @@ export interface StepLosses {
 
 /** Runs step `run.step` (already advanced); the optimizer moves only when the loss is finite. */
 export async function trainStep(run: TrainRun): Promise<StepLosses> {
+  if (run.pipeline?.shard) return pipelineTensorTrainStep(run, run.pipeline);
   if (run.pipeline) return pipelineTrainStep(run, run.pipeline);
   if (run.tensorParallel) return tensorParallelTrainStep(run, run.tensorParallel);
   const { optimizer, par, placed } = run;

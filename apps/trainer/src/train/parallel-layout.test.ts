@@ -1,6 +1,7 @@
 // The dp x pp x tp layout: rank r is TP rank r mod tp of replica (r / tp) mod dp of stage r / (tp x dp)
 // (with tp 1: stage r / dp of replica r mod dp), every rank's DP, pipeline and TP sub-groups hold the
-// ranks they should (checked by all-reducing each rank's number over them), and layoutProblems names
+// ranks they should (checked by all-reducing each rank's number over them; at dp 2 x pp 2 x tp 2 the
+// pipeline joins the TP ranks of the same index), and layoutProblems names
 // each flag or field that does not fit with the value that would.
 // Test: cd apps/trainer && npx vitest run src/train/parallel-layout.test.ts
 import { localWorld } from '@grin-moe/parallel';
@@ -84,6 +85,36 @@ describe('dp x pp x tp layout', () => {
     await Promise.all(world.map((g) => g.close()));
   });
 
+  it('builds each rank’s TP group (its stage’s shards), DP group and pipeline (of its TP rank) at dp 2 x pp 2 x tp 2', async () => {
+    const world = localWorld(8);
+    const groups = world.map((g) => pipelineGroups(g, { dp: 2, pp: 2, tp: 2 }));
+    const sums = await Promise.all(
+      groups.map(async ({ tensor, replicas, stages }, rank) => {
+        const values = [rank, rank, rank].map((r) => Float32Array.of(r));
+        await Promise.all([
+          tensor!.allReduce(values[0]!),
+          replicas.allReduce(values[1]!),
+          stages.allReduce(values[2]!),
+        ]);
+        return [...values.map((v) => v[0]), tensor!.rank, replicas.rank, stages.rank];
+      }),
+    );
+    // Rank r: TP rank r % 2 of replica (r / 2) % 2 of stage r / 4. TP group {r, r ^ 1}; DP group
+    // {r, r ^ 2}; pipeline {r, r ^ 4}.
+    expect(sums).toEqual(
+      [0, 1, 2, 3, 4, 5, 6, 7].map((r) => [
+        r + (r ^ 1),
+        r + (r ^ 2),
+        r + (r ^ 4),
+        r % 2,
+        Math.floor(r / 2) % 2,
+        Math.floor(r / 4),
+      ]),
+    );
+    expect(groups.map((g) => g.tensor === undefined)).toEqual(Array(8).fill(false));
+    await Promise.all(world.map((g) => g.close()));
+  });
+
   it('names the flag and what would do for each layout the config cannot take', () => {
     const config = tinyConfig('/tmp', '/tmp/none.jsonl'); // 2 layers, batch 4 x 16 tokens
     expect(layoutProblems(config, { dp: 2, pp: 2, tp: 1 })).toEqual([]);
@@ -102,7 +133,7 @@ describe('dp x pp x tp layout', () => {
     ]);
   });
 
-  it('names what --tp needs: kv heads and intermediate size it divides, the CPU, no pp, no expert dropout', () => {
+  it('names what --tp needs: kv heads and intermediate size it divides, the CPU, no expert dropout', () => {
     const config = tinyConfig('/tmp', '/tmp/none.jsonl'); // 2 heads over 1 kv head, intermediate 24
     expect(layoutProblems(config, { dp: 1, pp: 1, tp: 2 })).toEqual([
       '--tp 2 needs model.numKvHeads (1; numHeads 2) to divide by 2: each rank takes whole key/value heads and their query heads',
@@ -113,9 +144,7 @@ describe('dp x pp x tp layout', () => {
       '--tp 5 needs model.numKvHeads (2; numHeads 4) to divide by 5: each rank takes whole key/value heads and their query heads',
       '--tp 5 needs model.intermediateSize (24) to divide by 5: each rank takes intermediateSize / tp of every expert',
     ]);
-    expect(layoutProblems(split, { dp: 1, pp: 2, tp: 2 })).toEqual([
-      '--pp 2 with --tp 2 is not built yet (pipeline stages whose layers are TP-split are planned): use --dp with --tp, or --dp with --pp',
-    ]);
+    expect(layoutProblems(split, { dp: 2, pp: 2, tp: 2 })).toEqual([]); // dp x pp x tp composes
     expect(layoutProblems(mergeConfig(split, { device: 'cuda' }, 'test'), { dp: 1, pp: 1, tp: 2 })).toEqual([
       '--tp 2 runs on the CPU only (partial sums travel through the grpc group as CPU tensors): use --device cpu or --tp 1',
     ]);

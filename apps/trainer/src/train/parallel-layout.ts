@@ -4,7 +4,8 @@
 // neighbours (on a GPU host they would share the fastest links); with K = 1 this is the dp x pp
 // layout (stage floor(r / D), replica r mod D). Rank 0 is TP rank 0 of replica 0 of stage 0: it
 // logs and writes. Sub-groups: each stage's D ranks of one TP rank form a DP group (gradients and
-// balance counts); each replica's P ranks its pipeline; each replica's K ranks its TP group.
+// balance counts); each replica's P ranks of one TP rank its pipeline; each replica's K ranks of a
+// stage its TP group.
 // Test: cd apps/trainer && npx vitest run src/train/parallel-layout.test.ts
 import type { ProcessGroup } from '@grin-moe/parallel';
 import type { TrainConfig } from './config.js';
@@ -51,28 +52,40 @@ export function rankAt(layout: ParallelLayout, stage: number, replica: number, t
 export interface PipelineGroups {
   place: RankPlace;
   world: ProcessGroup;
-  /** This replica's stages in order (group rank = stage). */
+  /** This replica's stages in order, of this rank's TP rank (group rank = stage). */
   stages: ProcessGroup;
-  /** This stage's replicas (group rank = replica). */
+  /** This stage's replicas, of this rank's TP rank (group rank = replica). */
   replicas: ProcessGroup;
+  /** With tp > 1: this stage's TP ranks of this replica (group rank = tensorRank). */
+  tensor?: ProcessGroup;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-/** The sub-groups of `world` (the run's dp x pp ranks, tp = 1) that this rank belongs to. */
+/**
+ * The sub-groups of `world` (the run's dp x pp x tp ranks) that this rank belongs to. Activations
+ * go from each TP rank of a stage to the TP rank of the same index in the next stage: they are
+ * replicated over TP, so each TP rank has its own pipeline.
+ */
 export function pipelineGroups(world: ProcessGroup, layout: ParallelLayout): PipelineGroups {
   const place = rankPlace(world.rank, layout);
-  if (layout.tp !== 1) throw new RangeError(`pipelineGroups: ${layoutFlags(layout)} (pp x tp is not built)`);
-  const { dp, pp, stage, replica } = place;
+  const { dp, pp, tp, stage, replica, tensorRank: t } = place;
+  // tp 1 keeps the dp x pp names.
+  const suffix = tp === 1 ? '' : `.shard${t}`;
   const replicas = world.subgroup(
-    `stage${stage}`,
-    range(dp).map((r) => rankAt(layout, stage, r, 0)),
+    `stage${stage}${suffix}`,
+    range(dp).map((r) => rankAt(layout, stage, r, t)),
   );
   const stages = world.subgroup(
-    `replica${replica}`,
-    range(pp).map((s) => rankAt(layout, s, replica, 0)),
+    `replica${replica}${suffix}`,
+    range(pp).map((s) => rankAt(layout, s, replica, t)),
   );
-  return { place, world, stages, replicas };
+  if (tp === 1) return { place, world, stages, replicas };
+  const tensor = world.subgroup(
+    `tensor.stage${stage}.replica${replica}`,
+    range(tp).map((k) => rankAt(layout, stage, replica, k)),
+  );
+  return { place, world, stages, replicas, tensor };
 }
 
 export interface TensorParallelGroups {
@@ -88,7 +101,9 @@ export interface TensorParallelGroups {
 export function tensorParallelGroups(world: ProcessGroup, layout: ParallelLayout): TensorParallelGroups {
   const place = rankPlace(world.rank, layout);
   if (layout.pp !== 1)
-    throw new RangeError(`tensorParallelGroups: ${layoutFlags(layout)} (pp x tp is not built)`);
+    throw new RangeError(
+      `tensorParallelGroups: ${layoutFlags(layout)} (with pp > 1, pipelineGroups holds the TP groups)`,
+    );
   const { dp, tp, replica, tensorRank } = place;
   const tensor = world.subgroup(
     `tensor.replica${replica}`,
@@ -116,7 +131,7 @@ export function layoutProblems(config: TrainConfig, { dp, pp, tp }: ParallelLayo
     problems.push(
       `--pp ${pp} runs on the CPU only (activations travel through the grpc group as CPU tensors): use --device cpu or --pp 1`,
     );
-  if (tp > 1) problems.push(...tensorParallelProblems(config, pp, tp));
+  if (tp > 1) problems.push(...tensorParallelProblems(config, tp));
   const o = config.optim;
   if (dp > 1) {
     const rows = o.batchSize / dp;
@@ -132,13 +147,9 @@ export function layoutProblems(config: TrainConfig, { dp, pp, tp }: ParallelLayo
   return problems;
 }
 
-function tensorParallelProblems(config: TrainConfig, pp: number, tp: number): string[] {
+function tensorParallelProblems(config: TrainConfig, tp: number): string[] {
   const problems: string[] = [];
   const { numKvHeads, numHeads, intermediateSize } = config.model;
-  if (pp > 1)
-    problems.push(
-      `--pp ${pp} with --tp ${tp} is not built yet (pipeline stages whose layers are TP-split are planned): use --dp with --tp, or --dp with --pp`,
-    );
   if (config.device !== 'cpu')
     problems.push(
       `--tp ${tp} runs on the CPU only (partial sums travel through the grpc group as CPU tensors): use --device cpu or --tp 1`,

@@ -27,14 +27,26 @@ export async function gatherWholeRun(
   pipe: PipelineRun,
   withOptimizer: boolean,
 ): Promise<GatheredRun | null> {
+  if (pipe.groups.place.replica !== 0) return null;
+  return gatherStages(run, pipe, [...pipe.params.values()], run.optimizer.stateDict(), withOptimizer);
+}
+
+/**
+ * The stages' whole parameters (in each stage's order) and optimizer states (numbered in each
+ * stage's order) on the first stage, from one rank of each stage of replica 0; null elsewhere.
+ */
+export async function gatherStages(
+  run: TrainRun,
+  pipe: PipelineRun,
+  ownTensors: T.Tensor[],
+  own: { step: number; tensors: Record<string, T.Tensor> },
+  withOptimizer: boolean,
+): Promise<GatheredRun | null> {
   const { place, stages } = pipe.groups;
-  if (place.replica !== 0) return null;
-  const own = run.optimizer.stateDict();
   // Optimizer slots (exp_avg, exp_avg_sq, ...), the same on every stage.
   const slots = withOptimizer
     ? [...new Set(Object.keys(own.tensors).map((k) => k.split('.')[0]!))].sort()
     : [];
-  const ownTensors = [...pipe.params.values()];
   if (place.stage > 0) {
     const parts = [
       ...ownTensors,

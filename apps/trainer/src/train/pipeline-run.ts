@@ -7,6 +7,9 @@
 // stages) + (blocks of stages before s); the counts are measured once here by a forward of the
 // whole model (still whole at this point) on a batch of the micro-batch's shape, and every real
 // forward checks its own count, so a data-dependent draw would stop the run instead of drifting.
+// Under --tp too, the stage's parameters are then cut to this TP rank's shard (tensor-parallel.ts):
+// the split layers draw what the whole ones do (expert dropout, the one draw that would differ,
+// is refused under --tp).
 // Test: cd apps/trainer && npx vitest run src/train/pipeline-parallel.test.ts
 import type { GrinModel } from '@grin-moe/model-grin';
 import { GradientBuckets } from '@grin-moe/parallel';
@@ -15,6 +18,7 @@ import type { TrainConfig } from './config.js';
 import type { StepParallel } from './data-parallel.js';
 import type { PipelineGroups } from './parallel-layout.js';
 import { type StageSlice, stageForward, stageOwns, stageSlice } from './pipeline-stage.js';
+import { shardParameters, type TensorParallelShard } from './tensor-parallel-shard.js';
 
 export interface StageDraws {
   /** Blocks the stages before this one draw per micro-batch. */
@@ -28,8 +32,10 @@ export interface StageDraws {
 export interface PipelineRun {
   groups: PipelineGroups;
   slice: StageSlice;
-  /** This stage's parameters by checkpoint name, in checkpoint order. */
+  /** This stage's parameters by checkpoint name, in checkpoint order (under --tp, its shard's). */
   params: Map<string, T.Tensor>;
+  /** Under --tp: this TP rank's shard of the stage (its params are `params`). */
+  shard: TensorParallelShard | null;
   /** Every parameter of the whole model, in checkpoint order: the optimizer state's numbering. */
   whole: Array<{ name: string; shape: number[] }>;
   /** The whole-model number of each of this stage's parameters, in this stage's order. */
@@ -63,13 +69,22 @@ export function preparePipelineStage(config: TrainConfig, model: GrinModel, par:
     wholeIndex.push(whole.length - 1);
     params.set(name, t);
   }
+  const draws = { before, own: perStage[stage]!, perMicro: perStage.reduce((a, b) => a + b, 0n) };
+  if (groups.tensor) {
+    const { tp, tensorRank } = groups.place;
+    const shard = shardParameters(model, params, tp, tensorRank, (name) => stageOwns(slice, name));
+    for (const t of params.values()) t.dispose();
+    // The DP average runs after the TP sums (loop-step-pipeline-tensor.ts), not in buckets.
+    return { groups, slice, params: shard.params, shard, whole, wholeIndex, draws, buckets: null };
+  }
   return {
     groups,
     slice,
     params,
+    shard: null,
     whole,
     wholeIndex,
-    draws: { before, own: perStage[stage]!, perMicro: perStage.reduce((a, b) => a + b, 0n) },
+    draws,
     buckets: groups.replicas.size > 1 ? new GradientBuckets(groups.replicas, [...params.values()]) : null,
   };
 }

@@ -64,7 +64,7 @@ function leafOf(x: T.Tensor, grad: boolean): T.Tensor {
 }
 
 /** residual + (sum over ranks of partial), a new leaf of the residual stream. */
-async function addAllReduced(
+export async function addAllReduced(
   group: ProcessGroup,
   residual_BSD: T.Tensor,
   partial_BSD: T.Tensor,

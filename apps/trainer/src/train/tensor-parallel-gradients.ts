@@ -176,7 +176,7 @@ export async function gatherPicked(
       if (shardAxis(name) === null) map.set(name, pick(p, index) ?? zeros(p));
     ranks.push(map);
   }
-  const full = gatherShards(shard.config, ranks);
+  const full = gatherShards(shard.config, ranks, shard.owns);
   for (const t of made) t.dispose();
   return full;
 }

@@ -72,6 +72,8 @@ export interface TensorParallelShard {
   readonly device: string;
   /** Every parameter under its checkpoint name: this rank's slice where split, else a full copy. */
   readonly params: ParameterMap;
+  /** A pipeline stage's shard holds only the stage's parameters (absent: every parameter). */
+  readonly owns?: (name: string) => boolean;
 }
 
 /** Rank `rank`'s slice of `t` along `axis` (a contiguous copy), as `tp` equal parts. */
@@ -86,28 +88,51 @@ export function sliceForRank(t: T.Tensor, axis: 0 | 1, tp: number, rank: number)
  * shard owns new tensors (leaves that require grad); the model is left as it was.
  */
 export function shardForTensorParallel(model: GrinModel, tp: number, rank: number): TensorParallelShard {
+  return shardParameters(model, new Map(model.namedParameters()), tp, rank);
+}
+
+/**
+ * As shardForTensorParallel, for some of `model`'s parameters only (a pipeline stage's): the shard
+ * holds these, and gathers only these.
+ */
+export function shardParameters(
+  model: Pick<GrinModel, 'config' | 'dtype' | 'device'>,
+  full: ParameterMap,
+  tp: number,
+  rank: number,
+  owns?: (name: string) => boolean,
+): TensorParallelShard {
   const local = localConfig(model.config, tp);
   if (!Number.isInteger(rank) || rank < 0 || rank >= tp)
     throw new RangeError(`tensor-parallel rank ${rank} is not one of 0..${tp - 1} (--tp ${tp})`);
   const params: ParameterMap = new Map();
-  for (const [name, full] of model.namedParameters()) {
+  for (const [name, whole] of full) {
     const axis = shardAxis(name);
-    const own = axis === null ? T.noGrad(() => T.clone(full)) : sliceForRank(full, axis, tp, rank);
+    const own = axis === null ? T.noGrad(() => T.clone(whole)) : sliceForRank(whole, axis, tp, rank);
     own.name = name;
     params.set(name, own.setRequiresGrad(true));
   }
-  return { config: model.config, local, tp, rank, dtype: model.dtype, device: model.device, params };
+  const { config, dtype, device } = model;
+  return owns
+    ? { config, local, tp, rank, dtype, device, params, owns }
+    : { config, local, tp, rank, dtype, device, params };
 }
 
 /**
  * The full tensors from every rank's tensors under the same names (rank order): split ones
  * concatenated along their axis, replicated ones taken from rank 0. Works for values and gradients.
+ * `owns` limits it to some parameters (a pipeline stage's).
  */
-export function gatherShards(config: GrinConfig, ranks: ParameterMap[]): ParameterMap {
+export function gatherShards(
+  config: GrinConfig,
+  ranks: ParameterMap[],
+  owns: (name: string) => boolean = () => true,
+): ParameterMap {
   const tp = ranks.length;
   checkTensorParallel(config, tp);
   const full: ParameterMap = new Map();
   for (const [name, shape] of parameterShapes(config)) {
+    if (!owns(name)) continue;
     const pieces = ranks.map((map, r) => {
       const t = map.get(name);
       if (!t) throw new Error(`gatherShards: rank ${r} of ${tp} has no '${name}'`);

@@ -113,7 +113,7 @@ export async function tensorParallelStep(
  * gradient reaching the partial output is exactly `upstream`, and the one reaching the mean router
  * probabilities P is what balanceLoss's own backward would give them.
  */
-function backwardSegment(
+export function backwardSegment(
   partial_BSD: T.Tensor,
   upstream_BSD: T.Tensor,
   balanceTerm: { meanProbs_E: T.Tensor; fractions_E: T.Tensor; weight: number } | null,

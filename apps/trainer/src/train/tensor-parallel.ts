@@ -38,7 +38,8 @@
 // Evaluation: tensorParallelForward(group, shard, ids, { training: false, grad: false }).
 // Checkpoint: gatherTensorParallelModel(group, shard) on every rank, saveModel on rank 0; the AdamW
 // moments through tensor-parallel-optimizer.ts. `grin train --tp K` does all of this, with a DP
-// average of the gradients in between for --dp N (loop-step-tensor-parallel.ts).
+// average of the gradients in between for --dp N (loop-step-tensor-parallel.ts); under --pp M each
+// pipeline stage runs its layers' segments this way (loop-step-pipeline-tensor.ts).
 // Test: cd apps/trainer && npx vitest run src/train/tensor-parallel.test.ts
 export {
   disposePass,
