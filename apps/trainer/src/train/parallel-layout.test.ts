@@ -131,6 +131,9 @@ describe('dp x pp x tp layout', () => {
     expect(layoutProblems(mergeConfig(config, { device: 'cuda' }, 'test'), { dp: 1, pp: 2, tp: 1 })).toEqual([
       '--pp 2 runs on the CPU only (activations travel through the grpc group as CPU tensors): use --device cpu or --pp 1',
     ]);
+    expect(layoutProblems(mergeConfig(config, { device: 'cuda' }, 'test'), { dp: 2, pp: 1, tp: 1 })).toEqual([
+      '--dp 2 runs on the CPU only (gradients travel through the grpc group as CPU tensors; NCCL data parallelism is planned): use --device cpu or --dp 1',
+    ]);
   });
 
   it('names what --tp needs: kv heads and intermediate size it divides, the CPU, no expert dropout', () => {

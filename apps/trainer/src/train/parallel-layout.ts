@@ -134,6 +134,10 @@ export function layoutProblems(config: TrainConfig, { dp, pp, tp }: ParallelLayo
   if (tp > 1) problems.push(...tensorParallelProblems(config, tp));
   const o = config.optim;
   if (dp > 1) {
+    if (config.device !== 'cpu')
+      problems.push(
+        `--dp ${dp} runs on the CPU only (gradients travel through the grpc group as CPU tensors; NCCL data parallelism is planned): use --device cpu or --dp 1`,
+      );
     const rows = o.batchSize / dp;
     if (!Number.isInteger(rows))
       problems.push(
