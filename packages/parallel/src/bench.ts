@@ -1,5 +1,6 @@
 // All-reduce bus bandwidth of a process group next to a plain TCP socket ring moving the same bytes
-// in the same processes: what `grin bench allreduce` runs on every rank. Bus bandwidth follows
+// in the same processes (read as Node's 'data' events, or into a reused buffer): what
+// `grin bench allreduce` runs on every rank. Bus bandwidth follows
 // nccl-tests: size x 2(n-1)/n / time, the bytes each rank sends (and receives) in a ring all-reduce.
 // Test: cd packages/parallel && npx vitest run src/bench.test.ts
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -41,8 +42,15 @@ export async function allReduceBandwidth(
 }
 
 /**
+ * How the baseline reads: 'events' takes Node's 'data' events (a fresh Buffer per read, what most
+ * socket code does); 'reused' reads into one reused buffer (net.connect's onread), the cheapest
+ * copy Node offers and the one the grpc group's data plane uses.
+ */
+export type SocketReading = 'events' | 'reused';
+
+/**
  * The baseline: each rank writes ringBytes(size) to the next rank over one plain TCP socket while
- * reading as many from the previous one (what a ring all-reduce moves, with no framing, gRPC or
+ * reading as many from the previous one (what a ring all-reduce moves, with no framing or
  * reduction), timed like allReduceBandwidth. The sockets meet through the Store.
  */
 export async function socketRingBandwidth(
@@ -50,15 +58,20 @@ export async function socketRingBandwidth(
   store: Store,
   sizes: number[],
   repeats: number,
+  reading: SocketReading = 'events',
 ): Promise<BandwidthRow[]> {
   const { rank, size } = group;
   const { server, port } = await listen();
   const incoming = new Promise<Socket>((resolve) => server.once('connection', resolve));
-  await store.set(`bench/tcp/${rank}`, String(port));
-  const nextPort = Number((await store.get(`bench/tcp/${(rank + 1) % size}`)).toString());
-  const next = await connect(nextPort);
-  const previous = await incoming;
-  const read = byteCounter(previous);
+  await store.set(`bench/tcp-${reading}/${rank}`, String(port));
+  const counter = byteCounter();
+  // The reading end is the one that connects: onread is an option of net.connect only.
+  const previousPort = Number(
+    (await store.get(`bench/tcp-${reading}/${(rank - 1 + size) % size}`)).toString(),
+  );
+  const previous = await connect(previousPort, reading, counter.add);
+  const next = await incoming;
+  const read = counter.until;
   next.setNoDelay(true);
   const rows: BandwidthRow[] = [];
   try {
@@ -94,9 +107,28 @@ function listen(): Promise<{ server: Server; port: number }> {
   });
 }
 
-function connect(port: number): Promise<Socket> {
+function connect(port: number, reading: SocketReading, add: (bytes: number) => void): Promise<Socket> {
+  const buffer = Buffer.allocUnsafe(1 << 20);
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => resolve(socket));
+    const socket = createConnection(
+      {
+        host: '127.0.0.1',
+        port,
+        ...(reading === 'reused'
+          ? {
+              onread: {
+                buffer,
+                callback: (n: number) => {
+                  add(n);
+                  return true;
+                },
+              },
+            }
+          : {}),
+      },
+      () => resolve(socket),
+    );
+    if (reading === 'events') socket.on('data', (chunk: Buffer) => add(chunk.length));
     socket.once('error', reject);
   });
 }
@@ -108,23 +140,25 @@ function write(socket: Socket, payload: Buffer): Promise<void> {
 }
 
 /** Counts the bytes arriving on a socket from the start, so none are lost between reads. */
-function byteCounter(socket: Socket): (bytes: number) => Promise<void> {
+function byteCounter(): { add: (bytes: number) => void; until: (bytes: number) => Promise<void> } {
   let received = 0;
-  let waiter: { until: number; resolve: () => void } | null = null;
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    if (waiter && received >= waiter.until) {
-      const { resolve } = waiter;
-      waiter = null;
-      resolve();
-    }
-  });
   let expected = 0;
-  return (bytes) => {
-    expected += bytes;
-    if (received >= expected) return Promise.resolve();
-    return new Promise((resolve) => {
-      waiter = { until: expected, resolve };
-    });
+  let waiter: { until: number; resolve: () => void } | null = null;
+  return {
+    add: (bytes) => {
+      received += bytes;
+      if (waiter && received >= waiter.until) {
+        const { resolve } = waiter;
+        waiter = null;
+        resolve();
+      }
+    },
+    until: (bytes) => {
+      expected += bytes;
+      if (received >= expected) return Promise.resolve();
+      return new Promise((resolve) => {
+        waiter = { until: expected, resolve };
+      });
+    },
   };
 }

@@ -1,6 +1,7 @@
 // Hand-written codec for proto/collective.proto's Frame and Ack, byte-compatible with protobuf:
 // encoding copies the chunk once, decoding returns a view (no copy). A padding field (7) puts the
-// data at an 8-byte boundary of the message, so the receiver reduces straight from it.
+// data at an 8-byte boundary of the message, so the receiver reduces straight from it. The grpc
+// group no longer sends Frames (socket-transport.ts); the codec stays exported.
 // Test: cd packages/parallel && npx vitest run src/frame.test.ts (checked against proto-loader's codec)
 
 export interface Frame {

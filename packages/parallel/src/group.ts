@@ -5,11 +5,16 @@
 // transport under their own key prefix. Every rank ends an all-reduce with the same bits: each
 // segment is reduced on one rank and then copied to all.
 // Test: cd packages/parallel && npx vitest run src/local-group.test.ts src/grpc-group.test.ts
+import type { Combine } from './combine.js';
 import { ParallelError, RankFailure } from './errors.js';
 import { bytesOf, dtypeOf, type Elements, type Transport } from './transport.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'max';
 const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'max'];
+
+/** The two halves of a ring all-reduce; at step s rank r sends segment r - s - SEND_SHIFT[phase]. */
+type RingPhase = 'rs' | 'ag';
+const SEND_SHIFT: Record<RingPhase, number> = { rs: 1, ag: 0 };
 
 export interface GroupHooks {
   /** Called once with the first failure this rank sees (to spread it to the other ranks). */
@@ -82,12 +87,14 @@ export class ProcessGroup {
     if (this.size === 1) return;
     const segments = split(data.length, this.size);
     await this.guard(async () => {
-      await this.ringReduceScatter(data, segments, op, key, descriptor);
+      const folds = this.postRing('rs', data, segments, key, descriptor, op === 'max' ? 'max' : 'sum');
+      const copies = this.postRing('ag', data, segments, key, descriptor, 'copy');
+      await this.runRing('rs', data, segments, key, descriptor, folds);
       if (op === 'avg') {
         const [start, end] = segments[this.rank]!;
         for (let i = start; i < end; i++) data[i] = data[i]! / this.size;
       }
-      await this.ringAllGather(data, segments, key, descriptor);
+      await this.runRing('ag', data, segments, key, descriptor, copies);
     });
   }
 
@@ -99,7 +106,16 @@ export class ProcessGroup {
     output.set(input, this.rank * n);
     if (this.size === 1) return;
     const segments = Array.from({ length: this.size }, (_, r) => [r * n, (r + 1) * n] as [number, number]);
-    await this.guard(() => this.ringAllGather(output, segments, key, descriptor));
+    await this.guard(() =>
+      this.runRing(
+        'ag',
+        output,
+        segments,
+        key,
+        descriptor,
+        this.postRing('ag', output, segments, key, descriptor, 'copy'),
+      ),
+    );
   }
 
   /** output = reduction over ranks of input[rank*n .. (rank+1)*n) (n = output.length). */
@@ -116,7 +132,17 @@ export class ProcessGroup {
     const work = input.slice();
     if (this.size > 1) {
       const segments = Array.from({ length: this.size }, (_, r) => [r * n, (r + 1) * n] as [number, number]);
-      await this.guard(() => this.ringReduceScatter(work, segments, op, key, descriptor));
+      const combine = op === 'max' ? 'max' : 'sum';
+      await this.guard(() =>
+        this.runRing(
+          'rs',
+          work,
+          segments,
+          key,
+          descriptor,
+          this.postRing('rs', work, segments, key, descriptor, combine),
+        ),
+      );
     }
     output.set(work.subarray(this.rank * n, (this.rank + 1) * n));
     if (op === 'avg') for (let i = 0; i < n; i++) output[i] = output[i]! / this.size;
@@ -169,45 +195,56 @@ export class ProcessGroup {
 
   // ---- rings ------------------------------------------------------------------------------------
 
-  /** After it, rank r holds the reduction of segment r. */
-  private async ringReduceScatter(
+  /**
+   * Posts every receive of a ring phase at once, so data from a peer that is steps ahead lands
+   * (folded or copied into place) as it comes, not in a staging buffer to be combined later. Safe:
+   * step s receives into a segment this rank sends only at step s + 1, after awaiting that receive;
+   * and an all-gather copy into a segment comes only after every rank's part of its reduction,
+   * this rank's last send of it included, was read. Their timeouts run from now.
+   */
+  private postRing(
+    phase: RingPhase,
     data: Elements,
     segments: Array<[number, number]>,
-    op: ReduceOp,
     key: string,
     dtype: string,
-  ): Promise<void> {
+    combine: Combine,
+  ): Array<Promise<void>> {
     const n = this.size;
-    const next = (this.rank + 1) % n;
-    const prev = (this.rank - 1 + n) % n;
-    for (let step = 0; step < n - 1; step++) {
-      const sendIndex = mod(this.rank - step - 1, n);
-      const recvIndex = mod(this.rank - step - 2, n);
-      const [s0, s1] = segments[sendIndex]!;
-      const [r0, r1] = segments[recvIndex]!;
-      const stepKey = `${key}/rs${step}`;
-      await Promise.all([
-        this.transport.send(this.ranks[next]!, stepKey, dtype, bytesOf(data.subarray(s0, s1))),
-        this.receiveInto(prev, stepKey, dtype, data.subarray(r0, r1), op === 'max' ? 'max' : 'sum'),
-      ]);
-    }
+    return Array.from({ length: n - 1 }, (_, step) => {
+      const [r0, r1] = segments[mod(this.rank - step - SEND_SHIFT[phase] - 1, n)]!;
+      const received = this.receiveInto(
+        mod(this.rank - 1, n),
+        `${key}/${phase}${step}`,
+        dtype,
+        data.subarray(r0, r1),
+        combine,
+      );
+      // A failure rejects every later step too; the step being awaited reports it.
+      received.catch(() => {});
+      return received;
+    });
   }
 
-  /** Given rank r holding segment r, every rank ends with all segments. */
-  private async ringAllGather(data: Elements, segments: Array<[number, number]>, key: string, dtype: string) {
+  /**
+   * Runs a ring phase whose receives postRing posted: each step sends one segment to the next rank
+   * once the previous step's receive has landed. After 'rs' (reduce-scatter) rank r holds the
+   * reduction of segment r; 'ag' (all-gather) starts from that and ends with every segment.
+   */
+  private async runRing(
+    phase: RingPhase,
+    data: Elements,
+    segments: Array<[number, number]>,
+    key: string,
+    dtype: string,
+    received: Array<Promise<void>>,
+  ): Promise<void> {
     const n = this.size;
-    const next = (this.rank + 1) % n;
-    const prev = (this.rank - 1 + n) % n;
+    const next = this.ranks[(this.rank + 1) % n]!;
     for (let step = 0; step < n - 1; step++) {
-      const sendIndex = mod(this.rank - step, n);
-      const recvIndex = mod(this.rank - step - 1, n);
-      const [s0, s1] = segments[sendIndex]!;
-      const [r0, r1] = segments[recvIndex]!;
-      const stepKey = `${key}/ag${step}`;
-      await Promise.all([
-        this.transport.send(this.ranks[next]!, stepKey, dtype, bytesOf(data.subarray(s0, s1))),
-        this.receiveInto(prev, stepKey, dtype, data.subarray(r0, r1), 'copy'),
-      ]);
+      const [s0, s1] = segments[mod(this.rank - step - SEND_SHIFT[phase], n)]!;
+      const sent = this.transport.send(next, `${key}/${phase}${step}`, dtype, bytesOf(data.subarray(s0, s1)));
+      await Promise.all([sent, received[step]]);
     }
   }
 
@@ -217,36 +254,9 @@ export class ProcessGroup {
     key: string,
     descriptor: string,
     target: Elements,
-    mode: 'copy' | 'sum' | 'max',
+    combine: Combine,
   ): Promise<void> {
-    const width = target.BYTES_PER_ELEMENT;
-    const Ctor = target.constructor as new (b: ArrayBufferLike, o: number, n: number) => Elements;
-    let carry: Uint8Array | null = null;
-    return this.transport.recv(this.ranks[src]!, key, descriptor, target.byteLength, (offset, chunk) => {
-      if (mode === 'copy') {
-        bytesOf(target).set(chunk, offset);
-        return;
-      }
-      if (offset % width !== 0 || chunk.byteLength % width !== 0)
-        throw new ParallelError(
-          `rank ${this.transport.rank}: chunk of '${key}' not aligned to ${width}-byte elements`,
-        );
-      // A typed-array view needs an aligned start; copy the rare unaligned chunk once.
-      if (chunk.byteOffset % width !== 0) {
-        carry = new Uint8Array(chunk.byteLength);
-        carry.set(chunk);
-        chunk = carry;
-      }
-      const incoming = new Ctor(chunk.buffer, chunk.byteOffset, chunk.byteLength / width);
-      const start = offset / width;
-      if (mode === 'sum') for (let i = 0; i < incoming.length; i++) target[start + i]! += incoming[i]!;
-      else
-        for (let i = 0; i < incoming.length; i++) {
-          const a = target[start + i]!;
-          const b = incoming[i]!;
-          target[start + i] = a >= b || Number.isNaN(a) ? a : b;
-        }
-    });
+    return this.transport.recv(this.ranks[src]!, key, descriptor, target, combine);
   }
 
   // ---- bookkeeping ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 // The grpc process group on loopback, all ranks in this process (each with its own Store client,
-// peer server and streams): every collective against the reference for 2 and 3 ranks, messages
+// data port and sockets): every collective against the reference for 2 and 3 ranks, messages
 // larger than a chunk, sub-groups, tensors with their shapes, and the wrong-shape / wrong-token errors.
 // Test: cd packages/parallel && npx vitest run src/grpc-group
 import { tensor } from '@grin-moe/tensor';

@@ -1,13 +1,14 @@
-// Joining a run: rank 0 hosts the rendezvous Store, every rank starts its peer server, publishes
-// "host:port" under peer/<rank>, reads everyone else's, opens its streams, and waits for all.
+// Joining a run: rank 0 hosts the rendezvous Store, every rank opens its data port (socket-transport.ts),
+// publishes "host:port" under peer/<rank> (only holders of the run token can read the Store),
+// reads everyone else's, connects to every rank with the token, and waits for all.
 // A failure on any rank is written to the Store's abort key; every rank watches that key and
 // stops with the failed rank's message. Test: cd packages/parallel && npx vitest run src/grpc-group.test.ts src/faults.test.ts
 
 import { type LaunchEnv, readLaunchEnv } from './env.js';
 import { ParallelError, RankFailure } from './errors.js';
 import { ProcessGroup } from './group.js';
-import { GrpcTransport } from './grpc-transport.js';
 import { localWorld } from './local.js';
+import { SocketTransport } from './socket-transport.js';
 import { DEFAULT_TIMEOUT_MS, PrefixStore, type Store, StoreClient, StoreServer } from './store.js';
 
 export type Backend = 'grpc' | 'local';
@@ -17,7 +18,7 @@ export interface World {
   env: LaunchEnv;
   group: ProcessGroup;
   store: Store;
-  /** Leaves the run: a barrier, then streams, the watcher and (rank 0, last) the Store close. */
+  /** Leaves the run: a barrier, then the sockets, the watcher and (rank 0, last) the Store close. */
   close(): Promise<void>;
 }
 
@@ -59,7 +60,7 @@ export async function initWorld(options: InitOptions = {}): Promise<World> {
         : env.bindAddr
       : env.masterAddr;
   const client = new StoreClient(storeHost, env.masterPort, env.token, timeoutMs);
-  const transport = new GrpcTransport(env.rank, env.worldSize, env.token, timeoutMs);
+  const transport = new SocketTransport(env.rank, env.worldSize, env.token, timeoutMs);
   const cleanup = async () => {
     client.close();
     await transport.close();
@@ -97,7 +98,7 @@ export async function initWorld(options: InitOptions = {}): Promise<World> {
     );
     void watch;
     transport.onFailure = (failure) => {
-      // Best effort: if the Store itself is gone, the broken streams still stop every rank.
+      // Best effort: if the Store itself is gone, the broken connections still stop every rank.
       store.set(ABORT, JSON.stringify({ rank: failure.failedRank, cause: failure.reason })).catch(() => {});
     };
     const group = new ProcessGroup(transport, 'grpc', 'world', [...Array(env.worldSize).keys()], {

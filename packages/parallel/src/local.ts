@@ -1,9 +1,11 @@
 // The `local` process group backend: N ranks in one process (tests, and the reference that the
 // gRPC backend must match), exchanging copies of the data through in-memory mailboxes.
 // Test: cd packages/parallel && npx vitest run src/local-group.test.ts
+
+import type { Combine } from './combine.js';
 import { RankFailure } from './errors.js';
 import { ProcessGroup } from './group.js';
-import { CHUNK_BYTES, type ChunkSink, Mailbox, type Transport } from './transport.js';
+import { CHUNK_BYTES, type Elements, Mailbox, type Transport } from './transport.js';
 
 class LocalTransport implements Transport {
   readonly mailbox: Mailbox;
@@ -34,8 +36,8 @@ class LocalTransport implements Transport {
       );
     }
   }
-  recv(src: number, key: string, descriptor: string, byteLength: number, onChunk: ChunkSink): Promise<void> {
-    return this.mailbox.post(src, key, descriptor, byteLength, onChunk);
+  recv(src: number, key: string, descriptor: string, target: Elements, combine: Combine): Promise<void> {
+    return this.mailbox.post(src, key, descriptor, target, combine);
   }
   fail(failure: RankFailure): void {
     this.mailbox.fail(failure);

@@ -38,7 +38,10 @@ export function presentedToken(metadata: grpc.Metadata): string {
   return typeof value === 'string' ? value : (value?.toString() ?? '');
 }
 
-/** Raised HTTP/2 flow-control window (both directions) and message limits for tensor traffic. */
+/**
+ * Raised HTTP/2 flow-control window (both directions) and message limits for large Store values;
+ * tensors travel on the socket data plane (socket-transport.ts), not over gRPC.
+ */
 export const WINDOW_BYTES = 64 * 1024 * 1024;
 /**
  * Keepalive finds a peer whose host vanished (a dead process on a live host resets its connections
@@ -60,8 +63,7 @@ export const channelOptions: grpc.ChannelOptions = {
 
 /**
  * A server whose HTTP/2 sessions advertise the raised window: grpc-js passes no window option to
- * its server sessions, so the settings are added to its session options and every new session
- * raises its connection window too.
+ * its server sessions, so the settings are added to its session options.
  */
 export function createServer(): grpc.Server {
   const server = new grpc.Server({
@@ -77,20 +79,6 @@ export function createServer(): grpc.Server {
     initialWindowSize: WINDOW_BYTES,
   };
   return server;
-}
-
-/** After bindAsync: raise every accepted session's connection-level receive window. */
-export function raiseSessionWindows(server: grpc.Server): void {
-  const internals = server as unknown as { http2Servers: Map<import('node:http2').Http2Server, unknown> };
-  for (const http2Server of internals.http2Servers.keys()) {
-    http2Server.on('session', (session) => {
-      try {
-        session.setLocalWindowSize(WINDOW_BYTES);
-      } catch {
-        // An older Node without setLocalWindowSize keeps the stream-level window only.
-      }
-    });
-  }
 }
 
 export function bind(server: grpc.Server, host: string, port: number): Promise<number> {

@@ -1,5 +1,5 @@
 // Test helpers: a free loopback port, an N-rank grpc world inside one process (each rank with its
-// own Store client, peer server and streams, exactly as across processes), and launch
+// own Store client, data port and sockets, exactly as across processes), and launch
 // environments. Test: used by src/*.test.ts (cd packages/parallel && npx vitest run)
 import { createServer } from 'node:net';
 import type { LaunchEnv } from './env.js';

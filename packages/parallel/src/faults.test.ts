@@ -1,0 +1,102 @@
+// Ranks that die or stop: three ranks as processes over the built package (dist/). Rank 1 is
+// SIGKILLed while the others wait for it, or in the middle of 16 MiB all-reduces on the socket data
+// plane: ranks 0 and 2 must stop with "rank 1 failed: connection lost" long before their 60 s
+// receive timeout (the dead rank's connections close without a goodbye, and that names it). Rank 1
+// SIGSTOPped instead (alive, silent, its sockets full): ranks 0 and 2 time out naming it, and their
+// 64 MiB sends to it, stuck on a full socket, stop with that failure too.
+// Test: cd packages/parallel && npm run build && npx vitest run src/faults.test.ts
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { freePort } from './testing.js';
+
+const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+type Mode = 'waiting' | 'busy' | 'stopped';
+
+const work: Record<Mode, string> = {
+  waiting: `if (rank === 1) await new Promise(() => {});
+    for (;;) await world.group.allReduce(new Float32Array(1));`,
+  busy: `const data = new Float32Array(4 << 20);
+    for (;;) await world.group.allReduce(data);`,
+  stopped: `if (rank === 1) await new Promise(() => {});
+    const results = await Promise.allSettled([
+      world.group.send(new Float32Array(16 << 20), 1),
+      world.group.recv(new Float32Array(1), 1),
+    ]);
+    throw new Error(results.map((r) => r.status + ' ' + r.reason?.message).join(' | '));`,
+};
+
+function rank(rank: number, port: number, mode: Mode): { child: ChildProcess; out: Promise<string> } {
+  const timeoutMs = mode === 'stopped' ? 2000 : 60_000;
+  const script = `
+    import { initWorld } from ${JSON.stringify(dist)};
+    const rank = ${rank};
+    const world = await initWorld({ timeoutMs: ${timeoutMs}, env: { rank, worldSize: 3, localRank: rank,
+      masterAddr: '127.0.0.1', masterPort: ${port}, token: 'faults-token', bindAddr: '127.0.0.1',
+      advertiseAddr: '127.0.0.1', source: 'torchrun' } });
+    await world.group.barrier();
+    console.log('ready');
+    const started = Date.now();
+    try {
+      ${work[mode]}
+    } catch (error) {
+      console.log('after', Date.now() - started, 'ms:', error.message);
+      process.exit(3);
+    }`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  return { child, out: new Promise((resolve) => child.on('exit', () => resolve(out))) };
+}
+
+async function runWith(mode: Mode, signal: NodeJS.Signals): Promise<{ outs: string[]; ms: number }> {
+  const port = await freePort();
+  const ranks = [0, 1, 2].map((r) => rank(r, port, mode));
+  const victim = ranks[1]!.child;
+  try {
+    await new Promise<void>((resolve) =>
+      victim.stdout!.on('data', (c: Buffer) => c.toString().includes('ready') && resolve()),
+    );
+    // Past the barrier: the others now wait on rank 1 or move data with it.
+    await new Promise((r) => setTimeout(r, 300));
+    const signalledAt = Date.now();
+    victim.kill(signal);
+    const outs = [await ranks[0]!.out, await ranks[2]!.out];
+    for (const [i, survivor] of [ranks[0]!, ranks[2]!].entries())
+      expect(survivor.child.exitCode, outs[i]).toBe(3);
+    return { outs, ms: Date.now() - signalledAt };
+  } finally {
+    for (const { child } of ranks) if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+describe.skipIf(!existsSync(dist))('ranks that die or stop', () => {
+  it.each([
+    ['while the others wait for it', 'waiting'],
+    ['in the middle of 16 MiB all-reduces', 'busy'],
+  ] as const)(
+    'rank 1 killed %s: every other rank names it within seconds',
+    async (_, mode) => {
+      const { outs, ms } = await runWith(mode, 'SIGKILL');
+      for (const out of outs) expect(out).toMatch(/^after \d+ ms: rank 1 failed: connection lost \(/m);
+      expect(ms).toBeLessThan(15_000);
+    },
+    90_000,
+  );
+
+  it('rank 1 stopped: the others time out naming it, and their stuck sends stop too', async () => {
+    const { outs } = await runWith('stopped', 'SIGSTOP');
+    const failure = 'rank 0 failed: rank 0: timed out after 2000 ms waiting for rank 1';
+    expect(outs[0]).toMatch(
+      new RegExp(`^after \\d+ ms: rejected ${failure} .* \\| rejected ${failure}`, 'm'),
+    );
+  }, 90_000);
+});
