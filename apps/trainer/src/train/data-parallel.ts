@@ -97,3 +97,29 @@ export function dataParallel(group: ProcessGroup, options: { bucketBytes?: numbe
     ready: () => group.barrier(),
   };
 }
+
+/**
+ * A rank whose step is run by a split model (pipeline stages, tensor-parallel shards): it reads,
+ * draws and counts as a rank of its shard's DP group (`replicas`), while the root, the stop
+ * decisions and readiness span the whole run (`world`). `label` names the path in the errors of
+ * the two calls the split step makes itself.
+ */
+export function splitModelRank(world: ProcessGroup, replicas: ProcessGroup, label: string): StepParallel {
+  return {
+    ...dataParallel(replicas),
+    isRoot: world.rank === 0,
+    size: world.size,
+    model() {
+      throw new Error(`${label}: the split step runs the model's parts itself`);
+    },
+    finishGradients() {
+      throw new Error(`${label}: gradients are finished by the split step`);
+    },
+    async any(flag) {
+      const value = Float32Array.of(flag ? 1 : 0);
+      await world.allReduce(value, 'max');
+      return value[0] === 1;
+    },
+    ready: () => world.barrier(),
+  };
+}

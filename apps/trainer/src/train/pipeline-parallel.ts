@@ -5,32 +5,17 @@
 // loop-step-pipeline.ts, pipeline-evaluate.ts and pipeline-gather.ts.
 // Test: cd apps/trainer && npx vitest run src/train/pipeline-parallel.test.ts
 import type { ProcessGroup } from '@grin-moe/parallel';
-import { dataParallel, type StepParallel } from './data-parallel.js';
+import { type StepParallel, splitModelRank } from './data-parallel.js';
 import { type ParallelLayout, pipelineGroups } from './parallel-layout.js';
 
 export function pipelineParallel(world: ProcessGroup, layout: ParallelLayout): StepParallel {
   const groups = pipelineGroups(world, layout);
-  const replicas = dataParallel(groups.replicas);
   return {
-    ...replicas,
-    isRoot: world.rank === 0,
-    size: world.size,
-    model() {
-      throw new Error('pipeline stage: the step runs stageForward on the stage’s own parameters');
-    },
-    finishGradients() {
-      throw new Error('pipeline stage: gradients are finished by the pipeline step');
-    },
+    ...splitModelRank(world, groups.replicas, 'pipeline stage'),
     async averageSums(values) {
       await world.allReduce(values, 'avg');
       return values;
     },
-    async any(flag) {
-      const value = Float32Array.of(flag ? 1 : 0);
-      await world.allReduce(value, 'max');
-      return value[0] === 1;
-    },
-    ready: () => world.barrier(),
     pipeline: groups,
   };
 }

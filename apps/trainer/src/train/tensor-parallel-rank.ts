@@ -8,31 +8,13 @@
 // Test: cd apps/trainer && npx vitest run src/train/tensor-parallel-train.test.ts
 import type { GrinModel } from '@grin-moe/model-grin';
 import type { ProcessGroup } from '@grin-moe/parallel';
-import { dataParallel, type StepParallel } from './data-parallel.js';
+import { type StepParallel, splitModelRank } from './data-parallel.js';
 import { type ParallelLayout, type TensorParallelGroups, tensorParallelGroups } from './parallel-layout.js';
 import { shardForTensorParallel, type TensorParallelShard } from './tensor-parallel.js';
 
 export function tensorParallelRank(world: ProcessGroup, layout: ParallelLayout): StepParallel {
   const groups = tensorParallelGroups(world, layout);
-  const replicas = dataParallel(groups.replicas);
-  return {
-    ...replicas,
-    isRoot: world.rank === 0,
-    size: world.size,
-    model() {
-      throw new Error('tensor parallel: the step runs the TP segments on this rank’s shard');
-    },
-    finishGradients() {
-      throw new Error('tensor parallel: gradients are finished by the tensor-parallel step');
-    },
-    async any(flag) {
-      const value = Float32Array.of(flag ? 1 : 0);
-      await world.allReduce(value, 'max');
-      return value[0] === 1;
-    },
-    ready: () => world.barrier(),
-    tensorParallel: groups,
-  };
+  return { ...splitModelRank(world, groups.replicas, 'tensor parallel'), tensorParallel: groups };
 }
 
 /** What a TP rank carries through the run: its groups and its shard of the model. */
