@@ -87,6 +87,11 @@ napi_value string(napi_env env, const std::string& s) {
   napi_create_string_utf8(env, s.c_str(), s.size(), &out);
   return out;
 }
+napi_value boolean(napi_env env, bool v) {
+  napi_value out;
+  napi_get_boolean(env, v, &out);
+  return out;
+}
 void set(napi_env env, napi_value obj, const char* key, napi_value v) { napi_set_named_property(env, obj, key, v); }
 
 typedef std::function<napi_value(const Args&)> Body;
@@ -342,6 +347,13 @@ static SdpaShape sdpaShape(const Args& a, size_t i) {
   return SdpaShape{(int)m[0], (int)m[1], (int)m[2], (int)m[3], (int)m[4], (int)m[5], (int)m[6], (int)m[7], (float)m[8], m[9] != 0};
 }
 BIND(sdpa) { sdpaForward(a.i32(0), a.i32(1), sdpaShape(a, 2), a.ptr(3), (float*)a.ptr(4), a.ptr(5), a.ptr(6), a.ptr(7)); return nullptr; } END
+BIND(sdpaInfo) {
+  napi_value out;
+  napi_create_object(a.env, &out);
+  set(a.env, out, "tensorCoreCalls", number(a.env, (double)sdpaCounts.tensorCore));
+  set(a.env, out, "generalCalls", number(a.env, (double)sdpaCounts.general));
+  return out;
+} END
 BIND(sdpaBackward) {
   sdpaBackward(a.i32(0), a.i32(1), sdpaShape(a, 2), a.ptr(3), a.ptr(4), a.ptr(5), (const float*)a.ptr(6), (float*)a.ptr(7),
                a.ptr(8), a.ptr(9), a.ptr(10), a.ptr(11), a.ptr(12));
@@ -355,6 +367,7 @@ BIND(gemm) {  // returns 1 when the epilogue (argument 17) was applied, 0 when t
   return number(a.env, gemm(a.i32(0), g, epilogue, epilogue != EPI_NONE ? a.ptr(18) : nullptr) ? 1 : 0);
 } END
 BIND(setGemmImplementation) { setGemmImplementation(a.i32(0)); return nullptr; } END
+BIND(setGemmTuning) { setGemmTuning(a.flag(0)); return nullptr; } END
 BIND(gemmInfo) {
   napi_value out;
   napi_create_object(a.env, &out);
@@ -366,6 +379,8 @@ BIND(gemmInfo) {
   set(a.env, out, "ltCalls", number(a.env, (double)gemmCounts.lt));
   set(a.env, out, "cublasCalls", number(a.env, (double)gemmCounts.cublas));
   set(a.env, out, "fusedEpilogues", number(a.env, (double)gemmCounts.epilogues));
+  set(a.env, out, "tuning", boolean(a.env, gemmTuning()));
+  set(a.env, out, "tunedPlans", number(a.env, (double)gemmCounts.tuned));
   return out;
 } END
 

@@ -3,63 +3,21 @@
 // none), grouped KV heads (head h reads kv head h / (H / Hkv)), online softmax over 64-key tiles,
 // never an [S, Skv] matrix. bf16 runs on tensor cores (mma.sync m16n8k16 + ldmatrix, f32
 // accumulate); f32 runs the same tiles through a SIMT product with the same fragment layout, so
-// one kernel source serves both. Mirrors the CPU op `sdpa` (packages/tensor/src/cpu/fused.ts).
+// one kernel source serves both. bf16 at head dims 64 / 128 with aligned rows goes to attention_tc.cu
+// (pipelined loads, probabilities in registers); this file is the general path and its reference.
+// Mirrors the CPU op `sdpa` (packages/tensor/src/cpu/fused.ts).
 // Dev harness: dev/attention/. Test: tests/attention.test.ts (GPU), tools/device/run-gpu-tests.sh.
-#include <cfloat>
+#include <type_traits>
 
-#include "device.cuh"
-#include "attention.h"
+#include "attention.cuh"
 
 namespace grin {
 namespace {
 
 constexpr int TILE = 64;     // queries per block (4 warps x 16 rows) and keys per tile
 constexpr int THREADS = 128;
-constexpr float LOG2E = 1.4426950408889634f;
 
 template <typename T> struct Pad { static constexpr int value = 16 / sizeof(T); };  // one 16-byte step
-
-__device__ __forceinline__ uint32_t smemAddr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smemAddr(p)));
-}
-__device__ __forceinline__ void ldmatrixX4T(uint32_t (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smemAddr(p)));
-}
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-/**
- * One warp: C[16 x 8*NT] += A[16 x K] * B[K x 8*NT], all operands in shared memory. A(m,k) is
- * a[m*lda+k], or a[k*lda+m] when A_T; B(k,n) is b[n*ldb+k] when B_NK, else b[k*ldb+n].
- * Accumulator layout of mma m16n8: lane (g = lane/4, t = lane%4) holds C(g, 8n+2t+{0,1}) in
- * c[n][0..1] and C(g+8, 8n+2t+{0,1}) in c[n][2..3].
- */
-template <int NT, bool A_T, bool B_NK>
-__device__ __forceinline__ void warpGemm(float (&c)[NT][4], const bf16* a, int lda, const bf16* b, int ldb, int K) {
-  static_assert(NT % 2 == 0, "warpGemm: NT must be even");
-  const int lane = threadIdx.x & 31;
-  for (int k0 = 0; k0 < K; k0 += 16) {
-    uint32_t af[4];
-    if (!A_T) ldmatrixX4(af, a + (lane % 16) * lda + k0 + (lane / 16) * 8);
-    else ldmatrixX4T(af, a + (k0 + (lane % 8) + (lane / 16) * 8) * lda + ((lane / 8) % 2) * 8);
-#pragma unroll
-    for (int n = 0; n < NT; n += 2) {
-      uint32_t bf[4];
-      if (B_NK) ldmatrixX4(bf, b + (n * 8 + (lane % 8) + (lane / 16) * 8) * ldb + k0 + ((lane / 8) % 2) * 8);
-      else ldmatrixX4T(bf, b + (k0 + (lane % 8) + ((lane / 8) % 2) * 8) * ldb + n * 8 + (lane / 16) * 8);
-      mma16816(c[n], af, bf[0], bf[1]);
-      mma16816(c[n + 1], af, bf[2], bf[3]);
-    }
-  }
-}
 
 /** The same product in f32 on the SIMT cores, same fragment layout (the f32 path). */
 template <int NT, bool A_T, bool B_NK>
@@ -120,25 +78,6 @@ __device__ __forceinline__ void storeFragments(T* s, int ld, const float (&c)[NT
     storePair(s + (g + 8) * ld + n * 8 + 2 * t, c[n][2], c[n][3]);
   }
 }
-
-struct Mask {
-  int offset, skv, window;
-  bool causal;
-  /** Whether query row i (absolute position i + offset) sees key k. */
-  __device__ __forceinline__ bool visible(int i, int k) const {
-    const int q = i + offset;
-    return k < skv && (!causal || k <= q) && (window == 0 || q - k < window);
-  }
-};
-
-struct Params {
-  const void *q, *k, *v, *o, *dout;
-  void *out, *dq, *dk, *dv;
-  float *lse, *lse2, *delta;  // lse: forward output / backward input; lse2: log2 units (+inf: no key)
-  int B, H, Hkv, S, Skv, D, Dv, window;
-  float scale;
-  bool causal, vecQK, vecV;
-};
 
 template <typename T, int DT>
 struct Layout_ {
@@ -424,6 +363,8 @@ __global__ void __launch_bounds__(THREADS) sdpaBackwardQKernel(Params p) {
   }
 }
 
+bool aligned16(const void* ptr) { return ((uintptr_t)ptr & 15) == 0; }
+
 template <typename Kernel>
 void launch(Kernel kernel, dim3 grid, size_t smem, cudaStream_t s, const Params& p, const char* what) {
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), what);
@@ -444,6 +385,12 @@ void backward(const Params& p, cudaStream_t s) {
   const int64_t rows = (int64_t)p.B * p.H * p.S;
   sdpaDeltaKernel<T><<<gridFor(rows, 8), 256, 0, s>>>(p, rows);
   checkLaunch("sdpa_backward (delta)");
+  if (std::is_same<T, bf16>::value && tcSupported(p) && aligned16(p.dq) && aligned16(p.dk) && aligned16(p.dv)) {
+    sdpaCounts.tensorCore++;
+    sdpaBackwardTc(p, s);  // attention_tc.cu: the same sums, pipelined
+    return;
+  }
+  sdpaCounts.general++;
   const size_t kvSmem = (4 * TILE * L::LD + 2 * TILE * L::LDP) * sizeof(T) + 2 * TILE * sizeof(float);
   launch(sdpaBackwardKvKernel<T, DT>, dim3((p.Skv + TILE - 1) / TILE, p.B * p.Hkv), kvSmem, s, p, "sdpa_backward (dk, dv)");
   const size_t qSmem = (4 * TILE * L::LD + TILE * L::LDP) * sizeof(T);
@@ -482,7 +429,10 @@ void backwardOf(const Params& p, cudaStream_t s) {
   p.D > 64 || p.Dv > 64 ? backward<T, 128>(p, s) : backward<T, 64>(p, s);
 }
 
+
 }  // namespace
+
+SdpaCounts sdpaCounts;
 
 void sdpaForward(int device, int dtype, const SdpaShape& shape, void* out, float* lse, const void* q, const void* k,
                  const void* v) {
@@ -491,8 +441,11 @@ void sdpaForward(int device, int dtype, const SdpaShape& shape, void* out, float
   p.out = out;
   p.lse = lse;
   if ((int64_t)shape.B * shape.H * shape.S == 0) return;
-  p.vecV = p.vecV && ((uintptr_t)out & 15) == 0;
-  if (dtype == BF16) forwardOf<bf16>(p, s);
+  p.vecV = p.vecV && aligned16(out);
+  const bool tc = dtype == BF16 && tcSupported(p);
+  (tc ? sdpaCounts.tensorCore : sdpaCounts.general)++;
+  if (tc) sdpaForwardTc(p, s);
+  else if (dtype == BF16) forwardOf<bf16>(p, s);
   else forwardOf<float>(p, s);
 }
 

@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -112,6 +113,11 @@ uint32_t alignment(const void* p, int64_t ld, int64_t stride, int item) {
   return (uint32_t)(bits & (~bits + 1));
 }
 
+// With tuning on, the heuristic's best few algorithms are kept and the first call that may
+// overwrite its output (beta 0) times each of them on its own operands; the fastest is kept.
+constexpr int TUNING_CANDIDATES = 8, TUNING_REPS = 5;
+bool tuning = false;
+
 struct Plan {
   bool usable = false;  // false: the heuristic had no algorithm (the caller falls back)
   void* desc = nullptr;
@@ -120,6 +126,7 @@ struct Plan {
   void* d = nullptr;
   Algo algo{};
   size_t workspace = 0;
+  std::vector<HeuristicResult> candidates;  // tuning on and not yet timed
 };
 typedef std::array<int64_t, 19> Key;
 
@@ -171,15 +178,19 @@ Plan makePlan(DeviceState& s, const Gemm& g, int epilogue, const void* bias, con
   lt(api.prefSet(pref, PREF_MAX_WORKSPACE_BYTES, &budget, sizeof(budget)), "cublasLtMatmulPreferenceSetAttribute");
   for (int i = 0; i < 4; i++)  // A, B, C, D (D is C here)
     lt(api.prefSet(pref, PREF_MIN_ALIGNMENT_A + i, &align[i], sizeof(align[i])), "cublasLtMatmulPreferenceSetAttribute");
-  HeuristicResult result{};
+  std::vector<HeuristicResult> results(tuning ? TUNING_CANDIDATES : 1);
   int found = 0;
-  Status st = api.heuristic(s.handle, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found);
+  Status st = api.heuristic(s.handle, p.desc, p.a, p.b, p.d, p.d, pref, (int)results.size(), results.data(), &found);
   api.prefDestroy(pref);
-  if (st == 0 && found > 0 && result.state == 0) {
+  if (st != 0) found = 0;
+  for (int i = 0; i < found; i++)
+    if (results[i].state == 0) p.candidates.push_back(results[i]);
+  if (!p.candidates.empty()) {
     p.usable = true;
-    p.algo = result.algo;
-    p.workspace = result.workspaceSize;
+    p.algo = p.candidates[0].algo;
+    p.workspace = p.candidates[0].workspaceSize;
   }
+  if (p.candidates.size() < 2) p.candidates.clear();
   return p;
 }
 
@@ -188,6 +199,44 @@ void destroyPlan(Plan& p) {
     if (l) api.layoutDestroy(l);
   if (p.desc) api.descDestroy(p.desc);
   p = Plan{};
+}
+
+/**
+ * Times each kept candidate on g's own operands (beta 0: the output is overwritten by the real
+ * call that follows) and keeps the fastest. Waits for the device first, so other streams' work does
+ * not skew the times; it runs once per plan.
+ */
+void tune(DeviceState& s, Plan& p, const Gemm& g, cudaStream_t stream, void* workspace) {
+  std::vector<HeuristicResult> candidates;
+  candidates.swap(p.candidates);
+  check(cudaDeviceSynchronize(), "gemm tuning: synchronize");
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start), "gemm tuning: event");
+  check(cudaEventCreate(&stop), "gemm tuning: event");
+  const float alpha = 1.0f, beta = 0.0f;
+  float best = INFINITY;
+  for (const HeuristicResult& c : candidates) {
+    if (c.workspaceSize > WORKSPACE_BYTES) continue;
+    auto run = [&]() {
+      return api.matmul(s.handle, p.desc, &alpha, g.A, p.a, g.B, p.b, &beta, g.C, p.d, g.C, p.d, &c.algo, workspace,
+                        c.workspaceSize, stream);
+    };
+    if (run() != 0) continue;  // an algorithm this shape cannot run after all
+    check(cudaEventRecord(start, stream), "gemm tuning: event");
+    for (int r = 0; r < TUNING_REPS; r++) run();
+    check(cudaEventRecord(stop, stream), "gemm tuning: event");
+    check(cudaEventSynchronize(stop), "gemm tuning: event");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, start, stop), "gemm tuning: event");
+    if (ms < best) {
+      best = ms;
+      p.algo = c.algo;
+      p.workspace = c.workspaceSize;
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  gemmCounts.tuned++;
 }
 
 int gemmChoice = -1;
@@ -222,6 +271,17 @@ void setGemmImplementation(int impl) {
     throw Error("cuda: gemm implementation must be 0 (cublasLt) or 1 (cublas)");
   gemmChoice = impl;
 }
+
+void setGemmTuning(bool on) {
+  if (on == tuning) return;
+  tuning = on;
+  // plans made before keep one algorithm: drop them, so the setting holds for every GEMM from now
+  for (DeviceState& s : devices) {
+    for (auto& entry : s.plans) destroyPlan(entry.second);
+    s.plans.clear();
+  }
+}
+bool gemmTuning() { return tuning; }
 
 std::string cublasLtStatus(std::string* path) {
   const Api& a = loadLt();
@@ -267,6 +327,7 @@ bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias, cudaStream_t 
   if (g.varying != GEMM_VARY_NONE) setShapes(p, g);
   if (epilogue != EPI_NONE)
     lt(api.descSet(p.desc, DESC_BIAS_POINTER, &bias, sizeof(bias)), "cublasLtMatmulDescSetAttribute");
+  if (!p.candidates.empty() && g.beta == 0.f) tune(s, p, g, stream, workspace);
   const float alpha = 1.0f, beta = g.beta;
   Status st = api.matmul(s.handle, p.desc, &alpha, g.A, p.a, g.B, p.b, &beta, g.C, p.d, g.C, p.d, &p.algo,
                          workspace, p.workspace, stream);

@@ -104,11 +104,14 @@ size_t cublasLtPlanCount();
 void* cublasLtWorkspace(int device, size_t* bytes);
 /** Calls served by each path, and calls with a fused epilogue (tests check the path taken). */
 struct GemmCounts {
-  uint64_t lt = 0, cublas = 0, epilogues = 0;
+  uint64_t lt = 0, cublas = 0, epilogues = 0, tuned = 0;  // tuned: plans whose algorithm was timed
 };
 extern GemmCounts gemmCounts;
 int gemmImplementation();
 void setGemmImplementation(int impl);
+/** Time the heuristic's top algorithms at each plan's first overwriting call and keep the fastest. */
+void setGemmTuning(bool on);
+bool gemmTuning();
 
 // random.cu: draws from a Philox (key, counter) reservation (distribution 0 uniform [a, b), 1 normal
 // (mean a, std b), 2 exponential (rate a)), and x * U(low, high)

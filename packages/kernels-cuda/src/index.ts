@@ -18,6 +18,7 @@ import './kernels/route.js';
 import type { MemoryStats } from './native.js';
 
 export { cudaHostReads } from './backend.js';
+export { sdpaInfo } from './kernels/attention.js';
 export {
   NcclGroup,
   type NcclGroupOptions,
@@ -98,6 +99,17 @@ export function setGemmImplementation(impl: GemmImplementation): void {
 }
 
 /**
+ * GEMM tuning (off by default, like PyTorch's TunableOp): each cuBLASLt plan keeps the heuristic's
+ * best 8 algorithms, and its first call that overwrites its output times each of them there (5 runs,
+ * after waiting for the device) and keeps the fastest. The first step pays the timing; later calls
+ * run the kept algorithm. The choice can differ between runs, so results can differ in the last bits
+ * between processes (never within one). Turning it on or off drops the cached plans.
+ */
+export function setGemmTuning(on: boolean): void {
+  native().setGemmTuning(on ? 1 : 0);
+}
+
+/**
  * The code matmul uses now, where cuBLASLt was found (or why not), how many Lt plans are cached,
  * and how many GEMMs each path has run (fusedEpilogues: calls that fused a bias or its gradient).
  */
@@ -109,6 +121,8 @@ export function gemmInfo(): {
   ltCalls: number;
   cublasCalls: number;
   fusedEpilogues: number;
+  tuning: boolean;
+  tunedPlans: number;
 } {
   const info = native().gemmInfo();
   const name = (Object.keys(GEMM_CODES) as GemmImplementation[]).find(

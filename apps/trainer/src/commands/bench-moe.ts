@@ -3,7 +3,8 @@
 // the same active parameters (width 12800) and transformers' PhimoeSparseMoeBlock with grouped_mm
 // experts (torch_bench.py --suite moe), all on the same GPU in the same run. Also: peak device
 // memory per token next to PyTorch's, and a breakdown (routing, permute, GEMMs, combine), each piece
-// forward+backward on its own. Device run: tools/device/run-bench.sh moe. No GPU: exits non-zero.
+// forward+backward on its own. Ours and dense run twice: with cuBLASLt's heuristic choice, then with
+// GEMM tuning on (`_tuned` ratios). Device run: tools/device/run-bench.sh moe. No GPU: exits non-zero.
 
 import type { GroupedGemmImplementation } from '@grin-moe/kernels-cuda';
 import { expertMlp, moe, parseConfig, stackExpertWeights } from '@grin-moe/model-grin';
@@ -101,18 +102,16 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
         measure(cuda, flops, step, reps),
       );
     }
-    ours.set(
-      `dense_${tokens}`,
-      measure(
-        cuda,
-        flops,
-        () => {
-          T.backward(expertMlp(dense, 'dense', x.reshape([tokens, D])), g.reshape([tokens, D]));
-          clearGrads([...dense.values(), x]);
-        },
-        reps,
-      ),
-    );
+    const denseStep = () => {
+      T.backward(expertMlp(dense, 'dense', x.reshape([tokens, D])), g.reshape([tokens, D]));
+      clearGrads([...dense.values(), x]);
+    };
+    ours.set(`dense_${tokens}`, measure(cuda, flops, denseStep, reps));
+    // both again with GEMM tuning on (cuBLASLt's top algorithms timed once per plan, the fastest kept)
+    cuda.setGemmTuning(true);
+    ours.set(`moe_tuned_${tokens}`, measure(cuda, flops, step, reps));
+    ours.set(`dense_tuned_${tokens}`, measure(cuda, flops, denseStep, reps));
+    cuda.setGemmTuning(false);
     x.dispose();
     g.dispose();
   }
@@ -141,6 +140,8 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
         ]),
       ),
       dense_ms: base.ms,
+      ours_tuned_ms: ours.get(`moe_tuned_${tokens}`)!.ms,
+      dense_tuned_ms: ours.get(`dense_tuned_${tokens}`)!.ms,
       ours_peak_bytes_per_token: Math.round(mine.peakBytes / tokens),
       dense_peak_bytes_per_token: Math.round(base.peakBytes / tokens),
       ...(theirs ? { torch_ms: theirs.ms, torch: theirs.rate } : {}),
@@ -149,6 +150,11 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
     };
     ratios[`moe_vs_dense_${tokens}`] = Number((base.ms / mine.ms).toFixed(3));
     if (theirs) ratios[`grin_vs_torch_${tokens}`] = Number((theirs.ms / mine.ms).toFixed(3));
+    const tuned = ours.get(`moe_tuned_${tokens}`)!;
+    ratios[`moe_vs_dense_tuned_${tokens}`] = Number(
+      (ours.get(`dense_tuned_${tokens}`)!.ms / tuned.ms).toFixed(3),
+    );
+    if (theirs) ratios[`grin_tuned_vs_torch_${tokens}`] = Number((theirs.ms / tuned.ms).toFixed(3));
     if (theirMemory)
       ratios[`memory_vs_torch_${tokens}`] = Number((theirMemory.rate / mine.peakBytes).toFixed(3));
   }

@@ -31,9 +31,18 @@ interface AttentionAddon {
     out: number,
     dOut: number,
   ): void;
+  sdpaInfo(): { tensorCoreCalls: number; generalCalls: number };
 }
 
 const attention = () => native() as unknown as AttentionAddon;
+
+/**
+ * How many sdpa / sdpa_backward calls each kernel family served: the bf16 tensor-core path
+ * (attention_tc.cu: head dims 64 or 128, 16-byte aligned rows) or the general one (attention.cu).
+ */
+export function sdpaInfo(): { tensorCoreCalls: number; generalCalls: number } {
+  return attention().sdpaInfo();
+}
 
 /** [B, H, Hkv, S, Skv, D, Dv, window, scale, causal], after checking what the kernels support. */
 function shapeOf(

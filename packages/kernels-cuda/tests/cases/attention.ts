@@ -3,6 +3,7 @@
 // 16..128 (padded tiles), Dv != D, GQA ratios 1..4, cached decoding (S < Skv), causal and not,
 // sliding windows; f32 (SIMT path) and bf16 (tensor cores). The CPU reference gets the same values.
 import * as T from '@grin-moe/tensor';
+import { sdpaInfo } from '../../src/index.js';
 import { type Case, compare, DTYPES, type Dt, Notes, randn, scoped, type Tol, valuesOf } from './harness.js';
 
 interface Shape {
@@ -24,7 +25,13 @@ export const SHAPES: Shape[] = [
   { B: 1, H: 2, Hkv: 2, S: 65, Skv: 65, D: 128, Dv: 96, causal: false, window: 0 },
   { B: 1, H: 2, Hkv: 1, S: 130, Skv: 130, D: 16, Dv: 16, causal: false, window: 40 },
   { B: 1, H: 8, Hkv: 2, S: 300, Skv: 300, D: 128, Dv: 128, causal: true, window: 129 },
+  // several 128-query blocks, tiles every row of a warp sees (no per-element mask) and tiles none sees
+  { B: 1, H: 4, Hkv: 1, S: 1000, Skv: 1000, D: 128, Dv: 128, causal: true, window: 300 },
+  { B: 2, H: 2, Hkv: 2, S: 200, Skv: 200, D: 64, Dv: 64, causal: false, window: 0 },
 ];
+
+/** bf16 shapes the tensor-core path (attention_tc.cu) takes when rows are 16-byte aligned. */
+const TC_SHAPES = SHAPES.filter((s) => (s.D === 64 || s.D === 128) && s.Dv === s.D);
 
 const TOLS: Record<Dt, { out: Tol; grad: Tol }> = {
   f32: { out: { atol: 2e-5, rtol: 1e-4 }, grad: { atol: 1e-4, rtol: 1e-3 } },
@@ -54,7 +61,53 @@ export function checkShape(s: Shape, dtype: Dt): string {
   return notes.toString();
 }
 
-export const cases: Case[] = DTYPES.map((dtype) => ({
-  name: `sdpa ${dtype} forward (out, lse) and backward (dq, dk, dv) over ${SHAPES.length} shapes`,
-  run: () => scoped(() => SHAPES.map((s) => scoped(() => checkShape(s, dtype))).join('; ')),
-}));
+/** t's values in a new cuda tensor whose data starts one element (2 bytes) past a 16-byte boundary. */
+function misaligned(t: T.Tensor): T.Tensor {
+  const flat = T.zeros([t.size + 1], { dtype: t.dtype, device: 'cuda' });
+  const view = flat.slice([1, t.size + 1]).reshape([...t.shape]);
+  T.copyInPlace(view, t);
+  return view;
+}
+
+/**
+ * The tensor-core path against the general one on the same GPU: aligned inputs take attention_tc.cu,
+ * inputs one element off a 16-byte boundary take attention.cu. Both add the same products in the same
+ * order with the same bf16 roundings, so every output must be equal (tolerance 0).
+ */
+function checkPaths(s: Shape): string {
+  const notes = new Notes();
+  const q = randn([s.B, s.H, s.S, s.D], 'bf16').cuda;
+  const k = randn([s.B, s.Hkv, s.Skv, s.D], 'bf16').cuda;
+  const v = randn([s.B, s.Hkv, s.Skv, s.Dv], 'bf16').cuda;
+  const g = randn([s.B, s.H, s.S, s.Dv], 'bf16').cuda;
+  const attrs = { scale: 1 / Math.sqrt(s.D), window: s.window, causal: s.causal };
+  const before = sdpaInfo();
+  const fast = T.runOp('sdpa', [q, k, v], attrs);
+  const fastGrads = T.runOp('sdpa_backward', [q, k, v, fast[0]!, fast[1]!, g], attrs);
+  const mid = sdpaInfo();
+  const [qm, km, vm, gm] = [q, k, v, g].map(misaligned) as [T.Tensor, T.Tensor, T.Tensor, T.Tensor];
+  const slow = T.runOp('sdpa', [qm, km, vm], attrs);
+  const slowGrads = T.runOp('sdpa_backward', [qm, km, vm, misaligned(fast[0]!), fast[1]!, gm], attrs);
+  const after = sdpaInfo();
+  if (mid.tensorCoreCalls - before.tensorCoreCalls !== 2 || after.generalCalls - mid.generalCalls !== 2)
+    throw new Error(
+      `expected 2 tensor-core calls then 2 general ones, got ${JSON.stringify({ before, mid, after })}`,
+    );
+  const exact = { atol: 0, rtol: 0 };
+  const label = JSON.stringify(s);
+  notes.add(compare(`${label} out`, fast[0]!, slow[0]!, exact));
+  notes.add(compare(`${label} lse`, fast[1]!, slow[1]!, exact));
+  ['dq', 'dk', 'dv'].forEach((name, i) => notes.add(compare(`${label} ${name}`, fastGrads[i]!, slowGrads[i]!, exact)));
+  return notes.toString();
+}
+
+export const cases: Case[] = [
+  ...DTYPES.map((dtype) => ({
+    name: `sdpa ${dtype} forward (out, lse) and backward (dq, dk, dv) over ${SHAPES.length} shapes`,
+    run: () => scoped(() => SHAPES.map((s) => scoped(() => checkShape(s, dtype))).join('; ')),
+  })),
+  {
+    name: `sdpa bf16: the tensor-core path equals the general path exactly (${TC_SHAPES.length} shapes, forward and backward)`,
+    run: () => scoped(() => TC_SHAPES.map((s) => scoped(() => checkPaths(s))).join('; ')),
+  },
+];

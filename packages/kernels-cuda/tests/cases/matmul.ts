@@ -3,7 +3,12 @@
 // that do not merge into one strided call), K = 0 and empty outputs, in f32 and bf16 (f32
 // accumulate); linear's fused bias / bias-gradient epilogues and the unfused fallback.
 import * as T from '@grin-moe/tensor';
-import { type GemmImplementation, gemmInfo, setGemmImplementation } from '../../src/index.js';
+import {
+  type GemmImplementation,
+  gemmInfo,
+  setGemmImplementation,
+  setGemmTuning,
+} from '../../src/index.js';
 import { type Case, compare, DTYPES, type Dt, Notes, randn, scoped } from './harness.js';
 import { forwardBackward } from './nn.js';
 
@@ -174,6 +179,52 @@ export const cases: Case[] = [
           ),
         );
         return notes.toString();
+      }),
+  })),
+  ...DTYPES.map((dtype) => ({
+    name: `GEMM tuning on (${dtype}): every matmul shape, linear forward + backward and a 1024 x 4096 x 2048 product match the cpu, and plans were timed`,
+    run: () =>
+      scoped(() => {
+        setGemmTuning(true);
+        try {
+          const notes = new Notes();
+          const before = gemmInfo().tunedPlans;
+          matmulChecks(TABLE, dtype, notes);
+          const a = randn([1024, 4096], dtype);
+          const b = randn([4096, 2048], dtype);
+          // timed twice over (tuning, then the kept algorithm) on the same output
+          for (const pass of ['first call', 'second call'])
+            notes.add(
+              compare(
+                `large, ${pass}`,
+                T.matmul(a.cuda, b.cuda),
+                T.matmul(a.cpu, b.cpu),
+                dtype === 'f32' ? { atol: 3e-3, rtol: 1e-4 } : { atol: 0.4, rtol: 1.6e-2 },
+              ),
+            );
+          for (const [xs, out, hasBias] of LINEAR.slice(0, 4)) {
+            const k = xs[xs.length - 1]!;
+            notes.add(
+              forwardBackward(
+                `linear [${xs}] -> ${out}${hasBias ? ' + b' : ''}`,
+                hasBias
+                  ? [randn(xs, dtype), randn([out, k], dtype, 0.5), randn([out], dtype)]
+                  : [randn(xs, dtype), randn([out, k], dtype, 0.5)],
+                (xi, wi, bi) => T.linear(xi!, wi!, bi),
+                dtype,
+                dtype === 'bf16' ? { atol: 0.1, rtol: 2e-2 } : { atol: 1e-4 * Math.sqrt(k), rtol: 1e-4 },
+              ),
+            );
+          }
+          const info = gemmInfo();
+          if (!info.tuning) throw new Error('gemmInfo says tuning is off after setGemmTuning(true)');
+          const tuned = info.tunedPlans - before;
+          // the large product has several candidate algorithms on any Hopper cuBLASLt
+          if (tuned < 1) throw new Error('no cuBLASLt plan was timed with tuning on');
+          return `${notes}; ${tuned} plans timed`;
+        } finally {
+          setGemmTuning(false);
+        }
       }),
   })),
   {

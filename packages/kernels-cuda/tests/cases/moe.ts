@@ -4,7 +4,7 @@
 // its input and weight gradients (f32 and bf16, empty groups, parts = 2 for w1|w3, and 300 row
 // counts through the bucketed cuBLASLt plans).
 import * as T from '@grin-moe/tensor';
-import { gemmInfo } from '../../src/index.js';
+import { gemmInfo, setGemmTuning } from '../../src/index.js';
 import { type Case, compare, DTYPES, type Dt, gen, Notes, randint, randn, scoped } from './harness.js';
 
 function permuteCase(label: string, tokens: number, K: number, E: number, ids?: number[]): Case {
@@ -160,4 +160,19 @@ export const cases: Case[] = [
       return `${note}; ${added} new plans`;
     },
   },
+  ...DTYPES.map((dt) => ({
+    name: `grouped_linear ${dt} with GEMM tuning on (the input gradient's second part accumulates, beta 1): y, dx, dw`,
+    run: () => {
+      setGemmTuning(true);
+      try {
+        const before = gemmInfo().tunedPlans;
+        const note = groupedCase(dt, [300, 0, 700, 129], 2, 512, 384).run();
+        const tuned = gemmInfo().tunedPlans - before;
+        if (tuned < 1) throw new Error('no grouped GEMM plan was timed with tuning on');
+        return `${note}; ${tuned} plans timed`;
+      } finally {
+        setGemmTuning(false);
+      }
+    },
+  })),
 ];

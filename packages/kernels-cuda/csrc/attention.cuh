@@ -1,0 +1,86 @@
+// Device pieces shared by the two fused-attention sources: attention.cu (the general path: f32 and
+// bf16, any head dim up to 128, any alignment) and attention_tc.cu (bf16 at head dims 64 / 128 with
+// aligned rows: pipelined loads, probabilities kept in registers). Both use the same mma.sync
+// fragments, the same mask and the same kernel parameters, so they compute the same sums.
+#pragma once
+#include <cfloat>
+
+#include "attention.h"
+#include "device.cuh"
+
+namespace grin {
+namespace {
+
+constexpr float LOG2E = 1.4426950408889634f;
+
+__device__ __forceinline__ uint32_t smemAddr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smemAddr(p)));
+}
+__device__ __forceinline__ void ldmatrixX4T(uint32_t (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smemAddr(p)));
+}
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/**
+ * One warp: C[16 x 8*NT] += A[16 x K] * B[K x 8*NT], all operands in shared memory. A(m,k) is
+ * a[m*lda+k], or a[k*lda+m] when A_T; B(k,n) is b[n*ldb+k] when B_NK, else b[k*ldb+n].
+ * Accumulator layout of mma m16n8: lane (g = lane/4, t = lane%4) holds C(g, 8n+2t+{0,1}) in
+ * c[n][0..1] and C(g+8, 8n+2t+{0,1}) in c[n][2..3].
+ */
+template <int NT, bool A_T, bool B_NK>
+__device__ __forceinline__ void warpGemm(float (&c)[NT][4], const bf16* a, int lda, const bf16* b, int ldb, int K) {
+  static_assert(NT % 2 == 0, "warpGemm: NT must be even");
+  const int lane = threadIdx.x & 31;
+  for (int k0 = 0; k0 < K; k0 += 16) {
+    uint32_t af[4];
+    if (!A_T) ldmatrixX4(af, a + (lane % 16) * lda + k0 + (lane / 16) * 8);
+    else ldmatrixX4T(af, a + (k0 + (lane % 8) + (lane / 16) * 8) * lda + ((lane / 8) % 2) * 8);
+#pragma unroll
+    for (int n = 0; n < NT; n += 2) {
+      uint32_t bf[4];
+      if (B_NK) ldmatrixX4(bf, b + (n * 8 + (lane % 8) + (lane / 16) * 8) * ldb + k0 + ((lane / 8) % 2) * 8);
+      else ldmatrixX4T(bf, b + (k0 + (lane % 8) + ((lane / 8) % 2) * 8) * ldb + n * 8 + (lane / 16) * 8);
+      mma16816(c[n], af, bf[0], bf[1]);
+      mma16816(c[n + 1], af, bf[2], bf[3]);
+    }
+  }
+}
+
+}  // namespace
+
+struct Mask {
+  int offset, skv, window;
+  bool causal;
+  /** Whether query row i (absolute position i + offset) sees key k. */
+  __device__ __forceinline__ bool visible(int i, int k) const {
+    const int q = i + offset;
+    return k < skv && (!causal || k <= q) && (window == 0 || q - k < window);
+  }
+};
+
+struct Params {
+  const void *q, *k, *v, *o, *dout;
+  void *out, *dq, *dk, *dv;
+  float *lse, *lse2, *delta;  // lse: forward output / backward input; lse2: log2 units (+inf: no key)
+  int B, H, Hkv, S, Skv, D, Dv, window;
+  float scale;
+  bool causal, vecQK, vecV;
+};
+
+
+// attention_tc.cu: the bf16 tensor-core path for head dims 64 and 128 with 16-byte aligned rows.
+// attention.cu calls these when tcSupported(p) holds; lse2 / delta are filled by the caller.
+bool tcSupported(const Params& p);
+void sdpaForwardTc(const Params& p, cudaStream_t s);
+void sdpaBackwardTc(const Params& p, cudaStream_t s);
+
+}  // namespace grin

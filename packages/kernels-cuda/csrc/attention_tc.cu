@@ -1,0 +1,439 @@
+// The bf16 fused attention at head dims 64 and 128 with 16-byte aligned rows (what GRIN trains),
+// forward and backward. Same tiles, mask and online softmax as attention.cu (the general path it
+// is tested against), with three changes that keep the tensor cores fed:
+//  - the streamed tiles (K and V in the forward and dQ kernels; Q, dO and their row statistics in
+//    the dK/dV kernel) go through two shared-memory buffers with cp.async: the next tile loads
+//    while this one is multiplied, one barrier pair per tile;
+//  - the probabilities (and dS) stay in registers as the A operand of the second product: the
+//    m16n8 accumulator layout is the m16n8k16 A-fragment layout, so no shared-memory round trip;
+//  - each warp classifies a tile for its own 16 rows: seen by none (skipped), by all (no per-element
+//    test; most tiles under a 2047-key window) or partly (the element test of attention.cu).
+// The forward and dQ kernels give each block 128 queries (8 warps) so a K/V tile serves twice the
+// rows. Rounding is that of attention.cu: P and dS are rounded to bf16 once, as there.
+// Test: tests/cases/attention.ts (GPU, against the CPU op and the general path).
+#include "attention.cuh"
+
+namespace grin {
+namespace {
+
+constexpr int KEYS = 64;  // keys per streamed tile (forward, dQ); queries per streamed tile (dK/dV)
+
+__device__ __forceinline__ void cpAsync16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddr(smem)), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cpAsync4(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smemAddr(smem)), "l"(gmem),
+               "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+/** Rows [0, ROWS) x DT of a tile into shared memory (row stride DT + 8); rows >= valid become 0. */
+template <int ROWS, int DT, int THREADS>
+__device__ __forceinline__ void loadAsync(bf16* s, const bf16* g, int valid, const bf16* any) {
+  constexpr int CHUNKS = DT / 8;
+#pragma unroll
+  for (int idx = threadIdx.x; idx < ROWS * CHUNKS; idx += THREADS) {
+    const int r = idx / CHUNKS, c = (idx % CHUNKS) * 8;
+    const bool ok = r < valid;
+    cpAsync16(s + r * (DT + 8) + c, ok ? g + (int64_t)r * DT + c : any, ok);
+  }
+}
+
+__device__ __forceinline__ uint32_t pack(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *(uint32_t*)&v;
+}
+
+/**
+ * c[16 x 8*NT] += A[16 x KEYS] * B[KEYS x 8*NT] for one warp: A is the warp's accumulator tile
+ * a[KEYS/8][4] (rounded to bf16 here), B(k, n) = b[k * ldb + n] in shared memory.
+ */
+template <int NT>
+__device__ __forceinline__ void warpGemmRegA(float (&c)[NT][4], const float (&a)[KEYS / 8][4], const bf16* b, int ldb) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int kk = 0; kk < KEYS / 16; kk++) {
+    const uint32_t af[4] = {pack(a[2 * kk][0], a[2 * kk][1]), pack(a[2 * kk][2], a[2 * kk][3]),
+                            pack(a[2 * kk + 1][0], a[2 * kk + 1][1]), pack(a[2 * kk + 1][2], a[2 * kk + 1][3])};
+#pragma unroll
+    for (int n = 0; n < NT; n += 2) {
+      uint32_t bf[4];
+      ldmatrixX4T(bf, b + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * ldb + n * 8 + (lane / 16) * 8);
+      mma16816(c[n], af, bf[0], bf[1]);
+      mma16816(c[n + 1], af, bf[2], bf[3]);
+    }
+  }
+}
+
+enum Seen { NONE = 0, SOME = 1, ALL = 2 };
+
+/**
+ * Which (query row, key) pairs of rows [iLo, iHi] (iHi < S) and keys [kLo, kLo + n) are visible:
+ * NONE and ALL are sure, SOME means test each pair. `complete`: every row of the tile is a real row.
+ */
+__device__ __forceinline__ Seen seen(const Params& p, int iLo, int iHi, int kLo, int n, bool complete) {
+  const int offset = p.Skv - p.S, kHi = min(kLo + n - 1, p.Skv - 1);
+  if (iLo > iHi || kLo >= p.Skv) return NONE;
+  if (p.causal && kLo > iHi + offset) return NONE;
+  if (p.window > 0 && iLo + offset - kHi >= p.window) return NONE;
+  const bool all = complete && kLo + n <= p.Skv && (!p.causal || kLo + n - 1 <= iLo + offset) &&
+                   (p.window == 0 || iHi + offset - kLo < p.window);
+  return all ? ALL : SOME;
+}
+
+/** Key tiles [first, last] that query rows [i0, i1] may see (first a multiple of KEYS). */
+__device__ __forceinline__ void keyRange(const Params& p, int i0, int i1, int& first, int& last) {
+  const int offset = p.Skv - p.S;
+  const int lo = p.window > 0 ? max(0, i0 + offset - p.window + 1) : 0;
+  first = (lo / KEYS) * KEYS;
+  last = p.causal ? min(i1 + offset, p.Skv - 1) : p.Skv - 1;
+}
+
+// ---- forward ------------------------------------------------------------------------------------
+template <int DT, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32, 2) forwardKernel(Params p) {
+  constexpr int THREADS = WARPS * 32, ROWS = WARPS * 16, LD = DT + 8;
+  extern __shared__ uint4 smemRaw[];
+  bf16* sQ = (bf16*)smemRaw;
+  bf16* sK = sQ + ROWS * LD;        // two buffers of KEYS x LD
+  bf16* sV = sK + 2 * KEYS * LD;    // two buffers of KEYS x LD
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int i0 = blockIdx.x * ROWS, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int kvh = b * p.Hkv + h / (p.H / p.Hkv);
+  const bf16* q = (const bf16*)p.q + (int64_t)bh * p.S * DT;
+  const bf16* k = (const bf16*)p.k + (int64_t)kvh * p.Skv * DT;
+  const bf16* v = (const bf16*)p.v + (int64_t)kvh * p.Skv * DT;
+  const Mask mask{p.Skv - p.S, p.Skv, p.window, p.causal};
+  int first, last;
+  keyRange(p, i0, min(i0 + ROWS - 1, p.S - 1), first, last);
+  loadAsync<ROWS, DT, THREADS>(sQ, q + (int64_t)i0 * DT, p.S - i0, q);
+  if (first <= last) {
+    loadAsync<KEYS, DT, THREADS>(sK, k + (int64_t)first * DT, p.Skv - first, k);
+    loadAsync<KEYS, DT, THREADS>(sV, v + (int64_t)first * DT, p.Skv - first, v);
+  }
+  cpAsyncCommit();
+
+  const float scale2 = p.scale * LOG2E;  // scores in log2 units: exp2 is one instruction
+  float rowMax[2] = {-INFINITY, -INFINITY}, rowSum[2] = {0.f, 0.f};
+  float o[DT / 8][4];
+#pragma unroll
+  for (int n = 0; n < DT / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  const int wLo = i0 + warp * 16, wHi = min(wLo + 15, p.S - 1);
+  const int r0 = wLo + g;  // this lane's rows: r0 and r0 + 8
+  int buf = 0;
+  for (int j0 = first; j0 <= last; j0 += KEYS, buf ^= 1) {
+    if (j0 + KEYS <= last) {
+      loadAsync<KEYS, DT, THREADS>(sK + (buf ^ 1) * KEYS * LD, k + (int64_t)(j0 + KEYS) * DT, p.Skv - j0 - KEYS, k);
+      loadAsync<KEYS, DT, THREADS>(sV + (buf ^ 1) * KEYS * LD, v + (int64_t)(j0 + KEYS) * DT, p.Skv - j0 - KEYS, v);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+    } else {
+      cpAsyncWait<0>();
+    }
+    __syncthreads();
+    const Seen vis = seen(p, wLo, wHi, j0, KEYS, true);
+    if (vis != NONE) {
+      const bf16* cK = sK + buf * KEYS * LD;
+      const bf16* cV = sV + buf * KEYS * LD;
+      float s[KEYS / 8][4];
+#pragma unroll
+      for (int n = 0; n < KEYS / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+      warpGemm<KEYS / 8, false, true>(s, sQ + warp * 16 * LD, LD, cK, LD, DT);
+      float tileMax[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int n = 0; n < KEYS / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
+          s[n][e] = vis == ALL || mask.visible(row, key) ? s[n][e] * scale2 : -INFINITY;
+          tileMax[e / 2] = fmaxf(tileMax[e / 2], s[n][e]);
+        }
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffff, tileMax[r], 1));
+        tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffff, tileMax[r], 2));
+      }
+      float alpha[2], base[2];
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const float m = fmaxf(rowMax[r], tileMax[r]);
+        base[r] = m == -INFINITY ? 0.f : m;  // a row with nothing visible yet keeps p = 0
+        alpha[r] = exp2f(rowMax[r] - base[r]);
+        rowMax[r] = m;
+        rowSum[r] *= alpha[r];
+      }
+#pragma unroll
+      for (int n = 0; n < KEYS / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          s[n][e] = exp2f(s[n][e] - base[e / 2]);
+          rowSum[e / 2] += s[n][e];
+        }
+#pragma unroll
+      for (int n = 0; n < DT / 8; n++) {
+        o[n][0] *= alpha[0];
+        o[n][1] *= alpha[0];
+        o[n][2] *= alpha[1];
+        o[n][3] *= alpha[1];
+      }
+      warpGemmRegA<DT / 8>(o, s, cV, LD);
+    }
+    __syncthreads();  // every warp is done with this buffer before the next load overwrites it
+  }
+  cpAsyncWait<0>();
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    rowSum[r] += __shfl_xor_sync(0xffffffff, rowSum[r], 1);
+    rowSum[r] += __shfl_xor_sync(0xffffffff, rowSum[r], 2);
+  }
+  bf16* out = (bf16*)p.out + (int64_t)bh * p.S * DT;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int row = r0 + r * 8;
+    if (row >= p.S) continue;
+    const float inv = 1.f / rowSum[r];  // 0 visible keys: 1/0 * 0 = NaN, as the CPU reference
+#pragma unroll
+    for (int n = 0; n < DT / 8; n++)
+      *(__nv_bfloat162*)(out + (int64_t)row * DT + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(o[n][r * 2] * inv, o[n][r * 2 + 1] * inv);
+    if (t == 0)
+      p.lse[(int64_t)bh * p.S + row] = rowSum[r] == 0.f ? -INFINITY : (rowMax[r] + log2f(rowSum[r])) / LOG2E;
+  }
+}
+
+// ---- backward: dK, dV -------------------------------------------------------------------------
+/** dK, dV for 16 * WARPS keys of one kv head, summed over the heads of its group and every query tile. */
+template <int DT, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32, 2) backwardKvKernel(Params p) {
+  constexpr int THREADS = WARPS * 32, ROWS = WARPS * 16, LD = DT + 8;
+  extern __shared__ uint4 smemRaw[];
+  bf16* sK = (bf16*)smemRaw;
+  bf16* sV = sK + ROWS * LD;
+  bf16* sQ = sV + ROWS * LD;        // two buffers of KEYS (queries) x LD
+  bf16* sDo = sQ + 2 * KEYS * LD;   // two buffers
+  float* sLse = (float*)(sDo + 2 * KEYS * LD);  // two buffers of KEYS
+  float* sDelta = sLse + 2 * KEYS;               // two buffers of KEYS
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int j0 = blockIdx.x * ROWS, bkv = blockIdx.y, b = bkv / p.Hkv, hkv = bkv % p.Hkv;
+  const int group = p.H / p.Hkv, offset = p.Skv - p.S;
+  const Mask mask{offset, p.Skv, p.window, p.causal};
+  const bf16* kBase = (const bf16*)p.k;
+  loadAsync<ROWS, DT, THREADS>(sK, kBase + ((int64_t)bkv * p.Skv + j0) * DT, p.Skv - j0, kBase);
+  loadAsync<ROWS, DT, THREADS>(sV, (const bf16*)p.v + ((int64_t)bkv * p.Skv + j0) * DT, p.Skv - j0, kBase);
+  const int j1 = min(j0 + ROWS - 1, p.Skv - 1);
+  const int iLo = p.causal ? max(0, j0 - offset) : 0;
+  const int iHi = p.window > 0 ? min(p.S - 1, j1 + p.window - 1 - offset) : p.S - 1;
+  const int iStart = (iLo / KEYS) * KEYS;
+  const int perHead = iHi >= iStart ? (iHi - iStart) / KEYS + 1 : 0, tiles = perHead * group;
+  // tile n: head hg = n / perHead of the group, queries from iStart + (n % perHead) * KEYS
+  auto fetch = [&](int n, int into) {
+    const int64_t bh = (int64_t)b * p.H + hkv * group + n / perHead;
+    const int i0 = iStart + (n % perHead) * KEYS;
+    const bf16* qBase = (const bf16*)p.q;
+    loadAsync<KEYS, DT, THREADS>(sQ + into * KEYS * LD, qBase + (bh * p.S + i0) * DT, p.S - i0, qBase);
+    loadAsync<KEYS, DT, THREADS>(sDo + into * KEYS * LD, (const bf16*)p.dout + (bh * p.S + i0) * DT, p.S - i0,
+                                 qBase);
+    if (threadIdx.x < KEYS) {
+      const int i = i0 + threadIdx.x;
+      const bool ok = i < p.S;
+      cpAsync4(sLse + into * KEYS + threadIdx.x, ok ? p.lse2 + bh * p.S + i : p.lse2, ok);
+      cpAsync4(sDelta + into * KEYS + threadIdx.x, ok ? p.delta + bh * p.S + i : p.delta, ok);
+    }
+  };
+  if (tiles > 0) fetch(0, 0);
+  cpAsyncCommit();
+  float dk[DT / 8][4], dv[DT / 8][4];
+#pragma unroll
+  for (int n = 0; n < DT / 8; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) dk[n][e] = dv[n][e] = 0.f;
+  const float scale2 = p.scale * LOG2E;
+  const int kLo = j0 + warp * 16;
+  const int key0 = kLo + g;  // this lane's keys: key0 and key0 + 8
+  for (int n = 0, buf = 0; n < tiles; n++, buf ^= 1) {
+    if (n + 1 < tiles) {
+      fetch(n + 1, buf ^ 1);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+    } else {
+      cpAsyncWait<0>();
+    }
+    __syncthreads();
+    const int i0 = iStart + (n % perHead) * KEYS;
+    // the pairs of this warp's keys and the tile's queries (rows past S: zero-filled, never seen)
+    const int qHi = min(i0 + KEYS - 1, p.S - 1);
+    Seen vis = seen(p, i0, qHi, kLo, 16, i0 + KEYS <= p.S);
+    if (vis != NONE) {
+      const bf16* cQ = sQ + buf * KEYS * LD;
+      const bf16* cDo = sDo + buf * KEYS * LD;
+      const float* lse = sLse + buf * KEYS;
+      const float* delta = sDelta + buf * KEYS;
+      float st[KEYS / 8][4], dpt[KEYS / 8][4];  // [16 keys x KEYS queries] of this warp
+#pragma unroll
+      for (int c = 0; c < KEYS / 8; c++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) st[c][e] = dpt[c][e] = 0.f;
+      warpGemm<KEYS / 8, false, true>(st, sK + warp * 16 * LD, LD, cQ, LD, DT);
+      warpGemm<KEYS / 8, false, true>(dpt, sV + warp * 16 * LD, LD, cDo, LD, DT);
+#pragma unroll
+      for (int c = 0; c < KEYS / 8; c++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int key = key0 + (e / 2) * 8, col = c * 8 + 2 * t + (e & 1), i = i0 + col;
+          const bool on = vis == ALL || (i < p.S && mask.visible(i, key));
+          const float prob = on ? exp2f(st[c][e] * scale2 - lse[col]) : 0.f;
+          st[c][e] = prob;
+          dpt[c][e] = prob * (dpt[c][e] - delta[col]);
+        }
+      warpGemmRegA<DT / 8>(dv, st, cDo, LD);
+      warpGemmRegA<DT / 8>(dk, dpt, cQ, LD);
+    }
+    __syncthreads();
+  }
+  cpAsyncWait<0>();
+  bf16* dkOut = (bf16*)p.dk + (int64_t)bkv * p.Skv * DT;
+  bf16* dvOut = (bf16*)p.dv + (int64_t)bkv * p.Skv * DT;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int key = key0 + r * 8;
+    if (key >= p.Skv) continue;
+#pragma unroll
+    for (int c = 0; c < DT / 8; c++) {
+      *(__nv_bfloat162*)(dkOut + (int64_t)key * DT + c * 8 + 2 * t) =
+          __floats2bfloat162_rn(dk[c][r * 2] * p.scale, dk[c][r * 2 + 1] * p.scale);
+      *(__nv_bfloat162*)(dvOut + (int64_t)key * DT + c * 8 + 2 * t) =
+          __floats2bfloat162_rn(dv[c][r * 2], dv[c][r * 2 + 1]);
+    }
+  }
+}
+
+// ---- backward: dQ -------------------------------------------------------------------------------
+/** dQ for 16 * WARPS queries of one head: probabilities recomputed (no atomics, deterministic). */
+template <int DT, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) backwardQKernel(Params p) {
+  constexpr int THREADS = WARPS * 32, ROWS = WARPS * 16, LD = DT + 8;
+  extern __shared__ uint4 smemRaw[];
+  bf16* sQ = (bf16*)smemRaw;
+  bf16* sDo = sQ + ROWS * LD;
+  bf16* sK = sDo + ROWS * LD;      // two buffers of KEYS x LD
+  bf16* sV = sK + 2 * KEYS * LD;   // two buffers
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int i0 = blockIdx.x * ROWS, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int kvh = b * p.Hkv + h / (p.H / p.Hkv);
+  const Mask mask{p.Skv - p.S, p.Skv, p.window, p.causal};
+  const bf16* qBase = (const bf16*)p.q;
+  loadAsync<ROWS, DT, THREADS>(sQ, qBase + ((int64_t)bh * p.S + i0) * DT, p.S - i0, qBase);
+  loadAsync<ROWS, DT, THREADS>(sDo, (const bf16*)p.dout + ((int64_t)bh * p.S + i0) * DT, p.S - i0, qBase);
+  const bf16* k = (const bf16*)p.k + (int64_t)kvh * p.Skv * DT;
+  const bf16* v = (const bf16*)p.v + (int64_t)kvh * p.Skv * DT;
+  int first, last;
+  keyRange(p, i0, min(i0 + ROWS - 1, p.S - 1), first, last);
+  if (first <= last) {
+    loadAsync<KEYS, DT, THREADS>(sK, k + (int64_t)first * DT, p.Skv - first, k);
+    loadAsync<KEYS, DT, THREADS>(sV, v + (int64_t)first * DT, p.Skv - first, k);
+  }
+  cpAsyncCommit();
+  const int wLo = i0 + warp * 16, wHi = min(wLo + 15, p.S - 1);
+  const int r0 = wLo + g;
+  float lse[2], delta[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int row = r0 + r * 8;
+    lse[r] = row < p.S ? p.lse2[(int64_t)bh * p.S + row] : INFINITY;
+    delta[r] = row < p.S ? p.delta[(int64_t)bh * p.S + row] : 0.f;
+  }
+  float dq[DT / 8][4];
+#pragma unroll
+  for (int n = 0; n < DT / 8; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+  const float scale2 = p.scale * LOG2E;
+  int buf = 0;
+  for (int j0 = first; j0 <= last; j0 += KEYS, buf ^= 1) {
+    if (j0 + KEYS <= last) {
+      loadAsync<KEYS, DT, THREADS>(sK + (buf ^ 1) * KEYS * LD, k + (int64_t)(j0 + KEYS) * DT, p.Skv - j0 - KEYS, k);
+      loadAsync<KEYS, DT, THREADS>(sV + (buf ^ 1) * KEYS * LD, v + (int64_t)(j0 + KEYS) * DT, p.Skv - j0 - KEYS, k);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+    } else {
+      cpAsyncWait<0>();
+    }
+    __syncthreads();
+    const Seen vis = seen(p, wLo, wHi, j0, KEYS, true);
+    if (vis != NONE) {
+      const bf16* cK = sK + buf * KEYS * LD;
+      const bf16* cV = sV + buf * KEYS * LD;
+      float s[KEYS / 8][4], dp[KEYS / 8][4];
+#pragma unroll
+      for (int n = 0; n < KEYS / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[n][e] = dp[n][e] = 0.f;
+      warpGemm<KEYS / 8, false, true>(s, sQ + warp * 16 * LD, LD, cK, LD, DT);
+      warpGemm<KEYS / 8, false, true>(dp, sDo + warp * 16 * LD, LD, cV, LD, DT);
+#pragma unroll
+      for (int n = 0; n < KEYS / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
+          const float prob = vis == ALL || mask.visible(row, key) ? exp2f(s[n][e] * scale2 - lse[e / 2]) : 0.f;
+          dp[n][e] = prob * (dp[n][e] - delta[e / 2]);
+        }
+      warpGemmRegA<DT / 8>(dq, dp, cK, LD);
+    }
+    __syncthreads();
+  }
+  cpAsyncWait<0>();
+  bf16* dqOut = (bf16*)p.dq + (int64_t)bh * p.S * DT;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int row = r0 + r * 8;
+    if (row >= p.S) continue;
+#pragma unroll
+    for (int n = 0; n < DT / 8; n++)
+      *(__nv_bfloat162*)(dqOut + (int64_t)row * DT + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(dq[n][r * 2] * p.scale, dq[n][r * 2 + 1] * p.scale);
+  }
+}
+
+constexpr int FORWARD_WARPS = 8, KV_WARPS = 4, Q_WARPS = 8;
+
+template <typename Kernel>
+void launch(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t s, const Params& p, const char* what) {
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), what);
+  kernel<<<grid, threads, smem, s>>>(p);
+  checkLaunch(what);
+}
+
+template <int DT>
+void forward(const Params& p, cudaStream_t s) {
+  constexpr int ROWS = FORWARD_WARPS * 16, LD = DT + 8;
+  const size_t smem = (ROWS + 4 * KEYS) * LD * sizeof(bf16);
+  launch(forwardKernel<DT, FORWARD_WARPS>, dim3((p.S + ROWS - 1) / ROWS, p.B * p.H), FORWARD_WARPS * 32, smem, s, p,
+         "sdpa");
+}
+
+template <int DT>
+void backward(const Params& p, cudaStream_t s) {
+  constexpr int LD = DT + 8, KV_ROWS = KV_WARPS * 16, Q_ROWS = Q_WARPS * 16;
+  const size_t kvSmem = (2 * KV_ROWS + 4 * KEYS) * LD * sizeof(bf16) + 4 * KEYS * sizeof(float);
+  launch(backwardKvKernel<DT, KV_WARPS>, dim3((p.Skv + KV_ROWS - 1) / KV_ROWS, p.B * p.Hkv), KV_WARPS * 32, kvSmem, s,
+         p, "sdpa_backward (dk, dv)");
+  const size_t qSmem = (2 * Q_ROWS + 4 * KEYS) * LD * sizeof(bf16);
+  launch(backwardQKernel<DT, Q_WARPS>, dim3((p.S + Q_ROWS - 1) / Q_ROWS, p.B * p.H), Q_WARPS * 32, qSmem, s, p,
+         "sdpa_backward (dq)");
+}
+
+}  // namespace
+
+bool tcSupported(const Params& p) {
+  // vecQK / vecV: the head dims equal the tile's (64 or 128) and the rows start 16-byte aligned
+  return p.vecQK && p.vecV && p.D == p.Dv;
+}
+
+void sdpaForwardTc(const Params& p, cudaStream_t s) { p.D == 128 ? forward<128>(p, s) : forward<64>(p, s); }
+void sdpaBackwardTc(const Params& p, cudaStream_t s) { p.D == 128 ? backward<128>(p, s) : backward<64>(p, s); }
+
+}  // namespace grin
