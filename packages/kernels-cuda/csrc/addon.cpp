@@ -316,6 +316,21 @@ BIND(moeRouteBackward) {  // (d, router, logits, experts, gw, gp (0: none), dz, 
                    (const float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), a.i32(8), a.i32(9), a.num(10));
   return nullptr;
 } END
+BIND(sumSquaresMany) {  // (device, out, Float64Array [pointer, size, dtype] per tensor)
+  auto table = a.bytes(2);
+  int count = (int)(table.second / 8 / 3);
+  const double* m = (const double*)table.first;
+  std::vector<const void*> xs(count);
+  std::vector<int64_t> ns(count);
+  std::vector<int> dtypes(count);
+  for (int i = 0; i < count; i++) {
+    xs[i] = (const void*)(uintptr_t)m[3 * i];
+    ns[i] = (int64_t)m[3 * i + 1];
+    dtypes[i] = (int)m[3 * i + 2];
+  }
+  sumSquaresMany(a.i32(0), (float*)a.ptr(1), xs.data(), ns.data(), dtypes.data(), count);
+  return nullptr;
+} END
 BIND(sumSquares) { sumSquares(a.i32(0), a.i32(1), (float*)a.ptr(2), a.ptr(3), a.i64(4)); return nullptr; } END
 BIND(setGroupedImplementation) { setGroupedImplementation(a.i32(0)); return nullptr; } END
 BIND(groupedInfo) {

@@ -27,6 +27,8 @@ void arange(int device, int dtype, void* dst, double start, double step, int64_t
 void sum(int device, int dtype, void* out, const void* x, int64_t nOut, int64_t count, const Dims& kept, const Dims& reduced, bool rows);
 // norm.cu
 void sumSquares(int device, int dtype, float* out, const void* x, int64_t n);
+/** Each tensor's sumSquares, added in order in f32 (dtypes f32 or bf16), in three launches per 256 tensors. */
+void sumSquaresMany(int device, float* out, const void* const* xs, const int64_t* ns, const int* dtypes, int count);
 void maxAlong(int device, int dtype, void* values, int32_t* indices, const void* x, int64_t outer, int64_t n, int64_t inner);
 
 // nn.cu, loss.cu

@@ -237,6 +237,8 @@ export interface NativeAddon {
     eps: N,
   ): void;
   sumSquares(d: N, dtype: N, out: N, x: N, n: N): void;
+  /** table: [pointer, size, dtype code] per tensor; out: the in-order f32 sum of their sums of squares. */
+  sumSquaresMany(d: N, out: N, table: Float64Array): void;
   setGroupedImplementation(impl: N): void;
   groupedInfo(): { implementation: N; cublasGroupedError?: string };
   /** mode 0 forward, 1 input gradient, 2 weight gradients (written into `weights`). */

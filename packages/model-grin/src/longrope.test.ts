@@ -7,7 +7,7 @@
 // Run: cd packages/model-grin && npx vitest run src/longrope
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from './config.js';
-import { rotaryTables } from './model.js';
+import { RotaryCache, rotaryTables } from './model.js';
 
 const scaling = {
   type: 'longrope',
@@ -71,5 +71,35 @@ describe('longrope', () => {
     const { cos } = rotaryTables(config, 40, 1, 'f32');
     const row = closedForm(41, scaling.long_factor, scaling.long_mscale).cos.slice(40 * D);
     expect(maxDiff(cos.toArray(), row)).toBeLessThan(1e-5);
+  });
+
+  it('RotaryCache rows equal rotaryTables exactly, on both sides of the original context and as the tables grow', () => {
+    const cache = new RotaryCache(config, 'f32');
+    // short table grown 4 -> 8 -> 20 -> 32 (doubling capped at the original context), then long rows
+    // and a longer long table
+    const requests: Array<[number, number]> = [
+      [0, 4],
+      [3, 5],
+      [0, 20],
+      [0, 32],
+      [31, 1],
+      [0, 40],
+      [10, 30],
+      [47, 1],
+      [0, 100],
+      [60, 5],
+    ];
+    for (const [offset, length] of requests) {
+      const got = cache.rows(offset, length);
+      const want = rotaryTables(config, offset, length, 'f32');
+      expect(Array.from(got.cos.toArray()), `cos at ${offset}+${length}`).toEqual(
+        Array.from(want.cos.toArray()),
+      );
+      expect(Array.from(got.sin.toArray()), `sin at ${offset}+${length}`).toEqual(
+        Array.from(want.sin.toArray()),
+      );
+      for (const t of [got.cos, got.sin, want.cos, want.sin]) t.dispose();
+    }
+    cache.dispose();
   });
 });

@@ -3,7 +3,7 @@
 // jitter) is reproducible from a seed and reaches every routed parameter, every routed expert
 // weight's training-mode gradient equals finite differences on sampled entries, and nothing leaks.
 // Run: cd packages/model-grin && npx vitest run src/model
-import { concat, Generator, noGrad, type Tensor, tidy } from '@grin-moe/tensor';
+import { concat, Generator, liveStorages, noGrad, type Tensor, tidy } from '@grin-moe/tensor';
 import { expectAllClose, expectNoLeaks } from '@grin-moe/tensor/testing';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from './config.js';
@@ -165,9 +165,17 @@ describe('GrinModel', () => {
     expect(checked).toBeGreaterThanOrEqual(2 * 2 * 3 * 3);
   });
 
-  it('an eval forward frees everything it allocates', () => {
+  it('an eval forward frees everything it allocates; the rotary tables it keeps go with the model', () => {
+    const empty = liveStorages();
     const model = initRandom(config, new Generator(3));
     const ids = idsTensor(rows);
-    expectNoLeaks(() => noGrad(() => tidy(() => void model.forward(ids).logits_BSV.toArray())));
+    const forward = () => noGrad(() => tidy(() => void model.forward(ids).logits_BSV.toArray()));
+    const before = liveStorages();
+    forward(); // the first forward builds the model's cos / sin tables (two storages)
+    expect(liveStorages() - before).toBe(2);
+    expectNoLeaks(forward);
+    model.dispose();
+    ids.dispose();
+    expect(liveStorages()).toBe(empty);
   });
 });

@@ -14,6 +14,7 @@ import {
   layerNorm,
   linear,
   ne,
+  persist,
   ropeTables,
   type Tensor,
   tensor,
@@ -128,8 +129,48 @@ export function rotaryTables(
   return out;
 }
 
+/**
+ * rotaryTables' rows from tables kept per factor set (short / long) and grown on demand, as views:
+ * a 4096-position table costs tens of milliseconds of host time (a Math.cos per entry), which a
+ * training step would pay on every forward while the GPU waits. Rows equal rotaryTables' for the
+ * same positions: a row depends only on its position and the factor set, and the short table never
+ * reaches past the original context (its factors would switch).
+ */
+export class RotaryCache {
+  private readonly tables = new Map<'short' | 'long', { cos: Tensor; sin: Tensor; length: number }>();
+
+  constructor(
+    readonly config: GrinConfig,
+    readonly dtype: ComputeDType,
+    readonly device = 'cpu',
+  ) {}
+
+  /** cos/sin [length, Dh] for positions offset..offset+length-1 (views: dispose them, not the cache). */
+  rows(offset: number, length: number): { cos: Tensor; sin: Tensor } {
+    const scaling = this.config.ropeScaling;
+    const end = offset + length;
+    const long = scaling !== null && end > scaling.originalMaxPositions;
+    const key = long ? 'long' : 'short';
+    let table = this.tables.get(key);
+    if (!table || table.length < end) {
+      const cap = scaling !== null && !long ? scaling.originalMaxPositions : Number.POSITIVE_INFINITY;
+      const size = Math.min(cap, Math.max(end, 2 * (table?.length ?? 0)));
+      if (table) [table.cos, table.sin].forEach((t) => t.dispose());
+      table = { ...persist(rotaryTables(this.config, 0, size, this.dtype, this.device)), length: size };
+      this.tables.set(key, table);
+    }
+    return { cos: table.cos.slice([offset, end]), sin: table.sin.slice([offset, end]) };
+  }
+
+  dispose(): void {
+    for (const t of this.tables.values()) [t.cos, t.sin].forEach((x) => x.dispose());
+    this.tables.clear();
+  }
+}
+
 export class GrinModel {
   training = false;
+  private readonly rotary: RotaryCache;
 
   constructor(
     readonly config: GrinConfig,
@@ -152,6 +193,7 @@ export class GrinModel {
       t.name ??= name;
       if (!t.gradNode) t.setRequiresGrad(true);
     }
+    this.rotary = new RotaryCache(config, dtype, device);
   }
 
   train(flag = true): this {
@@ -185,7 +227,7 @@ export class GrinModel {
     const out = tidy(() => {
       const documents = options.documents_BS;
       const blocked_BSS = documents ? ne(documents.unsqueeze(2), documents.unsqueeze(1)) : undefined;
-      const { cos, sin } = options.rotary ?? rotaryTables(config, offset, S, this.dtype, this.device);
+      const { cos, sin } = options.rotary ?? this.rotary.rows(offset, S);
       let x_BSD = embedding(param(p, 'model.embed_tokens.weight'), ids_BS);
       if (training && options.neftuneAlpha)
         x_BSD = neftuneNoise(x_BSD, options.neftuneAlpha, options.generator);
@@ -224,9 +266,10 @@ export class GrinModel {
     return out;
   }
 
-  /** Frees every parameter (and its gradient). */
+  /** Frees every parameter (and its gradient) and the rotary tables. */
   dispose(): void {
     for (const t of this.params.values()) t.dispose();
+    this.rotary.dispose();
   }
 }
 

@@ -9,7 +9,7 @@ export type { BackwardContext, GradRule } from './autograd/node.js';
 export { gradRules } from './autograd/rules/index.js';
 export { type Backend, backendOf, registerBackend, registeredBackends, Storage } from './core/backend.js';
 export { DTYPES, type DType, type FloatDType, type HostArray, isFloat, itemSize } from './core/dtype.js';
-export { liveElements, liveStorages, Scope, tidy } from './core/memory.js';
+export { liveElements, liveStorages, persist, Scope, tidy } from './core/memory.js';
 export type { OpAttrs, OpName } from './core/op-types.js';
 export { getKernel, hasKernel, type Kernel, listKernels, registerKernel } from './core/registry.js';
 export { broadcastShapes, contiguousStrides, formatShape, numel, type Shape } from './core/shape.js';

@@ -90,12 +90,17 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   const { S, V } = TRAIN_SHAPE;
   const ids = T.tensor(new T.Generator(7).randint(S, 0, V), { shape: [1, S], dtype: 'i32', device: 'cuda' });
   // phases: forward (with the losses), backward, clip + read, optimizer; timed with events when asked
+  // phases_host: of each phase, the time the host took to enqueue it (before the sync); a phase whose
+  // host time is close to its whole time leaves the GPU waiting on JavaScript
   const phases = { forward: 0, backward: 0, clip_read: 0, optimizer: 0 };
+  const phasesHost = { ...phases };
   const step = async (timed = false) => {
     const scope = new T.Scope();
     const marks: number[] = [];
+    const enqueued: number[] = [];
     const mark = () => {
       if (!timed) return;
+      enqueued.push(performance.now());
       cuda.cudaSynchronize();
       marks.push(performance.now());
     };
@@ -117,6 +122,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
       if (timed)
         (Object.keys(phases) as Array<keyof typeof phases>).forEach((k, i) => {
           phases[k] = Number((marks[i + 1]! - marks[i]!).toFixed(2));
+          phasesHost[k] = Number((enqueued[i + 1]! - marks[i]!).toFixed(2));
         });
       return Array.from(read as Float32Array);
     } finally {
@@ -128,6 +134,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   cuda.cudaResetPeakMemory();
   const steps = quick ? 2 : 6;
   const readsBefore = cuda.cudaHostReads();
+  const mallocsBefore = cuda.cudaMemoryStats().cudaMallocs;
   const times: number[] = [];
   let last: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -138,6 +145,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   }
   const readsPerStep = (cuda.cudaHostReads() - readsBefore) / steps;
   const stats = cuda.cudaMemoryStats();
+  const mallocsPerStep = (stats.cudaMallocs - mallocsBefore) / steps;
   await step(true); // one more step with a sync between phases: where the time goes
   const ms = times.sort((a, b) => a - b)[Math.floor(steps / 2)]!;
   // the same steps with GEMM tuning on: the first step times cuBLASLt's top algorithms per plan
@@ -163,6 +171,8 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     cuda_mallocs_total: stats.cudaMallocs,
     cuda_frees_total: stats.frees,
     phase_ms: phases,
+    phase_host_ms: phasesHost,
+    cuda_mallocs_per_step: mallocsPerStep,
     ms_per_step_gemm_tuning: Number(msTuned.toFixed(2)),
     last_loss: Number(last[0]!.toFixed(4)),
     active_params: activeParams,

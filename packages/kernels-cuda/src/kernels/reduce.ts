@@ -62,6 +62,19 @@ registerKernel('max', 'cuda', ([x], { axis, keepdim }) => {
   return [values, indices];
 });
 
+registerKernel('sum_squares_many', 'cuda', (xs) => {
+  if (xs.length === 0) throw new RangeError('sum_squares_many (cuda): needs at least one tensor');
+  const table = new Float64Array(3 * xs.length);
+  xs.forEach((x, i) => {
+    if (x.dtype !== 'f32' && x.dtype !== 'bf16')
+      throw new TypeError(`sum_squares_many (cuda): tensor ${i} must be f32 or bf16, got ${x.describe()}`);
+    table.set([addr(x), x.size, dtypeCode(x.dtype)], 3 * i);
+  });
+  const out = allocate([], 'f32', xs[0]!.device);
+  native().sumSquaresMany(dev(xs[0]!), addr(out), table);
+  return [out];
+});
+
 registerKernel('sum_squares', 'cuda', ([x]) => {
   if (x!.dtype !== 'f32' && x!.dtype !== 'bf16')
     throw new TypeError(`sum_squares (cuda): x must be f32 or bf16, got ${x!.describe()}`);

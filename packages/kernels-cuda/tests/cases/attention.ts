@@ -97,7 +97,9 @@ function checkPaths(s: Shape): string {
   const label = JSON.stringify(s);
   notes.add(compare(`${label} out`, fast[0]!, slow[0]!, exact));
   notes.add(compare(`${label} lse`, fast[1]!, slow[1]!, exact));
-  ['dq', 'dk', 'dv'].forEach((name, i) => notes.add(compare(`${label} ${name}`, fastGrads[i]!, slowGrads[i]!, exact)));
+  ['dq', 'dk', 'dv'].forEach((name, i) =>
+    notes.add(compare(`${label} ${name}`, fastGrads[i]!, slowGrads[i]!, exact)),
+  );
   return notes.toString();
 }
 

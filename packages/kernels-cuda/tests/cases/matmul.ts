@@ -3,12 +3,7 @@
 // that do not merge into one strided call), K = 0 and empty outputs, in f32 and bf16 (f32
 // accumulate); linear's fused bias / bias-gradient epilogues and the unfused fallback.
 import * as T from '@grin-moe/tensor';
-import {
-  type GemmImplementation,
-  gemmInfo,
-  setGemmImplementation,
-  setGemmTuning,
-} from '../../src/index.js';
+import { type GemmImplementation, gemmInfo, setGemmImplementation, setGemmTuning } from '../../src/index.js';
 import { type Case, compare, DTYPES, type Dt, Notes, randn, scoped } from './harness.js';
 import { forwardBackward } from './nn.js';
 

@@ -135,7 +135,7 @@ export const cases: Case[] = [
       }),
   },
   {
-    name: 'sum_squares f32 and bf16 [5000003] (gradient norms): against the CPU in f32',
+    name: 'sum_squares f32 and bf16 [5000003] and an unaligned view of it (gradient norms): against the CPU in f32',
     run: () =>
       scoped(() => {
         const notes = new Notes();
@@ -144,7 +144,44 @@ export const cases: Case[] = [
           notes.add(
             compare(`sum_squares ${dt}`, T.sumSquares(x.cuda), T.sumSquares(x.cpu), { atol: 0, rtol: 1e-5 }),
           );
+          // one element in: not 16-byte aligned, so the element-by-element loop
+          const view = (t: T.Tensor) => t.slice([1, 5000003]);
+          notes.add(
+            compare(
+              `sum_squares ${dt} (unaligned view)`,
+              T.sumSquares(view(x.cuda)),
+              T.sumSquares(view(x.cpu)),
+              {
+                atol: 0,
+                rtol: 1e-5,
+              },
+            ),
+          );
         }
+        return notes.toString();
+      }),
+  },
+  {
+    name: 'sum_squares_many over 300 f32 and bf16 tensors (empty, 1, 2049, 3M elements; chunks of 256): equals the loop of sum_squares and add exactly, and the CPU',
+    run: () =>
+      scoped(() => {
+        const sizes = Array.from({ length: 300 }, (_, i) =>
+          i === 7 ? 0 : i === 11 ? 3_000_001 : i % 3 === 0 ? 2049 : 1 + ((i * 37) % 500),
+        );
+        const xs = sizes.map((n, i) => randn([n], i % 2 === 0 ? 'bf16' : 'f32'));
+        const many = T.runKernel(
+          'sum_squares_many',
+          'cuda',
+          xs.map((x) => x.cuda),
+          {},
+        )[0]!;
+        let loop = T.sumSquares(xs[0]!.cuda);
+        for (const x of xs.slice(1)) loop = T.add(loop, T.sumSquares(x.cuda));
+        let cpu = T.sumSquares(xs[0]!.cpu);
+        for (const x of xs.slice(1)) cpu = T.add(cpu, T.sumSquares(x.cpu));
+        const notes = new Notes();
+        notes.add(compare('many vs loop (cuda)', many, loop, { atol: 0, rtol: 0 }));
+        notes.add(compare('many vs cpu', many, cpu, { atol: 0, rtol: 1e-5 }));
         return notes.toString();
       }),
   },

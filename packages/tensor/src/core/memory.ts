@@ -74,6 +74,17 @@ export class Scope implements Disposable {
   }
 }
 
+/**
+ * Takes the tensors in value out of every open scope: they live until disposed by hand (a cache made
+ * during a step that later steps read).
+ */
+export function persist<T>(value: T): T {
+  forEachTensor(value, (t) => {
+    for (const scope of scopes) scope.delete(t);
+  });
+  return value;
+}
+
 /** Runs fn in a scope; tensors reachable from its result survive, everything else is disposed. */
 export function tidy<T>(fn: () => T): T {
   const scope = new Scope();

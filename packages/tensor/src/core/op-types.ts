@@ -56,6 +56,11 @@ export interface CoreOpAttrs {
   max: { axis: number; keepdim: boolean };
   /** sum of x * x over every element, accumulated in f32 (f64 for f64) whatever x's dtype: a 0-d f32/f64. */
   sum_squares: None;
+  /**
+   * Over a list of tensors: each one's sum_squares, added in list order in f32 (what a loop of
+   * sum_squares and add gives, bit for bit), in one call: gradient norms without a launch per tensor.
+   */
+  sum_squares_many: None;
   // linear algebra and neural-network ops
   matmul: None;
   /** y = x w^T (+ b) over x [..., in], w [out, in], b [out]: one fused GEMM where the backend has it. */

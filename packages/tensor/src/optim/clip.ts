@@ -4,8 +4,11 @@
 // Test: cd packages/tensor && npx vitest run src/optim
 
 import { noGrad } from '../autograd/mode.js';
+import { backendOf } from '../core/backend.js';
 import { tidy } from '../core/memory.js';
+import { hasKernel } from '../core/registry.js';
 import type { Tensor } from '../core/tensor.js';
+import { runKernel } from '../ops/dispatch.js';
 import { add, div, minimum, mul, sqrt } from '../ops/elementwise.js';
 import { cast, copyInPlace } from '../ops/layout.js';
 import { sumSquares } from '../ops/reduce.js';
@@ -22,9 +25,15 @@ export function gradNormScale(params: Tensor[], maxNorm: number): { norm: Tensor
       const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
       if (grads.length === 0) throw new Error('clipGradNorm: no parameter has a gradient');
       let total: Tensor | null = null;
-      for (const g of grads) {
-        const sq = sumSquares(g); // one pass, f32 accumulation, no f32 copy of a bf16 gradient
-        total = total ? add(total, sq.dtype === total.dtype ? sq : cast(sq, total.dtype)) : sq;
+      const device = grads[0]!.device;
+      if (grads.every((g) => g.device === device) && hasKernel('sum_squares_many', backendOf(device).name)) {
+        // one call for every gradient (the same sums and order as the loop below)
+        total = runKernel('sum_squares_many', device, grads, {})[0]!;
+      } else {
+        for (const g of grads) {
+          const sq = sumSquares(g); // one pass, f32 accumulation, no f32 copy of a bf16 gradient
+          total = total ? add(total, sq.dtype === total.dtype ? sq : cast(sq, total.dtype)) : sq;
+        }
       }
       const norm = sqrt(total!);
       // torch.nn.utils.clip_grad_norm_: coef = min(max_norm / (norm + 1e-6), 1)

@@ -10,6 +10,7 @@ import type { RulesFor } from './types.js';
 type MoeOps =
   | 'random'
   | 'sum_squares'
+  | 'sum_squares_many'
   | 'random_scale'
   | 'moe_permute'
   | 'grouped_linear'
@@ -24,6 +25,7 @@ type MoeOps =
 export const moeRules = {
   random: 'nondifferentiable',
   sum_squares: 'nondifferentiable',
+  sum_squares_many: 'nondifferentiable',
   moe_permute: 'nondifferentiable',
   grouped_linear_input_grad: 'nondifferentiable',
   grouped_linear_weight_grad: 'nondifferentiable',
