@@ -382,7 +382,7 @@ BIND(gemm) {  // returns 1 when the epilogue (argument 17) was applied, 0 when t
   return number(a.env, gemm(a.i32(0), g, epilogue, epilogue != EPI_NONE ? a.ptr(18) : nullptr) ? 1 : 0);
 } END
 BIND(setGemmImplementation) { setGemmImplementation(a.i32(0)); return nullptr; } END
-BIND(setGemmTuning) { setGemmTuning(a.flag(0)); return nullptr; } END
+BIND(setGemmTuning) { setGemmTuning(a.i32(0)); return nullptr; } END
 BIND(gemmInfo) {
   napi_value out;
   napi_create_object(a.env, &out);
@@ -394,7 +394,7 @@ BIND(gemmInfo) {
   set(a.env, out, "ltCalls", number(a.env, (double)gemmCounts.lt));
   set(a.env, out, "cublasCalls", number(a.env, (double)gemmCounts.cublas));
   set(a.env, out, "fusedEpilogues", number(a.env, (double)gemmCounts.epilogues));
-  set(a.env, out, "tuning", boolean(a.env, gemmTuning()));
+  set(a.env, out, "tuning", number(a.env, gemmTuning()));
   set(a.env, out, "tunedPlans", number(a.env, (double)gemmCounts.tuned));
   return out;
 } END

@@ -113,10 +113,12 @@ uint32_t alignment(const void* p, int64_t ld, int64_t stride, int item) {
   return (uint32_t)(bits & (~bits + 1));
 }
 
-// With tuning on, the heuristic's best few algorithms are kept and the first call that may
-// overwrite its output (beta 0) times each of them on its own operands; the fastest is kept.
+// With tuning on for a plan, the heuristic's best few algorithms are kept and the first call that
+// may overwrite its output (beta 0) times each of them on its own operands; the fastest is kept.
+// GEMM_TUNE_GROUPED (the default) tunes the plans of GEMMs whose size varies (the MoE's grouped
+// linear buckets, where the heuristic's first pick is weakest); GEMM_TUNE_ALL tunes every plan.
 constexpr int TUNING_CANDIDATES = 8, TUNING_REPS = 5;
-bool tuning = false;
+int tuning = GEMM_TUNE_GROUPED;
 
 struct Plan {
   bool usable = false;  // false: the heuristic had no algorithm (the caller falls back)
@@ -178,7 +180,8 @@ Plan makePlan(DeviceState& s, const Gemm& g, int epilogue, const void* bias, con
   lt(api.prefSet(pref, PREF_MAX_WORKSPACE_BYTES, &budget, sizeof(budget)), "cublasLtMatmulPreferenceSetAttribute");
   for (int i = 0; i < 4; i++)  // A, B, C, D (D is C here)
     lt(api.prefSet(pref, PREF_MIN_ALIGNMENT_A + i, &align[i], sizeof(align[i])), "cublasLtMatmulPreferenceSetAttribute");
-  std::vector<HeuristicResult> results(tuning ? TUNING_CANDIDATES : 1);
+  const bool tuned = tuning == GEMM_TUNE_ALL || (tuning == GEMM_TUNE_GROUPED && g.varying != GEMM_VARY_NONE);
+  std::vector<HeuristicResult> results(tuned ? TUNING_CANDIDATES : 1);
   int found = 0;
   Status st = api.heuristic(s.handle, p.desc, p.a, p.b, p.d, p.d, pref, (int)results.size(), results.data(), &found);
   api.prefDestroy(pref);
@@ -272,16 +275,18 @@ void setGemmImplementation(int impl) {
   gemmChoice = impl;
 }
 
-void setGemmTuning(bool on) {
-  if (on == tuning) return;
-  tuning = on;
+void setGemmTuning(int mode) {
+  if (mode != GEMM_TUNE_OFF && mode != GEMM_TUNE_GROUPED && mode != GEMM_TUNE_ALL)
+    throw Error("cuda: gemm tuning must be 0 (off), 1 (grouped) or 2 (all)");
+  if (mode == tuning) return;
+  tuning = mode;
   // plans made before keep one algorithm: drop them, so the setting holds for every GEMM from now
   for (DeviceState& s : devices) {
     for (auto& entry : s.plans) destroyPlan(entry.second);
     s.plans.clear();
   }
 }
-bool gemmTuning() { return tuning; }
+int gemmTuning() { return tuning; }
 
 std::string cublasLtStatus(std::string* path) {
   const Api& a = loadLt();

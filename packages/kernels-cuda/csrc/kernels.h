@@ -111,9 +111,10 @@ struct GemmCounts {
 extern GemmCounts gemmCounts;
 int gemmImplementation();
 void setGemmImplementation(int impl);
-/** Time the heuristic's top algorithms at each plan's first overwriting call and keep the fastest. */
-void setGemmTuning(bool on);
-bool gemmTuning();
+/** Which cuBLASLt plans time the heuristic's top algorithms at their first overwriting call. */
+enum GemmTuning : int { GEMM_TUNE_OFF = 0, GEMM_TUNE_GROUPED = 1, GEMM_TUNE_ALL = 2 };
+void setGemmTuning(int mode);
+int gemmTuning();
 
 // random.cu: draws from a Philox (key, counter) reservation (distribution 0 uniform [a, b), 1 normal
 // (mean a, std b), 2 exponential (rate a)), and x * U(low, high)

@@ -99,14 +99,25 @@ export function setGemmImplementation(impl: GemmImplementation): void {
 }
 
 /**
- * GEMM tuning (off by default, like PyTorch's TunableOp): each cuBLASLt plan keeps the heuristic's
- * best 8 algorithms, and its first call that overwrites its output times each of them there (5 runs,
- * after waiting for the device) and keeps the fastest. The first step pays the timing; later calls
- * run the kept algorithm. The choice can differ between runs, so results can differ in the last bits
- * between processes (never within one). Turning it on or off drops the cached plans.
+ * GEMM tuning: a tuned cuBLASLt plan keeps the heuristic's best 8 algorithms, and its first call that
+ * overwrites its output times each of them there (5 runs, after waiting for the device) and keeps
+ * the fastest; later calls run the kept one. 'grouped' (the default) tunes the GEMMs whose size
+ * changes from call to call, the MoE's grouped linear buckets, where the heuristic's first pick is
+ * weakest (`grin bench moe`: 14.8 -> 14.2 ms at 8192 tokens; a dense layer gained nothing from
+ * 'all'). 'all' tunes every GEMM, 'off' none. The timing costs a second or two once, and the kept
+ * algorithm may differ from one process to the next, so results can differ in the last bits
+ * between processes (never within one); 'off' gives the heuristic's choice every time. Changing the
+ * mode drops the cached plans. true / false mean 'all' / 'off'.
  */
-export function setGemmTuning(on: boolean): void {
-  native().setGemmTuning(on ? 1 : 0);
+export type GemmTuning = 'off' | 'grouped' | 'all';
+const TUNING_CODES: Record<GemmTuning, number> = { off: 0, grouped: 1, all: 2 };
+
+export function setGemmTuning(mode: GemmTuning | boolean): void {
+  const name = mode === true ? 'all' : mode === false ? 'off' : mode;
+  const code = TUNING_CODES[name];
+  if (code === undefined)
+    throw new RangeError(`setGemmTuning: '${mode}' is not one of ${Object.keys(TUNING_CODES).join(', ')}`);
+  native().setGemmTuning(code);
 }
 
 /**
@@ -121,14 +132,15 @@ export function gemmInfo(): {
   ltCalls: number;
   cublasCalls: number;
   fusedEpilogues: number;
-  tuning: boolean;
+  tuning: GemmTuning;
   tunedPlans: number;
 } {
   const info = native().gemmInfo();
   const name = (Object.keys(GEMM_CODES) as GemmImplementation[]).find(
     (k) => GEMM_CODES[k] === info.implementation,
   );
-  return { ...info, implementation: name ?? 'cublasLt' };
+  const tuning = (Object.keys(TUNING_CODES) as GemmTuning[]).find((k) => TUNING_CODES[k] === info.tuning);
+  return { ...info, implementation: name ?? 'cublasLt', tuning: tuning ?? 'grouped' };
 }
 
 /**

@@ -170,8 +170,8 @@ export interface NativeAddon {
     bias?: N,
   ): N;
   setGemmImplementation(impl: N): void;
-  /** 1: time the heuristic's top algorithms at each plan's first overwriting call (drops cached plans). */
-  setGemmTuning(on: N): void;
+  /** 0 off, 1 grouped (varying-size plans), 2 all: which plans time their candidates (drops cached plans). */
+  setGemmTuning(mode: N): void;
   /** Philox draws: distribution 0 uniform [a, b), 1 normal (mean a, std b), 2 exponential (rate a). */
   random(d: N, distribution: N, out: N, n: N, key0: N, key1: N, counterLo: N, counterHi: N, a: N, b: N): void;
   randomScale(
@@ -263,7 +263,7 @@ export interface NativeAddon {
     ltCalls: N;
     cublasCalls: N;
     fusedEpilogues: N;
-    tuning: boolean;
+    tuning: N;
     tunedPlans: N;
   };
 }
