@@ -14,7 +14,7 @@
 namespace grin {
 namespace {
 
-constexpr int TILE = 64;     // queries per block (4 warps x 16 rows) and keys per tile
+constexpr int TILE = KEY_TILE;  // queries per block (4 warps x 16 rows) and keys per tile
 constexpr int THREADS = 128;
 
 template <typename T> struct Pad { static constexpr int value = 16 / sizeof(T); };  // one 16-byte step
@@ -84,15 +84,6 @@ struct Layout_ {
   static constexpr int LD = DT + Pad<T>::value;      // row stride of q / k / v / dout tiles
   static constexpr int LDP = TILE + Pad<T>::value;   // row stride of probability tiles
 };
-
-/** Key tiles [first, last] that query rows [i0, i1] may see. */
-__device__ __forceinline__ void keyRange(const Params& p, int i0, int i1, int& first, int& last) {
-  const int offset = p.Skv - p.S;
-  const int lo = p.window > 0 ? max(0, i0 + offset - p.window + 1) : 0;
-  const int hi = p.causal ? min(i1 + offset, p.Skv - 1) : p.Skv - 1;
-  first = (lo / TILE) * TILE;
-  last = hi;
-}
 
 // ---- forward ------------------------------------------------------------------------------------
 template <typename T, int DT>
@@ -365,18 +356,12 @@ __global__ void __launch_bounds__(THREADS) sdpaBackwardQKernel(Params p) {
 
 bool aligned16(const void* ptr) { return ((uintptr_t)ptr & 15) == 0; }
 
-template <typename Kernel>
-void launch(Kernel kernel, dim3 grid, size_t smem, cudaStream_t s, const Params& p, const char* what) {
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), what);
-  kernel<<<grid, THREADS, smem, s>>>(p);
-  checkLaunch(what);
-}
 
 template <typename T, int DT>
 void forward(const Params& p, cudaStream_t s) {
   using L = Layout_<T, DT>;
   const size_t smem = (3 * TILE * L::LD + TILE * L::LDP) * sizeof(T);
-  launch(sdpaForwardKernel<T, DT>, dim3((p.S + TILE - 1) / TILE, p.B * p.H), smem, s, p, "sdpa");
+  launch(sdpaForwardKernel<T, DT>, dim3((p.S + TILE - 1) / TILE, p.B * p.H), THREADS, smem, s, p, "sdpa");
 }
 
 template <typename T, int DT>
@@ -392,9 +377,11 @@ void backward(const Params& p, cudaStream_t s) {
   }
   sdpaCounts.general++;
   const size_t kvSmem = (4 * TILE * L::LD + 2 * TILE * L::LDP) * sizeof(T) + 2 * TILE * sizeof(float);
-  launch(sdpaBackwardKvKernel<T, DT>, dim3((p.Skv + TILE - 1) / TILE, p.B * p.Hkv), kvSmem, s, p, "sdpa_backward (dk, dv)");
+  launch(sdpaBackwardKvKernel<T, DT>, dim3((p.Skv + TILE - 1) / TILE, p.B * p.Hkv), THREADS, kvSmem, s, p,
+         "sdpa_backward (dk, dv)");
   const size_t qSmem = (4 * TILE * L::LD + TILE * L::LDP) * sizeof(T);
-  launch(sdpaBackwardQKernel<T, DT>, dim3((p.S + TILE - 1) / TILE, p.B * p.H), qSmem, s, p, "sdpa_backward (dq)");
+  launch(sdpaBackwardQKernel<T, DT>, dim3((p.S + TILE - 1) / TILE, p.B * p.H), THREADS, qSmem, s, p,
+         "sdpa_backward (dq)");
 }
 
 Params paramsOf(int dtype, const SdpaShape& shape, const void* q, const void* k, const void* v) {

@@ -12,6 +12,7 @@ namespace grin {
 namespace {
 
 constexpr float LOG2E = 1.4426950408889634f;
+constexpr int KEY_TILE = 64;  // keys per tile in both kernel families
 
 __device__ __forceinline__ uint32_t smemAddr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
@@ -76,6 +77,23 @@ struct Params {
   bool causal, vecQK, vecV;
 };
 
+
+namespace {
+/** Key tiles [first, last] that query rows [i0, i1] may see (first a multiple of KEY_TILE). */
+__device__ __forceinline__ void keyRange(const Params& p, int i0, int i1, int& first, int& last) {
+  const int offset = p.Skv - p.S;
+  const int lo = p.window > 0 ? max(0, i0 + offset - p.window + 1) : 0;
+  first = (lo / KEY_TILE) * KEY_TILE;
+  last = p.causal ? min(i1 + offset, p.Skv - 1) : p.Skv - 1;
+}
+
+template <typename Kernel>
+void launch(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t s, const Params& p, const char* what) {
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), what);
+  kernel<<<grid, threads, smem, s>>>(p);
+  checkLaunch(what);
+}
+}  // namespace
 
 // attention_tc.cu: the bf16 tensor-core path for head dims 64 and 128 with 16-byte aligned rows.
 // attention.cu calls these when tcSupported(p) holds; lse2 / delta are filled by the caller.

@@ -16,7 +16,7 @@
 namespace grin {
 namespace {
 
-constexpr int KEYS = 64;  // keys per streamed tile (forward, dQ); queries per streamed tile (dK/dV)
+constexpr int KEYS = KEY_TILE;  // keys per streamed tile (forward, dQ); queries per streamed tile (dK/dV)
 
 __device__ __forceinline__ void cpAsync16(void* smem, const void* gmem, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddr(smem)), "l"(gmem),
@@ -84,14 +84,6 @@ __device__ __forceinline__ Seen seen(const Params& p, int iLo, int iHi, int kLo,
   const bool all = complete && kLo + n <= p.Skv && (!p.causal || kLo + n - 1 <= iLo + offset) &&
                    (p.window == 0 || iHi + offset - kLo < p.window);
   return all ? ALL : SOME;
-}
-
-/** Key tiles [first, last] that query rows [i0, i1] may see (first a multiple of KEYS). */
-__device__ __forceinline__ void keyRange(const Params& p, int i0, int i1, int& first, int& last) {
-  const int offset = p.Skv - p.S;
-  const int lo = p.window > 0 ? max(0, i0 + offset - p.window + 1) : 0;
-  first = (lo / KEYS) * KEYS;
-  last = p.causal ? min(i1 + offset, p.Skv - 1) : p.Skv - 1;
 }
 
 // ---- forward ------------------------------------------------------------------------------------
@@ -400,12 +392,6 @@ __global__ void __launch_bounds__(WARPS * 32) backwardQKernel(Params p) {
 
 constexpr int FORWARD_WARPS = 8, KV_WARPS = 4, Q_WARPS = 8;
 
-template <typename Kernel>
-void launch(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t s, const Params& p, const char* what) {
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), what);
-  kernel<<<grid, threads, smem, s>>>(p);
-  checkLaunch(what);
-}
 
 template <int DT>
 void forward(const Params& p, cudaStream_t s) {
