@@ -120,43 +120,14 @@ __global__ void __launch_bounds__(THREADS) sdpaForwardKernel(Params p) {
 #pragma unroll
     for (int n = 0; n < TILE / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
     warpGemm<TILE / 8, false, true>(s, sQ + warp * 16 * L::LD, L::LD, sK, L::LD, DT);
-    float tileMax[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < TILE / 8; n++)
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
         s[n][e] = mask.visible(row, key) ? s[n][e] * scale2 : -INFINITY;
-        tileMax[e / 2] = fmaxf(tileMax[e / 2], s[n][e]);
       }
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffff, tileMax[r], 1));
-      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffff, tileMax[r], 2));
-    }
-    float alpha[2], base[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      const float m = fmaxf(rowMax[r], tileMax[r]);
-      base[r] = m == -INFINITY ? 0.f : m;  // a row with nothing visible yet keeps p = 0
-      alpha[r] = exp2f(rowMax[r] - base[r]);
-      rowMax[r] = m;
-      rowSum[r] *= alpha[r];
-    }
-#pragma unroll
-    for (int n = 0; n < TILE / 8; n++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        s[n][e] = exp2f(s[n][e] - base[e / 2]);
-        rowSum[e / 2] += s[n][e];
-      }
-#pragma unroll
-    for (int n = 0; n < DT / 8; n++) {
-      o[n][0] *= alpha[0];
-      o[n][1] *= alpha[0];
-      o[n][2] *= alpha[1];
-      o[n][3] *= alpha[1];
-    }
+    softmaxTile(s, o, rowMax, rowSum);
     storeFragments<T, TILE / 8>(sP + warp * 16 * L::LDP, L::LDP, s);
     __syncwarp();
     warpGemm<DT / 8, false, false>(o, sP + warp * 16 * L::LDP, L::LDP, sV, L::LD, TILE);

@@ -87,6 +87,49 @@ __device__ __forceinline__ void keyRange(const Params& p, int i0, int i1, int& f
   last = p.causal ? min(i1 + offset, p.Skv - 1) : p.Skv - 1;
 }
 
+/**
+ * One key tile of the online softmax for a warp's 16 rows: s holds the tile's scores in log2 units
+ * (-inf where masked). Folds the tile's row maxima into rowMax, turns s into p = exp2(s - max),
+ * adds p to rowSum and rescales the output accumulator o by the change of the maximum.
+ */
+template <int NS, int NO>
+__device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float (&o)[NO][4], float (&rowMax)[2],
+                                            float (&rowSum)[2]) {
+  float tileMax[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int n = 0; n < NS; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) tileMax[e / 2] = fmaxf(tileMax[e / 2], s[n][e]);
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffff, tileMax[r], 1));
+    tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffff, tileMax[r], 2));
+  }
+  float alpha[2], base[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const float m = fmaxf(rowMax[r], tileMax[r]);
+    base[r] = m == -INFINITY ? 0.f : m;  // a row with nothing visible yet keeps p = 0
+    alpha[r] = exp2f(rowMax[r] - base[r]);
+    rowMax[r] = m;
+    rowSum[r] *= alpha[r];
+  }
+#pragma unroll
+  for (int n = 0; n < NS; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      s[n][e] = exp2f(s[n][e] - base[e / 2]);
+      rowSum[e / 2] += s[n][e];
+    }
+#pragma unroll
+  for (int n = 0; n < NO; n++) {
+    o[n][0] *= alpha[0];
+    o[n][1] *= alpha[0];
+    o[n][2] *= alpha[1];
+    o[n][3] *= alpha[1];
+  }
+}
+
 template <typename Kernel>
 void launch(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t s, const Params& p, const char* what) {
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), what);

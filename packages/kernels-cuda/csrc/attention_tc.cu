@@ -86,6 +86,26 @@ __device__ __forceinline__ Seen seen(const Params& p, int iLo, int iHi, int kLo,
   return all ? ALL : SOME;
 }
 
+/**
+ * The streamed K/V pipeline step of the forward and dQ kernels: starts the loads of the tile after
+ * j0 into the other buffer (if there is one), waits for tile j0's, and syncs the block.
+ */
+template <int DT, int THREADS>
+__device__ __forceinline__ void nextKeyTile(bf16* sK, bf16* sV, int buf, const bf16* k, const bf16* v, int j0,
+                                            int last, int skv) {
+  constexpr int LD = DT + 8;
+  const int next = j0 + KEYS;
+  if (next <= last) {
+    loadAsync<KEYS, DT, THREADS>(sK + (buf ^ 1) * KEYS * LD, k + (int64_t)next * DT, skv - next, k);
+    loadAsync<KEYS, DT, THREADS>(sV + (buf ^ 1) * KEYS * LD, v + (int64_t)next * DT, skv - next, k);
+    cpAsyncCommit();
+    cpAsyncWait<1>();
+  } else {
+    cpAsyncWait<0>();
+  }
+  __syncthreads();
+}
+
 // ---- forward ------------------------------------------------------------------------------------
 template <int DT, int WARPS>
 __global__ void __launch_bounds__(WARPS * 32, 2) forwardKernel(Params p) {
@@ -119,15 +139,7 @@ __global__ void __launch_bounds__(WARPS * 32, 2) forwardKernel(Params p) {
   const int r0 = wLo + g;  // this lane's rows: r0 and r0 + 8
   int buf = 0;
   for (int j0 = first; j0 <= last; j0 += KEYS, buf ^= 1) {
-    if (j0 + KEYS <= last) {
-      loadAsync<KEYS, DT, THREADS>(sK + (buf ^ 1) * KEYS * LD, k + (int64_t)(j0 + KEYS) * DT, p.Skv - j0 - KEYS, k);
-      loadAsync<KEYS, DT, THREADS>(sV + (buf ^ 1) * KEYS * LD, v + (int64_t)(j0 + KEYS) * DT, p.Skv - j0 - KEYS, v);
-      cpAsyncCommit();
-      cpAsyncWait<1>();
-    } else {
-      cpAsyncWait<0>();
-    }
-    __syncthreads();
+    nextKeyTile<DT, THREADS>(sK, sV, buf, k, v, j0, last, p.Skv);
     const Seen vis = seen(p, wLo, wHi, j0, KEYS, true);
     if (vis != NONE) {
       const bf16* cK = sK + buf * KEYS * LD;
@@ -136,43 +148,14 @@ __global__ void __launch_bounds__(WARPS * 32, 2) forwardKernel(Params p) {
 #pragma unroll
       for (int n = 0; n < KEYS / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
       warpGemm<KEYS / 8, false, true>(s, sQ + warp * 16 * LD, LD, cK, LD, DT);
-      float tileMax[2] = {-INFINITY, -INFINITY};
 #pragma unroll
       for (int n = 0; n < KEYS / 8; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
           const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
           s[n][e] = vis == ALL || mask.visible(row, key) ? s[n][e] * scale2 : -INFINITY;
-          tileMax[e / 2] = fmaxf(tileMax[e / 2], s[n][e]);
         }
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffff, tileMax[r], 1));
-        tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffff, tileMax[r], 2));
-      }
-      float alpha[2], base[2];
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        const float m = fmaxf(rowMax[r], tileMax[r]);
-        base[r] = m == -INFINITY ? 0.f : m;  // a row with nothing visible yet keeps p = 0
-        alpha[r] = exp2f(rowMax[r] - base[r]);
-        rowMax[r] = m;
-        rowSum[r] *= alpha[r];
-      }
-#pragma unroll
-      for (int n = 0; n < KEYS / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          s[n][e] = exp2f(s[n][e] - base[e / 2]);
-          rowSum[e / 2] += s[n][e];
-        }
-#pragma unroll
-      for (int n = 0; n < DT / 8; n++) {
-        o[n][0] *= alpha[0];
-        o[n][1] *= alpha[0];
-        o[n][2] *= alpha[1];
-        o[n][3] *= alpha[1];
-      }
+      softmaxTile(s, o, rowMax, rowSum);
       warpGemmRegA<DT / 8>(o, s, cV, LD);
     }
     __syncthreads();  // every warp is done with this buffer before the next load overwrites it
@@ -345,15 +328,7 @@ __global__ void __launch_bounds__(WARPS * 32) backwardQKernel(Params p) {
   const float scale2 = p.scale * LOG2E;
   int buf = 0;
   for (int j0 = first; j0 <= last; j0 += KEYS, buf ^= 1) {
-    if (j0 + KEYS <= last) {
-      loadAsync<KEYS, DT, THREADS>(sK + (buf ^ 1) * KEYS * LD, k + (int64_t)(j0 + KEYS) * DT, p.Skv - j0 - KEYS, k);
-      loadAsync<KEYS, DT, THREADS>(sV + (buf ^ 1) * KEYS * LD, v + (int64_t)(j0 + KEYS) * DT, p.Skv - j0 - KEYS, k);
-      cpAsyncCommit();
-      cpAsyncWait<1>();
-    } else {
-      cpAsyncWait<0>();
-    }
-    __syncthreads();
+    nextKeyTile<DT, THREADS>(sK, sV, buf, k, v, j0, last, p.Skv);
     const Seen vis = seen(p, wLo, wHi, j0, KEYS, true);
     if (vis != NONE) {
       const bf16* cK = sK + buf * KEYS * LD;

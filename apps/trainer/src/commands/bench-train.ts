@@ -133,34 +133,32 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   cuda.cudaSynchronize();
   cuda.cudaResetPeakMemory();
   const steps = quick ? 2 : 6;
-  const readsBefore = cuda.cudaHostReads();
-  const mallocsBefore = cuda.cudaMemoryStats().cudaMallocs;
-  const times: number[] = [];
   let last: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const started = performance.now();
-    last = await step();
-    cuda.cudaSynchronize();
-    times.push(performance.now() - started);
-  }
-  const readsPerStep = (cuda.cudaHostReads() - readsBefore) / steps;
-  const stats = cuda.cudaMemoryStats();
-  const mallocsPerStep = (stats.cudaMallocs - mallocsBefore) / steps;
-  await step(true); // one more step with a sync between phases: where the time goes
-  const ms = times.sort((a, b) => a - b)[Math.floor(steps / 2)]!;
-  // the same steps with GEMM tuning off and with every GEMM tuned (the default tunes the MoE's)
-  const otherTuning = async (mode: 'off' | 'all') => {
-    cuda.setGemmTuning(mode);
-    for (let i = 0; i < 2; i++) await step();
-    const more: number[] = [];
+  /** The median of `steps` synchronised steps. */
+  const medianStep = async () => {
+    const times: number[] = [];
     for (let i = 0; i < steps; i++) {
       const started = performance.now();
       last = await step();
       cuda.cudaSynchronize();
-      more.push(performance.now() - started);
+      times.push(performance.now() - started);
     }
+    return times.sort((a, b) => a - b)[Math.floor(steps / 2)]!;
+  };
+  const readsBefore = cuda.cudaHostReads();
+  const mallocsBefore = cuda.cudaMemoryStats().cudaMallocs;
+  const ms = await medianStep();
+  const readsPerStep = (cuda.cudaHostReads() - readsBefore) / steps;
+  const stats = cuda.cudaMemoryStats();
+  const mallocsPerStep = (stats.cudaMallocs - mallocsBefore) / steps;
+  await step(true); // one more step with a sync between phases: where the time goes
+  // the same steps with GEMM tuning off and with every GEMM tuned (the default tunes the MoE's)
+  const otherTuning = async (mode: 'off' | 'all') => {
+    cuda.setGemmTuning(mode);
+    for (let i = 0; i < 2; i++) await step();
+    const median = await medianStep();
     cuda.setGemmTuning('grouped');
-    return more.sort((a, b) => a - b)[Math.floor(steps / 2)]!;
+    return median;
   };
   const msUntuned = await otherTuning('off');
   const msAllTuned = await otherTuning('all');
