@@ -118,7 +118,19 @@ uint32_t alignment(const void* p, int64_t ld, int64_t stride, int item) {
 // GEMM_TUNE_GROUPED (the default) tunes the plans of GEMMs whose size varies (the MoE's grouped
 // linear buckets, where the heuristic's first pick is weakest); GEMM_TUNE_ALL tunes every plan.
 constexpr int TUNING_CANDIDATES = 8, TUNING_REPS = 5;
-int tuning = GEMM_TUNE_GROUPED;
+int tuning = -1;  // until set: GRIN_GEMM_TUNING (off, grouped or all), else grouped
+
+int tuningMode() {
+  if (tuning < 0) {
+    const char* env = getenv("GRIN_GEMM_TUNING");
+    const std::string value = env ? env : "grouped";
+    if (value == "off") tuning = GEMM_TUNE_OFF;
+    else if (value == "grouped") tuning = GEMM_TUNE_GROUPED;
+    else if (value == "all") tuning = GEMM_TUNE_ALL;
+    else throw Error("cuda: GRIN_GEMM_TUNING must be off, grouped or all, got '" + value + "'");
+  }
+  return tuning;
+}
 
 struct Plan {
   bool usable = false;  // false: the heuristic had no algorithm (the caller falls back)
@@ -180,7 +192,8 @@ Plan makePlan(DeviceState& s, const Gemm& g, int epilogue, const void* bias, con
   lt(api.prefSet(pref, PREF_MAX_WORKSPACE_BYTES, &budget, sizeof(budget)), "cublasLtMatmulPreferenceSetAttribute");
   for (int i = 0; i < 4; i++)  // A, B, C, D (D is C here)
     lt(api.prefSet(pref, PREF_MIN_ALIGNMENT_A + i, &align[i], sizeof(align[i])), "cublasLtMatmulPreferenceSetAttribute");
-  const bool tuned = tuning == GEMM_TUNE_ALL || (tuning == GEMM_TUNE_GROUPED && g.varying != GEMM_VARY_NONE);
+  const int mode = tuningMode();
+  const bool tuned = mode == GEMM_TUNE_ALL || (mode == GEMM_TUNE_GROUPED && g.varying != GEMM_VARY_NONE);
   std::vector<HeuristicResult> results(tuned ? TUNING_CANDIDATES : 1);
   int found = 0;
   Status st = api.heuristic(s.handle, p.desc, p.a, p.b, p.d, p.d, pref, (int)results.size(), results.data(), &found);
@@ -286,7 +299,7 @@ void setGemmTuning(int mode) {
     s.plans.clear();
   }
 }
-int gemmTuning() { return tuning; }
+int gemmTuning() { return tuningMode(); }
 
 std::string cublasLtStatus(std::string* path) {
   const Api& a = loadLt();

@@ -107,7 +107,8 @@ export function setGemmImplementation(impl: GemmImplementation): void {
  * 'all'). 'all' tunes every GEMM, 'off' none. The timing costs a second or two once, and the kept
  * algorithm may differ from one process to the next, so results can differ in the last bits
  * between processes (never within one); 'off' gives the heuristic's choice every time. Changing the
- * mode drops the cached plans. true / false mean 'all' / 'off'.
+ * mode drops the cached plans. true / false mean 'all' / 'off'. GRIN_GEMM_TUNING=off|grouped|all sets
+ * the default for a process (`grin train --device cuda` included); a call here overrides it.
  */
 export type GemmTuning = 'off' | 'grouped' | 'all';
 const TUNING_CODES: Record<GemmTuning, number> = { off: 0, grouped: 1, all: 2 };
