@@ -1,9 +1,12 @@
 // The MoE's grouped linear: rows in expert order, group e (counts[e] rows) times its own weights.
 // Three ways to run the GEMMs (setGroupedImplementation; `grin bench moe` times all three):
-//  - Lt on side streams (default): one cuBLASLt GEMM per (expert, part), experts spread over four
-//    side streams with their own workspaces, so one expert's last wave overlaps the next one's
-//    first (a 1000-row expert GEMM is only ~3 waves of tiles on 132 SMs);
-//  - Lt serial: the same GEMMs one after another on the device's stream;
+//  - Lt serial (default): one cuBLASLt GEMM per (expert, part), one after another on the device's
+//    stream; with the bucket plans tuned (GEMM tuning 'grouped') it times the same as the side
+//    streams within `grin bench moe`'s noise (whichever of the two runs first measures 2-6% faster),
+//    with no extra streams, events or workspaces;
+//  - Lt on side streams: the same GEMMs with experts spread over four side streams with their own
+//    workspaces, so one expert's last wave overlaps the next one's first (a 1000-row expert GEMM is
+//    only ~3 waves of tiles on 132 SMs); it was the default before the plans were tuned;
 //  - cuBLAS grouped: cublasGemmGroupedBatchedEx, every problem in one call.
 // The changing row count is bucketed in the Lt plan cache (Gemm::varying), so a training step runs
 // no heuristic once its buckets are warm. parts = 2 stacks w1 and w3 side by side in one output
@@ -18,7 +21,7 @@ namespace grin {
 
 namespace {
 constexpr int SIDE_STREAMS = 4;
-int implementation = GROUPED_LT_STREAMS;
+int implementation = GROUPED_LT_SERIAL;
 
 struct Side {
   bool ready = false;

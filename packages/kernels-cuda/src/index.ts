@@ -145,8 +145,8 @@ export function gemmInfo(): {
 }
 
 /**
- * How the MoE's grouped linear runs its per-expert GEMMs: 'lt-streams' (cuBLASLt, experts spread over
- * four side streams; the default), 'lt-serial' (one after another) or 'cublas-grouped'
+ * How the MoE's grouped linear runs its per-expert GEMMs: 'lt-serial' (cuBLASLt, one after another;
+ * the default), 'lt-streams' (experts spread over four side streams) or 'cublas-grouped'
  * (cublasGemmGroupedBatchedEx, one call). `grin bench moe` times each.
  */
 export type GroupedGemmImplementation = 'lt-streams' | 'lt-serial' | 'cublas-grouped';

@@ -4,7 +4,12 @@
 // its input and weight gradients (f32 and bf16, empty groups, parts = 2 for w1|w3, and 300 row
 // counts through the bucketed cuBLASLt plans).
 import * as T from '@grin-moe/tensor';
-import { gemmInfo, setGemmTuning } from '../../src/index.js';
+import {
+  type GroupedGemmImplementation,
+  gemmInfo,
+  setGemmTuning,
+  setGroupedGemmImplementation,
+} from '../../src/index.js';
 import { type Case, compare, DTYPES, type Dt, gen, Notes, randint, randn, scoped } from './harness.js';
 
 function permuteCase(label: string, tokens: number, K: number, E: number, ids?: number[]): Case {
@@ -176,4 +181,17 @@ export const cases: Case[] = [
       }
     },
   })),
+  ...(['lt-streams', 'cublas-grouped'] as GroupedGemmImplementation[]).flatMap((impl) =>
+    DTYPES.map((dt) => ({
+      name: `grouped_linear ${dt} through '${impl}' (the default is 'lt-serial'): y, dx, dw`,
+      run: () => {
+        setGroupedGemmImplementation(impl);
+        try {
+          return groupedCase(dt, [300, 0, 700, 129], 2, 512, 384).run();
+        } finally {
+          setGroupedGemmImplementation('lt-serial');
+        }
+      },
+    })),
+  ),
 ];
