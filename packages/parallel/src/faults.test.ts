@@ -2,8 +2,8 @@
 // SIGKILLed while the others wait for it, or in the middle of 16 MiB all-reduces on the socket data
 // plane: ranks 0 and 2 must stop with "rank 1 failed: connection lost" long before their 60 s
 // receive timeout (the dead rank's connections close without a goodbye, and that names it). Rank 1
-// SIGSTOPped instead (alive, silent, its sockets full): ranks 0 and 2 time out naming it, and their
-// 64 MiB sends to it, stuck on a full socket, stop with that failure too.
+// SIGSTOPped instead (alive, silent, its sockets full): rank 0 times out naming it, and its 64 MiB
+// send to it, stuck on a full socket, stops with that failure too; rank 2 (a longer timeout) stops as well.
 // Test: cd packages/parallel && npm run build && npx vitest run src/faults.test.ts
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -28,7 +28,9 @@ const work: Record<Mode, string> = {
 };
 
 function rank(rank: number, port: number, mode: Mode): { child: ChildProcess; out: Promise<string> } {
-  const timeoutMs = mode === 'stopped' ? 2000 : 60_000;
+  // stopped: rank 2 waits longer than rank 0, so rank 0's own timeout always comes first (with equal
+  // timeouts rank 2 could time out a moment earlier, and rank 0 would then see rank 2's connection go)
+  const timeoutMs = mode === 'stopped' ? (rank === 2 ? 4000 : 2000) : 60_000;
   const script = `
     import { initWorld } from ${JSON.stringify(dist)};
     const rank = ${rank};
@@ -92,7 +94,7 @@ describe.skipIf(!existsSync(dist))('ranks that die or stop', () => {
     90_000,
   );
 
-  it('rank 1 stopped: the others time out naming it, and their stuck sends stop too', async () => {
+  it('rank 1 stopped: rank 0 times out naming it, its stuck send stops too, and rank 2 stops', async () => {
     const { outs } = await runWith('stopped', 'SIGSTOP');
     const failure = 'rank 0 failed: rank 0: timed out after 2000 ms waiting for rank 1';
     expect(outs[0]).toMatch(
