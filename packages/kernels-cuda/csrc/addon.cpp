@@ -87,11 +87,6 @@ napi_value string(napi_env env, const std::string& s) {
   napi_create_string_utf8(env, s.c_str(), s.size(), &out);
   return out;
 }
-napi_value boolean(napi_env env, bool v) {
-  napi_value out;
-  napi_get_boolean(env, v, &out);
-  return out;
-}
 void set(napi_env env, napi_value obj, const char* key, napi_value v) { napi_set_named_property(env, obj, key, v); }
 
 typedef std::function<napi_value(const Args&)> Body;

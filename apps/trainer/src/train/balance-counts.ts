@@ -7,11 +7,13 @@
 // micro-batch; keeping every micro-batch's graph until the last forward would cost no compute but
 // gradAccum times the activation memory, which is what accumulation exists to avoid.
 // Test: cd apps/trainer && npx vitest run src/train/global-balance.test.ts
+import { pipelineForward } from '@grin-moe/parallel';
 import { balanceCounts } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 import { microBatchIds } from './loop-batch.js';
 import type { TrainRun } from './loop-state.js';
+import type { PipelineRun } from './pipeline-run.js';
 
 /** True when the step's micro-batches share one f: global counts and more than one micro-batch. */
 export function balancesOverAccumulation(config: TrainConfig): boolean {
@@ -39,14 +41,52 @@ export async function accumulatedCounts(run: TrainRun): Promise<T.Tensor> {
       }),
     );
     par.settle(scratch, draws);
-    const next_LF: T.Tensor = summed_LF ? T.noGrad(() => T.add(summed_LF!, table_LF)) : table_LF;
-    if (summed_LF) {
-      summed_LF.dispose();
-      table_LF.dispose();
-    }
-    summed_LF = next_LF;
+    summed_LF = addCounts(summed_LF, table_LF);
   }
-  const global_LF = await par.allReduce(summed_LF!);
-  if (global_LF !== summed_LF) summed_LF!.dispose();
+  return countsOverRanks(run, summed_LF!);
+}
+
+/**
+ * A pipeline stage's counting pass (--pp, --pp with --tp): every micro-batch forward through the
+ * stages, where countMicro runs this stage on it and returns the stage's [L, E+1] table and what
+ * the next stage receives (a placeholder on the last stage); the tables summed, then all-reduced
+ * over the stage's data-parallel group.
+ */
+export async function pipelineCounts(
+  run: TrainRun,
+  pipe: PipelineRun,
+  hiddenSize: number,
+  countMicro: (micro: number, input: T.Tensor | null) => Promise<{ table_LF: T.Tensor; out: T.Tensor }>,
+): Promise<T.Tensor> {
+  const o = run.config.optim;
+  let summed_LF: T.Tensor | null = null;
+  await pipelineForward(
+    pipe.groups.stages,
+    {
+      inputShape: () => [run.par.shard(0, o.batchSize).count, run.config.data.seqLen, hiddenSize],
+      async forward(micro, input) {
+        const { table_LF, out } = await countMicro(micro, input);
+        summed_LF = addCounts(summed_LF, table_LF);
+        return out;
+      },
+    },
+    o.gradAccum,
+  );
+  return countsOverRanks(run, summed_LF!);
+}
+
+/** summed_LF + table_LF (either may be the first), the two inputs disposed. */
+function addCounts(summed_LF: T.Tensor | null, table_LF: T.Tensor): T.Tensor {
+  if (!summed_LF) return table_LF;
+  const next_LF = T.noGrad(() => T.add(summed_LF, table_LF));
+  summed_LF.dispose();
+  table_LF.dispose();
+  return next_LF;
+}
+
+/** The sum over the data-parallel group (this rank's table disposed when a new one comes back). */
+async function countsOverRanks(run: TrainRun, summed_LF: T.Tensor): Promise<T.Tensor> {
+  const global_LF = await run.par.allReduce(summed_LF);
+  if (global_LF !== summed_LF) summed_LF.dispose();
   return global_LF;
 }

@@ -8,10 +8,10 @@
 // clips with the same factor and skips the update alike when the loss is not finite.
 // Test: cd apps/trainer && npx vitest run src/train/pipeline-parallel.test.ts
 import { nextTokenLoss } from '@grin-moe/model-grin';
-import { pipelineForward, pipelineStep } from '@grin-moe/parallel';
+import { pipelineStep } from '@grin-moe/parallel';
 import { balanceCounts, balanceLoss } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
-import { balancesOverAccumulation } from './balance-counts.js';
+import { balancesOverAccumulation, pipelineCounts } from './balance-counts.js';
 import { microBatchIds } from './loop-batch.js';
 import type { TrainRun } from './loop-state.js';
 import type { StepLosses } from './loop-step.js';
@@ -130,40 +130,22 @@ async function accumulatedStageCounts(
   pipe: PipelineRun,
   start: T.GeneratorState,
 ): Promise<T.Tensor> {
-  const o = run.config.optim;
   const { config, dtype, device } = run.placed;
   const model: StageModel = { config, params: pipe.params, dtype, device };
-  let summed_LF: T.Tensor | null = null;
-  await pipelineForward(
-    pipe.groups.stages,
-    {
-      inputShape: () => [
-        run.par.shard(0, o.batchSize).count,
-        run.config.data.seqLen,
-        run.placed.config.hiddenSize,
-      ],
-      forward: (micro, input) =>
-        T.noGrad(() =>
-          T.tidy(() => {
-            const ids = microBatchIds(run, micro);
-            const { out, balance } = forwardAt(run, pipe, start, micro, model, ids, input, {
-              training: true,
-              head: false,
-            });
-            const table_LF = balanceCounts(balance);
-            const next_LF: T.Tensor = summed_LF ? T.add(summed_LF, table_LF) : table_LF;
-            summed_LF?.dispose();
-            summed_LF = next_LF.alias({ track: false }); // outlives this tidy
-            // The last stage sends nothing on; pipelineForward takes its scalar.
-            return pipe.slice.stage === pipe.slice.stages - 1 ? T.zeros([1]) : out;
-          }),
-        ),
-    },
-    o.gradAccum,
+  return pipelineCounts(run, pipe, config.hiddenSize, async (micro, input) =>
+    T.noGrad(() =>
+      T.tidy(() => {
+        const ids = microBatchIds(run, micro);
+        const { out, balance } = forwardAt(run, pipe, start, micro, model, ids, input, {
+          training: true,
+          head: false,
+        });
+        // The last stage sends nothing on; pipelineForward takes its scalar.
+        const last = pipe.slice.stage === pipe.slice.stages - 1;
+        return { table_LF: balanceCounts(balance), out: last ? T.zeros([1]) : out };
+      }),
+    ),
   );
-  const global_LF = await run.par.allReduce(summed_LF!);
-  if (global_LF !== summed_LF) (summed_LF as T.Tensor | null)?.dispose();
-  return global_LF;
 }
 
 function sumOfSquares(params: T.Tensor[]): number {

@@ -4,9 +4,9 @@
 // pipeline that counts the step's whole accumulated batch for global balance (balance-counts.ts
 // says why), summed over the stage's DP group.
 // Test: cd apps/trainer && npx vitest run src/train/pipeline-tensor-parallel.test.ts
-import { pipelineForward } from '@grin-moe/parallel';
 import { balanceCounts } from '@grin-moe/router-sparsemixer';
 import * as T from '@grin-moe/tensor';
+import { pipelineCounts } from './balance-counts.js';
 import { microBatchIds } from './loop-batch.js';
 import type { TrainRun } from './loop-state.js';
 import { generatorAt, type PipelineRun } from './pipeline-run.js';
@@ -54,40 +54,18 @@ export async function accumulatedTensorStageCounts(
   pipe: PipelineRun,
   start: T.GeneratorState,
 ): Promise<T.Tensor> {
-  const o = run.config.optim;
   const lastStage = pipe.slice.stage === pipe.slice.stages - 1;
-  let summed_LF: T.Tensor | null = null;
-  await pipelineForward(
-    pipe.groups.stages,
-    {
-      inputShape: () => [
-        run.par.shard(0, o.batchSize).count,
-        run.config.data.seqLen,
-        pipe.shard!.config.hiddenSize,
-      ],
-      async forward(micro, input) {
-        const ids = microBatchIds(run, micro);
-        const pass = await tensorStageAt(run, pipe, start, micro, ids, input, {
-          training: true,
-          grad: false,
-          head: false,
-        });
-        ids.dispose();
-        const table_LF = T.noGrad(() => T.tidy(() => balanceCounts(pass.balance)));
-        const next_LF: T.Tensor = summed_LF ? T.noGrad(() => T.add(summed_LF!, table_LF)) : table_LF;
-        if (summed_LF) {
-          summed_LF.dispose();
-          table_LF.dispose();
-        }
-        summed_LF = next_LF;
-        // The last stage sends nothing on; pipelineForward takes its scalar.
-        disposeTensorStage(pass, !lastStage);
-        return lastStage ? T.zeros([1]) : pass.out;
-      },
-    },
-    o.gradAccum,
-  );
-  const global_LF = await run.par.allReduce(summed_LF!);
-  if (global_LF !== summed_LF) (summed_LF as T.Tensor | null)?.dispose();
-  return global_LF;
+  return pipelineCounts(run, pipe, pipe.shard!.config.hiddenSize, async (micro, input) => {
+    const ids = microBatchIds(run, micro);
+    const pass = await tensorStageAt(run, pipe, start, micro, ids, input, {
+      training: true,
+      grad: false,
+      head: false,
+    });
+    ids.dispose();
+    const table_LF = T.noGrad(() => T.tidy(() => balanceCounts(pass.balance)));
+    // The last stage sends nothing on; pipelineForward takes its scalar.
+    disposeTensorStage(pass, !lastStage);
+    return { table_LF, out: lastStage ? T.zeros([1]) : pass.out };
+  });
 }
