@@ -226,7 +226,7 @@ __global__ void __launch_bounds__(THREADS) sdpaBackwardKvKernel(Params p) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
           const int key = key0 + (e / 2) * 8, col = n * 8 + 2 * t + (e & 1), i = i0 + col;
-          const float prob = (i < p.S && mask.visible(i, key)) ? exp2f(st[n][e] * scale2 - sLse[col]) : 0.f;
+          const float prob = (i < p.S && mask.visible(i, key)) ? prob2(st[n][e], scale2, sLse[col]) : 0.f;
           st[n][e] = prob;
           dpt[n][e] = prob * (dpt[n][e] - sDelta[col]);
         }
@@ -303,7 +303,7 @@ __global__ void __launch_bounds__(THREADS) sdpaBackwardQKernel(Params p) {
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
-        const float prob = mask.visible(row, key) ? exp2f(s[n][e] * scale2 - lse[e / 2]) : 0.f;
+        const float prob = mask.visible(row, key) ? prob2(s[n][e], scale2, lse[e / 2]) : 0.f;
         dp[n][e] = prob * (dp[n][e] - delta[e / 2]);
       }
     storeFragments<T, TILE / 8>(sDs + warp * 16 * L::LDP, L::LDP, dp);

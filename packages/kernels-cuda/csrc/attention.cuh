@@ -14,6 +14,13 @@ namespace {
 constexpr float LOG2E = 1.4426950408889634f;
 constexpr int KEY_TILE = 64;  // keys per tile in both kernel families
 
+/** 2^x by the SFU's ex2 (subnormal results flush to 0); every attention kernel uses it, so paths agree bit for bit. */
+__device__ __forceinline__ float exp2Fast(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ uint32_t smemAddr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
 __device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const bf16* p) {
@@ -110,7 +117,7 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float (&o)[NO][4]
   for (int r = 0; r < 2; r++) {
     const float m = fmaxf(rowMax[r], tileMax[r]);
     base[r] = m == -INFINITY ? 0.f : m;  // a row with nothing visible yet keeps p = 0
-    alpha[r] = exp2f(rowMax[r] - base[r]);
+    alpha[r] = exp2Fast(rowMax[r] - base[r]);
     rowMax[r] = m;
     rowSum[r] *= alpha[r];
   }
@@ -118,7 +125,7 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float (&o)[NO][4]
   for (int n = 0; n < NS; n++)
 #pragma unroll
     for (int e = 0; e < 4; e++) {
-      s[n][e] = exp2f(s[n][e] - base[e / 2]);
+      s[n][e] = exp2Fast(s[n][e] - base[e / 2]);
       rowSum[e / 2] += s[n][e];
     }
 #pragma unroll
@@ -128,6 +135,11 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float (&o)[NO][4]
     o[n][2] *= alpha[1];
     o[n][3] *= alpha[1];
   }
+}
+
+/** A probability from its raw score and its row's log-sum-exp in log2 units (one FMA, then exp2). */
+__device__ __forceinline__ float prob2(float score, float scale2, float lse2) {
+  return exp2Fast(fmaf(score, scale2, -lse2));
 }
 
 template <typename Kernel>

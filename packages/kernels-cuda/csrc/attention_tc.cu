@@ -1,22 +1,27 @@
 // The bf16 fused attention at head dims 64 and 128 with 16-byte aligned rows (what GRIN trains),
 // forward and backward. Same tiles, mask and online softmax as attention.cu (the general path it
-// is tested against), with three changes that keep the tensor cores fed:
+// is tested against), with changes that keep the tensor cores fed:
 //  - the streamed tiles (K and V in the forward and dQ kernels; Q, dO and their row statistics in
 //    the dK/dV kernel) go through two shared-memory buffers with cp.async: the next tile loads
 //    while this one is multiplied, one barrier pair per tile;
 //  - the probabilities (and dS) stay in registers as the A operand of the second product: the
 //    m16n8 accumulator layout is the m16n8k16 A-fragment layout, so no shared-memory round trip;
-//  - each warp classifies a tile for its own 16 rows: seen by none (skipped), by all (no per-element
-//    test; most tiles under a 2047-key window) or partly (the element test of attention.cu).
-// The forward and dQ kernels give each block 128 queries (8 warps) so a K/V tile serves twice the
-// rows. Rounding is that of attention.cu: P and dS are rounded to bf16 once, as there.
-// Test: tests/cases/attention.ts (GPU, against the CPU op and the general path).
+//  - in the forward and dQ kernels a warp owns 32 query rows (two m16 tiles), so each K / V
+//    fragment read from shared memory feeds two mma instead of one;
+//  - each warp classifies a tile for its own rows: seen by none (skipped), by all (a copy of the
+//    element loop with no index math; most tiles under a 2047-key window) or partly (the element
+//    test of attention.cu).
+// The forward streams 64-key tiles, as attention.cu, because the online softmax rescales once per
+// tile and so depends on the tile; dQ (no online softmax, sums in 16-key steps in key order either
+// way) streams 32-key tiles so that dQ, S and dP of two row tiles fit the registers. Rounding is
+// that of attention.cu: P and dS are rounded to bf16 once, as there. H200 figures: BENCHMARKS.md.
+// Test: tests/cases/attention.ts (GPU, against the CPU op and, bit for bit, the general path).
 #include "attention.cuh"
 
 namespace grin {
 namespace {
 
-constexpr int KEYS = KEY_TILE;  // keys per streamed tile (forward, dQ); queries per streamed tile (dK/dV)
+constexpr int KEYS = KEY_TILE;  // queries per streamed tile of the dK/dV kernel (FORWARD_KEYS: the forward's keys)
 
 __device__ __forceinline__ void cpAsync16(void* smem, const void* gmem, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddr(smem)), "l"(gmem),
@@ -50,27 +55,87 @@ __device__ __forceinline__ uint32_t pack(float lo, float hi) {
 }
 
 /**
- * c[16 x 8*NT] += A[16 x KEYS] * B[KEYS x 8*NT] for one warp: A is the warp's accumulator tile
- * a[KEYS/8][4] (rounded to bf16 here), B(k, n) = b[k * ldb + n] in shared memory.
+ * c[m] += B^T-free products for MT row tiles of one warp: c[m][16 x 8*NT] += A_m[16 x K] * B[K x 8*NT]
+ * with A_m the rows m*16.. of a row-major shared tile (a, lda) and B(k, n) = b[n * ldb + k]. Each B
+ * fragment is loaded once and serves all MT row tiles: a warp of 32 rows reads K and V from shared
+ * memory half as often per product as one of 16, which is what bounds the 16-row kernels.
  */
-template <int NT>
-__device__ __forceinline__ void warpGemmRegA(float (&c)[NT][4], const float (&a)[KEYS / 8][4], const bf16* b, int ldb) {
+template <int MT, int NT, int K>
+__device__ __forceinline__ void warpGemmNK(float (&c)[MT][NT][4], const bf16* a, int lda, const bf16* b, int ldb) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int kk = 0; kk < KEYS / 16; kk++) {
-    const uint32_t af[4] = {pack(a[2 * kk][0], a[2 * kk][1]), pack(a[2 * kk][2], a[2 * kk][3]),
-                            pack(a[2 * kk + 1][0], a[2 * kk + 1][1]), pack(a[2 * kk + 1][2], a[2 * kk + 1][3])};
+  for (int k0 = 0; k0 < K; k0 += 16) {
+    uint32_t af[MT][4];
+#pragma unroll
+    for (int m = 0; m < MT; m++) ldmatrixX4(af[m], a + (m * 16 + lane % 16) * lda + k0 + (lane / 16) * 8);
 #pragma unroll
     for (int n = 0; n < NT; n += 2) {
       uint32_t bf[4];
-      ldmatrixX4T(bf, b + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * ldb + n * 8 + (lane / 16) * 8);
-      mma16816(c[n], af, bf[0], bf[1]);
-      mma16816(c[n + 1], af, bf[2], bf[3]);
+      ldmatrixX4(bf, b + (n * 8 + (lane % 8) + (lane / 16) * 8) * ldb + k0 + ((lane / 8) % 2) * 8);
+#pragma unroll
+      for (int m = 0; m < MT; m++) {
+        mma16816(c[m][n], af[m], bf[0], bf[1]);
+        mma16816(c[m][n + 1], af[m], bf[2], bf[3]);
+      }
     }
   }
 }
 
+/** An accumulator tile [16 x KT] as the m16n8k16 A fragments of its KT/16 steps, rounded to bf16. */
+template <int KT>
+__device__ __forceinline__ void packA(uint32_t (&af)[KT / 16][4], const float (&a)[KT / 8][4]) {
+#pragma unroll
+  for (int kk = 0; kk < KT / 16; kk++) {
+    af[kk][0] = pack(a[2 * kk][0], a[2 * kk][1]), af[kk][1] = pack(a[2 * kk][2], a[2 * kk][3]);
+    af[kk][2] = pack(a[2 * kk + 1][0], a[2 * kk + 1][1]), af[kk][3] = pack(a[2 * kk + 1][2], a[2 * kk + 1][3]);
+  }
+}
+
+/**
+ * c[m][16 x 8*NT] += A_m[16 x KT] * B[KT x 8*NT] for MT row tiles of one warp: A_m is packed
+ * (packA) from the warp's accumulator tile, B(k, n) = b[k * ldb + n] in shared memory.
+ */
+template <int MT, int NT, int KT>
+__device__ __forceinline__ void warpGemmRegA(float (&c)[MT][NT][4], const uint32_t (&af)[MT][KT / 16][4],
+                                             const bf16* b, int ldb) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int kk = 0; kk < KT / 16; kk++)
+#pragma unroll
+    for (int n = 0; n < NT; n += 2) {
+      uint32_t bf[4];
+      ldmatrixX4T(bf, b + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * ldb + n * 8 + (lane / 16) * 8);
+#pragma unroll
+      for (int m = 0; m < MT; m++) {
+        mma16816(c[m][n], af[m][kk], bf[0], bf[1]);
+        mma16816(c[m][n + 1], af[m][kk], bf[2], bf[3]);
+      }
+    }
+}
+
+/** The one-row-tile form (the dK/dV kernel's 16 keys a warp). */
+template <int NT>
+__device__ __forceinline__ void warpGemmRegA(float (&c)[NT][4], const float (&a)[KEYS / 8][4], const bf16* b, int ldb) {
+  uint32_t af[1][KEYS / 16][4];
+  packA<KEYS>(af[0], a);
+  warpGemmRegA<1, NT, KEYS>(reinterpret_cast<float(&)[1][NT][4]>(c), af, b, ldb);
+}
+
 enum Seen { NONE = 0, SOME = 1, ALL = 2 };
+
+template <bool M>
+struct Masked {
+  static constexpr bool value = M;
+};
+/**
+ * f(Masked<true>) when the tile needs the per-pair test, f(Masked<false>) when every pair is seen
+ * (most tiles under a window): that copy of the element loop has no index math.
+ */
+template <typename F>
+__device__ __forceinline__ void byMask(Seen vis, F&& f) {
+  if (vis == ALL) f(Masked<false>{});
+  else f(Masked<true>{});
+}
 
 /**
  * Which (query row, key) pairs of rows [iLo, iHi] (iHi < S) and keys [kLo, kLo + n) are visible:
@@ -87,17 +152,17 @@ __device__ __forceinline__ Seen seen(const Params& p, int iLo, int iHi, int kLo,
 }
 
 /**
- * The streamed K/V pipeline step of the forward and dQ kernels: starts the loads of the tile after
- * j0 into the other buffer (if there is one), waits for tile j0's, and syncs the block.
+ * The streamed K/V pipeline step of the forward and dQ kernels (tiles of KT keys): starts the loads
+ * of the tile after j0 into the other buffer (if there is one), waits for tile j0's, and syncs the block.
  */
-template <int DT, int THREADS>
+template <int DT, int THREADS, int KT>
 __device__ __forceinline__ void nextKeyTile(bf16* sK, bf16* sV, int buf, const bf16* k, const bf16* v, int j0,
                                             int last, int skv) {
   constexpr int LD = DT + 8;
-  const int next = j0 + KEYS;
+  const int next = j0 + KT;
   if (next <= last) {
-    loadAsync<KEYS, DT, THREADS>(sK + (buf ^ 1) * KEYS * LD, k + (int64_t)next * DT, skv - next, k);
-    loadAsync<KEYS, DT, THREADS>(sV + (buf ^ 1) * KEYS * LD, v + (int64_t)next * DT, skv - next, k);
+    loadAsync<KT, DT, THREADS>(sK + (buf ^ 1) * KT * LD, k + (int64_t)next * DT, skv - next, k);
+    loadAsync<KT, DT, THREADS>(sV + (buf ^ 1) * KT * LD, v + (int64_t)next * DT, skv - next, k);
     cpAsyncCommit();
     cpAsyncWait<1>();
   } else {
@@ -107,13 +172,14 @@ __device__ __forceinline__ void nextKeyTile(bf16* sK, bf16* sV, int buf, const b
 }
 
 // ---- forward ------------------------------------------------------------------------------------
-template <int DT, int WARPS>
+/** Output and log-sum-exp for 32 * WARPS queries of one head: each warp owns 32 rows (two m16 tiles). */
+template <int DT, int WARPS, int KT>
 __global__ void __launch_bounds__(WARPS * 32, 2) forwardKernel(Params p) {
-  constexpr int THREADS = WARPS * 32, ROWS = WARPS * 16, LD = DT + 8;
+  constexpr int MT = 2, WROWS = 16 * MT, THREADS = WARPS * 32, ROWS = WARPS * WROWS, LD = DT + 8;
   extern __shared__ uint4 smemRaw[];
   bf16* sQ = (bf16*)smemRaw;
-  bf16* sK = sQ + ROWS * LD;        // two buffers of KEYS x LD
-  bf16* sV = sK + 2 * KEYS * LD;    // two buffers of KEYS x LD
+  bf16* sK = sQ + ROWS * LD;        // two buffers of KT x LD
+  bf16* sV = sK + 2 * KT * LD;    // two buffers of KT x LD
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int i0 = blockIdx.x * ROWS, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int kvh = b * p.Hkv + h / (p.H / p.Hkv);
@@ -125,66 +191,78 @@ __global__ void __launch_bounds__(WARPS * 32, 2) forwardKernel(Params p) {
   keyRange(p, i0, min(i0 + ROWS - 1, p.S - 1), first, last);
   loadAsync<ROWS, DT, THREADS>(sQ, q + (int64_t)i0 * DT, p.S - i0, q);
   if (first <= last) {
-    loadAsync<KEYS, DT, THREADS>(sK, k + (int64_t)first * DT, p.Skv - first, k);
-    loadAsync<KEYS, DT, THREADS>(sV, v + (int64_t)first * DT, p.Skv - first, v);
+    loadAsync<KT, DT, THREADS>(sK, k + (int64_t)first * DT, p.Skv - first, k);
+    loadAsync<KT, DT, THREADS>(sV, v + (int64_t)first * DT, p.Skv - first, v);
   }
   cpAsyncCommit();
 
   const float scale2 = p.scale * LOG2E;  // scores in log2 units: exp2 is one instruction
-  float rowMax[2] = {-INFINITY, -INFINITY}, rowSum[2] = {0.f, 0.f};
-  float o[DT / 8][4];
+  float rowMax[MT][2], rowSum[MT][2], o[MT][DT / 8][4];
 #pragma unroll
-  for (int n = 0; n < DT / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  const int wLo = i0 + warp * 16, wHi = min(wLo + 15, p.S - 1);
-  const int r0 = wLo + g;  // this lane's rows: r0 and r0 + 8
+  for (int m = 0; m < MT; m++) {
+    rowMax[m][0] = rowMax[m][1] = -INFINITY, rowSum[m][0] = rowSum[m][1] = 0.f;
+#pragma unroll
+    for (int n = 0; n < DT / 8; n++) o[m][n][0] = o[m][n][1] = o[m][n][2] = o[m][n][3] = 0.f;
+  }
+  const int wLo = i0 + warp * WROWS, wHi = min(wLo + WROWS - 1, p.S - 1);
+  const int r0 = wLo + g;  // this lane's rows: r0 + 16m and r0 + 16m + 8
   int buf = 0;
-  for (int j0 = first; j0 <= last; j0 += KEYS, buf ^= 1) {
-    nextKeyTile<DT, THREADS>(sK, sV, buf, k, v, j0, last, p.Skv);
-    const Seen vis = seen(p, wLo, wHi, j0, KEYS, true);
+  for (int j0 = first; j0 <= last; j0 += KT, buf ^= 1) {
+    nextKeyTile<DT, THREADS, KT>(sK, sV, buf, k, v, j0, last, p.Skv);
+    const Seen vis = seen(p, wLo, wHi, j0, KT, true);
     if (vis != NONE) {
-      const bf16* cK = sK + buf * KEYS * LD;
-      const bf16* cV = sV + buf * KEYS * LD;
-      float s[KEYS / 8][4];
+      const bf16* cK = sK + buf * KT * LD;
+      const bf16* cV = sV + buf * KT * LD;
+      float s[MT][KT / 8][4];
 #pragma unroll
-      for (int n = 0; n < KEYS / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-      warpGemm<KEYS / 8, false, true>(s, sQ + warp * 16 * LD, LD, cK, LD, DT);
+      for (int m = 0; m < MT; m++)
 #pragma unroll
-      for (int n = 0; n < KEYS / 8; n++)
+        for (int n = 0; n < KT / 8; n++) s[m][n][0] = s[m][n][1] = s[m][n][2] = s[m][n][3] = 0.f;
+      warpGemmNK<MT, KT / 8, DT>(s, sQ + warp * WROWS * LD, LD, cK, LD);
+      uint32_t pf[MT][KT / 16][4];  // P as bf16 A fragments: half the registers of s
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
-          s[n][e] = vis == ALL || mask.visible(row, key) ? s[n][e] * scale2 : -INFINITY;
-        }
-      softmaxTile(s, o, rowMax, rowSum);
-      warpGemmRegA<DT / 8>(o, s, cV, LD);
+      for (int m = 0; m < MT; m++) {
+        byMask(vis, [&](auto masked) {
+#pragma unroll
+          for (int n = 0; n < KT / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+              const int row = r0 + m * 16 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
+              s[m][n][e] = !decltype(masked)::value || mask.visible(row, key) ? s[m][n][e] * scale2 : -INFINITY;
+            }
+        });
+        softmaxTile(s[m], o[m], rowMax[m], rowSum[m]);
+        packA<KT>(pf[m], s[m]);
+      }
+      warpGemmRegA<MT, DT / 8, KT>(o, pf, cV, LD);
     }
     __syncthreads();  // every warp is done with this buffer before the next load overwrites it
   }
   cpAsyncWait<0>();
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    rowSum[r] += __shfl_xor_sync(0xffffffff, rowSum[r], 1);
-    rowSum[r] += __shfl_xor_sync(0xffffffff, rowSum[r], 2);
-  }
   bf16* out = (bf16*)p.out + (int64_t)bh * p.S * DT;
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int row = r0 + r * 8;
-    if (row >= p.S) continue;
-    const float inv = 1.f / rowSum[r];  // 0 visible keys: 1/0 * 0 = NaN, as the CPU reference
+  for (int m = 0; m < MT; m++)
 #pragma unroll
-    for (int n = 0; n < DT / 8; n++)
-      *(__nv_bfloat162*)(out + (int64_t)row * DT + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(o[n][r * 2] * inv, o[n][r * 2 + 1] * inv);
-    if (t == 0)
-      p.lse[(int64_t)bh * p.S + row] = rowSum[r] == 0.f ? -INFINITY : (rowMax[r] + log2f(rowSum[r])) / LOG2E;
-  }
+    for (int r = 0; r < 2; r++) {
+      float sum = rowSum[m][r];
+      sum += __shfl_xor_sync(0xffffffff, sum, 1);
+      sum += __shfl_xor_sync(0xffffffff, sum, 2);
+      const int row = r0 + m * 16 + r * 8;
+      if (row >= p.S) continue;
+      const float inv = 1.f / sum;  // 0 visible keys: 1/0 * 0 = NaN, as the CPU reference
+#pragma unroll
+      for (int n = 0; n < DT / 8; n++)
+        *(__nv_bfloat162*)(out + (int64_t)row * DT + n * 8 + 2 * t) =
+            __floats2bfloat162_rn(o[m][n][r * 2] * inv, o[m][n][r * 2 + 1] * inv);
+      if (t == 0)
+        p.lse[(int64_t)bh * p.S + row] = sum == 0.f ? -INFINITY : (rowMax[m][r] + log2f(sum)) / LOG2E;
+    }
 }
 
 // ---- backward: dK, dV -------------------------------------------------------------------------
 /** dK, dV for 16 * WARPS keys of one kv head, summed over the heads of its group and every query tile. */
 template <int DT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32, 2) backwardKvKernel(Params p) {
+__global__ void __launch_bounds__(WARPS * 32, WARPS <= 4 ? 2 : 1) backwardKvKernel(Params p) {
   constexpr int THREADS = WARPS * 32, ROWS = WARPS * 16, LD = DT + 8;
   extern __shared__ uint4 smemRaw[];
   bf16* sK = (bf16*)smemRaw;
@@ -255,16 +333,18 @@ __global__ void __launch_bounds__(WARPS * 32, 2) backwardKvKernel(Params p) {
         for (int e = 0; e < 4; e++) st[c][e] = dpt[c][e] = 0.f;
       warpGemm<KEYS / 8, false, true>(st, sK + warp * 16 * LD, LD, cQ, LD, DT);
       warpGemm<KEYS / 8, false, true>(dpt, sV + warp * 16 * LD, LD, cDo, LD, DT);
+      byMask(vis, [&](auto masked) {
 #pragma unroll
-      for (int c = 0; c < KEYS / 8; c++)
+        for (int c = 0; c < KEYS / 8; c++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int key = key0 + (e / 2) * 8, col = c * 8 + 2 * t + (e & 1), i = i0 + col;
-          const bool on = vis == ALL || (i < p.S && mask.visible(i, key));
-          const float prob = on ? exp2f(st[c][e] * scale2 - lse[col]) : 0.f;
-          st[c][e] = prob;
-          dpt[c][e] = prob * (dpt[c][e] - delta[col]);
-        }
+          for (int e = 0; e < 4; e++) {
+            const int key = key0 + (e / 2) * 8, col = c * 8 + 2 * t + (e & 1), i = i0 + col;
+            const bool on = !decltype(masked)::value || (i < p.S && mask.visible(i, key));
+            const float prob = on ? prob2(st[c][e], scale2, lse[col]) : 0.f;
+            st[c][e] = prob;
+            dpt[c][e] = prob * (dpt[c][e] - delta[col]);
+          }
+      });
       warpGemmRegA<DT / 8>(dv, st, cDo, LD);
       warpGemmRegA<DT / 8>(dk, dpt, cQ, LD);
     }
@@ -288,15 +368,19 @@ __global__ void __launch_bounds__(WARPS * 32, 2) backwardKvKernel(Params p) {
 }
 
 // ---- backward: dQ -------------------------------------------------------------------------------
-/** dQ for 16 * WARPS queries of one head: probabilities recomputed (no atomics, deterministic). */
+/**
+ * dQ for 32 * WARPS queries of one head: probabilities recomputed (no atomics, deterministic). Each
+ * warp owns 32 rows; the keys stream in tiles of 32 so that dQ, S and dP of two row tiles fit the
+ * registers (the sums still run over 16-key steps in key order, as the general path's).
+ */
 template <int DT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32) backwardQKernel(Params p) {
-  constexpr int THREADS = WARPS * 32, ROWS = WARPS * 16, LD = DT + 8;
+__global__ void __launch_bounds__(WARPS * 32, 2) backwardQKernel(Params p) {
+  constexpr int MT = 2, WROWS = 16 * MT, KT = 32, THREADS = WARPS * 32, ROWS = WARPS * WROWS, LD = DT + 8;
   extern __shared__ uint4 smemRaw[];
   bf16* sQ = (bf16*)smemRaw;
   bf16* sDo = sQ + ROWS * LD;
-  bf16* sK = sDo + ROWS * LD;      // two buffers of KEYS x LD
-  bf16* sV = sK + 2 * KEYS * LD;   // two buffers
+  bf16* sK = sDo + ROWS * LD;    // two buffers of KT x LD
+  bf16* sV = sK + 2 * KT * LD;   // two buffers
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int i0 = blockIdx.x * ROWS, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int kvh = b * p.Hkv + h / (p.H / p.Hkv);
@@ -309,80 +393,92 @@ __global__ void __launch_bounds__(WARPS * 32) backwardQKernel(Params p) {
   int first, last;
   keyRange(p, i0, min(i0 + ROWS - 1, p.S - 1), first, last);
   if (first <= last) {
-    loadAsync<KEYS, DT, THREADS>(sK, k + (int64_t)first * DT, p.Skv - first, k);
-    loadAsync<KEYS, DT, THREADS>(sV, v + (int64_t)first * DT, p.Skv - first, k);
+    loadAsync<KT, DT, THREADS>(sK, k + (int64_t)first * DT, p.Skv - first, k);
+    loadAsync<KT, DT, THREADS>(sV, v + (int64_t)first * DT, p.Skv - first, k);
   }
   cpAsyncCommit();
-  const int wLo = i0 + warp * 16, wHi = min(wLo + 15, p.S - 1);
-  const int r0 = wLo + g;
-  float lse[2], delta[2];
+  const int wLo = i0 + warp * WROWS, wHi = min(wLo + WROWS - 1, p.S - 1);
+  const int r0 = wLo + g;  // this lane's rows: r0 + 16m and r0 + 16m + 8
+  float lse[MT][2], delta[MT][2], dq[MT][DT / 8][4];
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int row = r0 + r * 8;
-    lse[r] = row < p.S ? p.lse2[(int64_t)bh * p.S + row] : INFINITY;
-    delta[r] = row < p.S ? p.delta[(int64_t)bh * p.S + row] : 0.f;
+  for (int m = 0; m < MT; m++) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int row = r0 + m * 16 + r * 8;
+      lse[m][r] = row < p.S ? p.lse2[(int64_t)bh * p.S + row] : INFINITY;
+      delta[m][r] = row < p.S ? p.delta[(int64_t)bh * p.S + row] : 0.f;
+    }
+#pragma unroll
+    for (int n = 0; n < DT / 8; n++) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.f;
   }
-  float dq[DT / 8][4];
-#pragma unroll
-  for (int n = 0; n < DT / 8; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
   const float scale2 = p.scale * LOG2E;
   int buf = 0;
-  for (int j0 = first; j0 <= last; j0 += KEYS, buf ^= 1) {
-    nextKeyTile<DT, THREADS>(sK, sV, buf, k, v, j0, last, p.Skv);
-    const Seen vis = seen(p, wLo, wHi, j0, KEYS, true);
+  for (int j0 = first; j0 <= last; j0 += KT, buf ^= 1) {
+    nextKeyTile<DT, THREADS, KT>(sK, sV, buf, k, v, j0, last, p.Skv);
+    const Seen vis = seen(p, wLo, wHi, j0, KT, true);
     if (vis != NONE) {
-      const bf16* cK = sK + buf * KEYS * LD;
-      const bf16* cV = sV + buf * KEYS * LD;
-      float s[KEYS / 8][4], dp[KEYS / 8][4];
+      const bf16* cK = sK + buf * KT * LD;
+      const bf16* cV = sV + buf * KT * LD;
+      float s[MT][KT / 8][4], dp[MT][KT / 8][4];
 #pragma unroll
-      for (int n = 0; n < KEYS / 8; n++)
+      for (int m = 0; m < MT; m++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) s[n][e] = dp[n][e] = 0.f;
-      warpGemm<KEYS / 8, false, true>(s, sQ + warp * 16 * LD, LD, cK, LD, DT);
-      warpGemm<KEYS / 8, false, true>(dp, sDo + warp * 16 * LD, LD, cV, LD, DT);
+        for (int n = 0; n < KT / 8; n++)
 #pragma unroll
-      for (int n = 0; n < KEYS / 8; n++)
+          for (int e = 0; e < 4; e++) s[m][n][e] = dp[m][n][e] = 0.f;
+      warpGemmNK<MT, KT / 8, DT>(s, sQ + warp * WROWS * LD, LD, cK, LD);
+      warpGemmNK<MT, KT / 8, DT>(dp, sDo + warp * WROWS * LD, LD, cV, LD);
+      byMask(vis, [&](auto masked) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
-          const float prob = vis == ALL || mask.visible(row, key) ? exp2f(s[n][e] * scale2 - lse[e / 2]) : 0.f;
-          dp[n][e] = prob * (dp[n][e] - delta[e / 2]);
-        }
-      warpGemmRegA<DT / 8>(dq, dp, cK, LD);
+        for (int m = 0; m < MT; m++)
+#pragma unroll
+          for (int n = 0; n < KT / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+              const int row = r0 + m * 16 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
+              const float prob = !decltype(masked)::value || mask.visible(row, key) ? prob2(s[m][n][e], scale2, lse[m][e / 2]) : 0.f;
+              dp[m][n][e] = prob * (dp[m][n][e] - delta[m][e / 2]);
+            }
+      });
+      uint32_t dsf[MT][KT / 16][4];
+#pragma unroll
+      for (int m = 0; m < MT; m++) packA<KT>(dsf[m], dp[m]);
+      warpGemmRegA<MT, DT / 8, KT>(dq, dsf, cK, LD);
     }
     __syncthreads();
   }
   cpAsyncWait<0>();
   bf16* dqOut = (bf16*)p.dq + (int64_t)bh * p.S * DT;
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int row = r0 + r * 8;
-    if (row >= p.S) continue;
+  for (int m = 0; m < MT; m++)
 #pragma unroll
-    for (int n = 0; n < DT / 8; n++)
-      *(__nv_bfloat162*)(dqOut + (int64_t)row * DT + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(dq[n][r * 2] * p.scale, dq[n][r * 2 + 1] * p.scale);
-  }
+    for (int r = 0; r < 2; r++) {
+      const int row = r0 + m * 16 + r * 8;
+      if (row >= p.S) continue;
+#pragma unroll
+      for (int n = 0; n < DT / 8; n++)
+        *(__nv_bfloat162*)(dqOut + (int64_t)row * DT + n * 8 + 2 * t) =
+            __floats2bfloat162_rn(dq[m][n][r * 2] * p.scale, dq[m][n][r * 2 + 1] * p.scale);
+    }
 }
 
-constexpr int FORWARD_WARPS = 8, KV_WARPS = 4, Q_WARPS = 8;
-
+constexpr int FORWARD_WARPS = 4, FORWARD_KEYS = 64, KV_WARPS = 4, Q_WARPS = 4;  // 32 rows a warp in forward / dQ, 16 keys in dK/dV
 
 template <int DT>
 void forward(const Params& p, cudaStream_t s) {
-  constexpr int ROWS = FORWARD_WARPS * 16, LD = DT + 8;
-  const size_t smem = (ROWS + 4 * KEYS) * LD * sizeof(bf16);
-  launch(forwardKernel<DT, FORWARD_WARPS>, dim3((p.S + ROWS - 1) / ROWS, p.B * p.H), FORWARD_WARPS * 32, smem, s, p,
+  constexpr int ROWS = FORWARD_WARPS * 32, LD = DT + 8;
+  const size_t smem = (ROWS + 4 * FORWARD_KEYS) * LD * sizeof(bf16);
+  launch(forwardKernel<DT, FORWARD_WARPS, FORWARD_KEYS>, dim3((p.S + ROWS - 1) / ROWS, p.B * p.H), FORWARD_WARPS * 32, smem, s, p,
          "sdpa");
 }
 
 template <int DT>
 void backward(const Params& p, cudaStream_t s) {
-  constexpr int LD = DT + 8, KV_ROWS = KV_WARPS * 16, Q_ROWS = Q_WARPS * 16;
+  constexpr int LD = DT + 8, KV_ROWS = KV_WARPS * 16, Q_ROWS = Q_WARPS * 32, Q_KEYS = 32;
   const size_t kvSmem = (2 * KV_ROWS + 4 * KEYS) * LD * sizeof(bf16) + 4 * KEYS * sizeof(float);
   launch(backwardKvKernel<DT, KV_WARPS>, dim3((p.Skv + KV_ROWS - 1) / KV_ROWS, p.B * p.Hkv), KV_WARPS * 32, kvSmem, s,
          p, "sdpa_backward (dk, dv)");
-  const size_t qSmem = (2 * Q_ROWS + 4 * KEYS) * LD * sizeof(bf16);
+  const size_t qSmem = (2 * Q_ROWS + 4 * Q_KEYS) * LD * sizeof(bf16);
   launch(backwardQKernel<DT, Q_WARPS>, dim3((p.S + Q_ROWS - 1) / Q_ROWS, p.B * p.H), Q_WARPS * 32, qSmem, s, p,
          "sdpa_backward (dq)");
 }
