@@ -81,6 +81,53 @@ __device__ __forceinline__ void warpGemmNK(float (&c)[MT][NT][4], const bf16* a,
   }
 }
 
+/** The one-row-tile form (the dK/dV kernel's 16 keys a warp). */
+template <int NT, int K>
+__device__ __forceinline__ void warpGemmNK(float (&c)[NT][4], const bf16* a, int lda, const bf16* b, int ldb) {
+  warpGemmNK<1, NT, K>(reinterpret_cast<float(&)[1][NT][4]>(c), a, lda, b, ldb);
+}
+
+/**
+ * Two independent products in one k loop: c1 += A1 * B1 and c2 += A2 * B2 (each as warpGemmNK, one
+ * leading dimension): S and dP (S^T and dP^T in the dK/dV kernel) have twice the independent mma
+ * between two uses of an accumulator, for one more A and B fragment in flight. Each sum runs in the
+ * same order as warpGemmNK's.
+ */
+template <int MT, int NT, int K>
+__device__ __forceinline__ void warpGemmNKPair(float (&c1)[MT][NT][4], const bf16* a1, const bf16* b1,
+                                               float (&c2)[MT][NT][4], const bf16* a2, const bf16* b2, int ld) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int k0 = 0; k0 < K; k0 += 16) {
+    uint32_t af1[MT][4], af2[MT][4];
+#pragma unroll
+    for (int m = 0; m < MT; m++) {
+      ldmatrixX4(af1[m], a1 + (m * 16 + lane % 16) * ld + k0 + (lane / 16) * 8);
+      ldmatrixX4(af2[m], a2 + (m * 16 + lane % 16) * ld + k0 + (lane / 16) * 8);
+    }
+#pragma unroll
+    for (int n = 0; n < NT; n += 2) {
+      const int off = (n * 8 + (lane % 8) + (lane / 16) * 8) * ld + k0 + ((lane / 8) % 2) * 8;
+      uint32_t bf1[4], bf2[4];
+      ldmatrixX4(bf1, b1 + off);
+      ldmatrixX4(bf2, b2 + off);
+#pragma unroll
+      for (int m = 0; m < MT; m++) {
+        mma16816(c1[m][n], af1[m], bf1[0], bf1[1]);
+        mma16816(c1[m][n + 1], af1[m], bf1[2], bf1[3]);
+        mma16816(c2[m][n], af2[m], bf2[0], bf2[1]);
+        mma16816(c2[m][n + 1], af2[m], bf2[2], bf2[3]);
+      }
+    }
+  }
+}
+template <int NT, int K>
+__device__ __forceinline__ void warpGemmNKPair(float (&c1)[NT][4], const bf16* a1, const bf16* b1, float (&c2)[NT][4],
+                                               const bf16* a2, const bf16* b2, int ld) {
+  using C = float(&)[1][NT][4];
+  warpGemmNKPair<1, NT, K>(reinterpret_cast<C>(c1), a1, b1, reinterpret_cast<C>(c2), a2, b2, ld);
+}
+
 /** An accumulator tile [16 x KT] as the m16n8k16 A fragments of its KT/16 steps, rounded to bf16. */
 template <int KT>
 __device__ __forceinline__ void packA(uint32_t (&af)[KT / 16][4], const float (&a)[KT / 8][4]) {
@@ -174,7 +221,7 @@ __device__ __forceinline__ void nextKeyTile(bf16* sK, bf16* sV, int buf, const b
 // ---- forward ------------------------------------------------------------------------------------
 /** Output and log-sum-exp for 32 * WARPS queries of one head: each warp owns 32 rows (two m16 tiles). */
 template <int DT, int WARPS, int KT>
-__global__ void __launch_bounds__(WARPS * 32, 2) forwardKernel(Params p) {
+__global__ void __launch_bounds__(WARPS * 32, WARPS <= 4 ? 2 : 1) forwardKernel(Params p) {
   constexpr int MT = 2, WROWS = 16 * MT, THREADS = WARPS * 32, ROWS = WARPS * WROWS, LD = DT + 8;
   extern __shared__ uint4 smemRaw[];
   bf16* sQ = (bf16*)smemRaw;
@@ -331,8 +378,7 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS <= 4 ? 2 : 1) backwardKvKern
       for (int c = 0; c < KEYS / 8; c++)
 #pragma unroll
         for (int e = 0; e < 4; e++) st[c][e] = dpt[c][e] = 0.f;
-      warpGemm<KEYS / 8, false, true>(st, sK + warp * 16 * LD, LD, cQ, LD, DT);
-      warpGemm<KEYS / 8, false, true>(dpt, sV + warp * 16 * LD, LD, cDo, LD, DT);
+      warpGemmNKPair<KEYS / 8, DT>(st, sK + warp * 16 * LD, cQ, dpt, sV + warp * 16 * LD, cDo, LD);
       byMask(vis, [&](auto masked) {
 #pragma unroll
         for (int c = 0; c < KEYS / 8; c++)
@@ -374,7 +420,7 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS <= 4 ? 2 : 1) backwardKvKern
  * registers (the sums still run over 16-key steps in key order, as the general path's).
  */
 template <int DT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32, 2) backwardQKernel(Params p) {
+__global__ void __launch_bounds__(WARPS * 32, WARPS <= 4 ? 2 : 1) backwardQKernel(Params p) {
   constexpr int MT = 2, WROWS = 16 * MT, KT = 32, THREADS = WARPS * 32, ROWS = WARPS * WROWS, LD = DT + 8;
   extern __shared__ uint4 smemRaw[];
   bf16* sQ = (bf16*)smemRaw;
@@ -426,8 +472,7 @@ __global__ void __launch_bounds__(WARPS * 32, 2) backwardQKernel(Params p) {
         for (int n = 0; n < KT / 8; n++)
 #pragma unroll
           for (int e = 0; e < 4; e++) s[m][n][e] = dp[m][n][e] = 0.f;
-      warpGemmNK<MT, KT / 8, DT>(s, sQ + warp * WROWS * LD, LD, cK, LD);
-      warpGemmNK<MT, KT / 8, DT>(dp, sDo + warp * WROWS * LD, LD, cV, LD);
+      warpGemmNKPair<MT, KT / 8, DT>(s, sQ + warp * WROWS * LD, cK, dp, sDo + warp * WROWS * LD, cV, LD);
       byMask(vis, [&](auto masked) {
 #pragma unroll
         for (int m = 0; m < MT; m++)
