@@ -44,5 +44,8 @@ bundle "$pkg/dev/rope/rope.ts" .device/dev-rope.mjs
 bundle "$pkg/dev/indexing/indexing.ts" .device/dev-indexing.mjs
 bundle "$pkg/dev/adamw/adamw.ts" .device/dev-adamw.mjs
 cp "$pkg/build/grin_cuda.node" .device/grin_cuda.node
+# the standalone wgmma harness (csrc/wgmma.cuh's pieces against host sums; no Node)
+nvcc_bin=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+"$nvcc_bin" -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a "$pkg/dev/attention_wgmma/main.cu" -o .device/dev-wgmma
 ../shared/device/pack-node.sh .device
 ls -la .device

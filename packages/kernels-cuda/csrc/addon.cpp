@@ -362,6 +362,7 @@ BIND(sdpaInfo) {
   napi_create_object(a.env, &out);
   set(a.env, out, "tensorCoreCalls", number(a.env, (double)sdpaCounts.tensorCore));
   set(a.env, out, "generalCalls", number(a.env, (double)sdpaCounts.general));
+  set(a.env, out, "wgmmaForwardCalls", number(a.env, (double)sdpaCounts.wgmmaForward));
   return out;
 } END
 BIND(sdpaBackward) {

@@ -150,10 +150,75 @@ void launch(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t s, 
 }
 }  // namespace
 
+// ---- pieces of the tensor-core kernels (attention_tc.cu: mma.sync; attention_wgmma.cu: wgmma) --------
+namespace {
+__device__ __forceinline__ void cpAsync16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddr(smem)), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cpAsync4(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smemAddr(smem)), "l"(gmem),
+               "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ uint32_t pack(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *(uint32_t*)&v;
+}
+
+/** An accumulator tile [16 x KT] as the m16n8k16 A fragments of its KT/16 steps, rounded to bf16. */
+template <int KT>
+__device__ __forceinline__ void packA(uint32_t (&af)[KT / 16][4], const float (&a)[KT / 8][4]) {
+#pragma unroll
+  for (int kk = 0; kk < KT / 16; kk++) {
+    af[kk][0] = pack(a[2 * kk][0], a[2 * kk][1]), af[kk][1] = pack(a[2 * kk][2], a[2 * kk][3]);
+    af[kk][2] = pack(a[2 * kk + 1][0], a[2 * kk + 1][1]), af[kk][3] = pack(a[2 * kk + 1][2], a[2 * kk + 1][3]);
+  }
+}
+
+enum Seen { NONE = 0, SOME = 1, ALL = 2 };
+
+template <bool M>
+struct Masked {
+  static constexpr bool value = M;
+};
+/**
+ * f(Masked<true>) when the tile needs the per-pair test, f(Masked<false>) when every pair is seen
+ * (most tiles under a window): that copy of the element loop has no index math.
+ */
+template <typename F>
+__device__ __forceinline__ void byMask(Seen vis, F&& f) {
+  if (vis == ALL) f(Masked<false>{});
+  else f(Masked<true>{});
+}
+
+/**
+ * Which (query row, key) pairs of rows [iLo, iHi] (iHi < S) and keys [kLo, kLo + n) are visible:
+ * NONE and ALL are sure, SOME means test each pair. `complete`: every row of the tile is a real row.
+ */
+__device__ __forceinline__ Seen seen(const Params& p, int iLo, int iHi, int kLo, int n, bool complete) {
+  const int offset = p.Skv - p.S, kHi = min(kLo + n - 1, p.Skv - 1);
+  if (iLo > iHi || kLo >= p.Skv) return NONE;
+  if (p.causal && kLo > iHi + offset) return NONE;
+  if (p.window > 0 && iLo + offset - kHi >= p.window) return NONE;
+  const bool all = complete && kLo + n <= p.Skv && (!p.causal || kLo + n - 1 <= iLo + offset) &&
+                   (p.window == 0 || iHi + offset - kLo < p.window);
+  return all ? ALL : SOME;
+}
+}  // namespace
+
 // attention_tc.cu: the bf16 tensor-core path for head dims 64 and 128 with 16-byte aligned rows.
 // attention.cu calls these when tcSupported(p) holds; lse2 / delta are filled by the caller.
 bool tcSupported(const Params& p);
 void sdpaForwardTc(const Params& p, cudaStream_t s);
 void sdpaBackwardTc(const Params& p, cudaStream_t s);
+// attention_wgmma.cu: the forward at head dim 128 on Hopper's wgmma (sdpaForwardTc's choice there).
+bool wgmmaForwardSupported(const Params& p);
+void sdpaForwardWgmma(const Params& p, cudaStream_t s);
 
 }  // namespace grin

@@ -18,9 +18,12 @@ void sdpaForward(int device, int dtype, const SdpaShape& shape, void* out, float
 void sdpaBackward(int device, int dtype, const SdpaShape& shape, void* dq, void* dk, void* dv, const float* lse,
                   float* scratch, const void* q, const void* k, const void* v, const void* out, const void* dout);
 
-/** Calls served by each path (tests check which one ran): attention_tc.cu or attention.cu's general kernels. */
+/**
+ * Calls served by each path (tests check which one ran): attention_tc.cu or attention.cu's general
+ * kernels; wgmmaForward counts the tensor-core forwards that ran on attention_wgmma.cu.
+ */
 struct SdpaCounts {
-  uint64_t tensorCore = 0, general = 0;
+  uint64_t tensorCore = 0, general = 0, wgmmaForward = 0;
 };
 extern SdpaCounts sdpaCounts;
 

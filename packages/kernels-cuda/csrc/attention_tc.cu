@@ -23,20 +23,6 @@ namespace {
 
 constexpr int KEYS = KEY_TILE;  // queries per streamed tile of the dK/dV kernel (FORWARD_KEYS: the forward's keys)
 
-__device__ __forceinline__ void cpAsync16(void* smem, const void* gmem, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddr(smem)), "l"(gmem),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cpAsync4(void* smem, const void* gmem, bool valid) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smemAddr(smem)), "l"(gmem),
-               "r"(valid ? 4 : 0));
-}
-__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
 /** Rows [0, ROWS) x DT of a tile into shared memory (row stride DT + 8); rows >= valid become 0. */
 template <int ROWS, int DT, int THREADS>
 __device__ __forceinline__ void loadAsync(bf16* s, const bf16* g, int valid, const bf16* any) {
@@ -47,11 +33,6 @@ __device__ __forceinline__ void loadAsync(bf16* s, const bf16* g, int valid, con
     const bool ok = r < valid;
     cpAsync16(s + r * (DT + 8) + c, ok ? g + (int64_t)r * DT + c : any, ok);
   }
-}
-
-__device__ __forceinline__ uint32_t pack(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *(uint32_t*)&v;
 }
 
 /**
@@ -128,16 +109,6 @@ __device__ __forceinline__ void warpGemmNKPair(float (&c1)[NT][4], const bf16* a
   warpGemmNKPair<1, NT, K>(reinterpret_cast<C>(c1), a1, b1, reinterpret_cast<C>(c2), a2, b2, ld);
 }
 
-/** An accumulator tile [16 x KT] as the m16n8k16 A fragments of its KT/16 steps, rounded to bf16. */
-template <int KT>
-__device__ __forceinline__ void packA(uint32_t (&af)[KT / 16][4], const float (&a)[KT / 8][4]) {
-#pragma unroll
-  for (int kk = 0; kk < KT / 16; kk++) {
-    af[kk][0] = pack(a[2 * kk][0], a[2 * kk][1]), af[kk][1] = pack(a[2 * kk][2], a[2 * kk][3]);
-    af[kk][2] = pack(a[2 * kk + 1][0], a[2 * kk + 1][1]), af[kk][3] = pack(a[2 * kk + 1][2], a[2 * kk + 1][3]);
-  }
-}
-
 /**
  * c[m][16 x 8*NT] += A_m[16 x KT] * B[KT x 8*NT] for MT row tiles of one warp: A_m is packed
  * (packA) from the warp's accumulator tile, B(k, n) = b[k * ldb + n] in shared memory.
@@ -166,36 +137,6 @@ __device__ __forceinline__ void warpGemmRegA(float (&c)[NT][4], const float (&a)
   uint32_t af[1][KEYS / 16][4];
   packA<KEYS>(af[0], a);
   warpGemmRegA<1, NT, KEYS>(reinterpret_cast<float(&)[1][NT][4]>(c), af, b, ldb);
-}
-
-enum Seen { NONE = 0, SOME = 1, ALL = 2 };
-
-template <bool M>
-struct Masked {
-  static constexpr bool value = M;
-};
-/**
- * f(Masked<true>) when the tile needs the per-pair test, f(Masked<false>) when every pair is seen
- * (most tiles under a window): that copy of the element loop has no index math.
- */
-template <typename F>
-__device__ __forceinline__ void byMask(Seen vis, F&& f) {
-  if (vis == ALL) f(Masked<false>{});
-  else f(Masked<true>{});
-}
-
-/**
- * Which (query row, key) pairs of rows [iLo, iHi] (iHi < S) and keys [kLo, kLo + n) are visible:
- * NONE and ALL are sure, SOME means test each pair. `complete`: every row of the tile is a real row.
- */
-__device__ __forceinline__ Seen seen(const Params& p, int iLo, int iHi, int kLo, int n, bool complete) {
-  const int offset = p.Skv - p.S, kHi = min(kLo + n - 1, p.Skv - 1);
-  if (iLo > iHi || kLo >= p.Skv) return NONE;
-  if (p.causal && kLo > iHi + offset) return NONE;
-  if (p.window > 0 && iLo + offset - kHi >= p.window) return NONE;
-  const bool all = complete && kLo + n <= p.Skv && (!p.causal || kLo + n - 1 <= iLo + offset) &&
-                   (p.window == 0 || iHi + offset - kLo < p.window);
-  return all ? ALL : SOME;
 }
 
 /**
@@ -535,7 +476,16 @@ bool tcSupported(const Params& p) {
   return p.vecQK && p.vecV && p.D == p.Dv;
 }
 
-void sdpaForwardTc(const Params& p, cudaStream_t s) { p.D == 128 ? forward<128>(p, s) : forward<64>(p, s); }
+void sdpaForwardTc(const Params& p, cudaStream_t s) {
+  if (wgmmaForwardSupported(p)) {
+    sdpaCounts.wgmmaForward++;
+    sdpaForwardWgmma(p, s);
+  } else if (p.D == 128) {
+    forward<128>(p, s);
+  } else {
+    forward<64>(p, s);
+  }
+}
 void sdpaBackwardTc(const Params& p, cudaStream_t s) { p.D == 128 ? backward<128>(p, s) : backward<64>(p, s); }
 
 }  // namespace grin

@@ -18,7 +18,7 @@ import './kernels/route.js';
 import type { MemoryStats } from './native.js';
 
 export { cudaHostReads } from './backend.js';
-export { sdpaInfo } from './kernels/attention.js';
+export { type SdpaInfo, sdpaInfo } from './kernels/attention.js';
 export {
   NcclGroup,
   type NcclGroupOptions,

@@ -31,16 +31,24 @@ interface AttentionAddon {
     out: number,
     dOut: number,
   ): void;
-  sdpaInfo(): { tensorCoreCalls: number; generalCalls: number };
+  sdpaInfo(): SdpaInfo;
+}
+
+export interface SdpaInfo {
+  tensorCoreCalls: number;
+  generalCalls: number;
+  /** tensor-core forwards that ran on Hopper's wgmma (attention_wgmma.cu: head dim 128, compute capability 9.0) */
+  wgmmaForwardCalls: number;
 }
 
 const attention = () => native() as unknown as AttentionAddon;
 
 /**
  * How many sdpa / sdpa_backward calls each kernel family served: the bf16 tensor-core path
- * (attention_tc.cu: head dims 64 or 128, 16-byte aligned rows) or the general one (attention.cu).
+ * (attention_tc.cu: head dims 64 or 128, 16-byte aligned rows; its head-dim-128 forward on
+ * attention_wgmma.cu on Hopper) or the general one (attention.cu).
  */
-export function sdpaInfo(): { tensorCoreCalls: number; generalCalls: number } {
+export function sdpaInfo(): SdpaInfo {
   return attention().sdpaInfo();
 }
 

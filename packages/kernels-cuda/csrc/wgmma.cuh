@@ -1,0 +1,86 @@
+// Hopper warpgroup MMA (wgmma, sm_90a only) for the attention kernels: the two instruction forms
+// they use, the shared-memory matrix descriptor, the 128-byte-swizzled tile layout those
+// descriptors describe, and the fences. A warpgroup is 4 consecutive warps; every thread of it
+// issues each wgmma. The accumulator of m64nN is the mma.sync m16n8 layout per warp (warp w holds
+// rows 16w..16w+15): d[4j + e] is c[j][e] of attention.cuh's fragments. The instruction wrappers
+// list every accumulator register (written out once by a script; 32 / 64 operands).
+// The instructions exist on sm_90a only (__CUDA_ARCH_FEAT_SM90_ALL; other targets trap); callers
+// check the device first.
+#pragma once
+#include <cstdint>
+
+namespace grin {
+namespace {
+
+__device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmmaWait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/** Keeps the compiler from moving reads of an accumulator above the wait that completes it. */
+template <int N>
+__device__ __forceinline__ void pinRegisters(float (&d)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+/**
+ * Shared-memory matrix descriptor with the 128-byte swizzle: start address, leading and stride
+ * byte offsets in 16-byte units. K-major operands (rows of 64 bf16 along K): stride 1024 = the next
+ * 8 rows, leading unused. MN-major (transposed) operands: leading = the next 64 columns along N,
+ * stride 1024 = the next 8 rows along K.
+ */
+__device__ __forceinline__ uint64_t smemDescriptor(uint32_t addr, uint32_t leading, uint32_t stride) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)((leading & 0x3FFFF) >> 4) << 16) |
+         ((uint64_t)((stride & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+
+/**
+ * Rows [0, R) of a row-major global tile of 128 bf16 columns into the 128-byte-swizzled layout: two
+ * blocks (columns 0-63, 64-127) of R rows x 128 bytes; the 16-byte chunk c of row r lands at chunk
+ * c ^ (r % 8). tile: a 1024-byte aligned shared address. Rows >= valid become 0.
+ */
+template <int R, int THREADS>
+__device__ __forceinline__ void loadSwizzled128(uint32_t tile, const bf16* g, int valid, const bf16* any) {
+#pragma unroll 4
+  for (int idx = threadIdx.x; idx < R * 16; idx += THREADS) {
+    const int r = idx / 16, cc = idx % 16, blk = cc / 8, c = cc % 8;
+    const bool ok = r < valid;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(tile + blk * (R * 128) + r * 128 +
+                                                                        ((c ^ (r & 7)) << 4)),
+                 "l"(ok ? g + (int64_t)r * 128 + cc * 8 : any), "r"(ok ? 16 : 0));
+  }
+}
+
+/** D[64 x 64] (+)= A[64 x 16] B[16 x 64], A and B K-major in shared memory (descriptors). */
+__device__ __forceinline__ void wgmmaSS_m64n64k16(float (&d)[32], uint64_t descA, uint64_t descB, int accumulate) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(descA), "l"(descB), "r"(accumulate));
+#else
+  __trap();
+#endif
+}
+
+/** D[64 x 128] (+)= A[64 x 16] B[16 x 128], A in registers (each warp's 16 rows as the m16n8k16 A
+ * fragment), B transposed (MN-major: N contiguous) in shared memory. */
+__device__ __forceinline__ void wgmmaRS_m64n128k16_tB(float (&d)[64], const uint32_t (&a)[4], uint64_t descB,
+                                                      int accumulate) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(accumulate));
+#else
+  __trap();
+#endif
+}
+
+}  // namespace
+}  // namespace grin
