@@ -363,6 +363,7 @@ BIND(sdpaInfo) {
   set(a.env, out, "tensorCoreCalls", number(a.env, (double)sdpaCounts.tensorCore));
   set(a.env, out, "generalCalls", number(a.env, (double)sdpaCounts.general));
   set(a.env, out, "wgmmaForwardCalls", number(a.env, (double)sdpaCounts.wgmmaForward));
+  set(a.env, out, "wgmmaBackwardCalls", number(a.env, (double)sdpaCounts.wgmmaBackward));
   return out;
 } END
 BIND(sdpaBackward) {

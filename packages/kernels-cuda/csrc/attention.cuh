@@ -217,8 +217,10 @@ __device__ __forceinline__ Seen seen(const Params& p, int iLo, int iHi, int kLo,
 bool tcSupported(const Params& p);
 void sdpaForwardTc(const Params& p, cudaStream_t s);
 void sdpaBackwardTc(const Params& p, cudaStream_t s);
-// attention_wgmma.cu: the forward at head dim 128 on Hopper's wgmma (sdpaForwardTc's choice there).
-bool wgmmaForwardSupported(const Params& p);
+// attention_wgmma.cu / attention_wgmma_backward.cu: head dim 128 on Hopper's wgmma (sdpaForwardTc's and
+// sdpaBackwardTc's choice there).
+bool wgmmaSupported(const Params& p);
 void sdpaForwardWgmma(const Params& p, cudaStream_t s);
+void sdpaBackwardWgmma(const Params& p, cudaStream_t s);
 
 }  // namespace grin

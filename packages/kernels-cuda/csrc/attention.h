@@ -20,10 +20,11 @@ void sdpaBackward(int device, int dtype, const SdpaShape& shape, void* dq, void*
 
 /**
  * Calls served by each path (tests check which one ran): attention_tc.cu or attention.cu's general
- * kernels; wgmmaForward counts the tensor-core forwards that ran on attention_wgmma.cu.
+ * kernels; wgmmaForward / wgmmaBackward count the tensor-core calls that ran on Hopper's wgmma
+ * (attention_wgmma.cu, attention_wgmma_backward.cu).
  */
 struct SdpaCounts {
-  uint64_t tensorCore = 0, general = 0, wgmmaForward = 0;
+  uint64_t tensorCore = 0, general = 0, wgmmaForward = 0, wgmmaBackward = 0;
 };
 extern SdpaCounts sdpaCounts;
 

@@ -477,7 +477,7 @@ bool tcSupported(const Params& p) {
 }
 
 void sdpaForwardTc(const Params& p, cudaStream_t s) {
-  if (wgmmaForwardSupported(p)) {
+  if (wgmmaSupported(p)) {
     sdpaCounts.wgmmaForward++;
     sdpaForwardWgmma(p, s);
   } else if (p.D == 128) {
@@ -486,6 +486,15 @@ void sdpaForwardTc(const Params& p, cudaStream_t s) {
     forward<64>(p, s);
   }
 }
-void sdpaBackwardTc(const Params& p, cudaStream_t s) { p.D == 128 ? backward<128>(p, s) : backward<64>(p, s); }
+void sdpaBackwardTc(const Params& p, cudaStream_t s) {
+  if (wgmmaSupported(p)) {
+    sdpaCounts.wgmmaBackward++;
+    sdpaBackwardWgmma(p, s);
+  } else if (p.D == 128) {
+    backward<128>(p, s);
+  } else {
+    backward<64>(p, s);
+  }
+}
 
 }  // namespace grin

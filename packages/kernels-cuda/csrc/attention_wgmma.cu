@@ -115,13 +115,13 @@ __global__ void __launch_bounds__(THREADS, 2) forwardWgmmaKernel(Params p) {
     if (t == 0) p.lse[(int64_t)bh * p.S + row] = sum == 0.f ? -INFINITY : (rowMax[r] + log2f(sum)) / LOG2E;
   }
 #else
-  __trap();  // never launched: wgmmaForwardSupported() requires a compute capability 9.0 device
+  __trap();  // never launched: wgmmaSupported() requires a compute capability 9.0 device
 #endif
 }
 
 }  // namespace
 
-bool wgmmaForwardSupported(const Params& p) {
+bool wgmmaSupported(const Params& p) {
   static int major[64];  // per device, 0 = not asked yet
   int device = 0;
   if (p.D != DT || cudaGetDevice(&device) != cudaSuccess || device >= 64) return false;

@@ -39,14 +39,16 @@ export interface SdpaInfo {
   generalCalls: number;
   /** tensor-core forwards that ran on Hopper's wgmma (attention_wgmma.cu: head dim 128, compute capability 9.0) */
   wgmmaForwardCalls: number;
+  /** tensor-core backwards that ran on Hopper's wgmma (attention_wgmma_backward.cu: head dim 128, compute capability 9.0) */
+  wgmmaBackwardCalls: number;
 }
 
 const attention = () => native() as unknown as AttentionAddon;
 
 /**
  * How many sdpa / sdpa_backward calls each kernel family served: the bf16 tensor-core path
- * (attention_tc.cu: head dims 64 or 128, 16-byte aligned rows; its head-dim-128 forward on
- * attention_wgmma.cu on Hopper) or the general one (attention.cu).
+ * (attention_tc.cu: head dims 64 or 128, 16-byte aligned rows; at head dim 128 on Hopper,
+ * attention_wgmma.cu and attention_wgmma_backward.cu) or the general one (attention.cu).
  */
 export function sdpaInfo(): SdpaInfo {
   return attention().sdpaInfo();

@@ -89,16 +89,17 @@ function checkPaths(s: Shape): string {
   const slow = T.runOp('sdpa', [qm, km, vm], attrs);
   const slowGrads = T.runOp('sdpa_backward', [qm, km, vm, misaligned(fast[0]!), fast[1]!, gm], attrs);
   const after = sdpaInfo();
-  // on Hopper the head-dim-128 forward runs on wgmma (attention_wgmma.cu); elsewhere on mma.sync
+  // on Hopper head dim 128 runs on wgmma (attention_wgmma.cu, attention_wgmma_backward.cu); elsewhere on mma.sync
   const hopper = cudaStatus().devices?.[0]?.computeCapability === '9.0';
   const wgmma = hopper && s.D === 128 ? 1 : 0;
   if (
     mid.tensorCoreCalls - before.tensorCoreCalls !== 2 ||
     after.generalCalls - mid.generalCalls !== 2 ||
-    mid.wgmmaForwardCalls - before.wgmmaForwardCalls !== wgmma
+    mid.wgmmaForwardCalls - before.wgmmaForwardCalls !== wgmma ||
+    mid.wgmmaBackwardCalls - before.wgmmaBackwardCalls !== wgmma
   )
     throw new Error(
-      `expected 2 tensor-core calls (${wgmma} forward on wgmma) then 2 general ones, got ${JSON.stringify({ before, mid, after })}`,
+      `expected 2 tensor-core calls (${wgmma} forward and ${wgmma} backward on wgmma) then 2 general ones, got ${JSON.stringify({ before, mid, after })}`,
     );
   const exact = { atol: 0, rtol: 0 };
   const label = JSON.stringify(s);

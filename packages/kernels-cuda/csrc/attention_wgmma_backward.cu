@@ -1,0 +1,286 @@
+// The bf16 attention backward at head dim 128 on Hopper's warpgroup MMA (wgmma, sm_90a), beside
+// attention_wgmma.cu's forward. Two kernels, as attention_tc.cu's: dK / dV per block of keys (summed
+// over the heads of the group and every query tile: no atomics) and dQ per block of queries. In both
+// a warpgroup owns 64 rows (keys, or queries) and two warpgroups share a block; the fixed operands
+// and the streamed tiles sit in 128-byte-swizzled shared memory (two buffers), so:
+//  - the score-like products (S^T = K Q^T and dP^T = V dO^T; S = Q K^T and dP = dO V^T) are SS
+//    wgmma m64n64k16 with both operands read from shared memory, the same descriptors as the
+//    forward's S;
+//  - the gradient products (dV += P^T dO and dK += dS^T Q; dQ += dS K) are RS wgmma m64n128k16 with
+//    P or dS from registers (the accumulator layout is the A fragment layout) and the other operand
+//    read transposed, the same descriptors as the forward's P V.
+// The dK / dV kernel issues dV's product before computing dS, so the tensor core works on dV while
+// the warpgroup computes dS. Every sum runs over the same 16-wide steps in the same order as
+// attention.cu's general path, with the same bf16 roundings of P and dS, so the gradients equal it
+// bit for bit. Test: tests/cases/attention.ts (GPU, against the CPU op and the general path).
+#include "attention.cuh"
+#include "wgmma.cuh"
+
+namespace grin {
+namespace {
+
+constexpr int DT = 128, WG_ROWS = 64, WARPGROUPS = 2, ROWS = WG_ROWS * WARPGROUPS, THREADS = WARPGROUPS * 128;
+constexpr int TILE = KEY_TILE;                                  // streamed rows (queries, or keys) per tile
+constexpr int ROWS_BYTES = ROWS * DT * 2, TILE_BYTES = TILE * DT * 2;  // swizzled: two 64-column blocks
+constexpr size_t SMEM = 2 * ROWS_BYTES + 4 * TILE_BYTES + 4 * TILE * sizeof(float) + 1024;
+
+/** The swizzled shared-memory descriptors of a K-major operand (rows of d) at k step kk, of a tile of R rows. */
+template <int R>
+__device__ __forceinline__ uint64_t kMajor(uint32_t rows, int kk) {
+  return smemDescriptor(rows + (kk / 4) * (R * 128) + (kk % 4) * 32, 16, 1024);
+}
+/** The same tile of TILE rows read transposed (N = d contiguous) at k step kk (16 of its rows). */
+__device__ __forceinline__ uint64_t mnMajor(uint32_t tile, int kk) {
+  return smemDescriptor(tile + kk * 16 * 128, TILE * 128, 1024);
+}
+
+// ---- dK, dV -------------------------------------------------------------------------------------
+/** dK, dV for ROWS keys of one kv head: a warpgroup owns 64 keys; query tiles of every head of the group stream. */
+__global__ void __launch_bounds__(THREADS, 1) backwardKvWgmmaKernel(Params p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ uint8_t smemBytes[];
+  const uint32_t base = smemAddr(smemBytes), sK = (base + 1023) & ~1023u;
+  const uint32_t sV = sK + ROWS_BYTES, sQ = sV + ROWS_BYTES, sDo = sQ + 2 * TILE_BYTES;  // Q, dO: two buffers each
+  float* sLse = (float*)(smemBytes + (sDo + 2 * TILE_BYTES - base));  // two buffers of TILE
+  float* sDelta = sLse + 2 * TILE;                                      // two buffers of TILE
+  const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int j0 = blockIdx.x * ROWS, bkv = blockIdx.y, b = bkv / p.Hkv, hkv = bkv % p.Hkv;
+  const int group = p.H / p.Hkv, offset = p.Skv - p.S;
+  const Mask mask{offset, p.Skv, p.window, p.causal};
+  const bf16* kBase = (const bf16*)p.k;
+  loadSwizzled128<ROWS, THREADS>(sK, kBase + ((int64_t)bkv * p.Skv + j0) * DT, p.Skv - j0, kBase);
+  loadSwizzled128<ROWS, THREADS>(sV, (const bf16*)p.v + ((int64_t)bkv * p.Skv + j0) * DT, p.Skv - j0, kBase);
+  const int j1 = min(j0 + ROWS - 1, p.Skv - 1);
+  const int iLo = p.causal ? max(0, j0 - offset) : 0;
+  const int iHi = p.window > 0 ? min(p.S - 1, j1 + p.window - 1 - offset) : p.S - 1;
+  const int iStart = (iLo / TILE) * TILE;
+  const int perHead = iHi >= iStart ? (iHi - iStart) / TILE + 1 : 0, tiles = perHead * group;
+  // tile n: head n / perHead of the group, queries from iStart + (n % perHead) * TILE
+  auto fetch = [&](int n, int into) {
+    const int64_t bh = (int64_t)b * p.H + hkv * group + n / perHead;
+    const int i0 = iStart + (n % perHead) * TILE;
+    const bf16* qBase = (const bf16*)p.q;
+    loadSwizzled128<TILE, THREADS>(sQ + into * TILE_BYTES, qBase + (bh * p.S + i0) * DT, p.S - i0, qBase);
+    loadSwizzled128<TILE, THREADS>(sDo + into * TILE_BYTES, (const bf16*)p.dout + (bh * p.S + i0) * DT, p.S - i0,
+                                   qBase);
+    if (threadIdx.x < TILE) {
+      const int i = i0 + threadIdx.x;
+      const bool ok = i < p.S;
+      cpAsync4(sLse + into * TILE + threadIdx.x, ok ? p.lse2 + bh * p.S + i : p.lse2, ok);
+      cpAsync4(sDelta + into * TILE + threadIdx.x, ok ? p.delta + bh * p.S + i : p.delta, ok);
+    }
+  };
+  if (tiles > 0) fetch(0, 0);
+  cpAsyncCommit();
+
+  float dk[DT / 2], dv[DT / 2];  // [64 keys x 128] of the warpgroup: the m16n8 layout per warp, flat
+#pragma unroll
+  for (int i = 0; i < DT / 2; i++) dk[i] = dv[i] = 0.f;
+  const float scale2 = p.scale * LOG2E;
+  const int kLo = j0 + wg * WG_ROWS, warpLo = kLo + warp * 16;
+  const int key0 = warpLo + g;  // this lane's keys: key0 and key0 + 8
+  const uint32_t kRows = sK + wg * WG_ROWS * 128, vRows = sV + wg * WG_ROWS * 128;
+  for (int n = 0, buf = 0; n < tiles; n++, buf ^= 1) {
+    if (n + 1 < tiles) {
+      fetch(n + 1, buf ^ 1);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+    } else {
+      cpAsyncWait<0>();
+    }
+    fenceProxyAsync();  // this thread's cp.async writes, visible to the tensor core's (async) reads
+    __syncthreads();
+    const int i0 = iStart + (n % perHead) * TILE, qHi = min(i0 + TILE - 1, p.S - 1);
+    // the warpgroup skips a tile none of its pairs sees (wgmma is collective); a warp masks its own
+    if (seen(p, i0, qHi, kLo, WG_ROWS, i0 + TILE <= p.S) != NONE) {
+      const Seen vis = seen(p, i0, qHi, warpLo, 16, i0 + TILE <= p.S);
+      const uint32_t cQ = sQ + buf * TILE_BYTES, cDo = sDo + buf * TILE_BYTES;
+      const float* lse = sLse + buf * TILE;
+      const float* delta = sDelta + buf * TILE;
+      float st[TILE / 8][4], dpt[TILE / 8][4];  // [64 keys x 64 queries]: S^T, then P^T; dP^T, then dS^T
+      float(&stFlat)[TILE / 2] = reinterpret_cast<float(&)[TILE / 2]>(st);
+      float(&dptFlat)[TILE / 2] = reinterpret_cast<float(&)[TILE / 2]>(dpt);
+      wgmmaFence();
+#pragma unroll
+      for (int kk = 0; kk < DT / 16; kk++) wgmmaSS_m64n64k16(stFlat, kMajor<ROWS>(kRows, kk), kMajor<TILE>(cQ, kk), kk > 0);
+      wgmmaCommit();
+#pragma unroll
+      for (int kk = 0; kk < DT / 16; kk++)
+        wgmmaSS_m64n64k16(dptFlat, kMajor<ROWS>(vRows, kk), kMajor<TILE>(cDo, kk), kk > 0);
+      wgmmaCommit();
+      wgmmaWait<1>();  // S^T is done; dP^T may still run
+      pinRegisters(stFlat);
+      byMask(vis, [&](auto masked) {
+#pragma unroll
+        for (int c = 0; c < TILE / 8; c++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            const int key = key0 + (e / 2) * 8, col = c * 8 + 2 * t + (e & 1), i = i0 + col;
+            const bool on = !decltype(masked)::value || (i < p.S && mask.visible(i, key));
+            st[c][e] = on ? prob2(st[c][e], scale2, lse[col]) : 0.f;
+          }
+      });
+      uint32_t pf[TILE / 16][4];
+      packA<TILE>(pf, st);
+      wgmmaFence();  // pf was written by ordinary instructions
+#pragma unroll
+      for (int kk = 0; kk < TILE / 16; kk++) wgmmaRS_m64n128k16_tB(dv, pf[kk], mnMajor(cDo, kk), 1);
+      wgmmaCommit();
+      wgmmaWait<1>();  // dP^T is done (groups complete in order); dV's product runs on
+      pinRegisters(dptFlat);
+#pragma unroll
+      for (int c = 0; c < TILE / 8; c++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dpt[c][e] = st[c][e] * (dpt[c][e] - delta[c * 8 + 2 * t + (e & 1)]);
+      uint32_t dsf[TILE / 16][4];
+      packA<TILE>(dsf, dpt);
+      wgmmaFence();
+#pragma unroll
+      for (int kk = 0; kk < TILE / 16; kk++) wgmmaRS_m64n128k16_tB(dk, dsf[kk], mnMajor(cQ, kk), 1);
+      wgmmaCommit();
+      wgmmaWait<0>();
+      pinRegisters(dv);
+      pinRegisters(dk);
+    }
+    __syncthreads();  // both warpgroups are done with this buffer before the next fetch overwrites it
+  }
+  cpAsyncWait<0>();
+  bf16* dkOut = (bf16*)p.dk + (int64_t)bkv * p.Skv * DT;
+  bf16* dvOut = (bf16*)p.dv + (int64_t)bkv * p.Skv * DT;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int key = key0 + r * 8;
+    if (key >= p.Skv) continue;
+#pragma unroll
+    for (int c = 0; c < DT / 8; c++) {
+      *(__nv_bfloat162*)(dkOut + (int64_t)key * DT + c * 8 + 2 * t) =
+          __floats2bfloat162_rn(dk[4 * c + r * 2] * p.scale, dk[4 * c + r * 2 + 1] * p.scale);
+      *(__nv_bfloat162*)(dvOut + (int64_t)key * DT + c * 8 + 2 * t) =
+          __floats2bfloat162_rn(dv[4 * c + r * 2], dv[4 * c + r * 2 + 1]);
+    }
+  }
+#else
+  __trap();  // never launched: wgmmaSupported() requires a compute capability 9.0 device
+#endif
+}
+
+// ---- dQ -----------------------------------------------------------------------------------------
+/** dQ for ROWS queries of one head: a warpgroup owns 64 rows; K / V tiles of TILE keys stream. */
+__global__ void __launch_bounds__(THREADS, 1) backwardQWgmmaKernel(Params p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ uint8_t smemBytes[];
+  const uint32_t sQ = (smemAddr(smemBytes) + 1023) & ~1023u;
+  const uint32_t sDo = sQ + ROWS_BYTES, sK = sDo + ROWS_BYTES, sV = sK + 2 * TILE_BYTES;  // K, V: two buffers each
+  const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int i0 = blockIdx.x * ROWS, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int kvh = b * p.Hkv + h / (p.H / p.Hkv);
+  const Mask mask{p.Skv - p.S, p.Skv, p.window, p.causal};
+  const bf16* q = (const bf16*)p.q + (int64_t)bh * p.S * DT;
+  const bf16* k = (const bf16*)p.k + (int64_t)kvh * p.Skv * DT;
+  const bf16* v = (const bf16*)p.v + (int64_t)kvh * p.Skv * DT;
+  loadSwizzled128<ROWS, THREADS>(sQ, q + (int64_t)i0 * DT, p.S - i0, q);
+  loadSwizzled128<ROWS, THREADS>(sDo, (const bf16*)p.dout + ((int64_t)bh * p.S + i0) * DT, p.S - i0, q);
+  int first, last;
+  keyRange(p, i0, min(i0 + ROWS - 1, p.S - 1), first, last);
+  if (first <= last) {
+    loadSwizzled128<TILE, THREADS>(sK, k + (int64_t)first * DT, p.Skv - first, k);
+    loadSwizzled128<TILE, THREADS>(sV, v + (int64_t)first * DT, p.Skv - first, k);
+  }
+  cpAsyncCommit();
+
+  const int wLo = i0 + wg * WG_ROWS, wHi = min(wLo + WG_ROWS - 1, p.S - 1);
+  const int warpLo = wLo + warp * 16, warpHi = min(warpLo + 15, p.S - 1);
+  const int r0 = warpLo + g;  // this lane's rows: r0 and r0 + 8
+  float lse[2], delta[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int row = r0 + r * 8;
+    lse[r] = row < p.S ? p.lse2[(int64_t)bh * p.S + row] : INFINITY;
+    delta[r] = row < p.S ? p.delta[(int64_t)bh * p.S + row] : 0.f;
+  }
+  float dq[DT / 2];  // [64 rows x 128] of the warpgroup, flat
+#pragma unroll
+  for (int i = 0; i < DT / 2; i++) dq[i] = 0.f;
+  const float scale2 = p.scale * LOG2E;
+  const uint32_t qRows = sQ + wg * WG_ROWS * 128, doRows = sDo + wg * WG_ROWS * 128;
+  int buf = 0;
+  for (int j0 = first; j0 <= last; j0 += TILE, buf ^= 1) {
+    const int next = j0 + TILE;
+    if (next <= last) {
+      loadSwizzled128<TILE, THREADS>(sK + (buf ^ 1) * TILE_BYTES, k + (int64_t)next * DT, p.Skv - next, k);
+      loadSwizzled128<TILE, THREADS>(sV + (buf ^ 1) * TILE_BYTES, v + (int64_t)next * DT, p.Skv - next, k);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+    } else {
+      cpAsyncWait<0>();
+    }
+    fenceProxyAsync();
+    __syncthreads();
+    if (seen(p, wLo, wHi, j0, TILE, true) != NONE) {
+      const Seen vis = seen(p, warpLo, warpHi, j0, TILE, true);
+      const uint32_t cK = sK + buf * TILE_BYTES, cV = sV + buf * TILE_BYTES;
+      float s[TILE / 8][4], dp[TILE / 8][4];
+      float(&sFlat)[TILE / 2] = reinterpret_cast<float(&)[TILE / 2]>(s);
+      float(&dpFlat)[TILE / 2] = reinterpret_cast<float(&)[TILE / 2]>(dp);
+      wgmmaFence();
+#pragma unroll
+      for (int kk = 0; kk < DT / 16; kk++) wgmmaSS_m64n64k16(sFlat, kMajor<ROWS>(qRows, kk), kMajor<TILE>(cK, kk), kk > 0);
+      wgmmaCommit();
+#pragma unroll
+      for (int kk = 0; kk < DT / 16; kk++)
+        wgmmaSS_m64n64k16(dpFlat, kMajor<ROWS>(doRows, kk), kMajor<TILE>(cV, kk), kk > 0);
+      wgmmaCommit();
+      wgmmaWait<1>();  // S is done; dP may still run
+      pinRegisters(sFlat);
+      byMask(vis, [&](auto masked) {
+#pragma unroll
+        for (int n = 0; n < TILE / 8; n++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
+            s[n][e] = !decltype(masked)::value || mask.visible(row, key) ? prob2(s[n][e], scale2, lse[e / 2]) : 0.f;
+          }
+      });
+      wgmmaWait<0>();
+      pinRegisters(dpFlat);
+#pragma unroll
+      for (int n = 0; n < TILE / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dp[n][e] = s[n][e] * (dp[n][e] - delta[e / 2]);
+      uint32_t dsf[TILE / 16][4];
+      packA<TILE>(dsf, dp);
+      wgmmaFence();
+#pragma unroll
+      for (int kk = 0; kk < TILE / 16; kk++) wgmmaRS_m64n128k16_tB(dq, dsf[kk], mnMajor(cK, kk), 1);
+      wgmmaCommit();
+      wgmmaWait<0>();
+      pinRegisters(dq);
+    }
+    __syncthreads();  // both warpgroups are done with this buffer before the next load overwrites it
+  }
+  cpAsyncWait<0>();
+  bf16* dqOut = (bf16*)p.dq + (int64_t)bh * p.S * DT;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int row = r0 + r * 8;
+    if (row >= p.S) continue;
+#pragma unroll
+    for (int n = 0; n < DT / 8; n++)
+      *(__nv_bfloat162*)(dqOut + (int64_t)row * DT + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(dq[4 * n + r * 2] * p.scale, dq[4 * n + r * 2 + 1] * p.scale);
+  }
+#else
+  __trap();  // never launched: wgmmaSupported() requires a compute capability 9.0 device
+#endif
+}
+
+}  // namespace
+
+void sdpaBackwardWgmma(const Params& p, cudaStream_t s) {
+  launch(backwardKvWgmmaKernel, dim3((p.Skv + ROWS - 1) / ROWS, p.B * p.Hkv), THREADS, SMEM, s, p,
+         "sdpa_backward (dk, dv; wgmma)");
+  launch(backwardQWgmmaKernel, dim3((p.S + ROWS - 1) / ROWS, p.B * p.H), THREADS, SMEM, s, p,
+         "sdpa_backward (dq; wgmma)");
+}
+
+}  // namespace grin
