@@ -19,10 +19,14 @@
 namespace grin {
 namespace {
 
-constexpr int DT = 128, WG_ROWS = 64, WARPGROUPS = 2, ROWS = WG_ROWS * WARPGROUPS, THREADS = WARPGROUPS * 128;
-constexpr int TILE = KEY_TILE;                                  // streamed rows (queries, or keys) per tile
-constexpr int ROWS_BYTES = ROWS * DT * 2, TILE_BYTES = TILE * DT * 2;  // swizzled: two 64-column blocks
-constexpr size_t SMEM = 2 * ROWS_BYTES + 4 * TILE_BYTES + 4 * TILE * sizeof(float) + 1024;
+constexpr int DT = 128, WG_ROWS = 64, TILE = KEY_TILE;  // TILE: streamed rows (queries, or keys) per tile
+constexpr int TILE_BYTES = TILE * DT * 2;                // swizzled: two 64-column blocks of TILE rows
+/** Shared memory of a block of WGS warpgroups: the fixed operands, two buffers of two streamed tiles, row statistics. */
+constexpr size_t smemBytesFor(int wgs) {
+  return 2 * (WG_ROWS * wgs) * DT * 2 + 4 * TILE_BYTES + 4 * TILE * sizeof(float) + 1024;
+}
+// warpgroups a block: dK / dV take 252 registers a thread (room for 2), dQ 165 (3)
+constexpr int KV_WGS = 2, Q_WGS = 3;
 
 /** The swizzled shared-memory descriptors of a K-major operand (rows of d) at k step kk, of a tile of R rows. */
 template <int R>
@@ -36,8 +40,9 @@ __device__ __forceinline__ uint64_t mnMajor(uint32_t tile, int kk) {
 
 // ---- dK, dV -------------------------------------------------------------------------------------
 /** dK, dV for ROWS keys of one kv head: a warpgroup owns 64 keys; query tiles of every head of the group stream. */
-__global__ void __launch_bounds__(THREADS, 1) backwardKvWgmmaKernel(Params p) {
+__global__ void __launch_bounds__(KV_WGS * 128, 1) backwardKvWgmmaKernel(Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int ROWS = WG_ROWS * KV_WGS, THREADS = KV_WGS * 128, ROWS_BYTES = ROWS * DT * 2;
   extern __shared__ uint8_t smemBytes[];
   const uint32_t base = smemAddr(smemBytes), sK = (base + 1023) & ~1023u;
   const uint32_t sV = sK + ROWS_BYTES, sQ = sV + ROWS_BYTES, sDo = sQ + 2 * TILE_BYTES;  // Q, dO: two buffers each
@@ -166,8 +171,9 @@ __global__ void __launch_bounds__(THREADS, 1) backwardKvWgmmaKernel(Params p) {
 
 // ---- dQ -----------------------------------------------------------------------------------------
 /** dQ for ROWS queries of one head: a warpgroup owns 64 rows; K / V tiles of TILE keys stream. */
-__global__ void __launch_bounds__(THREADS, 1) backwardQWgmmaKernel(Params p) {
+__global__ void __launch_bounds__(Q_WGS * 128, 1) backwardQWgmmaKernel(Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int ROWS = WG_ROWS * Q_WGS, THREADS = Q_WGS * 128, ROWS_BYTES = ROWS * DT * 2;
   extern __shared__ uint8_t smemBytes[];
   const uint32_t sQ = (smemAddr(smemBytes) + 1023) & ~1023u;
   const uint32_t sDo = sQ + ROWS_BYTES, sK = sDo + ROWS_BYTES, sV = sK + 2 * TILE_BYTES;  // K, V: two buffers each
@@ -277,9 +283,10 @@ __global__ void __launch_bounds__(THREADS, 1) backwardQWgmmaKernel(Params p) {
 }  // namespace
 
 void sdpaBackwardWgmma(const Params& p, cudaStream_t s) {
-  launch(backwardKvWgmmaKernel, dim3((p.Skv + ROWS - 1) / ROWS, p.B * p.Hkv), THREADS, SMEM, s, p,
-         "sdpa_backward (dk, dv; wgmma)");
-  launch(backwardQWgmmaKernel, dim3((p.S + ROWS - 1) / ROWS, p.B * p.H), THREADS, SMEM, s, p,
+  constexpr int KV_ROWS = WG_ROWS * KV_WGS, Q_ROWS = WG_ROWS * Q_WGS;
+  launch(backwardKvWgmmaKernel, dim3((p.Skv + KV_ROWS - 1) / KV_ROWS, p.B * p.Hkv), KV_WGS * 128,
+         smemBytesFor(KV_WGS), s, p, "sdpa_backward (dk, dv; wgmma)");
+  launch(backwardQWgmmaKernel, dim3((p.S + Q_ROWS - 1) / Q_ROWS, p.B * p.H), Q_WGS * 128, smemBytesFor(Q_WGS), s, p,
          "sdpa_backward (dq; wgmma)");
 }
 
