@@ -275,11 +275,7 @@ __global__ void __launch_bounds__(THREADS) sdpaBackwardQKernel(Params p) {
   const int r0 = i0 + warp * 16 + g;
   float lse[2], delta[2];
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int row = r0 + r * 8;
-    lse[r] = row < p.S ? p.lse2[(int64_t)bh * p.S + row] : INFINITY;
-    delta[r] = row < p.S ? p.delta[(int64_t)bh * p.S + row] : 0.f;
-  }
+  for (int r = 0; r < 2; r++) rowStats(p, bh, r0 + r * 8, lse[r], delta[r]);
   float dq[DT / 8][4];
 #pragma unroll
   for (int n = 0; n < DT / 8; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;

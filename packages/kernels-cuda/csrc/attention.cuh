@@ -1,7 +1,8 @@
-// Device pieces shared by the two fused-attention sources: attention.cu (the general path: f32 and
-// bf16, any head dim up to 128, any alignment) and attention_tc.cu (bf16 at head dims 64 / 128 with
-// aligned rows: pipelined loads, probabilities kept in registers). Both use the same mma.sync
-// fragments, the same mask and the same kernel parameters, so they compute the same sums.
+// Device pieces shared by the fused-attention sources: attention.cu (the general path: f32 and
+// bf16, any head dim up to 128, any alignment), attention_tc.cu (bf16 at head dims 64 / 128 with
+// aligned rows: pipelined loads, probabilities kept in registers) and attention_wgmma*.cu (Hopper,
+// head dim 128). They use the same fragment layout, the same mask and the same kernel parameters,
+// so they compute the same sums.
 #pragma once
 #include <cfloat>
 
@@ -138,6 +139,30 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float (&o)[NO][4]
 }
 
 /** A probability from its raw score and its row's log-sum-exp in log2 units (one FMA, then exp2). */
+/** Row `row` of head bh's saved statistics: lse (log2 units) and delta; past S: +inf and 0 (P = 0 there). */
+__device__ __forceinline__ void rowStats(const Params& p, int64_t bh, int row, float& lse2, float& delta) {
+  lse2 = row < p.S ? p.lse2[bh * p.S + row] : INFINITY;
+  delta = row < p.S ? p.delta[bh * p.S + row] : 0.f;
+}
+
+/**
+ * The query tiles (of TILE rows, each head of a kv group in turn) that keys [j0, j0 + rows) may be
+ * seen from, for the dK / dV kernels: tile n is head n / perHead of the group, queries from
+ * iStart + (n % perHead) * TILE.
+ */
+struct QueryTiles {
+  int iStart, perHead, count;
+};
+template <int TILE>
+__device__ __forceinline__ QueryTiles queryTiles(const Params& p, int j0, int rows) {
+  const int offset = p.Skv - p.S, j1 = min(j0 + rows - 1, p.Skv - 1);
+  const int iLo = p.causal ? max(0, j0 - offset) : 0;
+  const int iHi = p.window > 0 ? min(p.S - 1, j1 + p.window - 1 - offset) : p.S - 1;
+  const int iStart = (iLo / TILE) * TILE;
+  const int perHead = iHi >= iStart ? (iHi - iStart) / TILE + 1 : 0;
+  return {iStart, perHead, perHead * (p.H / p.Hkv)};
+}
+
 __device__ __forceinline__ float prob2(float score, float scale2, float lse2) {
   return exp2Fast(fmaf(score, scale2, -lse2));
 }
@@ -159,6 +184,16 @@ __device__ __forceinline__ void cpAsync16(void* smem, const void* gmem, bool val
 __device__ __forceinline__ void cpAsync4(void* smem, const void* gmem, bool valid) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smemAddr(smem)), "l"(gmem),
                "r"(valid ? 4 : 0));
+}
+/** Starts the copy of rows [i0, i0 + TILE) of head bh's lse2 / delta into shared memory (0 past S). */
+template <int TILE>
+__device__ __forceinline__ void fetchRowStats(float* sLse, float* sDelta, const Params& p, int64_t bh, int i0) {
+  if (threadIdx.x < TILE) {
+    const int i = i0 + threadIdx.x;
+    const bool ok = i < p.S;
+    cpAsync4(sLse + threadIdx.x, ok ? p.lse2 + bh * p.S + i : p.lse2, ok);
+    cpAsync4(sDelta + threadIdx.x, ok ? p.delta + bh * p.S + i : p.delta, ok);
+  }
 }
 __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>

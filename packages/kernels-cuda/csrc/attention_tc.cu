@@ -266,11 +266,8 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS <= 4 ? 2 : 1) backwardKvKern
   const bf16* kBase = (const bf16*)p.k;
   loadAsync<ROWS, DT, THREADS>(sK, kBase + ((int64_t)bkv * p.Skv + j0) * DT, p.Skv - j0, kBase);
   loadAsync<ROWS, DT, THREADS>(sV, (const bf16*)p.v + ((int64_t)bkv * p.Skv + j0) * DT, p.Skv - j0, kBase);
-  const int j1 = min(j0 + ROWS - 1, p.Skv - 1);
-  const int iLo = p.causal ? max(0, j0 - offset) : 0;
-  const int iHi = p.window > 0 ? min(p.S - 1, j1 + p.window - 1 - offset) : p.S - 1;
-  const int iStart = (iLo / KEYS) * KEYS;
-  const int perHead = iHi >= iStart ? (iHi - iStart) / KEYS + 1 : 0, tiles = perHead * group;
+  const QueryTiles qt = queryTiles<KEYS>(p, j0, ROWS);
+  const int iStart = qt.iStart, perHead = qt.perHead, tiles = qt.count;
   // tile n: head hg = n / perHead of the group, queries from iStart + (n % perHead) * KEYS
   auto fetch = [&](int n, int into) {
     const int64_t bh = (int64_t)b * p.H + hkv * group + n / perHead;
@@ -279,12 +276,7 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS <= 4 ? 2 : 1) backwardKvKern
     loadAsync<KEYS, DT, THREADS>(sQ + into * KEYS * LD, qBase + (bh * p.S + i0) * DT, p.S - i0, qBase);
     loadAsync<KEYS, DT, THREADS>(sDo + into * KEYS * LD, (const bf16*)p.dout + (bh * p.S + i0) * DT, p.S - i0,
                                  qBase);
-    if (threadIdx.x < KEYS) {
-      const int i = i0 + threadIdx.x;
-      const bool ok = i < p.S;
-      cpAsync4(sLse + into * KEYS + threadIdx.x, ok ? p.lse2 + bh * p.S + i : p.lse2, ok);
-      cpAsync4(sDelta + into * KEYS + threadIdx.x, ok ? p.delta + bh * p.S + i : p.delta, ok);
-    }
+    fetchRowStats<KEYS>(sLse + into * KEYS, sDelta + into * KEYS, p, bh, i0);
   };
   if (tiles > 0) fetch(0, 0);
   cpAsyncCommit();
@@ -390,11 +382,7 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS <= 4 ? 2 : 1) backwardQKerne
 #pragma unroll
   for (int m = 0; m < MT; m++) {
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      const int row = r0 + m * 16 + r * 8;
-      lse[m][r] = row < p.S ? p.lse2[(int64_t)bh * p.S + row] : INFINITY;
-      delta[m][r] = row < p.S ? p.delta[(int64_t)bh * p.S + row] : 0.f;
-    }
+    for (int r = 0; r < 2; r++) rowStats(p, bh, r0 + m * 16 + r * 8, lse[m][r], delta[m][r]);
 #pragma unroll
     for (int n = 0; n < DT / 8; n++) dq[m][n][0] = dq[m][n][1] = dq[m][n][2] = dq[m][n][3] = 0.f;
   }

@@ -1,7 +1,7 @@
 // The bf16 attention backward at head dim 128 on Hopper's warpgroup MMA (wgmma, sm_90a), beside
 // attention_wgmma.cu's forward. Two kernels, as attention_tc.cu's: dK / dV per block of keys (summed
 // over the heads of the group and every query tile: no atomics) and dQ per block of queries. In both
-// a warpgroup owns 64 rows (keys, or queries) and two warpgroups share a block; the fixed operands
+// a warpgroup owns 64 rows (keys, or queries), two warpgroups a dK / dV block, three a dQ block; the fixed operands
 // and the streamed tiles sit in 128-byte-swizzled shared memory (two buffers), so:
 //  - the score-like products (S^T = K Q^T and dP^T = V dO^T; S = Q K^T and dP = dO V^T) are SS
 //    wgmma m64n64k16 with both operands read from shared memory, the same descriptors as the
@@ -55,11 +55,8 @@ __global__ void __launch_bounds__(KV_WGS * 128, 1) backwardKvWgmmaKernel(Params 
   const bf16* kBase = (const bf16*)p.k;
   loadSwizzled128<ROWS, THREADS>(sK, kBase + ((int64_t)bkv * p.Skv + j0) * DT, p.Skv - j0, kBase);
   loadSwizzled128<ROWS, THREADS>(sV, (const bf16*)p.v + ((int64_t)bkv * p.Skv + j0) * DT, p.Skv - j0, kBase);
-  const int j1 = min(j0 + ROWS - 1, p.Skv - 1);
-  const int iLo = p.causal ? max(0, j0 - offset) : 0;
-  const int iHi = p.window > 0 ? min(p.S - 1, j1 + p.window - 1 - offset) : p.S - 1;
-  const int iStart = (iLo / TILE) * TILE;
-  const int perHead = iHi >= iStart ? (iHi - iStart) / TILE + 1 : 0, tiles = perHead * group;
+  const QueryTiles qt = queryTiles<TILE>(p, j0, ROWS);
+  const int iStart = qt.iStart, perHead = qt.perHead, tiles = qt.count;
   // tile n: head n / perHead of the group, queries from iStart + (n % perHead) * TILE
   auto fetch = [&](int n, int into) {
     const int64_t bh = (int64_t)b * p.H + hkv * group + n / perHead;
@@ -68,12 +65,7 @@ __global__ void __launch_bounds__(KV_WGS * 128, 1) backwardKvWgmmaKernel(Params 
     loadSwizzled128<TILE, THREADS>(sQ + into * TILE_BYTES, qBase + (bh * p.S + i0) * DT, p.S - i0, qBase);
     loadSwizzled128<TILE, THREADS>(sDo + into * TILE_BYTES, (const bf16*)p.dout + (bh * p.S + i0) * DT, p.S - i0,
                                    qBase);
-    if (threadIdx.x < TILE) {
-      const int i = i0 + threadIdx.x;
-      const bool ok = i < p.S;
-      cpAsync4(sLse + into * TILE + threadIdx.x, ok ? p.lse2 + bh * p.S + i : p.lse2, ok);
-      cpAsync4(sDelta + into * TILE + threadIdx.x, ok ? p.delta + bh * p.S + i : p.delta, ok);
-    }
+    fetchRowStats<TILE>(sLse + into * TILE, sDelta + into * TILE, p, bh, i0);
   };
   if (tiles > 0) fetch(0, 0);
   cpAsyncCommit();
@@ -199,11 +191,7 @@ __global__ void __launch_bounds__(Q_WGS * 128, 1) backwardQWgmmaKernel(Params p)
   const int r0 = warpLo + g;  // this lane's rows: r0 and r0 + 8
   float lse[2], delta[2];
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int row = r0 + r * 8;
-    lse[r] = row < p.S ? p.lse2[(int64_t)bh * p.S + row] : INFINITY;
-    delta[r] = row < p.S ? p.delta[(int64_t)bh * p.S + row] : 0.f;
-  }
+  for (int r = 0; r < 2; r++) rowStats(p, bh, r0 + r * 8, lse[r], delta[r]);
   float dq[DT / 2];  // [64 rows x 128] of the warpgroup, flat
 #pragma unroll
   for (int i = 0; i < DT / 2; i++) dq[i] = 0.f;
