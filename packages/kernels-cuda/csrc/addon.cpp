@@ -364,11 +364,15 @@ BIND(sdpaInfo) {
   set(a.env, out, "generalCalls", number(a.env, (double)sdpaCounts.general));
   set(a.env, out, "wgmmaForwardCalls", number(a.env, (double)sdpaCounts.wgmmaForward));
   set(a.env, out, "wgmmaBackwardCalls", number(a.env, (double)sdpaCounts.wgmmaBackward));
+  set(a.env, out, "wgmmaStoredDsCalls", number(a.env, (double)sdpaCounts.wgmmaStoredDs));
   return out;
+} END
+BIND(sdpaBackwardScratchBytes) {
+  return number(a.env, (double)sdpaBackwardScratchBytes(a.i32(0), a.i32(1), sdpaShape(a, 2)));
 } END
 BIND(sdpaBackward) {
   sdpaBackward(a.i32(0), a.i32(1), sdpaShape(a, 2), a.ptr(3), a.ptr(4), a.ptr(5), (const float*)a.ptr(6), (float*)a.ptr(7),
-               a.ptr(8), a.ptr(9), a.ptr(10), a.ptr(11), a.ptr(12));
+               (size_t)a.i64(8), a.ptr(9), a.ptr(10), a.ptr(11), a.ptr(12), a.ptr(13));
   return nullptr;
 } END
 

@@ -403,10 +403,27 @@ void sdpaForward(int device, int dtype, const SdpaShape& shape, void* out, float
   else forwardOf<float>(p, s);
 }
 
+/** The row statistics' bytes of the backward's scratch (lse2, delta), rounded up so that what follows is aligned. */
+static size_t statsBytes(const SdpaShape& shape) {
+  return ((size_t)shape.B * shape.H * shape.S * 2 * sizeof(float) + 255) / 256 * 256;
+}
+
+/** The dS^T tiles' bytes for the wgmma backward, if the tensor-core path would take p (0 otherwise). */
+static size_t storedDsBytes(int dtype, const Params& p) { return dtype == BF16 && tcSupported(p) ? wgmmaDsBytes(p) : 0; }
+
+size_t sdpaBackwardScratchBytes(int device, int dtype, const SdpaShape& shape) {
+  streamFor(device);  // makes the device current: wgmmaSupported asks it
+  const Params p = paramsOf(dtype, shape, nullptr, nullptr, nullptr);
+  return statsBytes(shape) + storedDsBytes(dtype, p);
+}
+
 void sdpaBackward(int device, int dtype, const SdpaShape& shape, void* dq, void* dk, void* dv, const float* lse,
-                  float* scratch, const void* q, const void* k, const void* v, const void* out, const void* dout) {
+                  float* scratch, size_t scratchBytes, const void* q, const void* k, const void* v, const void* out,
+                  const void* dout) {
   cudaStream_t s = streamFor(device);
   Params p = paramsOf(dtype, shape, q, k, v);
+  const size_t ds = storedDsBytes(dtype, p);
+  if (ds > 0 && scratchBytes >= statsBytes(shape) + ds) p.dsT = (bf16*)((uint8_t*)scratch + statsBytes(shape));
   p.o = out;
   p.dout = dout;
   p.dq = dq;

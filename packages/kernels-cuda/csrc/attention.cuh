@@ -80,6 +80,7 @@ struct Params {
   const void *q, *k, *v, *o, *dout;
   void *out, *dq, *dk, *dv;
   float *lse, *lse2, *delta;  // lse: forward output / backward input; lse2: log2 units (+inf: no key)
+  bf16* dsT;                   // the wgmma backward's stored dS^T tiles (attention_wgmma_backward.cu), or null
   int B, H, Hkv, S, Skv, D, Dv, window;
   float scale;
   bool causal, vecQK, vecV;
@@ -257,5 +258,7 @@ void sdpaBackwardTc(const Params& p, cudaStream_t s);
 bool wgmmaSupported(const Params& p);
 void sdpaForwardWgmma(const Params& p, cudaStream_t s);
 void sdpaBackwardWgmma(const Params& p, cudaStream_t s);
+/** Bytes of the dS^T tiles the wgmma backward stores for its dQ kernel (0: it recomputes dS there instead). */
+size_t wgmmaDsBytes(const Params& p);
 
 }  // namespace grin

@@ -477,6 +477,7 @@ void sdpaForwardTc(const Params& p, cudaStream_t s) {
 void sdpaBackwardTc(const Params& p, cudaStream_t s) {
   if (wgmmaSupported(p)) {
     sdpaCounts.wgmmaBackward++;
+    if (p.dsT) sdpaCounts.wgmmaStoredDs++;
     sdpaBackwardWgmma(p, s);
   } else if (p.D == 128) {
     backward<128>(p, s);

@@ -21,12 +21,37 @@ namespace {
 
 constexpr int DT = 128, WG_ROWS = 64, TILE = KEY_TILE;  // TILE: streamed rows (queries, or keys) per tile
 constexpr int TILE_BYTES = TILE * DT * 2;                // swizzled: two 64-column blocks of TILE rows
-/** Shared memory of a block of WGS warpgroups: the fixed operands, two buffers of two streamed tiles, row statistics. */
-constexpr size_t smemBytesFor(int wgs) {
-  return 2 * (WG_ROWS * wgs) * DT * 2 + 4 * TILE_BYTES + 4 * TILE * sizeof(float) + 1024;
+/**
+ * Shared memory of a block of WGS warpgroups: the fixed operands, two buffers of two streamed tiles,
+ * row statistics, then `staging` bytes (the dK / dV kernel's dS^T tiles on their way out).
+ */
+constexpr size_t smemBytesFor(int wgs, size_t staging = 0) {
+  return 2 * (WG_ROWS * wgs) * DT * 2 + 4 * TILE_BYTES + 4 * TILE * sizeof(float) + 1024 + staging;
 }
 // warpgroups a block: dK / dV take 252 registers a thread (room for 2), dQ 165 (3)
 constexpr int KV_WGS = 2, Q_WGS = 3;
+
+// The stored dS^T: for each query head, 64-query tile and 64-key tile a query tile can see (its
+// slots, from the first key tile it sees), the [64 keys x 64 queries] bf16 tile in the 128-byte
+// swizzled layout (8 KB), written by the dK / dV kernel and read by backwardQFromDsKernel.
+constexpr int DS_TILE = WG_ROWS * TILE, DS_TILE_BYTES = DS_TILE * 2;
+static_assert(TILE == WG_ROWS, "a stored dS^T tile pairs one warpgroup's 64 keys with one 64-query tile");
+constexpr size_t DS_MAX_BYTES = size_t(1) << 31;  // larger shapes recompute dS in the dQ kernel instead
+// the dQ kernel that reads them: 128 registers a thread, DS_Q_BLOCKS blocks an SM
+constexpr int DS_Q_WGS = 2, DS_Q_BLOCKS = 2;
+
+/** Key tiles a 64-query tile sees at most: all of them, or under a causal window, (window + 125) / 64 + 1. */
+__host__ __device__ inline int dsSlots(const Params& p) {
+  const int keyTiles = (p.Skv + TILE - 1) / TILE;
+  return p.causal && p.window > 0 ? min(keyTiles, (p.window + 2 * TILE - 3) / TILE + 1) : keyTiles;
+}
+/** The stored dS^T tile of query head bh, queries [i0, i0 + 64) and keys [j, j + 64). */
+__device__ __forceinline__ bf16* dsTile(const Params& p, int64_t bh, int i0, int j) {
+  int first, last;
+  keyRange(p, i0, min(i0 + WG_ROWS - 1, p.S - 1), first, last);
+  const int64_t queryTiles = (p.S + WG_ROWS - 1) / WG_ROWS;
+  return p.dsT + ((bh * queryTiles + i0 / WG_ROWS) * dsSlots(p) + (j - first) / TILE) * DS_TILE;
+}
 
 /** The swizzled shared-memory descriptors of a K-major operand (rows of d) at k step kk, of a tile of R rows. */
 template <int R>
@@ -77,6 +102,12 @@ __global__ void __launch_bounds__(KV_WGS * 128, 1) backwardKvWgmmaKernel(Params 
   const int kLo = j0 + wg * WG_ROWS, warpLo = kLo + warp * 16;
   const int key0 = warpLo + g;  // this lane's keys: key0 and key0 + 8
   const uint32_t kRows = sK + wg * WG_ROWS * 128, vRows = sV + wg * WG_ROWS * 128;
+  // dS^T leaves through two staging tiles a warpgroup: stmatrix, then (after the next barrier) one
+  // thread's bulk copy to the workspace, so the stores cost the warpgroup four instructions a tile
+  const uint32_t staging = sDo + 2 * TILE_BYTES + 4 * TILE * sizeof(float) + wg * 2 * DS_TILE_BYTES;
+  const bool leader = threadIdx.x % 128 == 0;
+  bf16* pending = nullptr;  // the workspace tile of the last staged dS^T, not yet copied
+  int stage = 0;
   for (int n = 0, buf = 0; n < tiles; n++, buf ^= 1) {
     if (n + 1 < tiles) {
       fetch(n + 1, buf ^ 1);
@@ -86,6 +117,11 @@ __global__ void __launch_bounds__(KV_WGS * 128, 1) backwardKvWgmmaKernel(Params 
       cpAsyncWait<0>();
     }
     fenceProxyAsync();  // this thread's cp.async writes, visible to the tensor core's (async) reads
+    if (pending && leader) {  // the previous tile's dS^T is staged (the barrier below orders it for the others)
+      bulkStore(pending, staging + (stage ^ 1) * DS_TILE_BYTES, DS_TILE_BYTES);
+      bulkWaitRead<1>();  // the copy before it has read the buffer that is staged next
+    }
+    pending = nullptr;
     __syncthreads();
     const int i0 = iStart + (n % perHead) * TILE, qHi = min(i0 + TILE - 1, p.S - 1);
     // the warpgroup skips a tile none of its pairs sees (wgmma is collective); a warp masks its own
@@ -135,6 +171,15 @@ __global__ void __launch_bounds__(KV_WGS * 128, 1) backwardKvWgmmaKernel(Params 
 #pragma unroll
       for (int kk = 0; kk < TILE / 16; kk++) wgmmaRS_m64n128k16_tB(dk, dsf[kk], mnMajor(cQ, kk), 1);
       wgmmaCommit();
+      if (p.dsT) {  // dS^T for the dQ kernel, while dK's product runs: rows are keys, 16-query chunks swizzled
+        const int r = warp * 16 + (lane / 8 % 2) * 8 + lane % 8;  // lane's row of matrix lane / 8 (fragment order)
+#pragma unroll
+        for (int kk = 0; kk < TILE / 16; kk++)
+          stmatrixX4(staging + stage * DS_TILE_BYTES + r * 128 + (((2 * kk + lane / 16) ^ (lane % 8)) << 4), dsf[kk]);
+        fenceProxyAsync();  // visible to the bulk copy that the leader issues after the next barrier
+        pending = dsTile(p, (int64_t)b * p.H + hkv * group + n / perHead, i0, kLo);
+        stage ^= 1;
+      }
       wgmmaWait<0>();
       pinRegisters(dv);
       pinRegisters(dk);
@@ -142,6 +187,10 @@ __global__ void __launch_bounds__(KV_WGS * 128, 1) backwardKvWgmmaKernel(Params 
     __syncthreads();  // both warpgroups are done with this buffer before the next fetch overwrites it
   }
   cpAsyncWait<0>();
+  if (leader) {  // the loop's last barrier ordered the warpgroup's stmatrix writes before this copy
+    if (pending) bulkStore(pending, staging + (stage ^ 1) * DS_TILE_BYTES, DS_TILE_BYTES);
+    bulkWait();  // done writing before the block (and its shared memory) goes
+  }
   bf16* dkOut = (bf16*)p.dk + (int64_t)bkv * p.Skv * DT;
   bf16* dvOut = (bf16*)p.dv + (int64_t)bkv * p.Skv * DT;
 #pragma unroll
@@ -268,14 +317,98 @@ __global__ void __launch_bounds__(Q_WGS * 128, 1) backwardQWgmmaKernel(Params p)
 #endif
 }
 
+/**
+ * dQ = dS K from the dS^T tiles the dK / dV kernel stored: a warpgroup owns 64 queries and streams
+ * K tiles with its own dS^T tiles; dQ += dS K as SS wgmma m64n128k16 with dS read transposed from
+ * the stored tile. The same 16-key steps in the same order as backwardQWgmmaKernel's, on the same
+ * bf16 dS, with no S / dP products to recompute.
+ */
+__global__ void __launch_bounds__(DS_Q_WGS * 128, DS_Q_BLOCKS) backwardQFromDsKernel(Params p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int Q_WGS = DS_Q_WGS, ROWS = WG_ROWS * Q_WGS, THREADS = Q_WGS * 128;
+  extern __shared__ uint8_t smemBytes[];
+  const uint32_t sK = (smemAddr(smemBytes) + 1023) & ~1023u;  // two buffers of TILE keys
+  const uint32_t sDs = sK + 2 * TILE_BYTES;                    // two buffers of Q_WGS dS^T tiles
+  const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int i0 = blockIdx.x * ROWS, bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int kvh = b * p.Hkv + h / (p.H / p.Hkv);
+  const bf16* k = (const bf16*)p.k + (int64_t)kvh * p.Skv * DT;
+  int first, last;
+  keyRange(p, i0, min(i0 + ROWS - 1, p.S - 1), first, last);
+  const int wLo = i0 + wg * WG_ROWS, wHi = min(wLo + WG_ROWS - 1, p.S - 1);
+  // tile j0's K (every thread) and this warpgroup's dS^T tile, if it sees any of tile j0's pairs
+  auto fetch = [&](int j0, int into) {
+    loadSwizzled128<TILE, THREADS>(sK + into * TILE_BYTES, k + (int64_t)j0 * DT, p.Skv - j0, k);
+    if (seen(p, wLo, wHi, j0, TILE, true) != NONE) {
+      const uint8_t* tile = (const uint8_t*)dsTile(p, bh, wLo, j0);
+      const uint32_t to = sDs + (into * Q_WGS + wg) * DS_TILE_BYTES;
+#pragma unroll
+      for (int c = threadIdx.x % 128; c < DS_TILE_BYTES / 16; c += 128) cpAsync16To(to + c * 16, tile + c * 16);
+    }
+  };
+  if (first <= last) fetch(first, 0);
+  cpAsyncCommit();
+  float dq[DT / 2];  // [64 rows x 128] of the warpgroup, flat
+#pragma unroll
+  for (int i = 0; i < DT / 2; i++) dq[i] = 0.f;
+  int buf = 0;
+  for (int j0 = first; j0 <= last; j0 += TILE, buf ^= 1) {
+    if (j0 + TILE <= last) {
+      fetch(j0 + TILE, buf ^ 1);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+    } else {
+      cpAsyncWait<0>();
+    }
+    fenceProxyAsync();
+    __syncthreads();
+    if (seen(p, wLo, wHi, j0, TILE, true) != NONE) {
+      const uint32_t cK = sK + buf * TILE_BYTES, cDs = sDs + (buf * Q_WGS + wg) * DS_TILE_BYTES;
+      wgmmaFence();
+#pragma unroll
+      for (int kk = 0; kk < TILE / 16; kk++)  // A = dS [64 queries x 16 keys], stored as 16 rows of 64 queries
+        wgmmaSS_m64n128k16_tAB(dq, smemDescriptor(cDs + kk * 16 * 128, DS_TILE_BYTES, 1024), mnMajor(cK, kk), 1);
+      wgmmaCommit();
+      wgmmaWait<0>();
+      pinRegisters(dq);
+    }
+    __syncthreads();  // every warpgroup is done with this buffer before the next fetch overwrites it
+  }
+  cpAsyncWait<0>();
+  bf16* dqOut = (bf16*)p.dq + (int64_t)bh * p.S * DT;
+  const int r0 = wLo + warp * 16 + g;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int row = r0 + r * 8;
+    if (row >= p.S) continue;
+#pragma unroll
+    for (int n = 0; n < DT / 8; n++)
+      *(__nv_bfloat162*)(dqOut + (int64_t)row * DT + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(dq[4 * n + r * 2] * p.scale, dq[4 * n + r * 2 + 1] * p.scale);
+  }
+#else
+  __trap();  // never launched: wgmmaSupported() requires a compute capability 9.0 device
+#endif
+}
+
 }  // namespace
 
+size_t wgmmaDsBytes(const Params& p) {
+  if (!wgmmaSupported(p)) return 0;
+  const size_t bytes = (size_t)p.B * p.H * ((p.S + WG_ROWS - 1) / WG_ROWS) * dsSlots(p) * DS_TILE_BYTES;
+  return bytes <= DS_MAX_BYTES ? bytes : 0;
+}
+
 void sdpaBackwardWgmma(const Params& p, cudaStream_t s) {
-  constexpr int KV_ROWS = WG_ROWS * KV_WGS, Q_ROWS = WG_ROWS * Q_WGS;
+  constexpr int KV_ROWS = WG_ROWS * KV_WGS, Q_ROWS = WG_ROWS * Q_WGS, DS_ROWS = WG_ROWS * DS_Q_WGS;
   launch(backwardKvWgmmaKernel, dim3((p.Skv + KV_ROWS - 1) / KV_ROWS, p.B * p.Hkv), KV_WGS * 128,
-         smemBytesFor(KV_WGS), s, p, "sdpa_backward (dk, dv; wgmma)");
-  launch(backwardQWgmmaKernel, dim3((p.S + Q_ROWS - 1) / Q_ROWS, p.B * p.H), Q_WGS * 128, smemBytesFor(Q_WGS), s, p,
-         "sdpa_backward (dq; wgmma)");
+         smemBytesFor(KV_WGS, p.dsT ? 2 * KV_WGS * DS_TILE_BYTES : 0), s, p, "sdpa_backward (dk, dv; wgmma)");
+  if (p.dsT)
+    launch(backwardQFromDsKernel, dim3((p.S + DS_ROWS - 1) / DS_ROWS, p.B * p.H), DS_Q_WGS * 128,
+           2 * TILE_BYTES + 2 * DS_Q_WGS * DS_TILE_BYTES + 1024, s, p, "sdpa_backward (dq from stored dS; wgmma)");
+  else
+    launch(backwardQWgmmaKernel, dim3((p.S + Q_ROWS - 1) / Q_ROWS, p.B * p.H), Q_WGS * 128, smemBytesFor(Q_WGS), s,
+           p, "sdpa_backward (dq; wgmma)");
 }
 
 }  // namespace grin

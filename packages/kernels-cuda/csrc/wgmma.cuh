@@ -1,5 +1,5 @@
-// Hopper warpgroup MMA (wgmma, sm_90a only) for the attention kernels: the two instruction forms
-// they use, the shared-memory matrix descriptor, the 128-byte-swizzled tile layout those
+// Hopper warpgroup MMA (wgmma, sm_90a only) for the attention kernels: the instruction forms they
+// use, the shared-memory matrix descriptor, the 128-byte-swizzled tile layout those
 // descriptors describe, and the fences. A warpgroup is 4 consecutive warps; every thread of it
 // issues each wgmma. The accumulator of m64nN is the mma.sync m16n8 layout per warp (warp w holds
 // rows 16w..16w+15): d[4j + e] is c[j][e] of attention.cuh's fragments. The instruction wrappers
@@ -54,6 +54,31 @@ __device__ __forceinline__ void loadSwizzled128(uint32_t tile, const bf16* g, in
   }
 }
 
+/** 16 bytes global -> shared (cp.async, L2 only), to a shared-memory address. */
+__device__ __forceinline__ void cpAsync16To(uint32_t smem, const void* g) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem), "l"(g));
+}
+
+/** Four 8x8 bf16 matrices from the mma fragment layout to shared memory; lane l gives row l % 8 of matrix l / 8. */
+__device__ __forceinline__ void stmatrixX4(uint32_t row, const uint32_t (&r)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(row), "r"(r[0]), "r"(r[1]),
+               "r"(r[2]), "r"(r[3])
+               : "memory");
+}
+/** bytes of shared memory to global by the bulk-copy engine (one thread issues it), then its commit. */
+__device__ __forceinline__ void bulkStore(void* g, uint32_t smem, uint32_t bytes) {
+  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\ncp.async.bulk.commit_group;\n" ::"l"(g),
+               "r"(smem), "r"(bytes)
+               : "memory");
+}
+/** Waits until this thread's bulk copies are complete. */
+__device__ __forceinline__ void bulkWait() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+/** Waits until at most N of this thread's bulk copies are still reading their shared memory. */
+template <int N>
+__device__ __forceinline__ void bulkWaitRead() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+
 /** D[64 x 64] (+)= A[64 x 16] B[16 x 64], A and B K-major in shared memory (descriptors). */
 __device__ __forceinline__ void wgmmaSS_m64n64k16(float (&d)[32], uint64_t descA, uint64_t descB, int accumulate) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -77,6 +102,20 @@ __device__ __forceinline__ void wgmmaRS_m64n128k16_tB(float (&d)[64], const uint
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(accumulate));
+#else
+  __trap();
+#endif
+}
+
+/** D[64 x 128] (+)= A[64 x 16] B[16 x 128], both transposed (MN-major: M, N contiguous) in shared
+ * memory: A stored as its transpose [16 x 64] (rows of 64 M elements, one 128-byte swizzle atom). */
+__device__ __forceinline__ void wgmmaSS_m64n128k16_tAB(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(descA), "l"(descB), "r"(accumulate));
 #else
   __trap();
 #endif

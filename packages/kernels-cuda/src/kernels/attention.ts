@@ -25,12 +25,14 @@ interface AttentionAddon {
     dv: number,
     lse: number,
     scratch: number,
+    scratchBytes: number,
     q: number,
     k: number,
     v: number,
     out: number,
     dOut: number,
   ): void;
+  sdpaBackwardScratchBytes(d: number, dtype: number, shape: Float64Array): number;
   sdpaInfo(): SdpaInfo;
 }
 
@@ -41,6 +43,8 @@ export interface SdpaInfo {
   wgmmaForwardCalls: number;
   /** tensor-core backwards that ran on Hopper's wgmma (attention_wgmma_backward.cu: head dim 128, compute capability 9.0) */
   wgmmaBackwardCalls: number;
+  /** of those, the ones whose dQ came from the dS^T tiles the dK / dV kernel stored (workspace up to 2 GiB) */
+  wgmmaStoredDsCalls: number;
 }
 
 const attention = () => native() as unknown as AttentionAddon;
@@ -89,8 +93,10 @@ registerKernel('sdpa_backward', 'cuda', ([q, k, v, out, lse, dOut], attrs) => {
   const dq = allocate(q!.shape, q!.dtype, q!.device);
   const dk = allocate(k!.shape, k!.dtype, k!.device);
   const dv = allocate(v!.shape, v!.dtype, v!.device);
-  // the log-sum-exp in log2 units and dOut . out per row; freed at once (stream-ordered allocator)
-  const scratch = allocate([2, lse!.size], 'f32', q!.device);
+  // the log-sum-exp in log2 units and dOut . out per row, and on Hopper the stored dS^T tiles; freed
+  // at once (stream-ordered allocator)
+  const scratchBytes = attention().sdpaBackwardScratchBytes(dev(q!), dtypeCode(q!.dtype), shape);
+  const scratch = allocate([Math.ceil(scratchBytes / 4)], 'f32', q!.device);
   const g = dOut!.dtype === q!.dtype ? dOut! : null;
   if (!g)
     throw new TypeError(
@@ -105,6 +111,7 @@ registerKernel('sdpa_backward', 'cuda', ([q, k, v, out, lse, dOut], attrs) => {
     addr(dv),
     addr(lse!),
     addr(scratch),
+    scratchBytes,
     addr(q!),
     addr(k!),
     addr(v!),

@@ -32,6 +32,11 @@ export const SHAPES: Shape[] = [
 
 /** bf16 shapes the tensor-core path (attention_tc.cu) takes when rows are 16-byte aligned. */
 const TC_SHAPES = SHAPES.filter((s) => (s.D === 64 || s.D === 128) && s.Dv === s.D);
+/**
+ * On Hopper the wgmma backward stores dS^T for its dQ kernel when the tiles take at most 2 GiB; this
+ * shape's take 4 GiB (32 heads x 128 query tiles x 128 key tiles x 8 KB), so its dQ kernel recomputes dS.
+ */
+const RECOMPUTE_SHAPE: Shape = { B: 1, H: 32, Hkv: 8, S: 8192, Skv: 8192, D: 128, Dv: 128, causal: false, window: 0 };
 
 const TOLS: Record<Dt, { out: Tol; grad: Tol }> = {
   f32: { out: { atol: 2e-5, rtol: 1e-4 }, grad: { atol: 1e-4, rtol: 1e-3 } },
@@ -74,7 +79,7 @@ function misaligned(t: T.Tensor): T.Tensor {
  * inputs one element off a 16-byte boundary take attention.cu. Both add the same products in the same
  * order with the same bf16 roundings, so every output must be equal (tolerance 0).
  */
-function checkPaths(s: Shape): string {
+function checkPaths(s: Shape, storesDs = true): string {
   const notes = new Notes();
   const q = randn([s.B, s.H, s.S, s.D], 'bf16').cuda;
   const k = randn([s.B, s.Hkv, s.Skv, s.D], 'bf16').cuda;
@@ -92,14 +97,16 @@ function checkPaths(s: Shape): string {
   // on Hopper head dim 128 runs on wgmma (attention_wgmma.cu, attention_wgmma_backward.cu); elsewhere on mma.sync
   const hopper = cudaStatus().devices?.[0]?.computeCapability === '9.0';
   const wgmma = hopper && s.D === 128 ? 1 : 0;
+  const stored = storesDs ? wgmma : 0;
   if (
     mid.tensorCoreCalls - before.tensorCoreCalls !== 2 ||
     after.generalCalls - mid.generalCalls !== 2 ||
     mid.wgmmaForwardCalls - before.wgmmaForwardCalls !== wgmma ||
-    mid.wgmmaBackwardCalls - before.wgmmaBackwardCalls !== wgmma
+    mid.wgmmaBackwardCalls - before.wgmmaBackwardCalls !== wgmma ||
+    mid.wgmmaStoredDsCalls - before.wgmmaStoredDsCalls !== stored
   )
     throw new Error(
-      `expected 2 tensor-core calls (${wgmma} forward and ${wgmma} backward on wgmma) then 2 general ones, got ${JSON.stringify({ before, mid, after })}`,
+      `expected 2 tensor-core calls (${wgmma} forward and ${wgmma} backward on wgmma, ${stored} with stored dS) then 2 general ones, got ${JSON.stringify({ before, mid, after })}`,
     );
   const exact = { atol: 0, rtol: 0 };
   const label = JSON.stringify(s);
@@ -119,5 +126,9 @@ export const cases: Case[] = [
   {
     name: `sdpa bf16: the tensor-core path equals the general path exactly (${TC_SHAPES.length} shapes, forward and backward)`,
     run: () => scoped(() => TC_SHAPES.map((s) => scoped(() => checkPaths(s))).join('; ')),
+  },
+  {
+    name: 'sdpa bf16: the tensor-core path equals the general path exactly where dS is too large to store (4 GiB)',
+    run: () => scoped(() => checkPaths(RECOMPUTE_SHAPE, false)),
   },
 ];
