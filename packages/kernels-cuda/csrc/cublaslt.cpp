@@ -349,6 +349,14 @@ bool ltMatmul(int device, const Gemm& g, int epilogue, void* bias, cudaStream_t 
   const float alpha = 1.0f, beta = g.beta;
   Status st = api.matmul(s.handle, p.desc, &alpha, g.A, p.a, g.B, p.b, &beta, g.C, p.d, g.C, p.d, &p.algo,
                          workspace, p.workspace, stream);
+  if (st != 0 && g.varying != GEMM_VARY_NONE) {
+    // The bucket's algorithm was picked (or timed) at another size of the changing dimension and
+    // this one is outside what it supports (seen: status 7 at k 178 in a bucket of 256): plan this
+    // exact shape instead. Nothing ran, so the call can be repeated.
+    Gemm exact = g;
+    exact.varying = GEMM_VARY_NONE;
+    return ltMatmul(device, exact, epilogue, bias, onStream, onWorkspace);
+  }
   if (st != 0)
     throw Error("cuda: cublasLtMatmul failed with status " + std::to_string(st) + " (m " + std::to_string(g.m) +
                 ", n " + std::to_string(g.n) + ", k " + std::to_string(g.k) + ", batch " + std::to_string(g.batch) +
