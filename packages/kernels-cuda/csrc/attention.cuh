@@ -139,7 +139,6 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float (&o)[NO][4]
   }
 }
 
-/** A probability from its raw score and its row's log-sum-exp in log2 units (one FMA, then exp2). */
 /** Row `row` of head bh's saved statistics: lse (log2 units) and delta; past S: +inf and 0 (P = 0 there). */
 __device__ __forceinline__ void rowStats(const Params& p, int64_t bh, int row, float& lse2, float& delta) {
   lse2 = row < p.S ? p.lse2[bh * p.S + row] : INFINITY;
@@ -164,6 +163,7 @@ __device__ __forceinline__ QueryTiles queryTiles(const Params& p, int j0, int ro
   return {iStart, perHead, perHead * (p.H / p.Hkv)};
 }
 
+/** A probability from its raw score and its row's log-sum-exp in log2 units (one FMA, then exp2). */
 __device__ __forceinline__ float prob2(float score, float scale2, float lse2) {
   return exp2Fast(fmaf(score, scale2, -lse2));
 }
