@@ -125,9 +125,9 @@ __global__ void __launch_bounds__(THREADS) sdpaForwardKernel(Params p) {
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
-        s[n][e] = mask.visible(row, key) ? s[n][e] * scale2 : -INFINITY;
+        if (!mask.visible(row, key)) s[n][e] = -INFINITY;
       }
-    softmaxTile(s, o, rowMax, rowSum);
+    softmaxTile(s, scale2, o, rowMax, rowSum);
     storeFragments<T, TILE / 8>(sP + warp * 16 * L::LDP, L::LDP, s);
     __syncwarp();
     warpGemm<DT / 8, false, false>(o, sP + warp * 16 * L::LDP, L::LDP, sV, L::LD, TILE);

@@ -97,12 +97,14 @@ __device__ __forceinline__ void keyRange(const Params& p, int i0, int i1, int& f
 }
 
 /**
- * One key tile of the online softmax for a warp's 16 rows: s holds the tile's scores in log2 units
- * (-inf where masked). Folds the tile's row maxima into rowMax, turns s into p = exp2(s - max),
- * adds p to rowSum and rescales the output accumulator o by the change of the maximum.
+ * One key tile of the online softmax for a warp's 16 rows: s holds the tile's raw scores q.k (-inf
+ * where masked), scale2 the softmax scale in log2 units. Folds the tile's row maxima (log2 units)
+ * into rowMax, turns s into p = exp2(s * scale2 - max) (one fused multiply-add before the exp2, as
+ * prob2: no separate scaling pass over the scores), adds p to rowSum and rescales the output
+ * accumulator o by the change of the maximum.
  */
 template <int NS, int NO>
-__device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float (&o)[NO][4], float (&rowMax)[2],
+__device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float scale2, float (&o)[NO][4], float (&rowMax)[2],
                                             float (&rowSum)[2]) {
   float tileMax[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -117,8 +119,8 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float (&o)[NO][4]
   float alpha[2], base[2];
 #pragma unroll
   for (int r = 0; r < 2; r++) {
-    const float m = fmaxf(rowMax[r], tileMax[r]);
-    base[r] = m == -INFINITY ? 0.f : m;  // a row with nothing visible yet keeps p = 0
+    const float m = fmaxf(rowMax[r], tileMax[r] * scale2);  // scale2 > 0: the max of the scaled scores
+    base[r] = m == -INFINITY ? 0.f : m;                     // a row with nothing visible yet keeps p = 0
     alpha[r] = exp2Fast(rowMax[r] - base[r]);
     rowMax[r] = m;
     rowSum[r] *= alpha[r];
@@ -127,7 +129,7 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NS][4], float (&o)[NO][4]
   for (int n = 0; n < NS; n++)
 #pragma unroll
     for (int e = 0; e < 4; e++) {
-      s[n][e] = exp2Fast(s[n][e] - base[e / 2]);
+      s[n][e] = exp2Fast(fmaf(s[n][e], scale2, -base[e / 2]));
       rowSum[e / 2] += s[n][e];
     }
 #pragma unroll

@@ -210,16 +210,16 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS <= 4 ? 2 : 1) forwardKernel(
       uint32_t pf[MT][KT / 16][4];  // P as bf16 A fragments: half the registers of s
 #pragma unroll
       for (int m = 0; m < MT; m++) {
-        byMask(vis, [&](auto masked) {
+        if (vis != ALL) {  // the scale is applied inside the softmax
 #pragma unroll
           for (int n = 0; n < KT / 8; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
               const int row = r0 + m * 16 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
-              s[m][n][e] = !decltype(masked)::value || mask.visible(row, key) ? s[m][n][e] * scale2 : -INFINITY;
+              if (!mask.visible(row, key)) s[m][n][e] = -INFINITY;
             }
-        });
-        softmaxTile(s[m], o[m], rowMax[m], rowSum[m]);
+        }
+        softmaxTile(s[m], scale2, o[m], rowMax[m], rowSum[m]);
         packA<KT>(pf[m], s[m]);
       }
       warpGemmRegA<MT, DT / 8, KT>(o, pf, cV, LD);

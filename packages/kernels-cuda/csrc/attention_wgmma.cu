@@ -47,7 +47,9 @@ __global__ void __launch_bounds__(THREADS, 2) forwardWgmmaKernel(Params p) {
   float(&oFlat)[DT / 2] = reinterpret_cast<float(&)[DT / 2]>(o);
   const int wLo = i0 + wg * WG_ROWS, wHi = min(wLo + WG_ROWS - 1, p.S - 1);
   const int r0 = wLo + warp * 16 + g;  // this lane's rows: r0 and r0 + 8
-  const uint32_t qRows = sQ + wg * WG_ROWS * 128;
+  // Matrix descriptors are built once; a step's operand is the base plus a constant offset in the
+  // descriptor's address field (16-byte units, no carry: shared addresses stay below 256 KB).
+  const uint64_t qDesc = smemDescriptor(sQ + wg * WG_ROWS * 128, 16, 1024);
   int buf = 0;
   for (int j0 = first; j0 <= last; j0 += KT, buf ^= 1) {
     const int next = j0 + KT;
@@ -63,35 +65,36 @@ __global__ void __launch_bounds__(THREADS, 2) forwardWgmmaKernel(Params p) {
     __syncthreads();
     const Seen vis = seen(p, wLo, wHi, j0, KT, true);  // one answer for the whole warpgroup
     if (vis != NONE) {
-      const uint32_t cK = sK + buf * TILE_BYTES, cV = sV + buf * TILE_BYTES;
       float s[KT / 8][4];
       float(&sFlat)[KT / 2] = reinterpret_cast<float(&)[KT / 2]>(s);
+      const uint64_t kDesc = smemDescriptor(sK + buf * TILE_BYTES, 16, 1024);
       wgmmaFence();
 #pragma unroll
       for (int kk = 0; kk < DT / 16; kk++) {  // 16 columns of d a step: 32 bytes into a 128-byte row
-        const uint32_t col = (kk % 4) * 32;
-        wgmmaSS_m64n64k16(sFlat, smemDescriptor(qRows + (kk / 4) * (ROWS * 128) + col, 16, 1024),
-                          smemDescriptor(cK + (kk / 4) * (KT * 128) + col, 16, 1024), kk > 0);
+        const uint32_t col = (kk % 4) * 32;  // offsets in 16-byte units: the descriptor's address field
+        wgmmaSS_m64n64k16(sFlat, qDesc + (((kk / 4) * (ROWS * 128) + col) >> 4),
+                          kDesc + (((kk / 4) * (KT * 128) + col) >> 4), kk > 0);
       }
       wgmmaCommit();
       wgmmaWait<0>();
       pinRegisters(sFlat);
-      byMask(vis, [&](auto masked) {
+      if (vis != ALL) {  // most tiles under a window are seen whole; the scale is applied in the softmax
 #pragma unroll
         for (int n = 0; n < KT / 8; n++)
 #pragma unroll
           for (int e = 0; e < 4; e++) {
             const int row = r0 + (e / 2) * 8, key = j0 + n * 8 + 2 * t + (e & 1);
-            s[n][e] = !decltype(masked)::value || mask.visible(row, key) ? s[n][e] * scale2 : -INFINITY;
+            if (!mask.visible(row, key)) s[n][e] = -INFINITY;
           }
-      });
-      softmaxTile(s, o, rowMax, rowSum);
+      }
+      softmaxTile(s, scale2, o, rowMax, rowSum);
       uint32_t pf[KT / 16][4];
       packA<KT>(pf, s);
       wgmmaFence();  // o was rescaled by ordinary instructions
+      const uint64_t vDesc = smemDescriptor(sV + buf * TILE_BYTES, KT * 128, 1024);
 #pragma unroll
       for (int kk = 0; kk < KT / 16; kk++)  // 16 keys a step: 16 rows of 128 bytes in each column block
-        wgmmaRS_m64n128k16_tB(oFlat, pf[kk], smemDescriptor(cV + kk * 16 * 128, KT * 128, 1024), 1);
+        wgmmaRS_m64n128k16_tB(oFlat, pf[kk], vDesc + ((kk * 16 * 128) >> 4), 1);
       wgmmaCommit();
       wgmmaWait<0>();
       pinRegisters(oFlat);

@@ -44,13 +44,28 @@ __device__ __forceinline__ uint64_t smemDescriptor(uint32_t addr, uint32_t leadi
  */
 template <int R, int THREADS>
 __device__ __forceinline__ void loadSwizzled128(uint32_t tile, const bf16* g, int valid, const bf16* any) {
+  constexpr int STEP = THREADS / 16;  // rows a pass of the block (16 chunks a row)
+  if constexpr ((R * 16) % THREADS == 0 && STEP % 8 == 0) {
+    // Every pass moves a thread by STEP rows, a multiple of 8: its chunk's swizzled column is the
+    // same in every pass, so the addresses are one base plus a constant a pass (no index math).
+    const int cc = threadIdx.x % 16, r0 = threadIdx.x / 16;
+    const uint32_t s0 = tile + (cc / 8) * (R * 128) + r0 * 128 + (((cc % 8) ^ (r0 & 7)) << 4);
+    const bf16* g0 = g + (int64_t)r0 * 128 + cc * 8;
+#pragma unroll
+    for (int i = 0; i < R * 16 / THREADS; i++) {
+      const bool ok = r0 + i * STEP < valid;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s0 + i * STEP * 128),
+                   "l"(ok ? g0 + i * STEP * 128 : any), "r"(ok ? 16 : 0));
+    }
+  } else {
 #pragma unroll 4
-  for (int idx = threadIdx.x; idx < R * 16; idx += THREADS) {
-    const int r = idx / 16, cc = idx % 16, blk = cc / 8, c = cc % 8;
-    const bool ok = r < valid;
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(tile + blk * (R * 128) + r * 128 +
-                                                                        ((c ^ (r & 7)) << 4)),
-                 "l"(ok ? g + (int64_t)r * 128 + cc * 8 : any), "r"(ok ? 16 : 0));
+    for (int idx = threadIdx.x; idx < R * 16; idx += THREADS) {
+      const int r = idx / 16, cc = idx % 16, blk = cc / 8, c = cc % 8;
+      const bool ok = r < valid;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(tile + blk * (R * 128) + r * 128 +
+                                                                          ((c ^ (r & 7)) << 4)),
+                   "l"(ok ? g + (int64_t)r * 128 + cc * 8 : any), "r"(ok ? 16 : 0));
+    }
   }
 }
 

@@ -5,7 +5,7 @@
 // No nvcc or no Node headers: prints why and exits 0, so installs and CI never fail on it.
 // Usage: node scripts/build-native.mjs [--if-possible] (compile errors become warnings) [--force]
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,10 +61,25 @@ const newestHeader = Math.max(0, ...headers.map((h) => statSync(join(csrc, h)).m
 const common = ['-O3', '-std=c++17', '-Xcompiler', '-fPIC', '-I', csrc, '-I', nodeHeaders];
 const gencode = ['-gencode', 'arch=compute_90a,code=sm_90a', '-gencode', 'arch=compute_90,code=compute_90'];
 
+// ptxas's C7512 ("wgmma.mma_async instructions are serialized due to insufficient register
+// resources") is only an info line, yet it means every wgmma waits for the previous one: the
+// attention forward ran with it unnoticed for a while. A build that has it fails.
+const SERIALIZED_WGMMA = /\(C7512\)/;
+
 function run(args, label) {
   return new Promise((done) => {
-    const child = spawn(nvcc, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('close', (code) => done(code === 0 ? null : `${label} (exit ${code})`));
+    const child = spawn(nvcc, args, { stdio: ['ignore', 'inherit', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      process.stderr.write(chunk);
+    });
+    child.on('close', (code) => {
+      if (code !== 0) done(`${label} (exit ${code})`);
+      else if (SERIALIZED_WGMMA.test(stderr))
+        done(`${label}: ptxas serialized a kernel's wgmma instructions (C7512, above): it needs fewer registers`);
+      else done(null);
+    });
     child.on('error', (error) => done(`${label}: ${error.message}`));
   });
 }
@@ -104,7 +119,10 @@ await Promise.all(
         job.obj,
       ];
       const error = await run(args, job.src);
-      if (error) errors.push(error);
+      if (error) {
+        errors.push(error);
+        rmSync(job.obj, { force: true }); // so that the next build compiles it again
+      }
       else say(`  ${job.src}`);
     }
   }),

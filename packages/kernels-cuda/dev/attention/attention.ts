@@ -2,13 +2,18 @@
 // validate each version against the CPU op `sdpa` (the f64-accumulating reference), then time it.
 // Versions: `simt` (f32 inputs: the same tiles through an f32 SIMT product) and `mma` (bf16 inputs:
 // mma.sync m16n8k16 + ldmatrix, f32 accumulate). Both come from one source, picked by dtype.
-// Run on a GPU: npx tsx dev/attention/attention.ts  (device machine: /tmp/node .device/dev-attention.mjs)
+// Run on a GPU: npx tsx dev/attention/attention.ts [simt|mma]  (device machine: /tmp/node .device/dev-attention.mjs)
 import * as T from '@grin-moe/tensor';
 import { cudaSynchronize } from '../../src/index.js';
 import { checkShape } from '../../tests/cases/attention.js';
 import { requireCuda } from '../harness.js';
 
-const VERSIONS = { simt: 'f32', mma: 'bf16' } as const;
+const ALL_VERSIONS = { simt: 'f32', mma: 'bf16' } as const;
+// `attention.ts mma` runs one version only (A/B runs of builds time just the bf16 path)
+const picked = process.argv[2];
+const VERSIONS = Object.fromEntries(
+  Object.entries(ALL_VERSIONS).filter(([version]) => !picked || version === picked),
+) as Partial<typeof ALL_VERSIONS>;
 
 function visiblePairs(S: number, window: number, causal: boolean): number {
   let pairs = 0;
