@@ -53,16 +53,10 @@ __global__ void __launch_bounds__(THREADS, 2) forwardWgmmaKernel(Params p) {
   int buf = 0;
   for (int j0 = first; j0 <= last; j0 += KT, buf ^= 1) {
     const int next = j0 + KT;
-    if (next <= last) {
+    awaitTile(next <= last, [&] {
       loadSwizzled128<KT, THREADS>(sK + (buf ^ 1) * TILE_BYTES, k + (int64_t)next * DT, p.Skv - next, k);
       loadSwizzled128<KT, THREADS>(sV + (buf ^ 1) * TILE_BYTES, v + (int64_t)next * DT, p.Skv - next, k);
-      cpAsyncCommit();
-      cpAsyncWait<1>();
-    } else {
-      cpAsyncWait<0>();
-    }
-    fenceProxyAsync();  // this thread's cp.async writes, visible to the tensor core's (async) reads
-    __syncthreads();
+    });
     const Seen vis = seen(p, wLo, wHi, j0, KT, true);  // one answer for the whole warpgroup
     if (vis != NONE) {
       float s[KT / 8][4];

@@ -53,14 +53,16 @@ __device__ __forceinline__ bf16* dsTile(const Params& p, int64_t bh, int i0, int
   return p.dsT + ((bh * queryTiles + i0 / WG_ROWS) * dsSlots(p) + (j - first) / TILE) * DS_TILE;
 }
 
+// A step's descriptor is the tile's plus a constant in the address field (16-byte units; no carry,
+// shared addresses stay below 256 KB): the tile's is built once, not once a step.
 /** The swizzled shared-memory descriptors of a K-major operand (rows of d) at k step kk, of a tile of R rows. */
 template <int R>
 __device__ __forceinline__ uint64_t kMajor(uint32_t rows, int kk) {
-  return smemDescriptor(rows + (kk / 4) * (R * 128) + (kk % 4) * 32, 16, 1024);
+  return smemDescriptor(rows, 16, 1024) + (((kk / 4) * (R * 128) + (kk % 4) * 32) >> 4);
 }
 /** The same tile of TILE rows read transposed (N = d contiguous) at k step kk (16 of its rows). */
 __device__ __forceinline__ uint64_t mnMajor(uint32_t tile, int kk) {
-  return smemDescriptor(tile + kk * 16 * 128, TILE * 128, 1024);
+  return smemDescriptor(tile, TILE * 128, 1024) + ((kk * 16 * 128) >> 4);
 }
 
 // ---- dK, dV -------------------------------------------------------------------------------------
@@ -210,6 +212,20 @@ __global__ void __launch_bounds__(KV_WGS * 128, 1) backwardKvWgmmaKernel(Params 
 #endif
 }
 
+/** A warpgroup's dq accumulator (m16n8 layout, flat): this lane's rows r0 and r0 + 8, times the scale, as bf16. */
+__device__ __forceinline__ void storeDq(const Params& p, int64_t bh, int r0, int t, const float (&dq)[DT / 2]) {
+  bf16* dqOut = (bf16*)p.dq + bh * p.S * DT;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int row = r0 + r * 8;
+    if (row >= p.S) continue;
+#pragma unroll
+    for (int n = 0; n < DT / 8; n++)
+      *(__nv_bfloat162*)(dqOut + (int64_t)row * DT + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(dq[4 * n + r * 2] * p.scale, dq[4 * n + r * 2 + 1] * p.scale);
+  }
+}
+
 // ---- dQ -----------------------------------------------------------------------------------------
 /** dQ for ROWS queries of one head: a warpgroup owns 64 rows; K / V tiles of TILE keys stream. */
 __global__ void __launch_bounds__(Q_WGS * 128, 1) backwardQWgmmaKernel(Params p) {
@@ -249,16 +265,10 @@ __global__ void __launch_bounds__(Q_WGS * 128, 1) backwardQWgmmaKernel(Params p)
   int buf = 0;
   for (int j0 = first; j0 <= last; j0 += TILE, buf ^= 1) {
     const int next = j0 + TILE;
-    if (next <= last) {
+    awaitTile(next <= last, [&] {
       loadSwizzled128<TILE, THREADS>(sK + (buf ^ 1) * TILE_BYTES, k + (int64_t)next * DT, p.Skv - next, k);
       loadSwizzled128<TILE, THREADS>(sV + (buf ^ 1) * TILE_BYTES, v + (int64_t)next * DT, p.Skv - next, k);
-      cpAsyncCommit();
-      cpAsyncWait<1>();
-    } else {
-      cpAsyncWait<0>();
-    }
-    fenceProxyAsync();
-    __syncthreads();
+    });
     if (seen(p, wLo, wHi, j0, TILE, true) != NONE) {
       const Seen vis = seen(p, warpLo, warpHi, j0, TILE, true);
       const uint32_t cK = sK + buf * TILE_BYTES, cV = sV + buf * TILE_BYTES;
@@ -302,16 +312,7 @@ __global__ void __launch_bounds__(Q_WGS * 128, 1) backwardQWgmmaKernel(Params p)
     __syncthreads();  // both warpgroups are done with this buffer before the next load overwrites it
   }
   cpAsyncWait<0>();
-  bf16* dqOut = (bf16*)p.dq + (int64_t)bh * p.S * DT;
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int row = r0 + r * 8;
-    if (row >= p.S) continue;
-#pragma unroll
-    for (int n = 0; n < DT / 8; n++)
-      *(__nv_bfloat162*)(dqOut + (int64_t)row * DT + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(dq[4 * n + r * 2] * p.scale, dq[4 * n + r * 2 + 1] * p.scale);
-  }
+  storeDq(p, bh, r0, t, dq);
 #else
   __trap();  // never launched: wgmmaSupported() requires a compute capability 9.0 device
 #endif
@@ -353,21 +354,13 @@ __global__ void __launch_bounds__(DS_Q_WGS * 128, DS_Q_BLOCKS) backwardQFromDsKe
   for (int i = 0; i < DT / 2; i++) dq[i] = 0.f;
   int buf = 0;
   for (int j0 = first; j0 <= last; j0 += TILE, buf ^= 1) {
-    if (j0 + TILE <= last) {
-      fetch(j0 + TILE, buf ^ 1);
-      cpAsyncCommit();
-      cpAsyncWait<1>();
-    } else {
-      cpAsyncWait<0>();
-    }
-    fenceProxyAsync();
-    __syncthreads();
+    awaitTile(j0 + TILE <= last, [&] { fetch(j0 + TILE, buf ^ 1); });
     if (seen(p, wLo, wHi, j0, TILE, true) != NONE) {
       const uint32_t cK = sK + buf * TILE_BYTES, cDs = sDs + (buf * Q_WGS + wg) * DS_TILE_BYTES;
       wgmmaFence();
 #pragma unroll
       for (int kk = 0; kk < TILE / 16; kk++)  // A = dS [64 queries x 16 keys], stored as 16 rows of 64 queries
-        wgmmaSS_m64n128k16_tAB(dq, smemDescriptor(cDs + kk * 16 * 128, DS_TILE_BYTES, 1024), mnMajor(cK, kk), 1);
+        wgmmaSS_m64n128k16_tAB(dq, smemDescriptor(cDs, DS_TILE_BYTES, 1024) + ((kk * 16 * 128) >> 4), mnMajor(cK, kk), 1);
       wgmmaCommit();
       wgmmaWait<0>();
       pinRegisters(dq);
@@ -375,17 +368,7 @@ __global__ void __launch_bounds__(DS_Q_WGS * 128, DS_Q_BLOCKS) backwardQFromDsKe
     __syncthreads();  // every warpgroup is done with this buffer before the next fetch overwrites it
   }
   cpAsyncWait<0>();
-  bf16* dqOut = (bf16*)p.dq + (int64_t)bh * p.S * DT;
-  const int r0 = wLo + warp * 16 + g;
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int row = r0 + r * 8;
-    if (row >= p.S) continue;
-#pragma unroll
-    for (int n = 0; n < DT / 8; n++)
-      *(__nv_bfloat162*)(dqOut + (int64_t)row * DT + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(dq[4 * n + r * 2] * p.scale, dq[4 * n + r * 2 + 1] * p.scale);
-  }
+  storeDq(p, bh, wLo + warp * 16 + g, t, dq);
 #else
   __trap();  // never launched: wgmmaSupported() requires a compute capability 9.0 device
 #endif

@@ -69,6 +69,25 @@ __device__ __forceinline__ void loadSwizzled128(uint32_t tile, const bf16* g, in
   }
 }
 
+/**
+ * One step of a double-buffered tile stream: with a next tile, start its loads (fetchNext issues the
+ * cp.async) and wait for the current tile's; for the last tile wait for everything. Then this
+ * thread's writes are made visible to the tensor core's (async proxy) reads, and the barrier makes
+ * every thread's visible to all.
+ */
+template <typename F>
+__device__ __forceinline__ void awaitTile(bool hasNext, F&& fetchNext) {
+  if (hasNext) {
+    fetchNext();
+    asm volatile("cp.async.commit_group;\n" ::);
+    asm volatile("cp.async.wait_group 1;\n" ::);
+  } else {
+    asm volatile("cp.async.wait_group 0;\n" ::);
+  }
+  fenceProxyAsync();
+  __syncthreads();
+}
+
 /** 16 bytes global -> shared (cp.async, L2 only), to a shared-memory address. */
 __device__ __forceinline__ void cpAsync16To(uint32_t smem, const void* g) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem), "l"(g));
