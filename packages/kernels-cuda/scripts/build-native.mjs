@@ -77,7 +77,9 @@ function run(args, label) {
     child.on('close', (code) => {
       if (code !== 0) done(`${label} (exit ${code})`);
       else if (SERIALIZED_WGMMA.test(stderr))
-        done(`${label}: ptxas serialized a kernel's wgmma instructions (C7512, above): it needs fewer registers`);
+        done(
+          `${label}: ptxas serialized a kernel's wgmma instructions (C7512, above): it needs fewer registers`,
+        );
       else done(null);
     });
     child.on('error', (error) => done(`${label}: ${error.message}`));
@@ -122,8 +124,7 @@ await Promise.all(
       if (error) {
         errors.push(error);
         rmSync(job.obj, { force: true }); // so that the next build compiles it again
-      }
-      else say(`  ${job.src}`);
+      } else say(`  ${job.src}`);
     }
   }),
 );
