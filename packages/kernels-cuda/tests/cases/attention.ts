@@ -36,7 +36,17 @@ const TC_SHAPES = SHAPES.filter((s) => (s.D === 64 || s.D === 128) && s.Dv === s
  * On Hopper the wgmma backward stores dS^T for its dQ kernel when the tiles take at most 2 GiB; this
  * shape's take 4 GiB (32 heads x 128 query tiles x 128 key tiles x 8 KB), so its dQ kernel recomputes dS.
  */
-const RECOMPUTE_SHAPE: Shape = { B: 1, H: 32, Hkv: 8, S: 8192, Skv: 8192, D: 128, Dv: 128, causal: false, window: 0 };
+const RECOMPUTE_SHAPE: Shape = {
+  B: 1,
+  H: 32,
+  Hkv: 8,
+  S: 8192,
+  Skv: 8192,
+  D: 128,
+  Dv: 128,
+  causal: false,
+  window: 0,
+};
 
 const TOLS: Record<Dt, { out: Tol; grad: Tol }> = {
   f32: { out: { atol: 2e-5, rtol: 1e-4 }, grad: { atol: 1e-4, rtol: 1e-3 } },
