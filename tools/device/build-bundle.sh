@@ -33,6 +33,7 @@ bundle tools/device/bench-entry.ts .device/grin-bench.mjs
 bundle tools/device/moe-entry.ts .device/model-moe.mjs
 bundle tools/device/parallel-entry.ts .device/parallel.mjs
 bundle "$pkg/dev/attention/attention.ts" .device/dev-attention.mjs
+bundle "$pkg/dev/grouped/grouped.ts" .device/dev-grouped.mjs
 bundle "$pkg/dev/layer_norm/layer_norm.ts" .device/dev-layer-norm.mjs
 bundle "$pkg/dev/softmax/softmax.ts" .device/dev-softmax.mjs
 bundle "$pkg/dev/cross_entropy/cross_entropy.ts" .device/dev-cross-entropy.mjs

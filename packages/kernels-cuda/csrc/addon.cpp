@@ -397,6 +397,7 @@ BIND(gemmInfo) {
   set(a.env, out, "fusedEpilogues", number(a.env, (double)gemmCounts.epilogues));
   set(a.env, out, "tuning", number(a.env, gemmTuning()));
   set(a.env, out, "tunedPlans", number(a.env, (double)gemmCounts.tuned));
+  set(a.env, out, "wgmmaGroupedCalls", number(a.env, (double)gemmCounts.wgmmaGrouped));
   return out;
 } END
 

@@ -119,12 +119,8 @@ __global__ void __launch_bounds__(THREADS, 2) forwardWgmmaKernel(Params p) {
 }  // namespace
 
 bool wgmmaSupported(const Params& p) {
-  static int major[64];  // per device, 0 = not asked yet
   int device = 0;
-  if (p.D != DT || cudaGetDevice(&device) != cudaSuccess || device >= 64) return false;
-  if (!major[device] && cudaDeviceGetAttribute(&major[device], cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
-    return false;
-  return major[device] == 9;  // the build's sm_90a code; later GPUs run the compute_90 PTX, which has no wgmma
+  return p.D == DT && cudaGetDevice(&device) == cudaSuccess && hopperDevice(device);
 }
 
 void sdpaForwardWgmma(const Params& p, cudaStream_t s) {

@@ -65,6 +65,8 @@ inline unsigned gridFor(int64_t n, int threads) {
 cudaStream_t streamFor(int device);
 /** Device-side slot [code, value, limit, position] that index kernels fill instead of throwing. */
 int64_t* errorSlot(int device);
+/** Compute capability 9.0 (Hopper: the build's sm_90a code runs, wgmma and all); asked once per device. */
+bool hopperDevice(int device);
 /** Reads and clears the error slot (after a stream sync); empty string when nothing went wrong. */
 std::string takeAsyncError(int device);
 

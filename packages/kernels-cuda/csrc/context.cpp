@@ -54,6 +54,15 @@ static Context& contextFor(int device) {
 cudaStream_t streamFor(int device) { return contextFor(device).stream; }
 int64_t* errorSlot(int device) { return contextFor(device).errors; }
 
+bool hopperDevice(int device) {
+  static int major[64];  // 0 = not asked yet
+  if (device < 0 || device >= 64) return false;
+  if (!major[device] && cudaDeviceGetAttribute(&major[device], cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
+    return false;
+  // the build's sm_90a code; later GPUs run the compute_90 PTX, which has no wgmma
+  return major[device] == 9;
+}
+
 std::string takeAsyncError(int device) {
   Context& c = contextFor(device);
   int64_t slot[4];

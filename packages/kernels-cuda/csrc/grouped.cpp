@@ -7,7 +7,9 @@
 //  - Lt on side streams: the same GEMMs with experts spread over four side streams with their own
 //    workspaces, so one expert's last wave overlaps the next one's first (a 1000-row expert GEMM is
 //    only ~3 waves of tiles on 132 SMs); it was the default before the plans were tuned;
-//  - cuBLAS grouped: cublasGemmGroupedBatchedEx, every problem in one call.
+//  - cuBLAS grouped: cublasGemmGroupedBatchedEx, every problem in one call;
+//  - wgmma: our Hopper kernel (grouped_wgmma.cu) runs each bf16 GEMM kind with every expert in one
+//    launch; f32 and the shapes it does not take run Lt serial.
 // The changing row count is bucketed in the Lt plan cache (Gemm::varying), so a training step runs
 // no heuristic once its buckets are warm. parts = 2 stacks w1 and w3 side by side in one output
 // [N, 2 * out] (what the fused SiLU-GLU reads); where the two weights also lie stacked in memory,
@@ -56,8 +58,9 @@ struct Problem {
 }  // namespace
 
 void setGroupedImplementation(int impl) {
-  if (impl < GROUPED_LT_STREAMS || impl > GROUPED_CUBLAS)
-    throw Error("cuda: grouped gemm implementation must be 0 (Lt streams), 1 (Lt serial) or 2 (cuBLAS grouped)");
+  if (impl < GROUPED_LT_STREAMS || impl > GROUPED_WGMMA)
+    throw Error(
+        "cuda: grouped gemm implementation must be 0 (Lt streams), 1 (Lt serial), 2 (cuBLAS grouped) or 3 (wgmma)");
   implementation = impl;
 }
 int groupedImplementation() { return implementation; }
@@ -67,6 +70,11 @@ void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E
   if (dtype != BF16 && dtype != F32) throw Error("grouped_linear (cuda): needs f32 or bf16 operands");
   if (in > INT32_MAX || out > INT32_MAX) throw Error("grouped_linear (cuda): a dimension is above 2^31 - 1");
   const int64_t item = itemSize(dtype), wide = parts * out;
+  if (implementation == GROUPED_WGMMA && dtype == BF16 &&
+      groupedGemmWgmma(device, mode, counts, E, parts, in, out, first, second, result, weights)) {
+    gemmCounts.wgmmaGrouped++;
+    return;
+  }
   auto at = [item](const void* base, int64_t elements) { return (void*)((const char*)base + elements * item); };
   cudaStream_t main = streamFor(device);
   std::vector<Problem> problems;
@@ -136,7 +144,7 @@ void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E
     }
     return;
   }
-  if (implementation == GROUPED_LT_SERIAL || problems.size() == 1) {
+  if (implementation != GROUPED_LT_STREAMS || problems.size() == 1) {
     for (const Problem& q : problems) gemm(device, q.g);
     return;
   }

@@ -106,7 +106,8 @@ size_t cublasLtPlanCount();
 void* cublasLtWorkspace(int device, size_t* bytes);
 /** Calls served by each path, and calls with a fused epilogue (tests check the path taken). */
 struct GemmCounts {
-  uint64_t lt = 0, cublas = 0, epilogues = 0, tuned = 0;  // tuned: plans whose algorithm was timed
+  // tuned: plans whose algorithm was timed; wgmmaGrouped: launches of grouped_wgmma.cu's kernel
+  uint64_t lt = 0, cublas = 0, epilogues = 0, tuned = 0, wgmmaGrouped = 0;
 };
 extern GemmCounts gemmCounts;
 int gemmImplementation();
@@ -145,11 +146,18 @@ void moeRouteBackward(int device, int router, const float* logits, const int32_t
 // grouped.cpp: the MoE's grouped linear (forward 0, input gradient 1, weight gradient 2)
 // mode 0: result y [N, parts*out] from first = x [N, in]; 1: result dx [N, in] from first = g;
 // 2: weights (written) dw from first = g and second = x.
-/** How groupedLinear runs its GEMMs: Lt on side streams (default), Lt one after another, or cuBLAS grouped. */
-enum GroupedImplementation : int { GROUPED_LT_STREAMS = 0, GROUPED_LT_SERIAL = 1, GROUPED_CUBLAS = 2 };
+/** How groupedLinear runs its GEMMs: Lt on side streams, Lt one after another (default), cuBLAS grouped, or
+ * our Hopper kernel (bf16 shapes it takes; the rest on Lt one after another). */
+enum GroupedImplementation : int { GROUPED_LT_STREAMS = 0, GROUPED_LT_SERIAL = 1, GROUPED_CUBLAS = 2, GROUPED_WGMMA = 3 };
 void setGroupedImplementation(int impl);
 int groupedImplementation();
 void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
                    const void* first, const void* second, void* result, void* const* weights);
+// grouped_wgmma.cu: groupedLinear's bf16 GEMMs (modes as above) as one wgmma launch; false (nothing
+// run) where it does not apply: not Hopper, more than 64 groups, the forward's and input gradient's
+// K not a multiple of 64 or N of 256 or two parts not stacked in memory, the weight gradient's out
+// not a multiple of 128 or in of 256.
+bool groupedGemmWgmma(int device, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
+                      const void* first, const void* second, void* result, void* const* weights);
 
 }  // namespace grin

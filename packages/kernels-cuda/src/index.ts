@@ -135,6 +135,8 @@ export function gemmInfo(): {
   fusedEpilogues: number;
   tuning: GemmTuning;
   tunedPlans: number;
+  /** grouped_linear calls run by our Hopper grouped GEMM (implementation 'wgmma') */
+  wgmmaGroupedCalls: number;
 } {
   const info = native().gemmInfo();
   const name = (Object.keys(GEMM_CODES) as GemmImplementation[]).find(
@@ -146,14 +148,17 @@ export function gemmInfo(): {
 
 /**
  * How the MoE's grouped linear runs its per-expert GEMMs: 'lt-serial' (cuBLASLt, one after another;
- * the default), 'lt-streams' (experts spread over four side streams) or 'cublas-grouped'
- * (cublasGemmGroupedBatchedEx, one call). `grin bench moe` times each.
+ * the default), 'lt-streams' (experts spread over four side streams), 'cublas-grouped'
+ * (cublasGemmGroupedBatchedEx, one call) or 'wgmma' (our Hopper kernel: each bf16 GEMM with every
+ * expert in one launch, where the widths are multiples of 64 / 128 / 256 as GRIN's are; everything
+ * else as 'lt-serial'). `grin bench moe` times each.
  */
-export type GroupedGemmImplementation = 'lt-streams' | 'lt-serial' | 'cublas-grouped';
+export type GroupedGemmImplementation = 'lt-streams' | 'lt-serial' | 'cublas-grouped' | 'wgmma';
 const GROUPED_CODES: Record<GroupedGemmImplementation, number> = {
   'lt-streams': 0,
   'lt-serial': 1,
   'cublas-grouped': 2,
+  wgmma: 3,
 };
 
 export function setGroupedGemmImplementation(impl: GroupedGemmImplementation): void {

@@ -265,6 +265,7 @@ export interface NativeAddon {
     fusedEpilogues: N;
     tuning: N;
     tunedPlans: N;
+    wgmmaGroupedCalls: N;
   };
 }
 

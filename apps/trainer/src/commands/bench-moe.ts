@@ -14,7 +14,7 @@ import type { BenchReport } from './bench.js';
 import { deviceName, requireCuda, runTorch, type Timing, timeCuda } from './bench-gemm.js';
 
 export const MOE_WIDTHS = { D: 4096, I: 6400, E: 16, K: 2 };
-const GROUPED: GroupedGemmImplementation[] = ['lt-serial', 'lt-streams', 'cublas-grouped'];
+const GROUPED: GroupedGemmImplementation[] = ['lt-serial', 'lt-streams', 'cublas-grouped', 'wgmma'];
 const DEFAULT_GROUPED: GroupedGemmImplementation = 'lt-serial';
 
 type Cuda = Awaited<ReturnType<typeof requireCuda>>;

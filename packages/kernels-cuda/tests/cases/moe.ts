@@ -1,8 +1,8 @@
 // GPU-vs-CPU checks of the dropless MoE ops: the permute (exact, E of 3, 16, 64 and 256, every pick
 // on one expert, one token), an out-of-range id reported at the next read, the dispatch, the
 // gather-sum combine and its backward, the SiLU-GLU and its backward, and the grouped linear with
-// its input and weight gradients (f32 and bf16, empty groups, parts = 2 for w1|w3, and 300 row
-// counts through the bucketed cuBLASLt plans).
+// its input and weight gradients (f32 and bf16, empty groups, parts = 2 for w1|w3, 300 row counts
+// through the bucketed cuBLASLt plans, and each grouped-GEMM implementation, our wgmma kernel included).
 import * as T from '@grin-moe/tensor';
 import {
   type GroupedGemmImplementation,
@@ -90,17 +90,32 @@ function gluCase(dt: Dt, I = 640): Case {
   };
 }
 
-function groupedCase(dt: Dt, counts: number[], parts: number, In: number, Out: number): Case {
+/** stacked: each group's two parts are views of one [2 * Out, In] block (as model-grin lays out w1|w3). */
+function groupedCase(
+  dt: Dt,
+  counts: number[],
+  parts: number,
+  In: number,
+  Out: number,
+  stacked = false,
+): Case {
   return {
-    name: `grouped_linear ${dt} counts [${counts.length > 8 ? `${counts.length} groups` : counts}] parts ${parts} (${In} -> ${Out}): y, dx, dw`,
+    name: `grouped_linear ${dt} counts [${counts.length > 8 ? `${counts.length} groups` : counts}] parts ${parts}${stacked ? ' stacked' : ''} (${In} -> ${Out}): y, dx, dw`,
     run: () =>
       scoped(() => {
         const N = counts.reduce((a, c) => a + c, 0);
+        const E = counts.length;
         const x = randn([N, In], dt);
-        const ws = Array.from({ length: parts * counts.length }, () => randn([Out, In], dt, 0.05));
+        const ws = Array.from({ length: parts * E }, () => randn([Out, In], dt, 0.05));
         const xc = x.cuda.detach().setRequiresGrad();
         const xp = x.cpu.detach().setRequiresGrad();
-        const wc = ws.map((w) => w.cuda.detach().setRequiresGrad());
+        const blocks = stacked ? counts.map((_, e) => T.concat([ws[e]!.cuda, ws[E + e]!.cuda], 0)) : [];
+        const wc = ws.map((w, i) =>
+          (stacked
+            ? blocks[i % E]!.slice([Math.floor(i / E) * Out, (Math.floor(i / E) + 1) * Out])
+            : w.cuda.detach()
+          ).setRequiresGrad(),
+        );
         const wp = ws.map((w) => w.cpu.detach().setRequiresGrad());
         const yc = T.groupedLinear(xc, wc, counts, parts);
         const yp = T.groupedLinear(xp, wp, counts, parts);
@@ -178,6 +193,31 @@ export const cases: Case[] = [
         return `${note}; ${tuned} plans timed`;
       } finally {
         setGemmTuning('grouped');
+      }
+    },
+  })),
+  // our Hopper kernel: one launch per forward, input and weight gradient, counted so the case proves it ran
+  ...(
+    [
+      [[300, 0, 700, 129], 2, 512, 384], // w1|w3 stacked: K 512 / 768, N 768 / 512
+      [[5, 0, 64, 129, 1, 0], 1, 256, 256], // w2-like; groups of 0, 1 and 129 rows
+      [[0, 0, 2000], 1, 512, 256], // every row in one group: 16 row tiles, 32 slices of K in dw
+    ] as [number[], number, number, number][]
+  ).map(([counts, parts, In, Out]) => ({
+    name: `grouped_linear bf16 through 'wgmma' counts [${counts}] parts ${parts} (${In} -> ${Out}): y, dx, dw`,
+    run: () => {
+      setGroupedGemmImplementation('wgmma');
+      try {
+        const before = gemmInfo().wgmmaGroupedCalls;
+        const note = groupedCase('bf16', counts, parts, In, Out, parts === 2).run();
+        const ran = gemmInfo().wgmmaGroupedCalls - before;
+        if (ran !== 3)
+          throw new Error(
+            `the wgmma kernel ran ${ran} times; expected 3 (forward, input and weight gradients)`,
+          );
+        return `${note}; ${ran} wgmma launches`;
+      } finally {
+        setGroupedGemmImplementation('lt-serial');
       }
     },
   })),
