@@ -42,17 +42,18 @@ __device__ __forceinline__ uint64_t smemDescriptor(uint32_t addr, uint32_t leadi
  * Rows [0, R) of a row-major global tile of C x 64 bf16 columns (row stride ld elements) into the
  * 128-byte-swizzled layout: C blocks (columns 0-63, 64-127, ...) of R rows x 128 bytes; the 16-byte
  * chunk c of a row r lands at chunk c ^ (r % 8). tile: a 1024-byte aligned shared address. Rows >=
- * valid become 0 (any: a readable address for their empty copies).
+ * valid become 0 (any: a readable address for their empty copies). Index: ld's type; with int the
+ * per-pass offsets stay 32-bit, which is the code attention's loads were measured with.
  */
-template <int R, int C, int THREADS>
-__device__ __forceinline__ void loadSwizzled(uint32_t tile, const bf16* g, int64_t ld, int valid, const bf16* any) {
+template <int R, int C, int THREADS, typename Index>
+__device__ __forceinline__ void loadSwizzled(uint32_t tile, const bf16* g, Index ld, int valid, const bf16* any) {
   constexpr int CHUNKS = C * 8, STEP = THREADS / CHUNKS;  // 16-byte chunks a row; rows a pass of the block
   if constexpr (THREADS % CHUNKS == 0 && (R * CHUNKS) % THREADS == 0 && STEP % 8 == 0) {
     // Every pass moves a thread by STEP rows, a multiple of 8: its chunk's swizzled column is the
     // same in every pass, so the addresses are one base plus a constant a pass (no index math).
     const int cc = threadIdx.x % CHUNKS, r0 = threadIdx.x / CHUNKS;
     const uint32_t s0 = tile + (cc / 8) * (R * 128) + r0 * 128 + (((cc % 8) ^ (r0 & 7)) << 4);
-    const bf16* g0 = g + r0 * ld + cc * 8;
+    const bf16* g0 = g + (int64_t)r0 * ld + cc * 8;
 #pragma unroll
     for (int i = 0; i < R * CHUNKS / THREADS; i++) {
       const bool ok = r0 + i * STEP < valid;
@@ -66,7 +67,7 @@ __device__ __forceinline__ void loadSwizzled(uint32_t tile, const bf16* g, int64
       const bool ok = r < valid;
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(tile + blk * (R * 128) + r * 128 +
                                                                           ((c ^ (r & 7)) << 4)),
-                   "l"(ok ? g + r * ld + cc * 8 : any), "r"(ok ? 16 : 0));
+                   "l"(ok ? g + (int64_t)r * ld + cc * 8 : any), "r"(ok ? 16 : 0));
     }
   }
 }
@@ -74,7 +75,7 @@ __device__ __forceinline__ void loadSwizzled(uint32_t tile, const bf16* g, int64
 /** loadSwizzled of a tile 128 columns wide (a head dimension of 128) and row stride 128. */
 template <int R, int THREADS>
 __device__ __forceinline__ void loadSwizzled128(uint32_t tile, const bf16* g, int valid, const bf16* any) {
-  loadSwizzled<R, 2, THREADS>(tile, g, 128, valid, any);
+  loadSwizzled<R, 2, THREADS>(tile, g, 128, valid, any);  // Index = int
 }
 
 /**
