@@ -4,6 +4,10 @@
 // receive timeout (the dead rank's connections close without a goodbye, and that names it). Rank 1
 // SIGSTOPped instead (alive, silent, its sockets full): rank 0 times out naming it, and its 64 MiB
 // send to it, stuck on a full socket, stops with that failure too; rank 2 (a longer timeout) stops as well.
+// Rank 0 aborting in the middle of all-reduces and exiting at once (as a trainer that fails does):
+// ranks 1 and 2 stop with its cause, not with the connection or the Store (hosted by rank 0) that
+// went with it. This is also what keeps the killed-rank case honest: there rank 0 fails and exits,
+// and rank 2 must still name rank 1 even when rank 0's connection goes before rank 1's last bytes are read.
 // Test: cd packages/parallel && npm run build && npx vitest run src/faults.test.ts
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,7 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { freePort } from './testing.js';
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
-type Mode = 'waiting' | 'busy' | 'stopped';
+type Mode = 'waiting' | 'busy' | 'stopped' | 'aborting';
 
 const work: Record<Mode, string> = {
   waiting: `if (rank === 1) await new Promise(() => {});
@@ -25,6 +29,9 @@ const work: Record<Mode, string> = {
       world.group.recv(new Float32Array(1), 1),
     ]);
     throw new Error(results.map((r) => r.status + ' ' + r.reason?.message).join(' | '));`,
+  aborting: `const data = new Float32Array(4 << 20);
+    if (rank === 0) setTimeout(() => { world.group.abort('disk full'); process.exit(4); }, 300);
+    for (;;) await world.group.allReduce(data);`,
 };
 
 function rank(rank: number, port: number, mode: Mode): { child: ChildProcess; out: Promise<string> } {
@@ -59,21 +66,26 @@ function rank(rank: number, port: number, mode: Mode): { child: ChildProcess; ou
   return { child, out: new Promise((resolve) => child.on('exit', () => resolve(out))) };
 }
 
-async function runWith(mode: Mode, signal: NodeJS.Signals): Promise<{ outs: string[]; ms: number }> {
+/** Runs the three ranks; the victim is signalled 300 ms past the barrier (or, with no signal, ends itself). */
+async function runWith(
+  mode: Mode,
+  signal: NodeJS.Signals | null,
+  victimRank = 1,
+): Promise<{ outs: string[]; ms: number }> {
   const port = await freePort();
   const ranks = [0, 1, 2].map((r) => rank(r, port, mode));
-  const victim = ranks[1]!.child;
+  const victim = ranks[victimRank]!.child;
+  const survivors = ranks.filter((_, r) => r !== victimRank);
   try {
     await new Promise<void>((resolve) =>
       victim.stdout!.on('data', (c: Buffer) => c.toString().includes('ready') && resolve()),
     );
-    // Past the barrier: the others now wait on rank 1 or move data with it.
+    // Past the barrier: the others now wait on the victim or move data with it.
     await new Promise((r) => setTimeout(r, 300));
     const signalledAt = Date.now();
-    victim.kill(signal);
-    const outs = [await ranks[0]!.out, await ranks[2]!.out];
-    for (const [i, survivor] of [ranks[0]!, ranks[2]!].entries())
-      expect(survivor.child.exitCode, outs[i]).toBe(3);
+    if (signal) victim.kill(signal);
+    const outs = await Promise.all(survivors.map((s) => s.out));
+    for (const [i, survivor] of survivors.entries()) expect(survivor.child.exitCode, outs[i]).toBe(3);
     return { outs, ms: Date.now() - signalledAt };
   } finally {
     for (const { child } of ranks) if (child.exitCode === null) child.kill('SIGKILL');
@@ -93,6 +105,12 @@ describe.skipIf(!existsSync(dist))('ranks that die or stop', () => {
     },
     90_000,
   );
+
+  it('rank 0 aborts and exits at once: ranks 1 and 2 name its cause, not its lost connections', async () => {
+    const { outs, ms } = await runWith('aborting', null, 0);
+    for (const out of outs) expect(out).toMatch(/^after \d+ ms: rank 0 failed: disk full$/m);
+    expect(ms).toBeLessThan(15_000);
+  }, 90_000);
 
   it('rank 1 stopped: rank 0 times out naming it, its stuck send stops too, and rank 2 stops', async () => {
     const { outs } = await runWith('stopped', 'SIGSTOP');

@@ -92,8 +92,9 @@ export async function initWorld(options: InitOptions = {}): Promise<World> {
         transport.fail(new RankFailure(rank, cause));
       },
       (error: Error) => {
+        // Rank 0 may have exited because another rank failed: its abort frame says so.
         if (!closing)
-          transport.fail(new RankFailure(0, `the Store (hosted by rank 0) is gone: ${error.message}`));
+          transport.suspect(new RankFailure(0, `the Store (hosted by rank 0) is gone: ${error.message}`));
       },
     );
     void watch;

@@ -2,11 +2,13 @@
 // protocol, a rank already connected) are refused and the group carries on; a rank with another
 // token is refused by its peers' data ports; a message of another size names the peer and both
 // sizes whether its receive was posted before the bytes came or after; a message of several
-// chunks lands whole either way. Test: cd packages/parallel && npx vitest run src/socket-transport
+// chunks lands whole either way. A lost connection is only a suspicion for SUSPICION_MS: a failure a
+// peer names meanwhile (its abort frame) takes its place, and otherwise it stands. Test: cd packages/parallel && npx vitest run src/socket-transport
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { RankFailure } from './errors.js';
 import { ProcessGroup } from './group.js';
-import { SocketTransport } from './socket-transport.js';
+import { SocketTransport, SUSPICION_MS } from './socket-transport.js';
 import { closeAll, grpcWorlds } from './testing.js';
 import { CHUNK_BYTES } from './transport.js';
 import { decodeHeader, encodeHello, FrameKind } from './wire.js';
@@ -127,6 +129,35 @@ describe('socket data plane', () => {
       const data = groups.map((_, r) => Float64Array.of(r, 2 * r, -r - 1));
       await Promise.all(groups.map((g, r) => g.allReduce(data[r]!, 'max')));
       for (const d of data) expect([...d]).toEqual([2, 4, -1]);
+    } finally {
+      await Promise.all(transports.map((t) => t.close()));
+    }
+  });
+
+  it('a suspicion yields to the root cause a peer names within SUSPICION_MS, and stands otherwise', async () => {
+    const transports = [0, 1, 2].map((rank) => new SocketTransport(rank, 3, 'token-of-the-run', 5000));
+    try {
+      const ports = await Promise.all(transports.map((t) => t.listen('127.0.0.1')));
+      const addresses = ports.map((p) => `127.0.0.1:${p}`);
+      await Promise.all(transports.map((t) => t.connect(addresses, 5000)));
+      const [t0, t1, t2] = transports as [SocketTransport, SocketTransport, SocketTransport];
+      const waiting = t2.recv(0, 'k', 'f32[1]', new Float32Array(1), 'copy');
+      // Rank 2 sees rank 0's connection go; rank 0 fails because of rank 1 and says so.
+      t2.suspect(new RankFailure(0, 'connection lost (test)'));
+      expect(t2.failure).toBeNull();
+      await sleep(SUSPICION_MS / 5);
+      t0.fail(new RankFailure(1, 'the root cause'));
+      await expect(waiting).rejects.toThrow(/^rank 1 failed: the root cause$/);
+      expect(t2.failure?.message).toBe('rank 1 failed: the root cause');
+      // Rank 1 heard the abort too; a transport nobody tells keeps its own suspicion.
+      expect(t1.failure?.message).toBe('rank 1 failed: the root cause');
+      const alone = new SocketTransport(0, 2, 'token-of-the-run', 5000);
+      const started = Date.now();
+      const pending = alone.recv(1, 'k', 'f32[1]', new Float32Array(1), 'copy');
+      alone.suspect(new RankFailure(1, 'connection lost (test)'));
+      await expect(pending).rejects.toThrow(/^rank 1 failed: connection lost \(test\)$/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(SUSPICION_MS - 5);
+      await alone.close();
     } finally {
       await Promise.all(transports.map((t) => t.close()));
     }

@@ -6,6 +6,12 @@
 // rank and reads from that connection; the peer writes on it once the hello carried the run token.
 // Both ends live as long as the group, so a peer that dies is seen at once (its connection
 // closes without a goodbye) and named.
+// Who to name: when rank 1 dies, rank 0 may see it, fail and exit before rank 2 has read rank 1's
+// last bytes, and rank 2 would then see rank 0's connection go first. So a failing rank writes its
+// failure (an abort frame) on every connection it opened, whose outgoing side carried nothing but
+// the hello and so takes the frame at once, before the process can exit; and a lost connection
+// (or a vanished Store) is only a suspicion for SUSPICION_MS, during which a peer's abort frame or
+// the Store's abort key, which name the root cause, take its place.
 // Test: cd packages/parallel && npx vitest run src/socket-transport.test.ts src/faults.test.ts
 import { timingSafeEqual } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -16,10 +22,14 @@ import { Folding, InPlace, type Landing, NoPayload, Staged } from './landing.js'
 import { KEEPALIVE_TIME_MS } from './proto.js';
 import { FrameReader } from './reader.js';
 import { bytesOf, CHUNK_BYTES, type Elements, Mailbox, type Receive, type Transport } from './transport.js';
-import { decodeHello, encodeHeader, encodeHello, type FrameHeader, FrameKind } from './wire.js';
+import { decodeHeader, decodeHello, encodeHeader, encodeHello, type FrameHeader, FrameKind } from './wire.js';
 
 /** Per connection: sums and maxes pass through this much reused memory, small enough to stay in cache. */
 const FOLD_BYTES = 256 * 1024;
+/** How long a lost connection waits for a peer to name the root cause before it names its own peer. */
+export const SUSPICION_MS = 250;
+/** Longest cause an abort frame carries: 4 UTF-8 bytes a character stay within MAX_HEADER_BYTES. */
+const MAX_CAUSE_CHARS = 2000;
 
 interface Handshake {
   resolve: () => void;
@@ -31,6 +41,8 @@ export class SocketTransport implements Transport {
   private readonly server: Server;
   /** Sockets this rank writes to, by peer: the peer connected and presented the run token. */
   private readonly writers = new Map<number, Socket>();
+  /** Sockets this rank connected to each peer and reads from (their outgoing side takes aborts). */
+  private readonly readers = new Map<number, Socket>();
   /** Every socket, for close(): writers, the connections this rank reads from, strangers. */
   private readonly sockets = new Set<Socket>();
   private readonly handshakes = new Map<number, Handshake>();
@@ -39,6 +51,11 @@ export class SocketTransport implements Transport {
   private readonly departed = new Set<number>();
   /** Sends waiting for the kernel to take their last bytes: a failure stops them waiting. */
   private readonly pendingSends = new Set<(failure: RankFailure) => void>();
+  /** A lost connection's failure, waiting SUSPICION_MS for a better-informed one. */
+  private suspicion: { failure: RankFailure; timer: NodeJS.Timeout } | null = null;
+  /** Resolves with the failure once there is one (a send that hit a broken socket waits for it). */
+  private readonly failed: Promise<RankFailure>;
+  private settle: (failure: RankFailure) => void = () => {};
   private closing = false;
   port = 0;
   onFailure: (failure: RankFailure) => void = () => {};
@@ -50,6 +67,9 @@ export class SocketTransport implements Transport {
     private readonly timeoutMs: number,
   ) {
     this.mailbox = new Mailbox(rank, timeoutMs);
+    this.failed = new Promise((resolve) => {
+      this.settle = resolve;
+    });
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -88,19 +108,58 @@ export class SocketTransport implements Transport {
       if (!hello) return;
       clearTimeout(timer);
       socket.off('data', onHello);
-      // Nothing else comes this way, but reading on lets the close be seen.
-      socket.on('data', () => {});
       const refusal = 'error' in hello ? hello.error : this.refusal(hello.rank, hello.token);
       if (refusal !== null || 'error' in hello) {
+        // Reading on lets the close be seen.
+        socket.on('data', () => {});
         socket.end(control(FrameKind.refuse, `rank ${this.rank} refused ${from}: ${refusal}`));
         return;
       }
       socket.setKeepAlive(true, KEEPALIVE_TIME_MS);
       this.writers.set(hello.rank, socket);
+      this.watchForAbort(hello.rank, socket, received.subarray(hello.size));
       socket.write(control(FrameKind.accept));
       this.joined.get(hello.rank)?.();
     };
     socket.on('data', onHello);
+  }
+
+  /** After the hello, the only frame a peer sends this way is its abort: take it as the failure. */
+  private watchForAbort(peer: number, socket: Socket, first: Buffer): void {
+    let pending = first;
+    const take = (chunk: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      for (;;) {
+        let decoded: ReturnType<typeof decodeHeader>;
+        try {
+          decoded = decodeHeader(pending, 0, pending.length);
+          if (decoded && (decoded.header.kind !== FrameKind.abort || decoded.header.length !== 0))
+            throw new Error(`a frame of kind ${decoded.header.kind} where only an abort may come`);
+        } catch {
+          // A writer's errors reach the sends that hit them.
+          socket.destroy();
+          return;
+        }
+        if (!decoded) return;
+        pending = pending.subarray(decoded.size);
+        this.aborted(peer, decoded.header.key);
+      }
+    };
+    socket.on('data', take);
+    take(Buffer.alloc(0));
+  }
+
+  private aborted(peer: number, text: string): void {
+    if (this.closing) return;
+    let failure: RankFailure;
+    try {
+      const { rank, cause } = JSON.parse(text) as { rank: unknown; cause: unknown };
+      if (!Number.isInteger(rank) || typeof cause !== 'string') throw new Error('not {rank, cause}');
+      failure = new RankFailure(rank as number, cause);
+    } catch (error) {
+      failure = new RankFailure(peer, `sent an unreadable abort (${(error as Error).message})`);
+    }
+    this.fail(failure);
   }
 
   private refusal(rank: number, token: Buffer): string | null {
@@ -166,6 +225,7 @@ export class SocketTransport implements Transport {
         resolve: () => {
           accepted = true;
           socket.setKeepAlive(true, KEEPALIVE_TIME_MS);
+          this.readers.set(peer, socket);
           resolve();
         },
         reject,
@@ -251,11 +311,9 @@ export class SocketTransport implements Transport {
     } catch (error) {
       if (error instanceof RankFailure) throw error;
       this.lost(dst, (error as Error).message);
-      throw (
-        this.failure ??
-        new ParallelError(
-          `rank ${this.rank}: sending '${key}' to rank ${dst} failed: ${(error as Error).message}`,
-        )
+      if (this.failure || this.suspicion) throw await this.failed;
+      throw new ParallelError(
+        `rank ${this.rank}: sending '${key}' to rank ${dst} failed: ${(error as Error).message}`,
       );
     }
   }
@@ -268,18 +326,43 @@ export class SocketTransport implements Transport {
 
   private lost(peer: number, why: string): void {
     if (this.closing || this.departed.has(peer)) return;
-    this.fail(new RankFailure(peer, `connection lost (${why})`));
+    this.suspect(new RankFailure(peer, `connection lost (${why})`));
+  }
+
+  /**
+   * A failure seen second-hand (a connection that went, the Store gone): it stands after
+   * SUSPICION_MS unless a peer or the Store names the root cause first. The first suspicion wins.
+   */
+  suspect(failure: RankFailure): void {
+    if (this.mailbox.failure || this.suspicion) return;
+    const timer = setTimeout(() => this.fail(failure), SUSPICION_MS);
+    this.suspicion = { failure, timer };
   }
 
   fail(failure: RankFailure): void {
     if (this.mailbox.failure) return;
+    if (this.suspicion) clearTimeout(this.suspicion.timer);
     this.mailbox.fail(failure);
     for (const abandon of this.pendingSends) abandon(failure);
     this.pendingSends.clear();
+    this.tellPeers(failure);
+    this.settle(failure);
     this.onFailure(failure);
   }
 
+  /** An abort frame on each connection this rank opened: written now, it goes out even if the process exits next. */
+  private tellPeers(failure: RankFailure): void {
+    const text = JSON.stringify({
+      rank: failure.failedRank,
+      cause: failure.reason.slice(0, MAX_CAUSE_CHARS),
+    });
+    const frame = control(FrameKind.abort, text);
+    for (const socket of this.readers.values()) if (socket.writable) socket.write(frame);
+  }
+
   async close(): Promise<void> {
+    // A send waiting on a suspicion gets it now.
+    if (this.suspicion && !this.failure) this.fail(this.suspicion.failure);
     this.closing = true;
     // The goodbye goes first on each connection, so the peer takes the close that follows for one.
     await Promise.all(

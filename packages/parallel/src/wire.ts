@@ -1,15 +1,17 @@
 // The byte layout of the socket data plane (socket-transport.ts). A connection opens with a hello
 // from the reading side (magic, version, its rank, the run token); the writing side answers with an
-// accept or a refuse frame, then sends data frames and finally a goodbye. A frame is a header
+// accept or a refuse frame, then sends data frames and finally a goodbye. The reading side sends
+// nothing more on its connection but, when its rank fails, an abort frame whose key carries the
+// failure (JSON {rank, cause}): it is the only frame that goes that way. A frame is a header
 // (little-endian, padded to 8 bytes) followed by `length` payload bytes: the tensor's own memory,
 // never copied into the header. Test: cd packages/parallel && npx vitest run src/wire.test.ts
 
-export const FrameKind = { data: 1, accept: 2, refuse: 3, goodbye: 4 } as const;
+export const FrameKind = { data: 1, accept: 2, refuse: 3, goodbye: 4, abort: 5 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 export interface FrameHeader {
   kind: FrameKind;
-  /** Which message the chunk belongs to (for refuse: the reason). */
+  /** Which message the chunk belongs to (for refuse: the reason; for abort: the failure as JSON). */
   key: string;
   descriptor: string;
   /** Bytes of the whole message, where this chunk starts in it, and the chunk's payload bytes. */
