@@ -8,8 +8,9 @@
 //    workspaces, so one expert's last wave overlaps the next one's first (a 1000-row expert GEMM is
 //    only ~3 waves of tiles on 132 SMs); it was the default before the plans were tuned;
 //  - cuBLAS grouped: cublasGemmGroupedBatchedEx, every problem in one call;
-//  - wgmma: our Hopper kernel (grouped_wgmma.cu) runs each bf16 GEMM kind with every expert in one
-//    launch; f32 and the shapes it does not take run Lt serial.
+//  - wgmma: our Hopper kernel (grouped_wgmma.cu, TMA + wgmma) runs the bf16 forward and input
+//    gradient with every expert in one launch; the weight gradient, f32 and the shapes it does not
+//    take run Lt serial.
 // The changing row count is bucketed in the Lt plan cache (Gemm::varying), so a training step runs
 // no heuristic once its buckets are warm. parts = 2 stacks w1 and w3 side by side in one output
 // [N, 2 * out] (what the fused SiLU-GLU reads); where the two weights also lie stacked in memory,

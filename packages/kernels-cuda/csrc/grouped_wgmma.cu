@@ -1,18 +1,30 @@
-// The MoE's grouped GEMM on Hopper's warpgroup MMA (wgmma, sm_90a), bf16: every expert's GEMM in one
-// launch (grouped.cpp's 'wgmma' implementation), so a 256-row expert no longer runs alone as a
-// fraction of a wave of tiles. Per group e (rows [r0, r1) of the grouped operands):
-//  - forward (mode 0): y[r0:r1] = x[r0:r1] W_e^T, W_e [N, K]; both operands K-major;
-//  - input gradient (1): dx[r0:r1] = g[r0:r1] W_e, W_e read as [K, N]: B is MN-major (N contiguous);
-//  - weight gradient (2): dW_e = g[r0:r1]^T x[r0:r1], K = the group's rows: A and B both MN-major.
-// W_e is w1|w3 stacked as one [2 * out, in] block, or w2. A block computes a 128 x 256 tile (two
-// warpgroups of 64 rows, one wgmma m64n256k16 per 16 of K), streaming 64-deep K slices through four
-// shared-memory stages (cp.async, two slices in flight, the 128-byte swizzle attention uses).
-// Persistent: block b of G (one per SM) runs tiles b, b + G, ... as one stream of slices, so the
-// next tile's first slices load while this tile's last ones multiply and it is stored. Tiles are
-// numbered group by group, row tiles fastest: the blocks that run together share each weight tile
-// through L2, so a weight is read from memory about once however its rows split into tiles. Rows
-// past a group's end load as zeros (the weight gradient's K tail too) and are not stored.
+// The MoE's grouped GEMM on Hopper (grouped.cpp's 'wgmma' implementation), bf16: every expert's
+// forward, or every expert's input gradient, in one launch, so a 256-row expert no longer runs alone
+// as a fraction of a wave of tiles. Per group e (rows [r0, r1) of the grouped operands):
+//  - forward (mode 0): y[r0:r1] = x[r0:r1] W_e^T, W_e [N, K]: both operands K-major;
+//  - input gradient (1): dx[r0:r1] = g[r0:r1] W_e, W_e read as [K, N]: B is MN-major (N contiguous).
+// W_e is w1|w3 stacked as one [2 * out, in] block, or w2. The weight gradient (mode 2) is not taken
+// here: its K is a group's rows (~256 at 2048 tokens), so a tile is 4 slices and its store, and
+// cuBLASLt per expert ran it twice as fast as this kernel's version did (252 against 459 TFLOP/s).
+//
+// Warp-specialised and persistent (one block an SM): a producer warpgroup, of which one thread
+// issues TMA loads (cp.async.bulk.tensor, 128-byte swizzle, rows past the end of the matrix read as
+// zeros), and two consumer warpgroups that compute a 128 x 256 tile, 64 rows each, one wgmma
+// m64n256k16 per 16 of K, and store it straight from registers while the producer already loads the
+// next tile. K streams in 64-deep slices through STAGES shared-memory stages, each with two
+// mbarriers: full (the producer's expect_tx; the TMA bytes complete it) and empty (every consumer warp
+// has finished the products that read it; a relaxed arrive, since a release at cluster scope cost
+// each consumer warp a fence a slice: Nsight's membar stalls were 43% of the issue gaps and the
+// kernel ran 12-28% slower). Tiles ("units") are numbered group by group, row tiles fastest, so the
+// blocks running together share each weight tile through L2. Rows past a group's end are computed
+// (they are the next group's rows, or zeros) and never stored.
+// CLUSTER = 2 makes two blocks with consecutive row tiles share the weight tile by TMA multicast
+// (each loads half and both receive all): it halves the weight's L2 -> SM traffic but measured
+// 0-24% slower than CLUSTER = 1 on every GEMM but w1|w3's input gradient at 8192 tokens.
 // Test: tests/cases/moe.ts (GPU, against the CPU op; the launches are counted).
+#include <cuda.h>  // CUtensorMap and its enums; the encoder comes from the driver through the runtime
+#include <cudaTypedefs.h>
+
 #include <algorithm>
 
 #include "device.cuh"
@@ -22,195 +34,249 @@
 namespace grin {
 namespace {
 
-constexpr int BM = 128, BN = 256, BK = 64, STAGES = 4, THREADS = 256;
+constexpr int BM = 128, BN = 256, BK = 64, STAGES = 4, THREADS = 384, MAX_GROUPS = 64;
+constexpr int CLUSTER = 1;  // blocks that share a weight tile by multicast (see the top)
 constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
-constexpr size_t SMEM = STAGES * STAGE_BYTES + 1024;  // + alignment of the base to 1024 (the swizzle period)
-constexpr int MAX_GROUPS = 64;
-enum Mode : int { FORWARD = 0, INPUT_GRAD = 1, WEIGHT_GRAD = 2 };
+constexpr int B_PART = BN / CLUSTER;                                  // weight rows a block loads
+constexpr int CONSUMER_WARPS = 8;                                     // each releases a stage once
+constexpr size_t SMEM = STAGES * STAGE_BYTES + 1024 + 2 * STAGES * 8;  // + alignment, + the mbarriers
 
-struct GroupedParams {
-  const bf16* a;  // modes 0 / 1: [rows, K] (x or g); mode 2: g [rows, M]
-  const bf16* x;  // mode 2: x [rows, N]
-  bf16* c;        // modes 0 / 1: [rows, N]
-  int64_t K, N, M, part;  // mode 2: M = parts x part rows of the stacked weights, part = one part's rows
-  int E;
+enum Mode : int { FORWARD = 0, INPUT_GRAD = 1 };
+
+struct TmaParams {
+  CUtensorMap a;               // the rows [rows, K] (x or g); box 64 of K x 128 rows
+  CUtensorMap b[MAX_GROUPS];   // group e's weight: [N, K] (mode 0, box 64 of K x B_PART rows) or [K, N] (1, 64 x 64)
+  bf16* y;                     // [rows, N]
+  int64_t N;
+  int E, kTiles;               // kTiles = K / 64
   int rowStart[MAX_GROUPS + 1];   // group e's rows: [rowStart[e], rowStart[e + 1])
-  int tileStart[MAX_GROUPS + 1];  // group e's tiles: [tileStart[e], tileStart[e + 1])
-  const bf16* w[MAX_GROUPS];      // modes 0 / 1: group e's weight
-  bf16* dw[2 * MAX_GROUPS];       // mode 2: part p of group e's weight gradient at p * E + e
+  int unitStart[MAX_GROUPS + 1];  // group e's units: [unitStart[e], unitStart[e + 1])
 };
 
-/** A tile's operands at K = 0, its result's first element, row stride and valid rows, its K slices. */
-struct Tile {
-  const bf16* a;
-  const bf16* b;
-  bf16* c;
-  int64_t ldc;
-  int valid, kRows, kTiles;
+/** A block's share of a unit: its group, its tile's first row, how many of its rows are the group's, its columns. */
+struct Unit {
+  int e, row0, valid, n0;
 };
 
-template <int MODE>
-__device__ __forceinline__ Tile tileAt(const GroupedParams& p, int tile) {
+__device__ __forceinline__ Unit unitAt(const TmaParams& p, int u, int rank) {
   int e = 0;
-  while (tile >= p.tileStart[e + 1]) e++;
-  const int r0 = p.rowStart[e], rows = p.rowStart[e + 1] - r0, local = tile - p.tileStart[e];
-  Tile t;
-  if constexpr (MODE == WEIGHT_GRAD) {
-    const int mTiles = (int)(p.M / BM), mt = local % mTiles, nt = local / mTiles;
-    const int64_t m0 = (int64_t)mt * BM, n0 = (int64_t)nt * BN, part = m0 / p.part;
-    t.a = p.a + r0 * p.M + m0, t.b = p.x + r0 * p.N + n0;
-    t.c = p.dw[part * p.E + e] + (m0 - part * p.part) * p.N + n0, t.ldc = p.N;
-    t.valid = BM, t.kRows = rows, t.kTiles = (rows + BK - 1) / BK;
-  } else {
-    const int mTiles = (rows + BM - 1) / BM, mt = local % mTiles, nt = local / mTiles;
-    const int64_t row0 = r0 + mt * BM, n0 = (int64_t)nt * BN;
-    t.a = p.a + row0 * p.K, t.b = p.w[e] + (MODE == INPUT_GRAD ? n0 : n0 * p.K);
-    t.c = p.c + row0 * p.N + n0, t.ldc = p.N;
-    t.valid = rows - mt * BM, t.kRows = (int)p.K, t.kTiles = (int)(p.K / BK);
-  }
-  return t;
+  while (u >= p.unitStart[e + 1]) e++;
+  const int r0 = p.rowStart[e], rows = p.rowStart[e + 1] - r0, local = u - p.unitStart[e];
+  const int rowUnits = (rows + CLUSTER * BM - 1) / (CLUSTER * BM), mt = (local % rowUnits) * CLUSTER + rank;
+  return {e, r0 + mt * BM, rows - mt * BM, (local / rowUnits) * BN};
 }
 
-/** Slice kt of tile t into the stage at sA (B right after A), in the layouts the descriptors read. */
+__device__ __forceinline__ void mbarInit(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbarExpectTx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+/** Waits for the phase of the given parity to complete (TMA's complete_tx makes its bytes visible). */
+__device__ __forceinline__ void mbarWait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n@!done bra WAIT;\n}\n" ::"r"(
+          bar),
+      "r"(parity)
+      : "memory");
+}
+/**
+ * Arrives on the mbarrier at the same offset in block `cta` of this cluster. Relaxed: it only says
+ * that this warp's wgmma reads of a stage are done (wgmma.wait_group), which orders nothing in
+ * memory; a release at cluster scope made every consumer warp wait on a fence each slice (Nsight:
+ * membar stalls were 43% of the issue gaps).
+ */
+__device__ __forceinline__ void mbarArriveIn(uint32_t bar, uint32_t cta) {
+  asm volatile(
+      "{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.relaxed.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(bar),
+      "r"(cta)
+      : "memory");
+}
+__device__ __forceinline__ void clusterSync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ uint32_t clusterRank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+/** A box of `map` at (k, row) into this block's shared memory; mask != 0: into every block in mask. */
+__device__ __forceinline__ void tmaLoad(uint32_t dst, const CUtensorMap* map, int k, int row, uint32_t bar,
+                                        uint16_t mask) {
+  if (mask == 0)
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::
+            "r"(dst),
+        "l"(map), "r"(k), "r"(row), "r"(bar)
+        : "memory");
+  else
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+        " [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+        "l"(map), "r"(k), "r"(row), "r"(bar), "h"(mask)
+        : "memory");
+}
+
+/** Slice kt of unit t into the stage at sA (B right after A), in the layouts the descriptors read. */
 template <int MODE>
-__device__ __forceinline__ void loadSlice(const GroupedParams& p, const Tile& t, int kt, uint32_t sA) {
+__device__ __forceinline__ void loadSlice(const TmaParams& p, const Unit& t, int kt, uint32_t sA, uint32_t bar,
+                                          int rank) {
   const uint32_t sB = sA + A_BYTES;
-  const int64_t k0 = (int64_t)kt * BK;
-  if constexpr (MODE == WEIGHT_GRAD) {  // 64 rows of K (0 past the group's end): A 128 columns, B 256
-    loadSwizzled<BK, BM / 64, THREADS>(sA, t.a + k0 * p.M, p.M, t.kRows - (int)k0, p.a);
-    loadSwizzled<BK, BN / 64, THREADS>(sB, t.b + k0 * p.N, p.N, t.kRows - (int)k0, p.x);
-  } else {
-    loadSwizzled<BM, 1, THREADS>(sA, t.a + k0, p.K, t.valid, p.a);  // 128 rows, 64 of K each
-    if constexpr (MODE == INPUT_GRAD)  // 64 rows of K, four 64-column blocks of N
-      loadSwizzled<BK, BN / 64, THREADS>(sB, t.b + k0 * p.N, p.N, BK, t.b);
-    else  // 256 rows of N, 64 of K each
-      loadSwizzled<BN, 1, THREADS>(sB, t.b + k0, p.K, BN, t.b);
-  }
+  const int k0 = kt * BK;
+  const uint16_t everyBlock = CLUSTER > 1 ? (uint16_t)((1 << CLUSTER) - 1) : 0;
+  tmaLoad(sA, &p.a, k0, t.row0, bar, 0);  // A: 128 rows x 64 of K
+  if constexpr (MODE == FORWARD)  // B: this block's B_PART rows of N x 64 of K, to every block
+    tmaLoad(sB + rank * B_PART * 128, &p.b[t.e], k0, t.n0 + rank * B_PART, bar, everyBlock);
+  else  // B: 64 rows of K x this block's 64-column blocks of N, to every block
+    for (int j = rank * (BN / 64 / CLUSTER); j < (rank + 1) * (BN / 64 / CLUSTER); j++)
+      tmaLoad(sB + j * BK * 128, &p.b[t.e], t.n0 + 64 * j, k0, bar, everyBlock);
 }
 
 template <int MODE>
-__global__ void __launch_bounds__(THREADS, 1) groupedGemmKernel(const __grid_constant__ GroupedParams p) {
+__global__ void __launch_bounds__(THREADS, 1) groupedGemmKernel(const __grid_constant__ TmaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ uint8_t smemBytes[];
   const uint32_t base = ((uint32_t)__cvta_generic_to_shared(smemBytes) + 1023) & ~1023u;
-  const int tiles = p.tileStart[p.E], stride = gridDim.x;
-  // Two cursors over this block's slices: the one loading runs two slices ahead of the one multiplying.
-  int loadTile = blockIdx.x, loadK = 0, loadSlot = 0;
-  Tile loading = tileAt<MODE>(p, loadTile);
-  auto loadNext = [&] {
-    if (loadTile >= tiles) return;
-    loadSlice<MODE>(p, loading, loadK, base + loadSlot * STAGE_BYTES);
-    loadSlot = (loadSlot + 1) % STAGES;
-    if (++loadK == loading.kTiles) {
-      loadK = 0, loadTile += stride;
-      if (loadTile < tiles) loading = tileAt<MODE>(p, loadTile);
-    }
-  };
-  // Slice s + 2 goes into the stage slice s - 2 used: every warpgroup waited for that slice's
-  // wgmma (wait<1> below) before the barrier at the top of step s.
-#pragma unroll
-  for (int s = 0; s < STAGES - 2; s++) {
-    loadNext();
-    asm volatile("cp.async.commit_group;\n" ::);
+  const uint32_t full = base + STAGES * STAGE_BYTES, empty = full + STAGES * 8;
+  const int rank = CLUSTER > 1 ? (int)clusterRank() : 0;
+  const int units = p.unitStart[p.E], clusters = gridDim.x / CLUSTER, cluster = blockIdx.x / CLUSTER;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; s++) mbarInit(full + 8 * s, 1), mbarInit(empty + 8 * s, CONSUMER_WARPS * CLUSTER);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
-  const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
-  const int g = lane / 4, t = lane % 4;
-  float d[128];
-  int tile = blockIdx.x, kt = 0, slot = 0;
-  Tile computing = loading;
-  while (tile < tiles) {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 3));  // this slice has landed (this thread's part)
-    fenceProxyAsync();
-    __syncthreads();
-    loadNext();
-    asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: keeps the group count per step fixed
-    const uint32_t sA = base + slot * STAGE_BYTES, sB = sA + A_BYTES;
-    // A: warpgroup wg's 64 rows (K-major), or its 64-column block (mode 2: MN-major)
-    const uint64_t aDesc = MODE == WEIGHT_GRAD ? smemDescriptor(sA + wg * (BK * 128), BK * 128, 1024)
-                                               : smemDescriptor(sA + wg * 64 * 128, 16, 1024);
-    const uint64_t bDesc = MODE == FORWARD ? smemDescriptor(sB, 16, 1024) : smemDescriptor(sB, BK * 128, 1024);
-    wgmmaFence();
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; kk++) {
-      const int accumulate = kt > 0 || kk > 0;  // a tile's first product overwrites the last tile's sums
-      // K-major operands step 32 bytes along their 128-byte rows; MN-major ones 16 rows of 128 bytes
-      const uint64_t kMajor = kk * 2, mnMajor = (kk * 16 * 128) >> 4;
-      if constexpr (MODE == FORWARD)
-        wgmmaSS_m64n256k16(d, aDesc + kMajor, bDesc + kMajor, accumulate);
-      else if constexpr (MODE == INPUT_GRAD)
-        wgmmaSS_m64n256k16_tB(d, aDesc + kMajor, bDesc + mnMajor, accumulate);
-      else
-        wgmmaSS_m64n256k16_tAB(d, aDesc + mnMajor, bDesc + mnMajor, accumulate);
+  clusterSync();  // the peer's barriers exist before anything is multicast or arrived on them
+  if (threadIdx.x < 128) {  // the producer warpgroup: one thread issues every load
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::);
+    if (threadIdx.x == 0) {
+      int i = 0;
+      for (int u = cluster; u < units; u += clusters) {
+        const Unit t = unitAt(p, u, rank);
+        for (int kt = 0; kt < p.kTiles; kt++, i++) {
+          const int s = i % STAGES;
+          mbarWait(empty + 8 * s, ((i / STAGES) & 1) ^ 1);  // a fresh barrier's "previous" phase is done
+          mbarExpectTx(full + 8 * s, STAGE_BYTES);  // A plus every block's share of B
+          loadSlice<MODE>(p, t, kt, base + s * STAGE_BYTES, full + 8 * s, rank);
+        }
+      }
     }
-    wgmmaCommit();
-    wgmmaWait<1>();
-    slot = (slot + 1) % STAGES;
-    if (++kt == computing.kTiles) {  // the tile is done: store it while the next tile's slices load
+    __syncwarp();
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::);
+    const int c = threadIdx.x - 128, wg = c / 128, warp = (c / 32) % 4, lane = c % 32, g = lane / 4, t4 = lane % 4;
+    float d[128];
+    int i = 0;
+    for (int u = cluster; u < units; u += clusters) {
+      const Unit t = unitAt(p, u, rank);
+      for (int kt = 0; kt < p.kTiles; kt++, i++) {
+        const int s = i % STAGES;
+        mbarWait(full + 8 * s, (i / STAGES) & 1);
+        const uint32_t sA = base + s * STAGE_BYTES, sB = sA + A_BYTES;
+        const uint64_t aDesc = smemDescriptor(sA + wg * 64 * 128, 16, 1024);  // warpgroup wg's 64 rows
+        const uint64_t bDesc = MODE == FORWARD ? smemDescriptor(sB, 16, 1024) : smemDescriptor(sB, BK * 128, 1024);
+        wgmmaFence();
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; kk++) {
+          const int accumulate = kt > 0 || kk > 0;
+          // K-major operands step 32 bytes along their 128-byte rows; MN-major ones 16 rows of 128 bytes
+          const uint64_t kMajor = kk * 2, mnMajor = (kk * 16 * 128) >> 4;
+          if constexpr (MODE == FORWARD)
+            wgmmaSS_m64n256k16(d, aDesc + kMajor, bDesc + kMajor, accumulate);
+          else
+            wgmmaSS_m64n256k16_tB(d, aDesc + kMajor, bDesc + mnMajor, accumulate);
+        }
+        wgmmaCommit();
+        wgmmaWait<1>();
+        if (i > 0 && lane == 0)  // slice i - 1's products are done: its stage is free in every block
+          for (int cta = 0; cta < CLUSTER; cta++) mbarArriveIn(empty + 8 * ((i - 1) % STAGES), cta);
+      }
       wgmmaWait<0>();
       pinRegisters(d);
 #pragma unroll
       for (int half = 0; half < 2; half++) {
         const int r = wg * 64 + warp * 16 + g + half * 8;
-        if (r >= computing.valid) continue;
-        bf16* out = computing.c + r * computing.ldc + 2 * t;
+        if (r >= t.valid) continue;
+        bf16* out = p.y + (int64_t)(t.row0 + r) * p.N + t.n0 + 2 * t4;
 #pragma unroll
         for (int j = 0; j < BN / 8; j++)
           *(__nv_bfloat162*)(out + 8 * j) = __floats2bfloat162_rn(d[4 * j + 2 * half], d[4 * j + 2 * half + 1]);
       }
-      kt = 0, tile += stride;
-      if (tile < tiles) computing = tileAt<MODE>(p, tile);
     }
   }
-  wgmmaWait<0>();  // already done at the last tile's store; ptxas adds one here otherwise (C7517)
-  asm volatile("cp.async.wait_group 0;\n" ::);
+  clusterSync();  // no block leaves while its peer may still arrive on its barriers
 #else
   __trap();  // never launched: groupedGemmWgmma requires a compute capability 9.0 device
 #endif
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  static bool asked = false;
+  if (!asked) {
+    asked = true;
+    cudaDriverEntryPointQueryResult found;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void**)&fn, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      fn = nullptr;
+  }
+  return fn;
+}
+
+/** A row-major bf16 [rows, cols] matrix read in 128-byte-swizzled boxes of 64 columns x boxRows. */
+bool tensorMap(CUtensorMap* map, const void* at, int64_t rows, int64_t cols, uint32_t boxRows) {
+  const cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)cols * 2};
+  const cuuint32_t box[2] = {BK, boxRows}, step[2] = {1, 1};
+  return tensorMapEncoder()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(at), dims, strides, box, step,
+                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 }  // namespace
 
 bool groupedGemmWgmma(int device, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
                       const void* first, const void* second, void* result, void* const* weights) {
+  (void)second;  // the weight gradient's second operand: that mode runs on cuBLASLt
   const int64_t wide = parts * out;
-  // mode 0: K in, N wide; 1: K wide, N in; 2: M wide (in 128-row tiles of one part), N in, K rows
-  const int64_t K = mode == FORWARD ? in : wide, N = mode == FORWARD ? wide : in;
-  if (mode < FORWARD || mode > WEIGHT_GRAD || E > MAX_GROUPS || !hopperDevice(device)) return false;
-  if (mode == WEIGHT_GRAD ? out % BM != 0 || in % BN != 0 : K % BK != 0 || N % BN != 0) return false;
-  GroupedParams p{};
-  p.a = (const bf16*)first, p.x = (const bf16*)second, p.c = (bf16*)result;
-  p.K = K, p.N = N, p.M = wide, p.part = out, p.E = E;
-  int64_t rows = 0, tiles = 0;
+  const int64_t K = mode == FORWARD ? in : wide, N = mode == FORWARD ? wide : in;  // mode 1: K wide, N in
+  if ((mode != FORWARD && mode != INPUT_GRAD) || E > MAX_GROUPS || N % BN != 0 || K % BK != 0 || K > INT32_MAX ||
+      N > INT32_MAX || !hopperDevice(device) || !tensorMapEncoder())
+    return false;
+  alignas(64) static TmaParams p;  // 8.5 KiB: not on the stack; a launch copies it
+  p.y = (bf16*)result, p.N = N, p.E = E, p.kTiles = (int)(K / BK);
+  int64_t rows = 0, units = 0;
   for (int e = 0; e < E; e++) {
-    p.rowStart[e] = (int)rows, p.tileStart[e] = (int)tiles;
-    if (mode == WEIGHT_GRAD) {
-      for (int q = 0; q < parts; q++) p.dw[q * E + e] = (bf16*)weights[q * E + e];
-      tiles += counts[e] > 0 ? wide / BM * (in / BN) : 0;  // an empty group's gradient is zeroed below
-    } else {
+    p.rowStart[e] = (int)rows, p.unitStart[e] = (int)units;
+    if (counts[e] > 0) {
       // both parts in one GEMM: w1 and w3 must lie stacked as one [2 * out, in] block
-      if (parts == 2 && counts[e] > 0 && (const char*)weights[E + e] != (const char*)weights[e] + out * in * 2)
+      if (parts == 2 && (const char*)weights[E + e] != (const char*)weights[e] + out * in * 2) return false;
+      if (!tensorMap(&p.b[e], weights[e], mode == FORWARD ? N : K, mode == FORWARD ? K : N,
+                     mode == FORWARD ? B_PART : 64))
         return false;
-      p.w[e] = (const bf16*)weights[e];
-      tiles += (counts[e] + BM - 1) / BM * (N / BN);
+      units += (counts[e] + CLUSTER * BM - 1) / (CLUSTER * BM) * (N / BN);
     }
     rows += counts[e];
-    if (rows > INT32_MAX || tiles > INT32_MAX) return false;
+    if (rows > INT32_MAX - CLUSTER * BM || units > INT32_MAX) return false;
   }
-  p.rowStart[E] = (int)rows, p.tileStart[E] = (int)tiles;
-  cudaStream_t s = streamFor(device);
-  if (mode == WEIGHT_GRAD)
-    for (int e = 0; e < E; e++)
-      for (int q = 0; q < parts && counts[e] == 0; q++)
-        check(cudaMemsetAsync(weights[q * E + e], 0, out * in * 2, s), "grouped gemm (wgmma): zero an empty group");
-  if (tiles == 0) return true;
-  auto kernel = mode == FORWARD      ? groupedGemmKernel<FORWARD>
-                : mode == INPUT_GRAD ? groupedGemmKernel<INPUT_GRAD>
-                                     : groupedGemmKernel<WEIGHT_GRAD>;
+  p.rowStart[E] = (int)rows, p.unitStart[E] = (int)units;
+  if (units == 0) return true;
+  if (!tensorMap(&p.a, first, rows, K, BM)) return false;
+  auto kernel = mode == FORWARD ? groupedGemmKernel<FORWARD> : groupedGemmKernel<INPUT_GRAD>;
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SMEM), "grouped gemm (wgmma)");
-  static int sms[64];  // per device (hopperDevice allows 0..63), 0 = not asked yet
-  if (!sms[device])
-    check(cudaDeviceGetAttribute(&sms[device], cudaDevAttrMultiProcessorCount, device), "grouped gemm (wgmma)");
-  kernel<<<(unsigned)std::min<int64_t>(tiles, sms[device]), THREADS, SMEM, s>>>(p);
+  cudaLaunchConfig_t config{};
+  cudaLaunchAttribute cluster[1];
+  cluster[0].id = cudaLaunchAttributeClusterDimension;
+  cluster[0].val.clusterDim.x = CLUSTER, cluster[0].val.clusterDim.y = 1, cluster[0].val.clusterDim.z = 1;
+  config.blockDim = dim3(THREADS), config.dynamicSmemBytes = SMEM, config.stream = streamFor(device);
+  config.attrs = cluster, config.numAttrs = 1;
+  static int clusters[64];  // per device (hopperDevice allows 0..63): clusters that fit at once, 0 = not asked yet
+  if (!clusters[device]) {
+    config.gridDim = dim3(CLUSTER * 66);
+    check(cudaOccupancyMaxActiveClusters(&clusters[device], (void*)kernel, &config), "grouped gemm (wgmma)");
+    if (clusters[device] < 1) return false;
+  }
+  config.gridDim = dim3((unsigned)(CLUSTER * std::min<int64_t>(units, clusters[device])));
+  check(cudaLaunchKernelEx(&config, kernel, p), "grouped gemm (wgmma)");
   checkLaunch("grouped gemm (wgmma)");
   return true;
 }

@@ -153,10 +153,10 @@ void setGroupedImplementation(int impl);
 int groupedImplementation();
 void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
                    const void* first, const void* second, void* result, void* const* weights);
-// grouped_wgmma.cu: groupedLinear's bf16 GEMMs (modes as above) as one wgmma launch; false (nothing
-// run) where it does not apply: not Hopper, more than 64 groups, the forward's and input gradient's
-// K not a multiple of 64 or N of 256 or two parts not stacked in memory, the weight gradient's out
-// not a multiple of 128 or in of 256.
+// grouped_wgmma.cu: groupedLinear's bf16 forward (mode 0) or input gradient (1) as one launch of our
+// TMA + wgmma kernel; false (nothing run) where it does not apply: the weight gradient, not Hopper, no
+// tensor-map encoder in the driver, more than 64 groups, K not a multiple of 64 or N of 256, or two
+// parts not stacked in memory.
 bool groupedGemmWgmma(int device, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
                       const void* first, const void* second, void* result, void* const* weights);
 

@@ -149,9 +149,9 @@ export function gemmInfo(): {
 /**
  * How the MoE's grouped linear runs its per-expert GEMMs: 'lt-serial' (cuBLASLt, one after another;
  * the default), 'lt-streams' (experts spread over four side streams), 'cublas-grouped'
- * (cublasGemmGroupedBatchedEx, one call) or 'wgmma' (our Hopper kernel: each bf16 GEMM with every
- * expert in one launch, where the widths are multiples of 64 / 128 / 256 as GRIN's are; everything
- * else as 'lt-serial'). `grin bench moe` times each.
+ * (cublasGemmGroupedBatchedEx, one call) or 'wgmma' (our Hopper TMA kernel: the bf16 forward and
+ * input gradient with every expert in one launch, where K is a multiple of 64 and N of 256 as GRIN's
+ * are; the weight gradient and everything else as 'lt-serial'). `grin bench moe` times each.
  */
 export type GroupedGemmImplementation = 'lt-streams' | 'lt-serial' | 'cublas-grouped' | 'wgmma';
 const GROUPED_CODES: Record<GroupedGemmImplementation, number> = {

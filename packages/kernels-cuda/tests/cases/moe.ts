@@ -196,12 +196,13 @@ export const cases: Case[] = [
       }
     },
   })),
-  // our Hopper kernel: one launch per forward, input and weight gradient, counted so the case proves it ran
+  // our Hopper kernel: one launch for the forward and one for the input gradient (the weight gradient
+  // runs on cuBLASLt), counted so the case proves it ran
   ...(
     [
       [[300, 0, 700, 129], 2, 512, 384], // w1|w3 stacked: K 512 / 768, N 768 / 512
       [[5, 0, 64, 129, 1, 0], 1, 256, 256], // w2-like; groups of 0, 1 and 129 rows
-      [[0, 0, 2000], 1, 512, 256], // every row in one group: 16 row tiles, 32 slices of K in dw
+      [[0, 0, 2000], 1, 512, 256], // every row in one group: 16 row tiles
     ] as [number[], number, number, number][]
   ).map(([counts, parts, In, Out]) => ({
     name: `grouped_linear bf16 through 'wgmma' counts [${counts}] parts ${parts} (${In} -> ${Out}): y, dx, dw`,
@@ -211,10 +212,8 @@ export const cases: Case[] = [
         const before = gemmInfo().wgmmaGroupedCalls;
         const note = groupedCase('bf16', counts, parts, In, Out, parts === 2).run();
         const ran = gemmInfo().wgmmaGroupedCalls - before;
-        if (ran !== 3)
-          throw new Error(
-            `the wgmma kernel ran ${ran} times; expected 3 (forward, input and weight gradients)`,
-          );
+        if (ran !== 2)
+          throw new Error(`the wgmma kernel ran ${ran} times; expected 2 (forward and input gradient)`);
         return `${note}; ${ran} wgmma launches`;
       } finally {
         setGroupedGemmImplementation('lt-serial');
