@@ -181,9 +181,9 @@ __global__ void __launch_bounds__(THREADS, 1) groupedGemmKernel(const __grid_con
           // K-major operands step 32 bytes along their 128-byte rows; MN-major ones 16 rows of 128 bytes
           const uint64_t kMajor = kk * 2, mnMajor = (kk * 16 * 128) >> 4;
           if constexpr (MODE == FORWARD)
-            wgmmaSS_m64n256k16(d, aDesc + kMajor, bDesc + kMajor, accumulate);
+            wgmmaSS_m64n256k16<0>(d, aDesc + kMajor, bDesc + kMajor, accumulate);
           else
-            wgmmaSS_m64n256k16_tB(d, aDesc + kMajor, bDesc + mnMajor, accumulate);
+            wgmmaSS_m64n256k16<1>(d, aDesc + kMajor, bDesc + mnMajor, accumulate);
         }
         wgmmaCommit();
         wgmmaWait<1>();
