@@ -257,7 +257,7 @@ BIND(adamw) {
 } END
 BIND(adamwMixed) {
   AdamW h{(float)a.num(8), (float)a.num(9), (float)a.num(10), (float)a.num(11), (float)a.num(12), (float)a.num(13), (float)a.num(14)};
-  adamwMixed(a.i32(0), a.i32(1), a.ptr(2), a.ptr(3), (float*)a.ptr(4), (float*)a.ptr(5), (float*)a.ptr(6), a.i64(7), (const float*)a.ptr(15), h);
+  adamwMixed(a.i32(0), a.i32(1), a.i32(16), a.ptr(2), a.ptr(3), (float*)a.ptr(4), a.ptr(5), a.ptr(6), a.i64(7), (const float*)a.ptr(15), h, (uint32_t)a.i64(17));
   return nullptr;
 } END
 BIND(rope) {

@@ -53,8 +53,9 @@ struct AdamW {
 };
 // scale: null, or one f32 on the device that multiplies the gradient (the clip coefficient)
 void adamw(int device, int paramType, int gradType, void* param, const void* grad, float* m, float* v, int64_t n, const float* scale, const AdamW& h);
-// optim.cu: bf16 parameter re-rounded from an f32 master copy that takes the AdamW update
-void adamwMixed(int device, int gradType, void* param, const void* grad, float* master, float* m, float* v, int64_t n, const float* scale, const AdamW& h);
+// optim.cu: bf16 parameter re-rounded from an f32 master copy that takes the AdamW update; f32 or
+// bf16 moments (momentType), the bf16 ones stochastically rounded with draws keyed by salt
+void adamwMixed(int device, int gradType, int momentType, void* param, const void* grad, float* master, void* m, void* v, int64_t n, const float* scale, const AdamW& h, uint32_t salt);
 void rope(int device, int dtype, void* out, const void* x, const void* cosines, const void* sines, int64_t rows, int64_t d, const Layout& L, int64_t xi, int64_t ci, int64_t si, bool transpose);
 void topk(int device, int dtype, void* values, int32_t* indices, const void* x, int64_t outer, int64_t n, int64_t inner, int64_t k);
 

@@ -131,6 +131,10 @@ export interface NativeAddon {
     correction2: N,
     /** 0, or the address of one f32 that multiplies the gradient (the clip coefficient). */
     scale: N,
+    /** the moments' dtype code (f32 or bf16) */
+    momentType: N,
+    /** keys the stochastic rounding of bf16 moments (a u32) */
+    salt: N,
   ): void;
   rope(
     d: N,

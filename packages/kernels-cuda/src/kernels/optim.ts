@@ -1,4 +1,5 @@
-// The fused AdamW steps on cuda, in place: f32 (or bf16) params and grads, f32 moments, as
+// The fused AdamW steps on cuda, in place: f32 (or bf16) params and grads, f32 moments (bf16 ones,
+// stochastically rounded, in the mixed step), as
 // torch.optim.AdamW (decoupled decay, then the bias-corrected step), the gradient first multiplied
 // by the optional scale input (one f32: the clip coefficient, read on the device). Sizes and the
 // mixed step's dtypes are checked once by the optimizer (@grin-moe/tensor). Mirrors cpu/optim.ts.
@@ -52,8 +53,12 @@ registerKernel('adamw_step', 'cuda', ([param, grad, m, v, scale], attrs) => {
 });
 
 // Mixed precision: a bf16 parameter re-rounded (nearest-even) from an f32 master copy that takes
-// the same update (csrc/optim.cu). Mirrors adamw_step_mixed in cpu/optim.ts.
+// the same update, moments f32 or bf16 (csrc/optim.cu). Mirrors adamw_step_mixed in cpu/optim.ts.
 registerKernel('adamw_step_mixed', 'cuda', ([param, grad, master, m, v, scale], attrs) => {
+  if (m!.dtype !== v!.dtype)
+    throw new TypeError(
+      `adamw_step_mixed (cuda): moments differ in dtype: ${m!.describe()}, ${v!.describe()}`,
+    );
   native().adamwMixed(
     dev(param!),
     dtypeCode(grad!.dtype),
@@ -65,6 +70,8 @@ registerKernel('adamw_step_mixed', 'cuda', ([param, grad, master, m, v, scale], 
     param!.size,
     ...hyper(attrs),
     scaleAddress(scale),
+    dtypeCode(m!.dtype),
+    attrs.salt ?? 0,
   );
   return [];
 });

@@ -1,9 +1,32 @@
 // GPU-vs-CPU checks for the fused AdamW step (f32 master weights, several steps, weight decay,
 // a bf16 gradient into f32 weights), mixed-precision AdamW (bf16 parameters re-rounded from f32
-// master weights) and an end-to-end training step of a tiny MLP language model (embedding,
-// layerNorm, matmul, silu, crossEntropy, AdamW) on cuda vs cpu.
+// master weights; f32 moments, and bf16 ones stored by stochastic rounding) and an end-to-end
+// training step of a tiny MLP language model (embedding, layerNorm, matmul, silu, crossEntropy,
+// AdamW) on cuda vs cpu.
 import * as T from '@grin-moe/tensor';
 import { type Case, compare, Notes, randint, randn, scoped, valuesOf } from './harness.js';
+
+/**
+ * Stochastically rounded bf16 moments, cuda against the CPU. The draws are the same, so an element
+ * differs only where the f32 values the two round (f32 arithmetic here, f64 there) straddle a
+ * rounding threshold: a few in 10^5 a step, and the difference then decays with beta. Through
+ * cancellation a 1-ulp difference of a large moment can be a few ulps of a small one, so values
+ * are compared against the tensor's scale. Different draws would make about half of them differ.
+ */
+function matchRoundedMoments(name: string, gpu: T.Tensor, cpu: T.Tensor): string {
+  const [a, b] = [valuesOf(T.cast(gpu, 'f32')), valuesOf(T.cast(cpu, 'f32'))];
+  let [differ, scale] = [0, 0];
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) differ++;
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  if (differ > 1 + a.length / 200)
+    throw new Error(
+      `${name}: ${differ} of ${a.length} stored bf16 moments differ from the CPU's (at most 0.5%)`,
+    );
+  compare(name, T.cast(gpu, 'f32'), T.cast(cpu, 'f32'), { atol: scale * 2 ** -6, rtol: 8e-3 });
+  return `${name} ${differ} of ${a.length} differ`;
+}
 
 export const cases: Case[] = [
   {
@@ -107,6 +130,96 @@ export const cases: Case[] = [
       }),
     ),
   ),
+  // bf16 moments: the same stochastic-rounding draws as the CPU (optim/rounding.ts of the tensor
+  // package); see matchRoundedMoments
+  ...[0, 1].map(
+    (offset): Case => ({
+      name: `adamw_step_mixed kernel, 5 steps with bf16 moments (stochastic rounding): bf16 gradient, ${offset ? 'views one element in (unaligned)' : 'aligned'}, gradient scale on steps 3-5`,
+      run: () =>
+        scoped(() => {
+          const n = 100_003;
+          const view = <X extends T.Tensor>(t: X) => (offset ? t.slice([offset, offset + n]) : t) as X;
+          const param = randn([n + offset], 'bf16');
+          const master = { cpu: view(T.clone(param.cpu)), cuda: view(T.cast(param.cuda, 'f32')) };
+          const p = { cpu: view(T.cast(param.cpu, 'bf16')), cuda: view(param.cuda) };
+          const zeros = (device: string) => view(T.zeros([n + offset], { dtype: 'bf16', device }));
+          const m = { cpu: zeros('cpu'), cuda: zeros('cuda') };
+          const v = { cpu: zeros('cpu'), cuda: zeros('cuda') };
+          for (let step = 1; step <= 5; step++) {
+            const g = randn([n + offset], 'bf16', 1e-2 * step);
+            const attrs = {
+              lr: 1e-3,
+              beta1: 0.9,
+              beta2: 0.95,
+              eps: 1e-8,
+              weightDecay: 0.1,
+              step,
+              salt: 0x9e3779b9 + step,
+            };
+            const scale = step >= 3 ? [T.tensor([0.37]), T.tensor([0.37], { device: 'cuda' })] : [];
+            T.runKernel(
+              'adamw_step_mixed',
+              'cuda',
+              [p.cuda, view(g.cuda), master.cuda, m.cuda, v.cuda, ...scale.slice(1)],
+              attrs,
+            );
+            T.runKernel(
+              'adamw_step_mixed',
+              'cpu',
+              [p.cpu, view(T.cast(g.cpu, 'bf16')), master.cpu, m.cpu, v.cpu, ...scale.slice(0, 1)],
+              attrs,
+            );
+          }
+          const notes = new Notes();
+          // where a moment rounded apart, the update differs by about its 2^-8 share: lr / 256 a step
+          notes.add(compare('master', master.cuda, master.cpu, { atol: 2e-5, rtol: 1e-5 }));
+          const counts = [
+            matchRoundedMoments('exp_avg', m.cuda, m.cpu),
+            matchRoundedMoments('exp_avg_sq', v.cuda, v.cpu),
+          ];
+          notes.add(compare('param', p.cuda, T.cast(p.cpu, 'f32'), { atol: 2e-5, rtol: 8e-3 }));
+          return `${notes}; ${counts.join(', ')}`;
+        }),
+    }),
+  ),
+  {
+    name: 'AdamW with moments bf16 on bf16 parameters: 5 steps on cuda vs cpu (the salt each step and parameter)',
+    run: () =>
+      scoped(() => {
+        const notes = new Notes();
+        const p = [randn([300, 129], 'bf16'), randn([7], 'bf16')];
+        const pc = p.map((x) => x.cuda.detach().setRequiresGrad());
+        const pp = p.map((x) => T.cast(x.cpu, 'bf16').setRequiresGrad());
+        const options = { lr: 1e-2, weightDecay: 0.1, moments: 'bf16' as const };
+        const [oc, op] = [new T.AdamW(pc, options), new T.AdamW(pp, options)];
+        for (let step = 0; step < 5; step++) {
+          for (let i = 0; i < p.length; i++) {
+            const g = randn([...p[i]!.cpu.shape], 'bf16', 1e-2 * (step + 1));
+            T.noGrad(() => {
+              pc[i]!.grad?.dispose();
+              pp[i]!.grad?.dispose();
+              pc[i]!.grad = g.cuda.detach();
+              pp[i]!.grad = T.cast(g.cpu, 'bf16');
+            });
+          }
+          oc.stepOnce();
+          op.stepOnce();
+        }
+        const [sc, sp] = [oc.stateDict().tensors, op.stateDict().tensors];
+        const counts: string[] = [];
+        for (const k of Object.keys(sp)) {
+          if (sc[k]!.dtype !== (k.startsWith('master') ? 'f32' : 'bf16'))
+            throw new Error(`state ${k} is ${sc[k]!.describe()}`);
+          if (k.startsWith('master'))
+            notes.add(compare(`state ${k}`, sc[k]!, sp[k]!, { atol: 2e-4, rtol: 1e-5 }));
+          else counts.push(matchRoundedMoments(`state ${k}`, sc[k]!, sp[k]!));
+        }
+        pc.forEach((t, i) =>
+          notes.add(compare(`param ${i}`, t, T.cast(pp[i]!, 'f32'), { atol: 2e-4, rtol: 8e-3 })),
+        );
+        return `${notes}; ${counts.join(', ')}`;
+      }),
+  },
   {
     name: 'AdamW on bf16 parameters (mixed precision): 5 steps on cuda vs cpu, with state dict',
     run: () =>

@@ -135,8 +135,9 @@ export interface CoreOpAttrs {
   adamw_step: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number };
   /**
    * AdamW on an f32 master copy of a bf16 parameter (inputs: param bf16, grad bf16|f32, master f32,
-   * exp_avg f32, exp_avg_sq f32): the master takes the adamw_step update, then the parameter is
-   * re-rounded from it (round-to-nearest-even).
+   * exp_avg and exp_avg_sq both f32 or both bf16): the master takes the adamw_step update, then the
+   * parameter is re-rounded from it (round-to-nearest-even). bf16 moments are stored by stochastic
+   * rounding with draws keyed by `salt` (a u32; optim/rounding.ts).
    */
   adamw_step_mixed: {
     lr: number;
@@ -145,6 +146,7 @@ export interface CoreOpAttrs {
     eps: number;
     weightDecay: number;
     step: number;
+    salt?: number;
   };
 }
 

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import * as T from '../index.js';
 import { expectAllClose } from '../testing.js';
+import { lowbias32, momentDraw, momentSalt, stochasticBf16Bits } from './rounding.js';
 
 function adamwReference(
   p0: number[],
@@ -250,6 +251,106 @@ describe('AdamW, mixed precision (bf16 parameter, f32 master)', () => {
     expect(() => T.runKernel('adamw_step', 'cpu', [p16, p16, T.zeros([2]), T.zeros([2])], attrs)).toThrow(
       /adamw_step \(cpu\): a bf16 parameter .* needs adamw_step_mixed/,
     );
+  });
+});
+
+describe('AdamW with bf16 moments (stochastic rounding)', () => {
+  it('hashes and rounds as specified (values from an independent Python implementation)', () => {
+    expect([0, 1, 2, 0xdeadbeef].map(lowbias32)).toEqual([0, 0x688990c0, 0xd1132181, 0xe628c683]);
+    expect(momentSalt(7, 3)).toBe(0xf77e6ef6);
+    // an index past 2^32 folds its high word in
+    expect(momentDraw(0xf77e6ef6, 5 * 2 ** 32 + 12345)).toBe(0x25c19ef1);
+    // 1 + 0.25 * 2^-7: the 16 dropped bits are 0x4000, so draws from 0xc000 up round up
+    const x = 1 + 0.25 * 2 ** -7;
+    expect(stochasticBf16Bits(x, 0xbfff)).toBe(0x3f80);
+    expect(stochasticBf16Bits(x, 0xc000)).toBe(0x3f81);
+    expect(stochasticBf16Bits(-x, 0xc000)).toBe(0xbf81); // magnitude up: away from zero
+    expect(stochasticBf16Bits(1, 0xffff)).toBe(0x3f80); // exact values never move
+    expect(stochasticBf16Bits(Number.POSITIVE_INFINITY, 0xffff)).toBe(0x7f80);
+    expect(T.bf16BitsToF32(stochasticBf16Bits(Number.NaN, 0xffff))).toBeNaN();
+  });
+
+  it('keeps exp_avg_sq unbiased where nearest-even would stall it (beta2 0.999, 3000 steps)', () => {
+    // a constant gradient g gives exp_avg_sq = (1 - beta2^t) g^2 exactly; nearest-even drops every
+    // increment below half a bf16 step and would stall near g^2 / 3
+    const n = 1024;
+    const g = 0.3;
+    const p = T.cast(T.zeros([n]), 'bf16').setRequiresGrad();
+    const opt = new T.AdamW([p], { lr: 1e-6, betas: [0.9, 0.999], weightDecay: 0, moments: 'bf16' });
+    const steps = 3000;
+    for (let step = 0; step < steps; step++) {
+      p.grad = T.cast(T.full([n], g), 'bf16');
+      opt.stepOnce();
+    }
+    const v = T.bf16BitsToF32Array(opt.stateDict().tensors['exp_avg_sq.0']!.toArray() as Uint16Array);
+    const mean = v.reduce((a, b) => a + b, 0) / n;
+    const exact = (1 - 0.999 ** steps) * T.bf16BitsToF32(T.f32ToBf16Bits(g)) ** 2;
+    // each element's rounding noise is about 3.5% (9 bf16 steps); the mean's about 0.11%
+    expect(Math.abs(mean / exact - 1)).toBeLessThan(0.005);
+    expect(new Set(v).size).toBeGreaterThan(5); // the elements took different draws
+  });
+
+  it('stores bf16 state, stays close to f32 moments, and resumes bit for bit from a state dict', () => {
+    const n = 1000;
+    const init = () => T.cast(T.tensor(new T.Generator(11).normal(n) as Float32Array), 'bf16');
+    const grad = (step: number) =>
+      T.cast(T.mul(T.tensor(new T.Generator(100 + step).normal(n) as Float32Array), 1e-2), 'bf16');
+    const options = { lr: 3e-3, betas: [0.9, 0.95] as [number, number], weightDecay: 0.1 };
+    const run = (moments: 'f32' | 'bf16', splitAt = 0) => {
+      const p = init().setRequiresGrad();
+      let opt = new T.AdamW([p], { ...options, moments });
+      for (let step = 1; step <= 8; step++) {
+        if (step === splitAt) {
+          const saved = opt.stateDict();
+          const tensors = Object.fromEntries(Object.entries(saved.tensors).map(([k, v]) => [k, T.clone(v)]));
+          opt = new T.AdamW([p], { ...options, moments });
+          opt.loadStateDict({ step: saved.step, tensors });
+        }
+        p.grad = grad(step);
+        opt.stepOnce();
+      }
+      return { opt, master: opt.stateDict().tensors['master.0']!.toArray() as Float32Array };
+    };
+    const bf16 = run('bf16');
+    const state = bf16.opt.stateDict().tensors;
+    expect([state['exp_avg.0']!.dtype, state['exp_avg_sq.0']!.dtype, state['master.0']!.dtype]).toEqual([
+      'bf16',
+      'bf16',
+      'f32',
+    ]);
+    // 8 steps of 3e-3 move each weight by up to 2.4e-2; the moments' rounding shifts that by < 1%
+    expectAllClose(bf16.master, run('f32').master, { atol: 2e-4, rtol: 0 });
+    // a resumed run draws what the unbroken one drew (the salt is a hash of step and parameter)
+    expect(Array.from(run('bf16', 5).master)).toEqual(Array.from(bf16.master));
+  });
+
+  it('disposing its state frees every storage the optimizer made, at once (not at collection)', () => {
+    for (const moments of ['f32', 'bf16'] as const) {
+      const params = [T.cast(T.ones([64]), 'bf16').setRequiresGrad(), T.ones([8], { requiresGrad: true })];
+      const before = T.liveStorages();
+      const opt = new T.AdamW(params, { moments });
+      // bf16: master, exp_avg, exp_avg_sq; f32: exp_avg, exp_avg_sq
+      expect(T.liveStorages() - before).toBe(5);
+      for (const t of Object.values(opt.stateDict().tensors)) t.dispose();
+      expect(T.liveStorages()).toBe(before);
+    }
+  });
+
+  it('refuses an unknown moments dtype and mixed moment dtypes, naming them', () => {
+    const p = T.cast(T.zeros([3]), 'bf16').setRequiresGrad();
+    expect(() => new T.AdamW([p], { moments: 'f16' as 'bf16' })).toThrow(
+      `AdamW: moments must be 'f32' or 'bf16', got "f16"`,
+    );
+    const opt = new T.AdamW([p], { moments: 'bf16' });
+    p.grad = T.cast(T.ones([3]), 'bf16');
+    opt.stepOnce();
+    const other = new T.AdamW([p], { moments: 'bf16' });
+    other.loadStateDict(opt.stateDict());
+    expect(() => {
+      // a state tensor of the wrong dtype can only come from outside: named by the optimizer
+      (other as unknown as { expAvgSq: T.Tensor[] }).expAvgSq[0] = T.zeros([3]);
+      other.stepOnce();
+    }).toThrow(/moments must be both f32 or both bf16, got bf16\[3\] on cpu and f32\[3\] on cpu/);
   });
 });
 

@@ -10,6 +10,7 @@ import { tensor, zeros, zerosLike } from '../ops/creation.js';
 import { runKernel } from '../ops/dispatch.js';
 import { add, mul } from '../ops/elementwise.js';
 import { addInPlace, cast, copyInPlace } from '../ops/layout.js';
+import { momentSalt } from './rounding.js';
 
 export interface OptimizerState {
   step: number;
@@ -114,13 +115,20 @@ export interface AdamWOptions {
   betas?: [number, number];
   eps?: number;
   weightDecay?: number;
+  /**
+   * The moments' dtype for bf16 parameters: 'f32' (default) or 'bf16', which stores them by
+   * stochastic rounding (unbiased; optim/rounding.ts) and moves 20 bytes an element a step instead
+   * of 28. Parameters of other dtypes keep moments of their own dtype.
+   */
+  moments?: 'f32' | 'bf16';
 }
 
 /**
  * AdamW as torch.optim.AdamW. A bf16 parameter is trained in mixed precision: its moments are f32
- * and the update goes to an f32 master copy (state slot `master`), from which the bf16 parameter
- * is re-rounded (round-to-nearest-even) after every step, so small updates accumulate instead of
- * vanishing below bf16's resolution. Other parameters keep moments of their own dtype.
+ * (or bf16 with `moments: 'bf16'`) and the update goes to an f32 master copy (state slot `master`),
+ * from which the bf16 parameter is re-rounded (round-to-nearest-even) after every step, so small
+ * updates accumulate instead of vanishing below bf16's resolution. Other parameters keep moments
+ * of their own dtype.
  */
 export class AdamW extends Optimizer {
   lr: number;
@@ -128,25 +136,27 @@ export class AdamW extends Optimizer {
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
+  readonly moments: 'f32' | 'bf16';
   private readonly expAvg: Tensor[];
   private readonly expAvgSq: Tensor[];
   private readonly master: Array<Tensor | null>;
 
   constructor(
     params: Tensor[],
-    { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01 }: AdamWOptions = {},
+    { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01, moments = 'f32' }: AdamWOptions = {},
   ) {
     super(params);
+    if (moments !== 'f32' && moments !== 'bf16')
+      throw new TypeError(`AdamW: moments must be 'f32' or 'bf16', got ${JSON.stringify(moments)}`);
     this.lr = lr;
     [this.beta1, this.beta2] = betas;
     this.eps = eps;
     this.weightDecay = weightDecay;
-    const moments = (p: Tensor) =>
-      (p.dtype === 'bf16' ? zeros([...p.shape], { dtype: 'f32', device: p.device }) : zerosLike(p)).alias({
-        track: false,
-      });
-    this.expAvg = params.map(moments);
-    this.expAvgSq = params.map(moments);
+    this.moments = moments;
+    const momentsOf = (p: Tensor) =>
+      untracked(p.dtype === 'bf16' ? zeros([...p.shape], { dtype: moments, device: p.device }) : zerosLike(p));
+    this.expAvg = params.map(momentsOf);
+    this.expAvgSq = params.map(momentsOf);
     this.master = params.map((p) => (p.dtype === 'bf16' ? masterOf(p) : null));
   }
 
@@ -174,7 +184,9 @@ export class AdamW extends Optimizer {
       const master = this.master[i];
       const inputs = [p, p.grad, ...(master ? [master] : []), this.expAvg[i]!, this.expAvgSq[i]!, ...scale];
       requireAdamWInputs(i, inputs, master !== null);
-      runKernel(master ? 'adamw_step_mixed' : 'adamw_step', p.device, inputs, attrs);
+      if (master)
+        runKernel('adamw_step_mixed', p.device, inputs, { ...attrs, salt: momentSalt(this.step, i) });
+      else runKernel('adamw_step', p.device, inputs, attrs);
     });
   }
 }
@@ -182,7 +194,7 @@ export class AdamW extends Optimizer {
 /**
  * The checks every backend's AdamW kernel relies on, made once here: one device, the gradient and
  * every state tensor the parameter's size, and for the mixed step a bf16 parameter with f32 master
- * weights and moments.
+ * weights and moments both f32 or both bf16.
  */
 function requireAdamWInputs(index: number, inputs: Tensor[], mixed: boolean): void {
   const [param, ...rest] = inputs as [Tensor, ...Tensor[]];
@@ -195,20 +207,29 @@ function requireAdamWInputs(index: number, inputs: Tensor[], mixed: boolean): vo
     if (t.size !== param.size) throw new RangeError(`${where}: ${t.describe()} does not match its size`);
   if (mixed) {
     if (param.dtype !== 'bf16') throw new TypeError(`${where}: the mixed step needs a bf16 parameter`);
-    for (const t of state.slice(1))
-      if (t.dtype !== 'f32')
-        throw new TypeError(`${where}: master weights and moments must be f32, got ${t.describe()}`);
+    const [master, m, v] = state.slice(1) as [Tensor, Tensor, Tensor];
+    if (master.dtype !== 'f32')
+      throw new TypeError(`${where}: master weights must be f32, got ${master.describe()}`);
+    if ((m.dtype !== 'f32' && m.dtype !== 'bf16') || v.dtype !== m.dtype)
+      throw new TypeError(
+        `${where}: moments must be both f32 or both bf16, got ${m.describe()} and ${v.describe()}`,
+      );
   }
 }
 
 /** An f32 copy of a bf16 parameter with its own storage, outside autograd and any scope. */
 function masterOf(p: Tensor): Tensor {
-  return noGrad(() => {
-    const copy = cast(p.detach(), 'f32');
-    const kept = copy.alias({ track: false });
-    copy.dispose();
-    return kept;
-  });
+  return noGrad(() => untracked(cast(p.detach(), 'f32')));
+}
+
+/**
+ * t as a handle outside any scope, t itself released: its storage then lives exactly as long as
+ * the handle, so disposing the optimizer's state frees it at once (not when t is collected).
+ */
+function untracked(t: Tensor): Tensor {
+  const kept = t.alias({ track: false });
+  t.dispose();
+  return kept;
 }
 
 export interface SGDOptions {
