@@ -4,7 +4,9 @@
 // optimizer, and the one host read of loss and gradient norm. Reports tokens/s, MFU (6 x active
 // parameters x tokens plus the attention's visible pairs, over 989 TFLOP/s), device-to-host reads
 // per step and peak memory, next to transformers' PhimoeForCausalLM (grouped_mm experts, SDPA,
-// bf16, fused AdamW; torch_bench.py --suite train) in the same run. Device: tools/device/run-bench.sh.
+// bf16, fused AdamW; torch_bench.py --suite train) in the same run. Then the same steps with
+// AdamW's moments in bf16 (stochastic rounding; master weights stay f32), reported beside them:
+// PyTorch's fused AdamW keeps bf16 moments too. Device: tools/device/run-bench.sh.
 // Test: cd apps/trainer && npx vitest run src/commands
 import {
   GrinModel,
@@ -86,7 +88,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   stackExpertWeights(leaves, config);
   const model = new GrinModel(config, leaves, 'bf16', 'cuda');
   const params = [...leaves.values()];
-  const optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1 });
+  let optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1 });
   const { S, V } = TRAIN_SHAPE;
   const ids = T.tensor(new T.Generator(7).randint(S, 0, V), { shape: [1, S], dtype: 'i32', device: 'cuda' });
   // phases: forward (with the losses), backward, clip + read, optimizer; timed with events when asked
@@ -162,6 +164,18 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   };
   const msUntuned = await otherTuning('off');
   const msAllTuned = await otherTuning('all');
+  const phasesF32 = { ...phases };
+  const lastF32 = last;
+  // bf16 moments: the f32 moments' state goes first (both would not fit with the model)
+  for (const t of Object.values(optimizer.stateDict().tensors)) t.dispose();
+  optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1, moments: 'bf16' });
+  for (let i = 0; i < 2; i++) await step();
+  cuda.cudaSynchronize();
+  cuda.cudaResetPeakMemory();
+  const msBf16Moments = await medianStep();
+  const peakBf16Moments = cuda.cudaMemoryStats().peakInUseBytes;
+  await step(true);
+  const lastBf16Moments = last;
   const { perStep, activeParams } = stepFlops(layers);
   const ours = {
     ms_per_step: Number(ms.toFixed(2)),
@@ -172,14 +186,22 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     peak_gib: Number((stats.peakInUseBytes / 2 ** 30).toFixed(1)),
     cuda_mallocs_total: stats.cudaMallocs,
     cuda_frees_total: stats.frees,
-    phase_ms: phases,
+    phase_ms: phasesF32,
     phase_host_ms: phasesHost,
     cuda_mallocs_per_step: mallocsPerStep,
     gemm_tuning: 'grouped',
     ms_per_step_tuning_off: Number(msUntuned.toFixed(2)),
     ms_per_step_tuning_all: Number(msAllTuned.toFixed(2)),
-    last_loss: Number(last[0]!.toFixed(4)),
+    last_loss: Number(lastF32[0]!.toFixed(4)),
     active_params: activeParams,
+  };
+  const oursBf16Moments = {
+    ms_per_step: Number(msBf16Moments.toFixed(2)),
+    tokens_per_s: Math.round((S / msBf16Moments) * 1e3),
+    mfu: Number((perStep / (msBf16Moments / 1e3) / H200_BF16_PEAK).toFixed(3)),
+    peak_gib: Number((peakBf16Moments / 2 ** 30).toFixed(1)),
+    phase_ms: phases,
+    last_loss: Number(lastBf16Moments[0]!.toFixed(4)),
   };
   ids.dispose();
   for (const p of params) p.dispose();
@@ -187,6 +209,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   cuda.cudaEmptyCache(); // PyTorch runs next in another process on the same GPU
   const results: Record<string, unknown> = {
     ours,
+    ours_bf16_moments: oursBf16Moments,
     shape: { ...TRAIN_SHAPE, layers, dtype: 'bf16 (f32 master)' },
   };
   let torch = new Map<string, { ms: number; rate: number; variant?: string }>();
@@ -209,6 +232,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     ratios.grin_vs_torch_tokens_per_s = Number((theirs.ms / ms).toFixed(3));
     ratios.grin_untuned_vs_torch_tokens_per_s = Number((theirs.ms / msUntuned).toFixed(3));
     ratios.grin_all_tuned_vs_torch_tokens_per_s = Number((theirs.ms / msAllTuned).toFixed(3));
+    ratios.grin_bf16_moments_vs_torch_tokens_per_s = Number((theirs.ms / msBf16Moments).toFixed(3));
   }
   if (!json)
     for (const [name, r] of Object.entries(results)) console.log(`${name.padEnd(8)} ${JSON.stringify(r)}`);

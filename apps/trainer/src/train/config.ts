@@ -48,6 +48,8 @@ export interface TrainConfig {
     clip: number;
     lbMode: 'local' | 'global';
     lbAlpha: number;
+    /** AdamW's moments for bf16 parameters: f32, or bf16 stored by stochastic rounding (less memory and traffic). */
+    moments: 'f32' | 'bf16';
   };
   /**
    * GRIN's post-training regularizers, in training steps only (default off for pre-training):
@@ -110,6 +112,7 @@ export const defaultTrainConfig: TrainConfig = {
     clip: 1.0,
     lbMode: 'global',
     lbAlpha: 0.01,
+    moments: 'f32',
   },
   regularize: { neftuneAlpha: 0, expertDropout: 0 },
   eval: { every: 100, batches: 16 },
@@ -168,6 +171,7 @@ const schema: Record<string, Record<string, Spec>> = {
     clip: { type: 'number', min: 0, exclusiveMin: true },
     lbMode: { type: 'enum', values: ['local', 'global'] },
     lbAlpha: { type: 'number', min: 0 },
+    moments: { type: 'enum', values: ['f32', 'bf16'] },
   },
   regularize: {
     neftuneAlpha: { type: 'number', min: 0 },

@@ -1,5 +1,6 @@
 // CPU vs CUDA training parity: the same config and seed trained for a few steps on the CPU (the
-// reference), on cuda in f32 and on cuda in bf16 (bf16 activations, f32 master weights), from a
+// reference), on cuda in f32 and on cuda in bf16 (bf16 activations, f32 master weights; AdamW's
+// moments f32, then bf16 with stochastic rounding), from a
 // small synthetic corpus; compares the loss curves step by step and reports tokens/s. Used by
 // cuda.test.ts (GPU machines) and by the device bundle (tools/device/build-bundle.sh ->
 // .device/train-parity.mjs).
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultGrinConfig, initRandom, nextTokenLoss } from '@grin-moe/model-grin';
 import * as T from '@grin-moe/tensor';
-import { loadTensors } from '@grin-moe/tensor';
+import { openSafetensors } from '@grin-moe/tensor';
 import { checkpointDir, completeCheckpoints } from './checkpoints.js';
 import { defaultTrainConfig, mergeConfig, type TrainConfig, validateConfig } from './config.js';
 import { requireCuda, toDevice } from './device.js';
@@ -25,6 +26,8 @@ export interface CurveRun {
   tokensPerSecond: number;
   finalValLoss: number;
   optimizerKeys: string[];
+  /** The saved exp_avg.0's dtype in the file (F32 or BF16: the AdamW moments), or null without a checkpoint. */
+  momentsDtype: string | null;
 }
 
 export interface ParityReport {
@@ -83,19 +86,27 @@ export async function trainCurve(config: TrainConfig, label: string): Promise<Cu
     .map((r) => r.tokens_per_s)
     .sort((a, b) => a - b);
   const steps = completeCheckpoints(summary.runDir);
-  const optimizerKeys = steps.length
-    ? Object.keys(loadTensors(join(checkpointDir(summary.runDir, steps.at(-1)!), 'optimizer.safetensors')))
-    : [];
+  let [optimizerKeys, momentsDtype]: [string[], string | null] = [[], null];
+  if (steps.length) {
+    // the file's own dtypes (loading would widen bf16 to f32)
+    const saved = openSafetensors(
+      join(checkpointDir(summary.runDir, steps.at(-1)!), 'optimizer.safetensors'),
+    );
+    optimizerKeys = saved.names();
+    momentsDtype = optimizerKeys.includes('exp_avg.0') ? saved.info('exp_avg.0').dtype : null;
+    saved.close();
+  }
   return {
     label,
     losses: records.map((r) => r.loss),
     tokensPerSecond: rates[Math.floor(rates.length / 2)] ?? records[0]!.tokens_per_s,
     finalValLoss: summary.finalValLoss,
     optimizerKeys,
+    momentsDtype,
   };
 }
 
-/** Trains `steps` steps on cpu, cuda f32 and cuda bf16 with one seed and compares the curves. */
+/** Trains `steps` steps on cpu, cuda f32, cuda bf16 and cuda bf16 with bf16 moments (one seed) and compares the curves. */
 export async function compareDevices(
   steps = 20,
   root = mkdtempSync(join(tmpdir(), 'grin-parity-')),
@@ -105,21 +116,30 @@ export async function compareDevices(
   const runs = [cpu];
   const maxDiff: Record<string, number> = {};
   const tolerance: Record<string, number> = {};
-  for (const dtype of ['f32', 'bf16'] as const) {
-    const label = `cuda ${dtype}`;
-    const run = await trainCurve(
-      parityConfig(join(root, `cuda-${dtype}`), data, steps, { device: 'cuda', dtype }),
-      label,
-    );
+  const variants = [
+    ['f32', 'f32'],
+    ['bf16', 'f32'],
+    ['bf16', 'bf16'],
+  ] as const;
+  for (const [dtype, moments] of variants) {
+    const label = `cuda ${dtype}${moments === 'bf16' ? ', bf16 moments' : ''}`;
+    const config = parityConfig(join(root, `cuda-${dtype}-${moments}`), data, steps, {
+      device: 'cuda',
+      dtype,
+    });
+    const run = await trainCurve(mergeConfig(config, { optim: { moments } }, 'parity config'), label);
     runs.push(run);
     maxDiff[label] = Math.max(...run.losses.map((l, i) => Math.abs(l - cpu.losses[i]!)));
     if (run.losses.length !== cpu.losses.length) maxDiff[label] = Number.POSITIVE_INFINITY;
     tolerance[label] = PARITY_TOLERANCE[dtype];
   }
-  const bf16Keys = runs.at(-1)!.optimizerKeys;
+  // the bf16 runs keep f32 master weights, with moments of the dtype asked for
+  const [bf16, bf16Moments] = runs.slice(-2) as [CurveRun, CurveRun];
   const pass =
     Object.entries(maxDiff).every(([k, d]) => d <= tolerance[k]!) &&
-    bf16Keys.some((k) => k.startsWith('master.'));
+    [bf16, bf16Moments].every((r) => r.optimizerKeys.some((k) => k.startsWith('master.'))) &&
+    bf16.momentsDtype === 'F32' &&
+    bf16Moments.momentsDtype === 'BF16';
   return { runs, maxDiff, tolerance, pass };
 }
 
@@ -213,9 +233,10 @@ export function formatReport(report: ParityReport): string {
       `${d <= report.tolerance[label]! ? 'PASS' : 'FAIL'} ${label} vs cpu f32: max |loss difference| ${d.toExponential(3)} over ${cpu.losses.length} steps (tolerance ${report.tolerance[label]})`,
     );
   }
-  lines.push(
-    `optimizer state of the bf16 run: ${report.runs.at(-1)!.optimizerKeys.filter((k) => k.startsWith('master.')).length} master tensors`,
-  );
+  for (const run of report.runs.filter((r) => r.label.includes('bf16')))
+    lines.push(
+      `optimizer state of ${run.label}: ${run.optimizerKeys.filter((k) => k.startsWith('master.')).length} master tensors, moments ${run.momentsDtype}`,
+    );
   lines.push(report.pass ? 'PASS train parity' : 'FAIL train parity');
   return lines.join('\n');
 }

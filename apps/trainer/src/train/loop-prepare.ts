@@ -55,6 +55,7 @@ export async function prepareRun(
       lr: o.lr,
       betas: [o.beta1, o.beta2],
       weightDecay: o.weightDecay,
+      moments: o.moments,
     }),
     schedule: T.warmupCosine({ peak: o.lr, warmupSteps: o.warmupSteps, totalSteps: o.steps, min: o.minLr }),
     generator: new T.Generator(config.run.seed).fork(7),
