@@ -94,14 +94,19 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
       T.backward(out_BSD, g);
       clearGrads([...params.values(), x]);
     };
-    // every grouped-GEMM implementation, the default last (its peak memory is the one reported)
-    for (const impl of GROUPED.filter((g) => g !== DEFAULT_GROUPED).concat(DEFAULT_GROUPED)) {
-      cuda.setGroupedGemmImplementation(impl);
-      ours.set(
-        impl === DEFAULT_GROUPED ? `moe_${tokens}` : `moe_${impl}_${tokens}`,
-        measure(cuda, flops, step, reps),
-      );
+    // every grouped-GEMM implementation in two rounds, the second in reverse order, each keeping its
+    // faster round: timed once in a fixed order, the form that ran first measured 2-6% faster
+    const order = GROUPED.filter((g) => g !== DEFAULT_GROUPED).concat(DEFAULT_GROUPED);
+    for (const round of [order, [...order].reverse()]) {
+      for (const impl of round) {
+        cuda.setGroupedGemmImplementation(impl);
+        const key = impl === DEFAULT_GROUPED ? `moe_${tokens}` : `moe_${impl}_${tokens}`;
+        const m = measure(cuda, flops, step, reps);
+        const before = ours.get(key);
+        if (!before || m.ms < before.ms) ours.set(key, m);
+      }
     }
+    cuda.setGroupedGemmImplementation(DEFAULT_GROUPED);
     const denseStep = () => {
       T.backward(expertMlp(dense, 'dense', x.reshape([tokens, D])), g.reshape([tokens, D]));
       clearGrads([...dense.values(), x]);
