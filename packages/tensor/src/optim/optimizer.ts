@@ -154,7 +154,9 @@ export class AdamW extends Optimizer {
     this.weightDecay = weightDecay;
     this.moments = moments;
     const momentsOf = (p: Tensor) =>
-      untracked(p.dtype === 'bf16' ? zeros([...p.shape], { dtype: moments, device: p.device }) : zerosLike(p));
+      untracked(
+        p.dtype === 'bf16' ? zeros([...p.shape], { dtype: moments, device: p.device }) : zerosLike(p),
+      );
     this.expAvg = params.map(momentsOf);
     this.expAvgSq = params.map(momentsOf);
     this.master = params.map((p) => (p.dtype === 'bf16' ? masterOf(p) : null));
