@@ -7,6 +7,7 @@ import * as T from '@grin-moe/tensor';
 import {
   type GroupedGemmImplementation,
   gemmInfo,
+  groupedGemmInfo,
   setGemmTuning,
   setGroupedGemmImplementation,
 } from '../../src/index.js';
@@ -207,6 +208,7 @@ export const cases: Case[] = [
   ).map(([counts, parts, In, Out]) => ({
     name: `grouped_linear bf16 through 'wgmma' counts [${counts}] parts ${parts} (${In} -> ${Out}): y, dx, dw`,
     run: () => {
+      const previous = groupedGemmInfo().implementation;
       setGroupedGemmImplementation('wgmma');
       try {
         const before = gemmInfo().wgmmaGroupedCalls;
@@ -216,7 +218,7 @@ export const cases: Case[] = [
           throw new Error(`the wgmma kernel ran ${ran} times; expected 2 (forward and input gradient)`);
         return `${note}; ${ran} wgmma launches`;
       } finally {
-        setGroupedGemmImplementation('lt-serial');
+        setGroupedGemmImplementation(previous);
       }
     },
   })),
@@ -224,11 +226,12 @@ export const cases: Case[] = [
     DTYPES.map((dt) => ({
       name: `grouped_linear ${dt} through '${impl}' (the default is 'lt-serial'): y, dx, dw`,
       run: () => {
+        const previous = groupedGemmInfo().implementation;
         setGroupedGemmImplementation(impl);
         try {
           return groupedCase(dt, [300, 0, 700, 129], 2, 512, 384).run();
         } finally {
-          setGroupedGemmImplementation('lt-serial');
+          setGroupedGemmImplementation(previous);
         }
       },
     })),
