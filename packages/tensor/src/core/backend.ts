@@ -3,6 +3,7 @@
 // The CPU backend registers itself on import; @grin-moe/kernels-cuda registers `cuda` the same way.
 // Test: cd packages/tensor && npx vitest run src/core
 import type { DType, HostArray } from './dtype.js';
+import type { Tensor } from './tensor.js';
 
 export class Storage {
   refs = 0;
@@ -25,6 +26,11 @@ export interface Backend {
   toHost(storage: Storage, offset: number, length: number): HostArray;
   /** Returns memory to the backend; called once, when the last handle is disposed. */
   free(storage: Storage): void;
+  /**
+   * Called with a kernel's inputs before every kernel of this backend runs (optional): lets a
+   * backend with more than one queue order a kernel after work still pending on its inputs.
+   */
+  beforeKernel?(inputs: readonly Tensor[]): void;
 }
 
 const backends = new Map<string, Backend>();

@@ -278,6 +278,42 @@ describe('registry', () => {
   });
 });
 
+describe('backend hooks', () => {
+  it("a backend's beforeKernel sees every kernel's inputs before it runs (the cuda side stream orders on it)", () => {
+    const cpu = T.backendOf('cpu');
+    const seen: string[] = [];
+    cpu.beforeKernel = (inputs) => seen.push(inputs.map((t) => t.describe()).join(' '));
+    try {
+      const a = T.tensor([1, 2, 3]);
+      const b = T.tensor([[4], [5]]);
+      T.add(a, b); // [3] + [2, 1]: one add kernel, its inputs as given
+      expect(seen).toEqual(['f32[3] on cpu f32[2,1] on cpu']);
+    } finally {
+      delete cpu.beforeKernel;
+    }
+  });
+
+  it("an optimizer's afterParam runs once per parameter with a gradient, in order, after its update", () => {
+    const params = [
+      T.tensor([1, 2], { requiresGrad: true }),
+      T.tensor([3], { requiresGrad: true }),
+      T.tensor([4], { requiresGrad: true }),
+    ];
+    params[0]!.grad = T.tensor([1, 1]);
+    params[2]!.grad = T.tensor([1]);
+    for (const opt of [new T.AdamW(params, { lr: 0.5 }), new T.SGD(params, { lr: 0.5 })]) {
+      const calls: Array<[number, number]> = [];
+      // each call sees its parameter already updated (the value has moved from its start)
+      const start = params.map((p) => (p.toArray() as Float32Array)[0]!);
+      opt.stepOnce({
+        afterParam: (i) => calls.push([i, (params[i]!.toArray() as Float32Array)[0]! - start[i]!]),
+      });
+      expect(calls.map(([i]) => i)).toEqual([0, 2]);
+      for (const [, moved] of calls) expect(moved).toBeLessThan(0);
+    }
+  });
+});
+
 describe('identity shortcuts keep the autograd link', () => {
   it('cast to the same dtype, contiguous of a contiguous tensor, repeatKv(x, 1), sumTo to the same shape', () => {
     const x = T.tensor([1, 2], { dtype: 'f64', requiresGrad: true });

@@ -37,7 +37,9 @@ export function runKernel<K extends OpName>(
   inputs: Tensor[],
   attrs: OpAttrs[K],
 ): Tensor[] {
-  const entry = getKernel(op, backendOf(device).name);
+  const backend = backendOf(device);
+  const entry = getKernel(op, backend.name);
+  backend.beforeKernel?.(inputs);
   const temps: Tensor[] = [];
   const args = entry.strided
     ? inputs

@@ -34,14 +34,19 @@ export abstract class Optimizer {
 
   /** The gradient multiplier of the step being taken (null: none). */
   protected gradScale: Tensor | null = null;
+  /** Called after each parameter's update is enqueued, with its index (the step's option). */
+  protected afterParam: ((index: number) => void) | null = null;
 
   /**
    * One update from the accumulated .grad of each parameter; parameters without grad are skipped.
    * `gradScale` (one f32 value on the parameters' device, e.g. gradNormScale's clip coefficient;
    * f64 with f64 gradients on the CPU)
    * multiplies every gradient as the update reads it, so clipping costs no pass over the gradients.
+   * `afterParam(i)` runs once each parameter's update is enqueued, in parameter order (a device
+   * overlapping the step with later work marks each parameter ready there: kernels-cuda's
+   * `onSideStream`).
    */
-  stepOnce(options: { gradScale?: Tensor } = {}): void {
+  stepOnce(options: { gradScale?: Tensor; afterParam?: (index: number) => void } = {}): void {
     const scale = options.gradScale ?? null;
     if (scale && (scale.size !== 1 || (scale.dtype !== 'f32' && scale.dtype !== 'f64')))
       throw new TypeError(
@@ -49,10 +54,12 @@ export abstract class Optimizer {
       );
     this.step++;
     this.gradScale = scale;
+    this.afterParam = options.afterParam ?? null;
     try {
       noGrad(() => tidy(() => this.update()));
     } finally {
       this.gradScale = null;
+      this.afterParam = null;
     }
   }
 
@@ -189,6 +196,7 @@ export class AdamW extends Optimizer {
       if (master)
         runKernel('adamw_step_mixed', p.device, inputs, { ...attrs, salt: momentSalt(this.step, i) });
       else runKernel('adamw_step', p.device, inputs, attrs);
+      this.afterParam?.(i);
     });
   }
 }
@@ -271,6 +279,7 @@ export class SGD extends Optimizer {
         g = buf;
       }
       addInPlace(p, g, -this.lr);
+      this.afterParam?.(i);
     });
   }
 }
