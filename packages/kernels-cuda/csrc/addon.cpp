@@ -173,6 +173,7 @@ BIND(download) {  // the one sync point: copy, wait, then report what index kern
   return nullptr;
 } END
 BIND(synchronize) {
+  sideSynchronize(a.i32(0));
   std::string error = takeAsyncError(a.i32(0));
   if (!error.empty()) throw Error("cuda: " + error);
   return nullptr;
@@ -207,6 +208,24 @@ BIND(eventElapsed) {
   return number(a.env, (double)ms);
 } END
 BIND(eventDestroy) { check(cudaEventDestroy((cudaEvent_t)a.ptr(0)), "cudaEventDestroy"); return nullptr; } END
+// The side stream (context.cpp; src/side-stream.ts): fences are events without timing.
+BIND(fenceCreate) {
+  cudaSetDevice(a.i32(0));
+  cudaEvent_t e;
+  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate (fence)");
+  return number(a.env, (double)(uintptr_t)e);
+} END
+BIND(sideBegin) { sideBegin(a.i32(0)); return nullptr; } END
+BIND(sideEnd) { sideEnd(a.i32(0)); return nullptr; } END
+BIND(sideRecord) { sideRecord(a.i32(0), (cudaEvent_t)a.ptr(1)); return nullptr; } END
+BIND(mainWait) { mainWait(a.i32(0), (cudaEvent_t)a.ptr(1)); return nullptr; } END
+BIND(fenceDone) {
+  const cudaError_t status = cudaEventQuery((cudaEvent_t)a.ptr(0));
+  if (status != cudaSuccess && status != cudaErrorNotReady) check(status, "cudaEventQuery");
+  if (status == cudaErrorNotReady) cudaGetLastError();  // not an error: clear it
+  return number(a.env, status == cudaSuccess ? 1 : 0);
+} END
+BIND(fenceSynchronize) { check(cudaEventSynchronize((cudaEvent_t)a.ptr(0)), "cudaEventSynchronize (fence)"); return nullptr; } END
 
 BIND(unary) { unary(a.i32(0), a.i32(1), a.i32(2), (float)a.num(3), a.ptr(4), a.ptr(5), a.i64(6), a.layout(7), a.flag(8)); return nullptr; } END
 BIND(binary) { binary(a.i32(0), a.i32(1), a.i32(2), a.ptr(3), a.ptr(4), a.ptr(5), a.i64(6), a.layout(7), a.flag(8)); return nullptr; } END

@@ -61,8 +61,19 @@ inline unsigned gridFor(int64_t n, int threads) {
 }
 
 // ---- per-device context (context.cpp) ----------------------------------------------------------
-/** Makes `device` current (initialising its context once) and returns its one stream. */
+/** Makes `device` current (initialising its context once) and returns the stream launches go to:
+ * the main stream, or between sideBegin and sideEnd the side stream. */
 cudaStream_t streamFor(int device);
+/** Launches go to the side stream, after everything enqueued on the main stream so far. */
+void sideBegin(int device);
+void sideEnd(int device);
+bool onSideStream(int device);
+/** Records `event` on the side stream. */
+void sideRecord(int device, cudaEvent_t event);
+/** The main stream waits for `event` (recorded on the side stream) before its later work. */
+void mainWait(int device, cudaEvent_t event);
+/** Waits on the host for the side stream's work (no-op before any sideBegin). */
+void sideSynchronize(int device);
 /** Device-side slot [code, value, limit, position] that index kernels fill instead of throwing. */
 int64_t* errorSlot(int device);
 /** Compute capability 9.0 (Hopper: the build's sm_90a code runs, wgmma and all); asked once per device. */

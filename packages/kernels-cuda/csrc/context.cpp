@@ -1,7 +1,9 @@
 // Per-device context: one non-blocking stream per device (every op of that device is ordered on
 // it, which is what makes the caching allocator's immediate reuse safe) and a small device slot
 // where index kernels record an out-of-range value instead of throwing; toHost reads it after the
-// sync and throws then. Test: tests/memory.test.ts (GPU).
+// sync and throws then. A second, side stream takes the launches made between sideBegin and
+// sideEnd (an optimizer step overlapping the next forward; src/side-stream.ts keeps the main
+// stream and the allocator in order with events). Test: tests/memory.test.ts (GPU).
 #include <mutex>
 #include <vector>
 
@@ -14,6 +16,9 @@ struct Context {
   bool ready = false;
   cudaStream_t stream = nullptr;
   int64_t* errors = nullptr;
+  cudaStream_t side = nullptr;  // created by the first sideBegin
+  cudaEvent_t joined = nullptr;  // main's point that side work starts after
+  bool onSide = false;
 };
 std::vector<Context> contexts;
 std::mutex contextsMutex;
@@ -43,7 +48,11 @@ static Context& contextFor(int device) {
     currentDevice = device;
   }
   if (!c.ready) {
-    check(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    // the main stream at the highest priority: the block scheduler serves it before the side
+    // stream, which then fills the SMs the main stream leaves idle
+    int least = 0, greatest = 0;
+    check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
+    check(cudaStreamCreateWithPriority(&c.stream, cudaStreamNonBlocking, greatest), "cudaStreamCreate");
     check(cudaMalloc(&c.errors, 4 * sizeof(int64_t)), "cudaMalloc (error slot)");
     check(cudaMemsetAsync(c.errors, 0, 4 * sizeof(int64_t), c.stream), "cudaMemset (error slot)");
     c.ready = true;
@@ -51,7 +60,44 @@ static Context& contextFor(int device) {
   return c;
 }
 
-cudaStream_t streamFor(int device) { return contextFor(device).stream; }
+cudaStream_t streamFor(int device) {
+  Context& c = contextFor(device);
+  return c.onSide ? c.side : c.stream;
+}
+
+void sideBegin(int device) {
+  Context& c = contextFor(device);
+  if (c.onSide) throw Error("cuda: sideBegin: the side stream is already in use");
+  if (!c.side) {
+    int least = 0, greatest = 0;
+    check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
+    check(cudaStreamCreateWithPriority(&c.side, cudaStreamNonBlocking, least), "cudaStreamCreate (side)");
+    check(cudaEventCreateWithFlags(&c.joined, cudaEventDisableTiming), "cudaEventCreate (side)");
+  }
+  // everything enqueued on the main stream so far happens before the side work
+  check(cudaEventRecord(c.joined, c.stream), "cudaEventRecord (side begin)");
+  check(cudaStreamWaitEvent(c.side, c.joined, 0), "cudaStreamWaitEvent (side begin)");
+  c.onSide = true;
+}
+
+void sideEnd(int device) { contextFor(device).onSide = false; }
+
+bool onSideStream(int device) { return contextFor(device).onSide; }
+
+void sideRecord(int device, cudaEvent_t event) {
+  Context& c = contextFor(device);
+  if (!c.side) throw Error("cuda: sideRecord before any sideBegin");
+  check(cudaEventRecord(event, c.side), "cudaEventRecord (side)");
+}
+
+void mainWait(int device, cudaEvent_t event) {
+  check(cudaStreamWaitEvent(contextFor(device).stream, event, 0), "cudaStreamWaitEvent (main)");
+}
+
+void sideSynchronize(int device) {
+  Context& c = contextFor(device);
+  if (c.side) check(cudaStreamSynchronize(c.side), "cudaStreamSynchronize (side)");
+}
 int64_t* errorSlot(int device) { return contextFor(device).errors; }
 
 bool hopperDevice(int device) {

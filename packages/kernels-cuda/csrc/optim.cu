@@ -125,13 +125,15 @@ __global__ void adamwMixedKernel8(bf16* param, const G* grad, float* master, M* 
 static bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 template <typename G, typename M>
-static void launchMixed(cudaStream_t s, bf16* param, const G* grad, float* master, M* m, M* v, int64_t n,
+static void launchMixed(cudaStream_t s, bool side, bf16* param, const G* grad, float* master, M* m, M* v, int64_t n,
                         const float* scale, const AdamW& h, uint32_t salt) {
   int64_t groups = 0;
   if (aligned16(param) && aligned16(grad) && aligned16(master) && aligned16(m) && aligned16(v)) groups = n / 8;
   if (groups) {
     unsigned g = gridFor(groups, 256);
-    if (g > 132 * 16) g = 132 * 16;
+    // on the main stream a resident grid; on the (low-priority) side stream one short block per
+    // 256 groups, so the scheduler can give SMs back to the main stream's kernels block by block
+    if (g > 132 * 16 && !side) g = 132 * 16;
     adamwMixedKernel8<G, M><<<g, 256, 0, s>>>(param, grad, master, m, v, groups, scale, h, salt);
   }
   const int64_t done = groups * 8;
@@ -147,9 +149,10 @@ void adamwMixed(int device, int gradType, int momentType, void* param, const voi
                 void* v, int64_t n, const float* scale, const AdamW& h, uint32_t salt) {
   if (n == 0) return;
   cudaStream_t s = streamFor(device);
+  const bool side = onSideStream(device);
   GRIN_DISPATCH_FLOAT(gradType, G, "adamw_step_mixed (grad)",
       GRIN_DISPATCH_FLOAT(momentType, M, "adamw_step_mixed (moments)",
-          launchMixed<G, M>(s, (bf16*)param, (const G*)grad, master, (M*)m, (M*)v, n, scale, h, salt)));
+          launchMixed<G, M>(s, side, (bf16*)param, (const G*)grad, master, (M*)m, (M*)v, n, scale, h, salt)));
   checkLaunch("adamw_step_mixed");
 }
 

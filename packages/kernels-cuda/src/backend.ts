@@ -13,6 +13,15 @@ import {
   type Tensor,
 } from '@grin-moe/tensor';
 import { loadNative, type NativeAddon } from './native.js';
+import {
+  beforeAllocate,
+  beforeHostRead,
+  bindSideStream,
+  deferFree,
+  orderKernel,
+  pendingFreeCount,
+  reclaimAll,
+} from './side-stream.js';
 import { cudaStatus } from './status.js';
 
 export interface CudaData {
@@ -76,7 +85,15 @@ export const cudaBackend: Backend = {
   allocate(dtype, length, device) {
     dtypeCode(dtype, 'cuda allocate');
     const d = deviceIndex(device);
-    const ptr = native().alloc(d, length * itemSize(dtype));
+    beforeAllocate();
+    let ptr: number;
+    try {
+      ptr = native().alloc(d, length * itemSize(dtype));
+    } catch (error) {
+      if (!pendingFreeCount()) throw error;
+      reclaimAll(); // blocks still waiting for the side stream: wait for them, then try once more
+      ptr = native().alloc(d, length * itemSize(dtype));
+    }
     return new Storage(cudaBackend, dtype, length, { ptr, device: d } satisfies CudaData);
   },
   fromHost(array, dtype, device) {
@@ -91,6 +108,7 @@ export const cudaBackend: Backend = {
     return storage;
   },
   toHost(storage, offset, length) {
+    beforeHostRead(storage.data as CudaData);
     hostReads++;
     const out = hostArrayOf(storage.dtype, length);
     const { ptr, device } = storage.data as CudaData;
@@ -99,9 +117,12 @@ export const cudaBackend: Backend = {
   },
   free(storage) {
     const { ptr, device } = storage.data as CudaData;
-    if (ptr) loadNative().addon?.free(device, ptr);
+    if (ptr && !deferFree(storage.data as CudaData)) loadNative().addon?.free(device, ptr);
   },
+  beforeKernel: orderKernel,
 };
+
+bindSideStream(native);
 
 registerBackend(cudaBackend);
 

@@ -16,6 +16,7 @@ import './kernels/random.js';
 import './kernels/moe.js';
 import './kernels/route.js';
 import type { MemoryStats } from './native.js';
+import { onSideStream as onSide, pendingFreeCount, reclaimAll } from './side-stream.js';
 
 export { cudaHostReads } from './backend.js';
 export { type SdpaInfo, sdpaInfo } from './kernels/attention.js';
@@ -30,7 +31,7 @@ export {
 } from './nccl.js';
 export { type CudaDevice, type CudaStatus, cudaStatus } from './status.js';
 export type { MemoryStats };
-export { cudaBackend };
+export { cudaBackend, pendingFreeCount };
 
 function index(device: string | number): number {
   return typeof device === 'number' ? device : Number(device.split(':')[1] ?? 0);
@@ -43,7 +44,22 @@ export function cudaMemoryStats(device: string | number = 0): MemoryStats {
 
 /** Waits for the device's queued work; throws what index kernels reported. Not needed before reads. */
 export function cudaSynchronize(device: string | number = 0): void {
-  native().synchronize(index(device));
+  native().synchronize(index(device)); // the side stream's work as well
+  reclaimAll();
+}
+
+/**
+ * Enqueues `update` (an optimizer step) on the device's side stream so that it overlaps the work
+ * enqueued after it; `fence` marks what was touched so far as ready once the side stream passes
+ * it. For example, with the forward after it waiting for each parameter only:
+ *
+ *   onSideStream('cuda', (fence) => optimizer.stepOnce({ gradScale, afterParam: fence }));
+ *
+ * The result is the same as the step on the main stream (the kernels and their order per tensor
+ * are the same). Inside, nothing may be allocated or read back. See src/side-stream.ts.
+ */
+export function onSideStream(device: string | number, update: (fence: () => void) => void): void {
+  onSide(index(device), update);
 }
 
 /** Starts a new peak: cudaMemoryStats().peakInUseBytes restarts from the bytes in use now. */
@@ -53,6 +69,7 @@ export function cudaResetPeakMemory(device: string | number = 0): void {
 
 /** Returns cached (free) blocks to the driver. */
 export function cudaEmptyCache(device: string | number = 0): void {
+  reclaimAll();
   native().emptyCache(index(device));
 }
 

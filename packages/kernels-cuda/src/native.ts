@@ -46,6 +46,15 @@ export interface NativeAddon {
   eventRecord(d: N, event: N): void;
   eventElapsed(start: N, stop: N): number;
   eventDestroy(event: N): void;
+  /** An event without timing, for ordering the side stream against the main one. */
+  fenceCreate(d: N): N;
+  sideBegin(d: N): void;
+  sideEnd(d: N): void;
+  sideRecord(d: N, event: N): void;
+  mainWait(d: N, event: N): void;
+  /** 1 once the work before the event's last record has run, else 0. */
+  fenceDone(event: N): N;
+  fenceSynchronize(event: N): void;
   unary(d: N, dtype: N, op: N, exponent: N, out: N, x: N, n: N, layout: Meta, flat: N): void;
   binary(d: N, dtype: N, op: N, out: N, a: N, b: N, n: N, layout: Meta, flat: N): void;
   where(d: N, dtype: N, out: N, cond: N, a: N, b: N, n: N, layout: Meta): void;
