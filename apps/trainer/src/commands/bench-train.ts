@@ -6,7 +6,10 @@
 // per step and peak memory, next to transformers' PhimoeForCausalLM (grouped_mm experts, SDPA,
 // bf16, fused AdamW; torch_bench.py --suite train) in the same run. Then the same steps with
 // AdamW's moments in bf16 (stochastic rounding; master weights stay f32), reported beside them:
-// PyTorch's fused AdamW keeps bf16 moments too. Device: tools/device/run-bench.sh.
+// PyTorch's fused AdamW keeps bf16 moments too. Each also runs with the optimizer on the side
+// stream (kernels-cuda onSideStream), where it overlaps the next step's forward: those are timed
+// as back-to-back steps (total / steps), as a training loop runs them.
+// Device: tools/device/run-bench.sh.
 // Test: cd apps/trainer && npx vitest run src/commands
 import {
   GrinModel,
@@ -96,7 +99,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   // host time is close to its whole time leaves the GPU waiting on JavaScript
   const phases = { forward: 0, backward: 0, clip_read: 0, optimizer: 0 };
   const phasesHost = { ...phases };
-  const step = async (timed = false) => {
+  const step = async (timed = false, overlap = false) => {
     const scope = new T.Scope();
     const marks: number[] = [];
     const enqueued: number[] = [];
@@ -118,7 +121,9 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
       const { norm, scale } = T.gradNormScale(params, 1.0);
       const read = T.concat([T.cast(ce, 'f32').reshape([1]), T.cast(norm, 'f32').reshape([1])]).toArray();
       mark();
-      optimizer.stepOnce({ gradScale: scale });
+      if (overlap)
+        cuda.onSideStream('cuda', (fence) => optimizer.stepOnce({ gradScale: scale, afterParam: fence }));
+      else optimizer.stepOnce({ gradScale: scale });
       optimizer.zeroGrad();
       mark();
       if (timed)
@@ -164,6 +169,16 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   };
   const msUntuned = await otherTuning('off');
   const msAllTuned = await otherTuning('all');
+  /** Steps back to back, the optimizer on the side stream: each step's one host read is the only sync. */
+  const overlappedStep = async () => {
+    for (let i = 0; i < 2; i++) await step(false, true);
+    cuda.cudaSynchronize();
+    const started = performance.now();
+    for (let i = 0; i < steps; i++) last = await step(false, true);
+    cuda.cudaSynchronize();
+    return (performance.now() - started) / steps;
+  };
+  const msOverlapped = await overlappedStep();
   const phasesF32 = { ...phases };
   const lastF32 = last;
   // bf16 moments: the f32 moments' state goes first (both would not fit with the model)
@@ -176,6 +191,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   const peakBf16Moments = cuda.cudaMemoryStats().peakInUseBytes;
   await step(true);
   const lastBf16Moments = last;
+  const msBf16Overlapped = await overlappedStep();
   const { perStep, activeParams } = stepFlops(layers);
   const ours = {
     ms_per_step: Number(ms.toFixed(2)),
@@ -192,6 +208,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     gemm_tuning: 'grouped',
     ms_per_step_tuning_off: Number(msUntuned.toFixed(2)),
     ms_per_step_tuning_all: Number(msAllTuned.toFixed(2)),
+    ms_per_step_overlapped: Number(msOverlapped.toFixed(2)),
     last_loss: Number(lastF32[0]!.toFixed(4)),
     active_params: activeParams,
   };
@@ -200,6 +217,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     tokens_per_s: Math.round((S / msBf16Moments) * 1e3),
     mfu: Number((perStep / (msBf16Moments / 1e3) / H200_BF16_PEAK).toFixed(3)),
     peak_gib: Number((peakBf16Moments / 2 ** 30).toFixed(1)),
+    ms_per_step_overlapped: Number(msBf16Overlapped.toFixed(2)),
     phase_ms: phases,
     last_loss: Number(lastBf16Moments[0]!.toFixed(4)),
   };
@@ -233,6 +251,10 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     ratios.grin_untuned_vs_torch_tokens_per_s = Number((theirs.ms / msUntuned).toFixed(3));
     ratios.grin_all_tuned_vs_torch_tokens_per_s = Number((theirs.ms / msAllTuned).toFixed(3));
     ratios.grin_bf16_moments_vs_torch_tokens_per_s = Number((theirs.ms / msBf16Moments).toFixed(3));
+    ratios.grin_overlapped_vs_torch_tokens_per_s = Number((theirs.ms / msOverlapped).toFixed(3));
+    ratios.grin_bf16_moments_overlapped_vs_torch_tokens_per_s = Number(
+      (theirs.ms / msBf16Overlapped).toFixed(3),
+    );
   }
   if (!json)
     for (const [name, r] of Object.entries(results)) console.log(`${name.padEnd(8)} ${JSON.stringify(r)}`);

@@ -51,6 +51,7 @@ describe('train config', () => {
     [{ modle: {} }, /unknown section 'modle'/],
     [{ optim: { lbMode: 'galactic' } }, /optim.lbMode \("galactic"\) must be one of local, global/],
     [{ optim: { moments: 'f16' } }, /optim.moments \("f16"\) must be one of f32, bf16/],
+    [{ optim: { overlap: 'on' } }, /optim.overlap \("on"\) must be one of auto, off/],
     [{ data: { seqLen: 1.5 } }, /data.seqLen \(1.5\) must be a whole number/],
   ])('rejects %j', (patch, message) => {
     expect(() => mergeConfig(defaultTrainConfig, patch, 'x.json')).toThrow(message);

@@ -50,6 +50,11 @@ export interface TrainConfig {
     lbAlpha: number;
     /** AdamW's moments for bf16 parameters: f32, or bf16 stored by stochastic rounding (less memory and traffic). */
     moments: 'f32' | 'bf16';
+    /**
+     * 'auto': on cuda in one process, the optimizer step runs on a side stream and overlaps the next
+     * step's forward (the same results, bit for bit); 'off': it runs on the main stream.
+     */
+    overlap: 'auto' | 'off';
   };
   /**
    * GRIN's post-training regularizers, in training steps only (default off for pre-training):
@@ -113,6 +118,7 @@ export const defaultTrainConfig: TrainConfig = {
     lbMode: 'global',
     lbAlpha: 0.01,
     moments: 'f32',
+    overlap: 'auto',
   },
   regularize: { neftuneAlpha: 0, expertDropout: 0 },
   eval: { every: 100, batches: 16 },
@@ -172,6 +178,7 @@ const schema: Record<string, Record<string, Spec>> = {
     lbMode: { type: 'enum', values: ['local', 'global'] },
     lbAlpha: { type: 'number', min: 0 },
     moments: { type: 'enum', values: ['f32', 'bf16'] },
+    overlap: { type: 'enum', values: ['auto', 'off'] },
   },
   regularize: {
     neftuneAlpha: { type: 'number', min: 0 },

@@ -27,6 +27,15 @@ export async function requireCuda(what = 'train --device cuda'): Promise<void> {
     );
 }
 
+/** Runs an optimizer update on a side stream: `fence` marks each parameter ready (kernels-cuda). */
+export type SideStep = (update: (fence: () => void) => void) => void;
+
+/** The cuda backend's side stream for `device` (requireCuda first). */
+export async function cudaSideStep(device: string): Promise<SideStep> {
+  const cuda = await import('@grin-moe/kernels-cuda');
+  return (update) => cuda.onSideStream(device, update);
+}
+
 /** A model's parameters on a device in a dtype: the leaves the optimizer updates. */
 export class PlacedModel {
   constructor(

@@ -8,7 +8,7 @@ import * as T from '@grin-moe/tensor';
 import { listCheckpoints } from './checkpoints.js';
 import type { TrainConfig } from './config.js';
 import { type StepParallel, singleProcess } from './data-parallel.js';
-import { PlacedModel, requireCuda } from './device.js';
+import { cudaSideStep, PlacedModel, requireCuda } from './device.js';
 import { writeFileAtomic } from './json-file.js';
 import { placeModel } from './loop-place.js';
 import { TrainingError, type TrainRun } from './loop-state.js';
@@ -57,6 +57,10 @@ export async function prepareRun(
       weightDecay: o.weightDecay,
       moments: o.moments,
     }),
+    sideStep:
+      config.device === 'cuda' && o.overlap === 'auto' && par.size === 1 && !pipeline && !tensorParallel
+        ? await cudaSideStep('cuda')
+        : null,
     schedule: T.warmupCosine({ peak: o.lr, warmupSteps: o.warmupSteps, totalSteps: o.steps, min: o.minLr }),
     generator: new T.Generator(config.run.seed).fork(7),
     tokensPerStep: o.batchSize * o.gradAccum * config.data.seqLen,

@@ -5,7 +5,7 @@
 import type * as T from '@grin-moe/tensor';
 import type { TrainConfig } from './config.js';
 import type { StepParallel } from './data-parallel.js';
-import type { PlacedModel } from './device.js';
+import type { PlacedModel, SideStep } from './device.js';
 import type { PipelineRun } from './pipeline-run.js';
 import type { TrainingData } from './prepare.js';
 import type { ProgressBar } from './progress.js';
@@ -36,6 +36,8 @@ export interface TrainRun {
   /** Under --tp: this rank's groups and shard (null otherwise). */
   tensorParallel: TensorParallelRun | null;
   optimizer: T.AdamW;
+  /** optim.overlap 'auto' on cuda in one process: where the optimizer step runs (null: inline). */
+  sideStep: SideStep | null;
   schedule: (step: number) => number;
   generator: T.Generator;
   tokensPerStep: number;

@@ -48,7 +48,11 @@ export async function trainStep(run: TrainRun): Promise<StepLosses> {
   try {
     const [lossSum, auxSum] = await par.averageSums(Float32Array.of(localLossSum, localAuxSum));
     const loss = lossSum / o.gradAccum;
-    if (Number.isFinite(loss)) optimizer.stepOnce({ gradScale });
+    if (Number.isFinite(loss)) {
+      // on the side stream the step overlaps the next forward, which waits per parameter
+      if (run.sideStep) run.sideStep((fence) => optimizer.stepOnce({ gradScale, afterParam: fence }));
+      else optimizer.stepOnce({ gradScale });
+    }
     return { loss, auxLoss: auxSum / o.gradAccum, gradNorm };
   } finally {
     gradScale.dispose();
