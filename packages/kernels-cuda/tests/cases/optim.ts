@@ -28,6 +28,28 @@ function matchRoundedMoments(name: string, gpu: T.Tensor, cpu: T.Tensor): string
   return `${name} ${differ} of ${a.length} differ`;
 }
 
+/** Two bf16 parameters stepped 5 times by AdamW with `options`, on cuda and on the CPU, same gradients. */
+function stepBoth(options: T.AdamWOptions) {
+  const p = [randn([300, 129], 'bf16'), randn([7], 'bf16')];
+  const pc = p.map((x) => x.cuda.detach().setRequiresGrad());
+  const pp = p.map((x) => T.cast(x.cpu, 'bf16').setRequiresGrad());
+  const [oc, op] = [new T.AdamW(pc, options), new T.AdamW(pp, options)];
+  for (let step = 0; step < 5; step++) {
+    for (let i = 0; i < p.length; i++) {
+      const g = randn([...p[i]!.cpu.shape], 'bf16', 1e-2 * (step + 1));
+      T.noGrad(() => {
+        pc[i]!.grad?.dispose();
+        pp[i]!.grad?.dispose();
+        pc[i]!.grad = g.cuda.detach();
+        pp[i]!.grad = T.cast(g.cpu, 'bf16');
+      });
+    }
+    oc.stepOnce();
+    op.stepOnce();
+  }
+  return { pc, pp, sc: oc.stateDict().tensors, sp: op.stateDict().tensors };
+}
+
 export const cases: Case[] = [
   {
     name: 'AdamW f32: 5 steps with weight decay on [1000, 257] and a scalar',
@@ -187,25 +209,7 @@ export const cases: Case[] = [
     run: () =>
       scoped(() => {
         const notes = new Notes();
-        const p = [randn([300, 129], 'bf16'), randn([7], 'bf16')];
-        const pc = p.map((x) => x.cuda.detach().setRequiresGrad());
-        const pp = p.map((x) => T.cast(x.cpu, 'bf16').setRequiresGrad());
-        const options = { lr: 1e-2, weightDecay: 0.1, moments: 'bf16' as const };
-        const [oc, op] = [new T.AdamW(pc, options), new T.AdamW(pp, options)];
-        for (let step = 0; step < 5; step++) {
-          for (let i = 0; i < p.length; i++) {
-            const g = randn([...p[i]!.cpu.shape], 'bf16', 1e-2 * (step + 1));
-            T.noGrad(() => {
-              pc[i]!.grad?.dispose();
-              pp[i]!.grad?.dispose();
-              pc[i]!.grad = g.cuda.detach();
-              pp[i]!.grad = T.cast(g.cpu, 'bf16');
-            });
-          }
-          oc.stepOnce();
-          op.stepOnce();
-        }
-        const [sc, sp] = [oc.stateDict().tensors, op.stateDict().tensors];
+        const { pc, pp, sc, sp } = stepBoth({ lr: 1e-2, weightDecay: 0.1, moments: 'bf16' });
         const counts: string[] = [];
         for (const k of Object.keys(sp)) {
           if (sc[k]!.dtype !== (k.startsWith('master') ? 'f32' : 'bf16'))
@@ -225,26 +229,7 @@ export const cases: Case[] = [
     run: () =>
       scoped(() => {
         const notes = new Notes();
-        const p = [randn([300, 129], 'bf16'), randn([7], 'bf16')];
-        const pc = p.map((x) => x.cuda.detach().setRequiresGrad());
-        const pp = p.map((x) => T.cast(x.cpu, 'bf16').setRequiresGrad());
-        const oc = new T.AdamW(pc, { lr: 1e-2, weightDecay: 0.1 });
-        const op = new T.AdamW(pp, { lr: 1e-2, weightDecay: 0.1 });
-        for (let step = 0; step < 5; step++) {
-          for (let i = 0; i < p.length; i++) {
-            const g = randn([...p[i]!.cpu.shape], 'bf16', 1e-2 * (step + 1));
-            T.noGrad(() => {
-              pc[i]!.grad?.dispose();
-              pp[i]!.grad?.dispose();
-              pc[i]!.grad = g.cuda.detach();
-              pp[i]!.grad = T.cast(g.cpu, 'bf16');
-            });
-          }
-          oc.stepOnce();
-          op.stepOnce();
-        }
-        const sc = oc.stateDict().tensors;
-        const sp = op.stateDict().tensors;
+        const { pc, pp, sc, sp } = stepBoth({ lr: 1e-2, weightDecay: 0.1 });
         if (Object.keys(sc).sort().join() !== Object.keys(sp).sort().join())
           throw new Error(`state keys differ: ${Object.keys(sc)} vs ${Object.keys(sp)}`);
         for (const k of Object.keys(sp))
