@@ -7,7 +7,7 @@
 // as a fraction of this GPU's copy bandwidth measured in the same run.
 // Run on a GPU: npx tsx dev/adamw/adamw.ts  (device machine: /tmp/node .device/dev-adamw.mjs)
 import * as T from '@grin-moe/tensor';
-import { compare, type Dt, type Pair, randn } from '../../tests/cases/harness.js';
+import { adamwAttrs, compare, type Dt, type Pair, randn } from '../../tests/cases/harness.js';
 import { requireCuda, validate } from '../harness.js';
 import { bigRandn, copyBandwidth, rate, timeMs } from '../timing.js';
 
@@ -19,15 +19,7 @@ const VARIANTS: Array<['adamw_step' | 'adamw_step_mixed', Dt, Dt, Dt]> = [
   ['adamw_step_mixed', 'bf16', 'f32', 'f32'],
   ['adamw_step_mixed', 'bf16', 'bf16', 'bf16'],
 ];
-const hyper = (step: number) => ({
-  lr: 1e-3,
-  beta1: 0.9,
-  beta2: 0.95,
-  eps: 1e-8,
-  weightDecay: 0.1,
-  step,
-  salt: step,
-});
+const hyper = adamwAttrs;
 const zeros = (n: number, dtype: Dt): Pair => ({
   cpu: T.zeros([n], { dtype }),
   cuda: T.zeros([n], { dtype, device: 'cuda' }),

@@ -118,3 +118,14 @@ export function scoped(fn: () => string): string {
 }
 
 export const DTYPES: Dt[] = ['f32', 'bf16'];
+
+/** AdamW's hyperparameters at `step` for the kernel-level checks (tests and dev/adamw): GRIN's betas, a salt per step. */
+export const adamwAttrs = (step: number) => ({
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  step,
+  salt: 0x9e3779b9 + step,
+});

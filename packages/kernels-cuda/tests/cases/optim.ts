@@ -4,7 +4,17 @@
 // training step of a tiny MLP language model (embedding, layerNorm, matmul, silu, crossEntropy,
 // AdamW) on cuda vs cpu.
 import * as T from '@grin-moe/tensor';
-import { type Case, compare, Notes, randint, randn, scoped, valuesOf } from './harness.js';
+import {
+  adamwAttrs,
+  type Case,
+  compare,
+  type Dt,
+  Notes,
+  randint,
+  randn,
+  scoped,
+  valuesOf,
+} from './harness.js';
 
 /**
  * Stochastically rounded bf16 moments, cuda against the CPU. The draws are the same, so an element
@@ -28,20 +38,24 @@ function matchRoundedMoments(name: string, gpu: T.Tensor, cpu: T.Tensor): string
   return `${name} ${differ} of ${a.length} differ`;
 }
 
-/** Two bf16 parameters stepped 5 times by AdamW with `options`, on cuda and on the CPU, same gradients. */
-function stepBoth(options: T.AdamWOptions) {
-  const p = [randn([300, 129], 'bf16'), randn([7], 'bf16')];
+/**
+ * Parameters of `shapes` stepped 5 times by AdamW with `options`, on cuda and on the CPU, with the
+ * same gradients; bf16 parameters take bf16 gradients.
+ */
+function stepBoth(shapes: number[][], dtype: 'f32' | 'bf16', options: T.AdamWOptions) {
+  const own = (t: T.Tensor) => (dtype === 'bf16' ? T.cast(t, 'bf16') : t.detach());
+  const p = shapes.map((shape) => randn(shape, dtype));
   const pc = p.map((x) => x.cuda.detach().setRequiresGrad());
-  const pp = p.map((x) => T.cast(x.cpu, 'bf16').setRequiresGrad());
+  const pp = p.map((x) => own(x.cpu).setRequiresGrad());
   const [oc, op] = [new T.AdamW(pc, options), new T.AdamW(pp, options)];
   for (let step = 0; step < 5; step++) {
     for (let i = 0; i < p.length; i++) {
-      const g = randn([...p[i]!.cpu.shape], 'bf16', 1e-2 * (step + 1));
+      const g = randn([...p[i]!.cpu.shape], dtype, 1e-2 * (step + 1));
       T.noGrad(() => {
         pc[i]!.grad?.dispose();
         pp[i]!.grad?.dispose();
         pc[i]!.grad = g.cuda.detach();
-        pp[i]!.grad = T.cast(g.cpu, 'bf16');
+        pp[i]!.grad = own(g.cpu);
       });
     }
     oc.stepOnce();
@@ -50,30 +64,47 @@ function stepBoth(options: T.AdamWOptions) {
   return { pc, pp, sc: oc.stateDict().tensors, sp: op.stateDict().tensors };
 }
 
+/**
+ * adamw_step_mixed, 5 steps on cuda and on the CPU from the same values: a bf16 parameter of n
+ * elements (a view one element in with `offset` 1, so the scalar loop runs), gradients of
+ * `gradDType`, moments of `momentDType`, a device gradient scale on steps 3-5.
+ */
+function stepMixedKernel(n: number, offset: number, gradDType: Dt, momentDType: Dt) {
+  const view = <X extends T.Tensor>(t: X) => (offset ? t.slice([offset, offset + n]) : t) as X;
+  const param = randn([n + offset], 'bf16');
+  const master = { cpu: view(T.clone(param.cpu)), cuda: view(T.cast(param.cuda, 'f32')) };
+  const p = { cpu: view(T.cast(param.cpu, 'bf16')), cuda: view(param.cuda) };
+  const zeros = (device: string) => view(T.zeros([n + offset], { dtype: momentDType, device }));
+  const m = { cpu: zeros('cpu'), cuda: zeros('cuda') };
+  const v = { cpu: zeros('cpu'), cuda: zeros('cuda') };
+  for (let step = 1; step <= 5; step++) {
+    const g = randn([n + offset], gradDType, 1e-2 * step);
+    const attrs = adamwAttrs(step);
+    const gcpu = view(gradDType === 'bf16' ? T.cast(g.cpu, 'bf16') : g.cpu);
+    const scale = step >= 3 ? [T.tensor([0.37]), T.tensor([0.37], { device: 'cuda' })] : [];
+    T.runKernel(
+      'adamw_step_mixed',
+      'cuda',
+      [p.cuda, view(g.cuda), master.cuda, m.cuda, v.cuda, ...scale.slice(1)],
+      attrs,
+    );
+    T.runKernel(
+      'adamw_step_mixed',
+      'cpu',
+      [p.cpu, gcpu, master.cpu, m.cpu, v.cpu, ...scale.slice(0, 1)],
+      attrs,
+    );
+  }
+  return { p, master, m, v };
+}
+
 export const cases: Case[] = [
   {
     name: 'AdamW f32: 5 steps with weight decay on [1000, 257] and a scalar',
     run: () =>
       scoped(() => {
         const notes = new Notes();
-        const p = [randn([1000, 257]), randn([])];
-        const pc = p.map((x) => x.cuda.detach().setRequiresGrad());
-        const pp = p.map((x) => x.cpu.detach().setRequiresGrad());
-        const oc = new T.AdamW(pc, { lr: 1e-2, weightDecay: 0.1 });
-        const op = new T.AdamW(pp, { lr: 1e-2, weightDecay: 0.1 });
-        for (let step = 0; step < 5; step++) {
-          for (let i = 0; i < p.length; i++) {
-            const g = randn([...p[i]!.cpu.shape], 'f32', 1e-2 * (step + 1));
-            T.noGrad(() => {
-              pc[i]!.grad?.dispose();
-              pp[i]!.grad?.dispose();
-              pc[i]!.grad = g.cuda.detach();
-              pp[i]!.grad = g.cpu.detach();
-            });
-          }
-          oc.stepOnce();
-          op.stepOnce();
-        }
+        const { pc, pp } = stepBoth([[1000, 257], []], 'f32', { lr: 1e-2, weightDecay: 0.1 });
         pc.forEach((t, i) => notes.add(compare(`param ${i}`, t, pp[i]!, { atol: 1e-6, rtol: 1e-5 })));
         return notes.toString();
       }),
@@ -105,33 +136,7 @@ export const cases: Case[] = [
         run: () =>
           scoped(() => {
             const n = 100_003;
-            const view = <X extends T.Tensor>(t: X) => (offset ? t.slice([offset, offset + n]) : t) as X;
-            const param = randn([n + offset], 'bf16');
-            const master = { cpu: view(T.clone(param.cpu)), cuda: view(T.cast(param.cuda, 'f32')) };
-            const p = { cpu: view(T.cast(param.cpu, 'bf16')), cuda: view(param.cuda) };
-            const zeros = (device: string) => view(T.zeros([n + offset], { device }));
-            const m = { cpu: zeros('cpu'), cuda: zeros('cuda') };
-            const v = { cpu: zeros('cpu'), cuda: zeros('cuda') };
-            for (let step = 1; step <= 5; step++) {
-              const g = randn([n + offset], gradDType, 1e-2 * step);
-              const attrs = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step };
-              const gcpu = view(gradDType === 'bf16' ? T.cast(g.cpu, 'bf16') : g.cpu);
-              const scale = step >= 3 ? [T.tensor([0.37]), T.tensor([0.37], { device: 'cuda' })] : [];
-              const cpuScale = scale.slice(0, 1);
-              const cudaScale = scale.slice(1);
-              T.runKernel(
-                'adamw_step_mixed',
-                'cuda',
-                [p.cuda, view(g.cuda), master.cuda, m.cuda, v.cuda, ...cudaScale],
-                attrs,
-              );
-              T.runKernel(
-                'adamw_step_mixed',
-                'cpu',
-                [p.cpu, gcpu, master.cpu, m.cpu, v.cpu, ...cpuScale],
-                attrs,
-              );
-            }
+            const { p, master, m, v } = stepMixedKernel(n, offset, gradDType, 'f32');
             const notes = new Notes();
             notes.add(compare('master', master.cuda, master.cpu, { atol: 1e-6, rtol: 1e-5 }));
             notes.add(compare('exp_avg', m.cuda, m.cpu, { atol: 1e-7, rtol: 1e-5 }));
@@ -159,39 +164,7 @@ export const cases: Case[] = [
       name: `adamw_step_mixed kernel, 5 steps with bf16 moments (stochastic rounding): bf16 gradient, ${offset ? 'views one element in (unaligned)' : 'aligned'}, gradient scale on steps 3-5`,
       run: () =>
         scoped(() => {
-          const n = 100_003;
-          const view = <X extends T.Tensor>(t: X) => (offset ? t.slice([offset, offset + n]) : t) as X;
-          const param = randn([n + offset], 'bf16');
-          const master = { cpu: view(T.clone(param.cpu)), cuda: view(T.cast(param.cuda, 'f32')) };
-          const p = { cpu: view(T.cast(param.cpu, 'bf16')), cuda: view(param.cuda) };
-          const zeros = (device: string) => view(T.zeros([n + offset], { dtype: 'bf16', device }));
-          const m = { cpu: zeros('cpu'), cuda: zeros('cuda') };
-          const v = { cpu: zeros('cpu'), cuda: zeros('cuda') };
-          for (let step = 1; step <= 5; step++) {
-            const g = randn([n + offset], 'bf16', 1e-2 * step);
-            const attrs = {
-              lr: 1e-3,
-              beta1: 0.9,
-              beta2: 0.95,
-              eps: 1e-8,
-              weightDecay: 0.1,
-              step,
-              salt: 0x9e3779b9 + step,
-            };
-            const scale = step >= 3 ? [T.tensor([0.37]), T.tensor([0.37], { device: 'cuda' })] : [];
-            T.runKernel(
-              'adamw_step_mixed',
-              'cuda',
-              [p.cuda, view(g.cuda), master.cuda, m.cuda, v.cuda, ...scale.slice(1)],
-              attrs,
-            );
-            T.runKernel(
-              'adamw_step_mixed',
-              'cpu',
-              [p.cpu, view(T.cast(g.cpu, 'bf16')), master.cpu, m.cpu, v.cpu, ...scale.slice(0, 1)],
-              attrs,
-            );
-          }
+          const { p, master, m, v } = stepMixedKernel(100_003, offset, 'bf16', 'bf16');
           const notes = new Notes();
           // where a moment rounded apart, the update differs by about its 2^-8 share: lr / 256 a step
           notes.add(compare('master', master.cuda, master.cpu, { atol: 2e-5, rtol: 1e-5 }));
@@ -209,7 +182,11 @@ export const cases: Case[] = [
     run: () =>
       scoped(() => {
         const notes = new Notes();
-        const { pc, pp, sc, sp } = stepBoth({ lr: 1e-2, weightDecay: 0.1, moments: 'bf16' });
+        const { pc, pp, sc, sp } = stepBoth([[300, 129], [7]], 'bf16', {
+          lr: 1e-2,
+          weightDecay: 0.1,
+          moments: 'bf16',
+        });
         const counts: string[] = [];
         for (const k of Object.keys(sp)) {
           if (sc[k]!.dtype !== (k.startsWith('master') ? 'f32' : 'bf16'))
@@ -229,7 +206,7 @@ export const cases: Case[] = [
     run: () =>
       scoped(() => {
         const notes = new Notes();
-        const { pc, pp, sc, sp } = stepBoth({ lr: 1e-2, weightDecay: 0.1 });
+        const { pc, pp, sc, sp } = stepBoth([[300, 129], [7]], 'bf16', { lr: 1e-2, weightDecay: 0.1 });
         if (Object.keys(sc).sort().join() !== Object.keys(sp).sort().join())
           throw new Error(`state keys differ: ${Object.keys(sc)} vs ${Object.keys(sp)}`);
         for (const k of Object.keys(sp))
