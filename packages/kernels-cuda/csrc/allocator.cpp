@@ -2,7 +2,7 @@
 // 1 MiB, 2 MiB steps above) and a freed block goes straight back to its class's free list: every
 // op of a device runs on its one stream, so a later op that reuses the block is ordered after the
 // last op that used it (stream-ordered reuse, no sync). On cudaMalloc failure the cache is
-// returned to the driver and the allocation retried once. Test: tests/memory.test.ts (GPU).
+// returned to the driver and the allocation retried once. Test: tests/layout.test.ts (GPU: tests/cases/layout.ts has the allocator cases).
 #include <algorithm>
 #include <map>
 #include <mutex>

@@ -3,7 +3,8 @@
 // where index kernels record an out-of-range value instead of throwing; toHost reads it after the
 // sync and throws then. A second, side stream takes the launches made between sideBegin and
 // sideEnd (an optimizer step overlapping the next forward; src/side-stream.ts keeps the main
-// stream and the allocator in order with events). Test: tests/memory.test.ts (GPU).
+// stream and the allocator in order with events). Test: tests/layout.test.ts (GPU), and
+// tests/optim.test.ts with tests/side-stream-bookkeeping.test.ts for the side stream.
 #include <mutex>
 #include <vector>
 

@@ -1,7 +1,7 @@
 // The `cuda` backend: a Storage's data is { ptr, device } on the caching allocator (csrc/allocator.cpp);
 // free() hands the block back to the cache when the tensor package's reference count reaches 0.
 // toHost is the only sync point (it also reports index errors that kernels found). f64 is not a
-// cuda dtype. Helpers here give kernels their raw addresses. Test: tests/memory.test.ts (GPU).
+// cuda dtype. Helpers here give kernels their raw addresses. Test: tests/layout.test.ts (GPU: tests/cases/layout.ts has the allocator cases).
 import {
   type Backend,
   type DType,
