@@ -39,6 +39,13 @@ const char* errorOp(int64_t code) {
 }
 }  // namespace
 
+/** The current device's highest (main stream) or lowest (side stream) stream priority. */
+static int streamPriority(bool highest) {
+  int least = 0, greatest = 0;
+  check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
+  return highest ? greatest : least;
+}
+
 static Context& contextFor(int device) {
   std::lock_guard<std::mutex> lock(contextsMutex);
   if (device < 0) throw Error("cuda: negative device index " + std::to_string(device));
@@ -51,9 +58,7 @@ static Context& contextFor(int device) {
   if (!c.ready) {
     // the main stream at the highest priority: the block scheduler serves it before the side
     // stream, which then fills the SMs the main stream leaves idle
-    int least = 0, greatest = 0;
-    check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
-    check(cudaStreamCreateWithPriority(&c.stream, cudaStreamNonBlocking, greatest), "cudaStreamCreate");
+    check(cudaStreamCreateWithPriority(&c.stream, cudaStreamNonBlocking, streamPriority(true)), "cudaStreamCreate");
     check(cudaMalloc(&c.errors, 4 * sizeof(int64_t)), "cudaMalloc (error slot)");
     check(cudaMemsetAsync(c.errors, 0, 4 * sizeof(int64_t), c.stream), "cudaMemset (error slot)");
     c.ready = true;
@@ -70,9 +75,7 @@ void sideBegin(int device) {
   Context& c = contextFor(device);
   if (c.onSide) throw Error("cuda: sideBegin: the side stream is already in use");
   if (!c.side) {
-    int least = 0, greatest = 0;
-    check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
-    check(cudaStreamCreateWithPriority(&c.side, cudaStreamNonBlocking, least), "cudaStreamCreate (side)");
+    check(cudaStreamCreateWithPriority(&c.side, cudaStreamNonBlocking, streamPriority(false)), "cudaStreamCreate (side)");
     check(cudaEventCreateWithFlags(&c.joined, cudaEventDisableTiming), "cudaEventCreate (side)");
   }
   // everything enqueued on the main stream so far happens before the side work

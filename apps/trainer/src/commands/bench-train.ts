@@ -58,6 +58,11 @@ export function benchTrainConfig(layers = TRAIN_SHAPE.layers) {
   });
 }
 
+/** Frees an optimizer's state tensors (moments, master weights). */
+function disposeState(optimizer: T.Optimizer): void {
+  for (const t of Object.values(optimizer.stateDict().tensors)) t.dispose();
+}
+
 /** Matmul flops of one token's forward+backward (6 per active weight) plus the attention's. */
 export function stepFlops(layers: number): { perStep: number; activeParams: number } {
   const { D, I, K, H, Hkv, S, V, window } = TRAIN_SHAPE;
@@ -182,7 +187,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   const phasesF32 = { ...phases };
   const lastF32 = last;
   // bf16 moments: the f32 moments' state goes first (both would not fit with the model)
-  for (const t of Object.values(optimizer.stateDict().tensors)) t.dispose();
+  disposeState(optimizer);
   optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1, moments: 'bf16' });
   for (let i = 0; i < 2; i++) await step();
   cuda.cudaSynchronize();
@@ -223,7 +228,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   };
   ids.dispose();
   for (const p of params) p.dispose();
-  for (const t of Object.values(optimizer.stateDict().tensors)) t.dispose();
+  disposeState(optimizer);
   cuda.cudaEmptyCache(); // PyTorch runs next in another process on the same GPU
   const results: Record<string, unknown> = {
     ours,

@@ -14,6 +14,16 @@ export function f32BitsToBf16Bits(bits: number): number {
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/**
+ * float32 bit pattern -> bf16 bits rounded stochastically: the magnitude rounds up with probability
+ * (the 16 dropped bits) / 2^16, given 16 uniform bits `draw16` (AdamW's bf16 moments,
+ * optim/rounding.ts). NaN as in f32BitsToBf16Bits; exact values never move.
+ */
+export function f32BitsToBf16BitsStochastic(bits: number, draw16: number): number {
+  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x0040) & 0xffff;
+  return ((bits + draw16) >>> 16) & 0xffff;
+}
+
 /** float32 bit pattern -> IEEE f16 bits, round-to-nearest-even including subnormals. */
 export function f32BitsToF16Bits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
@@ -62,6 +72,12 @@ export function f16BitsToF32Bits(half: number): number {
 export function f32ToBf16Bits(x: number): number {
   scratchF32[0] = x;
   return f32BitsToBf16Bits(scratchU32[0]);
+}
+
+/** Rounds x to float32 first, then stochastically to bf16 bits (f32BitsToBf16BitsStochastic). */
+export function f32ToBf16BitsStochastic(x: number, draw16: number): number {
+  scratchF32[0] = x;
+  return f32BitsToBf16BitsStochastic(scratchU32[0], draw16);
 }
 
 export function bf16BitsToF32(bits: number): number {

@@ -26,13 +26,5 @@ export function momentDraw(salt: number, i: number): number {
   return lowbias32(((i >>> 0) ^ salt ^ Math.imul(high, 0x9e3779b9)) >>> 0);
 }
 
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
-
 /** x (rounded to f32 first) to bf16 bits, its magnitude rounded up with probability (dropped bits) / 2^16. */
-export function stochasticBf16Bits(x: number, draw16: number): number {
-  scratchF32[0] = x;
-  const bits = scratchU32[0]!;
-  if ((bits & 0x7fffffff) >>> 0 > 0x7f800000) return (bits >>> 16) | 0x40; // NaN stays a quiet NaN
-  return ((bits + draw16) >>> 16) & 0xffff;
-}
+export { f32ToBf16BitsStochastic as stochasticBf16Bits } from '../io/half-float.js';
