@@ -8,7 +8,8 @@
 // AdamW's moments in bf16 (stochastic rounding; master weights stay f32), reported beside them:
 // PyTorch's fused AdamW keeps bf16 moments too. Each also runs with the optimizer on the side
 // stream (kernels-cuda onSideStream), where it overlaps the next step's forward: those are timed
-// as back-to-back steps (total / steps), as a training loop runs them.
+// as back-to-back steps (total / steps), as a training loop runs them. The bf16-moment steps are
+// also timed with the MoE's other grouped GEMM implementations (lt-streams, wgmma).
 // Device: tools/device/run-bench.sh.
 // Test: cd apps/trainer && npx vitest run src/commands
 import {
@@ -197,6 +198,16 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   await step(true);
   const lastBf16Moments = last;
   const msBf16Overlapped = await overlappedStep();
+  // the same steps with the MoE's grouped GEMMs run by each other implementation (bench moe times
+  // the layer alone; this is the whole step), the default restored after
+  const byGrouped: Record<string, number> = {};
+  const grouped = cuda.groupedGemmInfo().implementation;
+  for (const impl of ['lt-streams', 'wgmma'] as const) {
+    cuda.setGroupedGemmImplementation(impl);
+    for (let i = 0; i < 2; i++) await step();
+    byGrouped[impl] = Number((await medianStep()).toFixed(2));
+  }
+  cuda.setGroupedGemmImplementation(grouped);
   const { perStep, activeParams } = stepFlops(layers);
   const ours = {
     ms_per_step: Number(ms.toFixed(2)),
@@ -223,6 +234,8 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     mfu: Number((perStep / (msBf16Moments / 1e3) / H200_BF16_PEAK).toFixed(3)),
     peak_gib: Number((peakBf16Moments / 2 ** 30).toFixed(1)),
     ms_per_step_overlapped: Number(msBf16Overlapped.toFixed(2)),
+    grouped_gemm: grouped,
+    ms_per_step_by_grouped_gemm: byGrouped,
     phase_ms: phases,
     last_loss: Number(lastBf16Moments[0]!.toFixed(4)),
   };
