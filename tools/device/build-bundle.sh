@@ -31,7 +31,9 @@ bundle() { "$esbuild" "$1" --bundle --platform=node --format=esm --target=node22
   --log-level=warning --external:onnxruntime-node --outfile="$2"; }
 bundle tools/device/bench-entry.ts .device/grin-bench.mjs
 bundle tools/device/moe-entry.ts .device/model-moe.mjs
+bundle tools/device/model-attention-entry.ts .device/model-attention.mjs
 bundle tools/device/parallel-entry.ts .device/parallel.mjs
+bundle tools/device/profile-train-entry.ts .device/profile-train.mjs
 bundle "$pkg/dev/attention/attention.ts" .device/dev-attention.mjs
 bundle "$pkg/dev/grouped/grouped.ts" .device/dev-grouped.mjs
 bundle "$pkg/dev/layer_norm/layer_norm.ts" .device/dev-layer-norm.mjs

@@ -3,7 +3,7 @@
 # `grin bench gemm|attention --json` through the bundled CLI with /tmp/node; each bench runs the
 # PyTorch side (torch_bench.py --suite NAME) itself, so every ratio comes from one run. Prints one
 # JSON object per bench (DESIGN.md's form) and writes each to $OUT/bench-NAME.json.
-# Usage: bash tools/device/run-bench.sh [gemm] [attention]
+# Usage: [BENCH_TIMEOUT=seconds (240)] bash tools/device/run-bench.sh [gemm] [attention] [moe] [train]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/grin-out}
@@ -14,7 +14,7 @@ cublas=$(find /usr/local /usr/lib /opt -name 'libcublas.so.13*' 2>/dev/null | he
 status=0
 for bench in ${@:-gemm attention}; do
   echo "=== grin bench $bench --json"
-  timeout 240 /tmp/node .device/grin-bench.mjs "$bench" --json > "$out/bench-$bench.json" 2> "$out/bench-$bench.err"
+  timeout "${BENCH_TIMEOUT:-240}" /tmp/node .device/grin-bench.mjs "$bench" --json > "$out/bench-$bench.json" 2> "$out/bench-$bench.err"
   code=$?
   cat "$out/bench-$bench.json"
   [ $code -eq 0 ] || { echo "bench $bench: exit $code"; tail -20 "$out/bench-$bench.err"; status=1; }

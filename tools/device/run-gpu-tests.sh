@@ -18,7 +18,7 @@ cublas=$(find /usr/local /usr/lib /opt -name 'libcublas.so.13*' 2>/dev/null | he
 [ -n "$cublas" ] && export LD_LIBRARY_PATH="$(dirname "$cublas")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "libcublas: ${cublas:-not found by find}" | tee -a "$log"
 
-groups=${GROUPS_TO_RUN:-"layout elementwise reduce matmul nn indexing optim attention random moe model-moe"}
+groups=${GROUPS_TO_RUN:-"layout elementwise reduce matmul nn indexing optim attention random moe model-moe model-attention"}
 for g in $groups; do
   echo "=== $g" | tee -a "$log"
   timeout 150 /tmp/node ".device/$g.mjs" >> "$log" 2>&1

@@ -175,21 +175,43 @@ def suite_moe():
 
 def suite_train(layers):
     # the PyTorch side of apps/trainer/src/commands/bench-train.ts: PhimoeForCausalLM at GRIN's widths,
-    # bf16 parameters, SDPA attention, grouped_mm experts, the load-balancing loss on, fused AdamW,
-    # gradient clipping and one loss.item() per step
+    # bf16 parameters, grouped_mm experts, the load-balancing loss on, fused AdamW, gradient clipping
+    # and one loss.item() per step; attention by SDPA (the masked window: no flash kernel) and by
+    # flex_attention (compiled, skips the blocks outside the window). Each is emitted as
+    # train_step_<attention>, and the faster one as train_step, the baseline.
     from transformers import PhimoeConfig, PhimoeForCausalLM
-    config = PhimoeConfig(vocab_size=32064, hidden_size=4096, intermediate_size=6400, num_hidden_layers=layers,
-                          num_attention_heads=32, num_key_value_heads=8, num_local_experts=16, num_experts_per_tok=2,
-                          max_position_embeddings=4096, sliding_window=2047, attention_bias=True, lm_head_bias=True,
-                          input_jitter_noise=0.01, router_jitter_noise=0.01, output_router_logits=True,
-                          router_aux_loss_coef=0.01)
-    config._attn_implementation = 'sdpa'
-    variant = 'sdpa'
-    try:
-        config._experts_implementation = 'grouped_mm'
-        variant += '+grouped_mm'
-    except Exception as error:
-        print(f'# cannot set the experts implementation: {error}', flush=True)
+    best = None
+    for attention in ('sdpa', 'flex_attention'):
+        config = PhimoeConfig(vocab_size=32064, hidden_size=4096, intermediate_size=6400, num_hidden_layers=layers,
+                              num_attention_heads=32, num_key_value_heads=8, num_local_experts=16,
+                              num_experts_per_tok=2, max_position_embeddings=4096, sliding_window=2047,
+                              attention_bias=True, lm_head_bias=True, input_jitter_noise=0.01,
+                              router_jitter_noise=0.01, output_router_logits=True, router_aux_loss_coef=0.01)
+        config._attn_implementation = attention
+        variant = attention
+        try:
+            config._experts_implementation = 'grouped_mm'
+            variant += '+grouped_mm'
+        except Exception as error:
+            print(f'# cannot set the experts implementation: {error}', flush=True)
+        try:
+            seconds, peak = time_train(config)
+        except Exception as error:  # an attention this transformers or torch cannot run here
+            print(f'# torch train with {attention} failed: {str(error)[:300]}', flush=True)
+            continue
+        finally:
+            torch.cuda.empty_cache()
+        emit(f'train_step_{attention}', 'tokens/s', 4096 / seconds, seconds, variant)
+        if best is None or seconds < best[0]:
+            best = (seconds, peak, variant)
+    if best:
+        emit('train_step', 'tokens/s', 4096 / best[0], best[0], best[2])
+        emit('train_peak_bytes', 'bytes', best[1], 0)
+
+
+def time_train(config):
+    """Median of 6 steps after 2 warm-up steps, and the peak bytes allocated over them."""
+    from transformers import PhimoeForCausalLM
     model = PhimoeForCausalLM(config).to(dev, torch.bfloat16).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.1, fused=True)
     ids = torch.randint(0, 32064, (1, 4096), device=dev)
@@ -200,18 +222,19 @@ def suite_train(layers):
         opt.step()
         opt.zero_grad(set_to_none=True)
         return loss.item()
-    for _ in range(2): step()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(6):
-        start = time.perf_counter()
-        step()
+    try:
+        for _ in range(2): step()
         torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    seconds = sorted(times)[3]
-    emit('train_step', 'tokens/s', 4096 / seconds, seconds, variant)
-    emit('train_peak_bytes', 'bytes', torch.cuda.max_memory_allocated(), 0)
+        torch.cuda.reset_peak_memory_stats()
+        times = []
+        for _ in range(6):
+            start = time.perf_counter()
+            step()
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[3], torch.cuda.max_memory_allocated()
+    finally:
+        del model, opt
 
 
 if suite in ('train', 'train-quick'):

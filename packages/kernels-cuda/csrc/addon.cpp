@@ -4,6 +4,7 @@
 // Build: node scripts/build-native.mjs. Test: tests/*.test.ts on a GPU machine.
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <cuda_profiler_api.h>
 
 #include <functional>
 #include <vector>
@@ -193,13 +194,18 @@ BIND(memoryStats) {
 } END
 BIND(resetPeakMemory) { resetPeakMemory(a.i32(0)); return nullptr; } END
 BIND(emptyCache) { emptyCache(a.i32(0)); return nullptr; } END
-// CUDA events for timing on the device's stream: record needs no sync; elapsed waits for `stop`.
-BIND(eventCreate) {
-  cudaSetDevice(a.i32(0));
+// An event on `device`. The device is made current through its context (streamFor), never by a bare
+// cudaSetDevice: that would leave context.cpp's record of the current device stale, and a later
+// launch for the recorded device would skip its cudaSetDevice and go to the wrong one.
+static cudaEvent_t newEvent(int device, unsigned flags, const char* what) {
+  streamFor(device);
   cudaEvent_t e;
-  check(cudaEventCreate(&e), "cudaEventCreate");
-  return number(a.env, (double)(uintptr_t)e);
-} END
+  check(cudaEventCreateWithFlags(&e, flags), what);
+  return e;
+}
+
+// CUDA events for timing on the device's stream: record needs no sync; elapsed waits for `stop`.
+BIND(eventCreate) { return number(a.env, (double)(uintptr_t)newEvent(a.i32(0), cudaEventDefault, "cudaEventCreate")); } END
 BIND(eventRecord) { check(cudaEventRecord((cudaEvent_t)a.ptr(1), streamFor(a.i32(0))), "cudaEventRecord"); return nullptr; } END
 BIND(eventElapsed) {
   check(cudaEventSynchronize((cudaEvent_t)a.ptr(1)), "cudaEventSynchronize");
@@ -208,12 +214,12 @@ BIND(eventElapsed) {
   return number(a.env, (double)ms);
 } END
 BIND(eventDestroy) { check(cudaEventDestroy((cudaEvent_t)a.ptr(0)), "cudaEventDestroy"); return nullptr; } END
+// Nsight's capture range (nsys --capture-range=cudaProfilerApi, ncu --profile-from-start off).
+BIND(profilerStart) { streamFor(a.i32(0)); check(cudaProfilerStart(), "cudaProfilerStart"); return nullptr; } END
+BIND(profilerStop) { streamFor(a.i32(0)); check(cudaProfilerStop(), "cudaProfilerStop"); return nullptr; } END
 // The side stream (context.cpp; src/side-stream.ts): fences are events without timing.
 BIND(fenceCreate) {
-  cudaSetDevice(a.i32(0));
-  cudaEvent_t e;
-  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate (fence)");
-  return number(a.env, (double)(uintptr_t)e);
+  return number(a.env, (double)(uintptr_t)newEvent(a.i32(0), cudaEventDisableTiming, "cudaEventCreate (fence)"));
 } END
 BIND(sideBegin) { sideBegin(a.i32(0)); return nullptr; } END
 BIND(sideEnd) { sideEnd(a.i32(0)); return nullptr; } END

@@ -73,6 +73,18 @@ export function cudaEmptyCache(device: string | number = 0): void {
   native().emptyCache(index(device));
 }
 
+/**
+ * Start and stop Nsight's capture (`nsys profile --capture-range=cudaProfilerApi`,
+ * `ncu --profile-from-start off`) around the work to profile; outside a profiler they do nothing.
+ * tools/device/profile-train.sh uses them.
+ */
+export function cudaProfilerStart(device: string | number = 0): void {
+  native().profilerStart(index(device));
+}
+export function cudaProfilerStop(device: string | number = 0): void {
+  native().profilerStop(index(device));
+}
+
 /** Times device work with CUDA events on the device's stream (no host sync until elapsedMs). */
 export interface CudaTimer {
   start(): void;

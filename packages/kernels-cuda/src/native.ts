@@ -46,6 +46,8 @@ export interface NativeAddon {
   eventRecord(d: N, event: N): void;
   eventElapsed(start: N, stop: N): number;
   eventDestroy(event: N): void;
+  profilerStart(d: N): void;
+  profilerStop(d: N): void;
   /** An event without timing, for ordering the side stream against the main one. */
   fenceCreate(d: N): N;
   sideBegin(d: N): void;

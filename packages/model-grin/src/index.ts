@@ -8,7 +8,12 @@ export * from './generate.js';
 export { initRandom } from './init.js';
 export * from './memory.js';
 export * from './model.js';
-export { attention, type LayerKvCache } from './modules/attention.js';
+export {
+  type AttentionImplementation,
+  attention,
+  type LayerKvCache,
+  usesFusedAttention,
+} from './modules/attention.js';
 export { type DecoderInputs, decoderLayer } from './modules/decoder.js';
 export {
   type ExpertGroups,

@@ -21,7 +21,7 @@ import {
   tidy,
 } from '@grin-moe/tensor';
 import type { GrinConfig } from './config.js';
-import type { LayerKvCache } from './modules/attention.js';
+import type { AttentionImplementation, LayerKvCache } from './modules/attention.js';
 import { decoderLayer } from './modules/decoder.js';
 import type { MoeImplementation, RoutingTrace } from './modules/moe.js';
 import { optionalParam, type ParameterMap, param, parameterShapes } from './modules/names.js';
@@ -75,6 +75,11 @@ export interface ForwardOptions {
   trace?: boolean;
   /** The MoE block's implementation: 'auto' (default: grouped off the CPU), 'loop' or 'grouped'. */
   moeImplementation?: MoeImplementation;
+  /**
+   * Attention's implementation: 'auto' (default: the fused sdpa op off the CPU, unless documents_BS
+   * needs its mask), 'eager' (transformers' eager path, the CPU reference) or 'fused'.
+   */
+  attentionImplementation?: AttentionImplementation;
   /** NEFTune: U(-1, 1) * alpha / sqrt(S * D) added to the input embeddings, in training only. */
   neftuneAlpha?: number;
   /** Dropout probability on every expert's hidden activation, in training only. */
@@ -242,6 +247,7 @@ export class GrinModel {
           generator: options.generator,
           trace: options.trace,
           moeImplementation: options.moeImplementation,
+          attentionImplementation: options.attentionImplementation,
           expertDropout: options.expertDropout,
           blocked_BSS,
         });

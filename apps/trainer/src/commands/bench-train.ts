@@ -3,16 +3,19 @@
 // master weights and AdamW): forward, cross-entropy + load balancing, backward, clipping, the
 // optimizer, and the one host read of loss and gradient norm. Reports tokens/s, MFU (6 x active
 // parameters x tokens plus the attention's visible pairs, over 989 TFLOP/s), device-to-host reads
-// per step and peak memory, next to transformers' PhimoeForCausalLM (grouped_mm experts, SDPA,
-// bf16, fused AdamW; torch_bench.py --suite train) in the same run. Then the same steps with
+// per step and peak memory, next to transformers' PhimoeForCausalLM (grouped_mm experts, bf16,
+// fused AdamW; torch_bench.py --suite train) in the same run, with SDPA and with flex_attention:
+// the faster of the two is the baseline. Then the same steps with
 // AdamW's moments in bf16 (stochastic rounding; master weights stay f32), reported beside them:
 // PyTorch's fused AdamW keeps bf16 moments too. Each also runs with the optimizer on the side
 // stream (kernels-cuda onSideStream), where it overlaps the next step's forward: those are timed
 // as back-to-back steps (total / steps), as a training loop runs them. The bf16-moment steps are
-// also timed with the MoE's other grouped GEMM implementations (lt-streams, wgmma).
+// also timed with the MoE's other grouped GEMM implementations (lt-streams, wgmma), and with the
+// eager attention instead of the fused one.
 // Device: tools/device/run-bench.sh.
 // Test: cd apps/trainer && npx vitest run src/commands
 import {
+  type AttentionImplementation,
   GrinModel,
   nextTokenLoss,
   parameterShapes,
@@ -75,9 +78,27 @@ export function stepFlops(layers: number): { perStep: number; activeParams: numb
   return { perStep: 6 * activeParams * S + attention, activeParams };
 }
 
-export async function benchTrain({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
-  const cuda = await requireCuda('train');
-  const layers = quick ? 1 : TRAIN_SHAPE.layers;
+type Cuda = Awaited<ReturnType<typeof requireCuda>>;
+type Phases = { forward: number; backward: number; clip_read: number; optimizer: number };
+
+/** The bench model on cuda, its data and one training step (also driven by tools/device's profile). */
+export interface TrainRun {
+  params: T.Tensor[];
+  /** AdamW over params, f32 moments until setMoments */
+  optimizer: T.Optimizer;
+  /** The model's attention: 'auto' (the fused sdpa op on cuda) or 'eager' (scores, softmax, values) */
+  attention: AttentionImplementation;
+  /** A fresh AdamW with this moment dtype; the old one's state is freed first (both would not fit). */
+  setMoments(moments: 'f32' | 'bf16'): void;
+  /** of the last timed step: each phase's time, and of it the time the host took to enqueue it */
+  phases: Phases;
+  phasesHost: Phases;
+  /** One step; returns [loss, gradient norm]. timed: a sync between phases; overlap: the optimizer on the side stream. */
+  step(timed?: boolean, overlap?: boolean): Promise<number[]>;
+  dispose(): void;
+}
+
+export function trainRun(cuda: Cuda, layers: number): TrainRun {
   const config = benchTrainConfig(layers);
   const generator = new T.Generator(2409);
   const leaves = new Map<string, T.Tensor>();
@@ -97,51 +118,78 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
   stackExpertWeights(leaves, config);
   const model = new GrinModel(config, leaves, 'bf16', 'cuda');
   const params = [...leaves.values()];
-  let optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1 });
   const { S, V } = TRAIN_SHAPE;
   const ids = T.tensor(new T.Generator(7).randint(S, 0, V), { shape: [1, S], dtype: 'i32', device: 'cuda' });
   // phases: forward (with the losses), backward, clip + read, optimizer; timed with events when asked
   // phases_host: of each phase, the time the host took to enqueue it (before the sync); a phase whose
   // host time is close to its whole time leaves the GPU waiting on JavaScript
-  const phases = { forward: 0, backward: 0, clip_read: 0, optimizer: 0 };
-  const phasesHost = { ...phases };
-  const step = async (timed = false, overlap = false) => {
-    const scope = new T.Scope();
-    const marks: number[] = [];
-    const enqueued: number[] = [];
-    const mark = () => {
-      if (!timed) return;
-      enqueued.push(performance.now());
-      cuda.cudaSynchronize();
-      marks.push(performance.now());
-    };
-    try {
-      mark();
-      const out = model.forward(ids, { training: true, generator });
-      const ce = nextTokenLoss(out.logits_BSV, ids);
-      const { loss: aux } = await balanceLoss(out.balance, { alpha: 0.01, mode: 'local' });
-      mark();
-      T.add(ce, aux).backward();
-      mark();
-      // the clip coefficient is applied by AdamW as it reads each gradient (no pass of its own)
-      const { norm, scale } = T.gradNormScale(params, 1.0);
-      const read = T.concat([T.cast(ce, 'f32').reshape([1]), T.cast(norm, 'f32').reshape([1])]).toArray();
-      mark();
-      if (overlap)
-        cuda.onSideStream('cuda', (fence) => optimizer.stepOnce({ gradScale: scale, afterParam: fence }));
-      else optimizer.stepOnce({ gradScale: scale });
-      optimizer.zeroGrad();
-      mark();
-      if (timed)
-        (Object.keys(phases) as Array<keyof typeof phases>).forEach((k, i) => {
-          phases[k] = Number((marks[i + 1]! - marks[i]!).toFixed(2));
-          phasesHost[k] = Number((enqueued[i + 1]! - marks[i]!).toFixed(2));
+  const run: TrainRun = {
+    params,
+    optimizer: new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1 }),
+    attention: 'auto',
+    phases: { forward: 0, backward: 0, clip_read: 0, optimizer: 0 },
+    phasesHost: { forward: 0, backward: 0, clip_read: 0, optimizer: 0 },
+    step: async (timed = false, overlap = false) => {
+      const scope = new T.Scope();
+      const marks: number[] = [];
+      const enqueued: number[] = [];
+      const mark = () => {
+        if (!timed) return;
+        enqueued.push(performance.now());
+        cuda.cudaSynchronize();
+        marks.push(performance.now());
+      };
+      try {
+        mark();
+        const out = model.forward(ids, {
+          training: true,
+          generator,
+          attentionImplementation: run.attention,
         });
-      return Array.from(read as Float32Array);
-    } finally {
-      scope.dispose();
-    }
+        const ce = nextTokenLoss(out.logits_BSV, ids);
+        const { loss: aux } = await balanceLoss(out.balance, { alpha: 0.01, mode: 'local' });
+        mark();
+        T.add(ce, aux).backward();
+        mark();
+        // the clip coefficient is applied by AdamW as it reads each gradient (no pass of its own)
+        const { norm, scale } = T.gradNormScale(params, 1.0);
+        const read = T.concat([T.cast(ce, 'f32').reshape([1]), T.cast(norm, 'f32').reshape([1])]).toArray();
+        mark();
+        const optimizer = run.optimizer;
+        if (overlap)
+          cuda.onSideStream('cuda', (fence) => optimizer.stepOnce({ gradScale: scale, afterParam: fence }));
+        else optimizer.stepOnce({ gradScale: scale });
+        optimizer.zeroGrad();
+        mark();
+        if (timed)
+          (Object.keys(run.phases) as Array<keyof Phases>).forEach((k, i) => {
+            run.phases[k] = Number((marks[i + 1]! - marks[i]!).toFixed(2));
+            run.phasesHost[k] = Number((enqueued[i + 1]! - marks[i]!).toFixed(2));
+          });
+        return Array.from(read as Float32Array);
+      } finally {
+        scope.dispose();
+      }
+    },
+    setMoments: (moments) => {
+      disposeState(run.optimizer);
+      run.optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1, moments });
+    },
+    dispose: () => {
+      ids.dispose();
+      for (const p of params) p.dispose();
+      disposeState(run.optimizer);
+    },
   };
+  return run;
+}
+
+export async function benchTrain({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
+  const cuda = await requireCuda('train');
+  const layers = quick ? 1 : TRAIN_SHAPE.layers;
+  const run = trainRun(cuda, layers);
+  const { step } = run;
+  const { S } = TRAIN_SHAPE;
   for (let i = 0; i < 2; i++) await step();
   cuda.cudaSynchronize();
   cuda.cudaResetPeakMemory();
@@ -185,11 +233,11 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     return (performance.now() - started) / steps;
   };
   const msOverlapped = await overlappedStep();
-  const phasesF32 = { ...phases };
+  const phasesF32 = { ...run.phases };
+  const phasesHostF32 = { ...run.phasesHost };
   const lastF32 = last;
-  // bf16 moments: the f32 moments' state goes first (both would not fit with the model)
-  disposeState(optimizer);
-  optimizer = new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1, moments: 'bf16' });
+  // bf16 moments
+  run.setMoments('bf16');
   for (let i = 0; i < 2; i++) await step();
   cuda.cudaSynchronize();
   cuda.cudaResetPeakMemory();
@@ -208,6 +256,11 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     byGrouped[impl] = Number((await medianStep()).toFixed(2));
   }
   cuda.setGroupedGemmImplementation(grouped);
+  // the same with the eager attention (scores, softmax, values: what the model ran before the fused op)
+  run.attention = 'eager';
+  for (let i = 0; i < 2; i++) await step();
+  const msEagerAttention = await medianStep();
+  run.attention = 'auto';
   const { perStep, activeParams } = stepFlops(layers);
   const ours = {
     ms_per_step: Number(ms.toFixed(2)),
@@ -219,7 +272,7 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     cuda_mallocs_total: stats.cudaMallocs,
     cuda_frees_total: stats.frees,
     phase_ms: phasesF32,
-    phase_host_ms: phasesHost,
+    phase_host_ms: phasesHostF32,
     cuda_mallocs_per_step: mallocsPerStep,
     gemm_tuning: 'grouped',
     ms_per_step_tuning_off: Number(msUntuned.toFixed(2)),
@@ -236,12 +289,11 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
     ms_per_step_overlapped: Number(msBf16Overlapped.toFixed(2)),
     grouped_gemm: grouped,
     ms_per_step_by_grouped_gemm: byGrouped,
-    phase_ms: phases,
+    ms_per_step_eager_attention: Number(msEagerAttention.toFixed(2)),
+    phase_ms: { ...run.phases },
     last_loss: Number(lastBf16Moments[0]!.toFixed(4)),
   };
-  ids.dispose();
-  for (const p of params) p.dispose();
-  disposeState(optimizer);
+  run.dispose();
   cuda.cudaEmptyCache(); // PyTorch runs next in another process on the same GPU
   const results: Record<string, unknown> = {
     ours,
@@ -264,6 +316,13 @@ export async function benchTrain({ json, quick }: { json: boolean; quick: boolea
       mfu: Number((perStep / (theirs.ms / 1e3) / H200_BF16_PEAK).toFixed(3)),
       ...(theirMemory ? { peak_gib: Number((theirMemory.rate / 2 ** 30).toFixed(1)) } : {}),
       ...(theirs.variant ? { variant: theirs.variant } : {}),
+      // each attention PyTorch ran; the faster is the baseline above
+      ms_per_step_by_attention: Object.fromEntries(
+        ['sdpa', 'flex_attention'].flatMap((a) => {
+          const t = torch.get(`train_step_${a}`);
+          return t ? [[a, Number(t.ms.toFixed(2))]] : [];
+        }),
+      ),
     };
     ratios.grin_vs_torch_tokens_per_s = Number((theirs.ms / ms).toFixed(3));
     ratios.grin_untuned_vs_torch_tokens_per_s = Number((theirs.ms / msUntuned).toFixed(3));

@@ -1,7 +1,10 @@
 // Self-attention of PhiMoE (transformers' PhimoeAttention, eager path): q/k/v/o projections with
 // biases, grouped KV heads, rotate-half RoPE over the full head dim, causal sliding window, and an
 // optional KV cache trimmed to what the window can still see; packed documents are kept apart by a
-// mask of the key positions of other documents. Shape legend: B batch, S new
+// mask of the key positions of other documents. Two implementations of one softmax(q k^T) v: `eager`
+// (transformers' eager path: scores, fused masked softmax, values; the CPU reference) and `fused`
+// (the `sdpa` op: online softmax with no [S, Skv] scores, FlashAttention-style on cuda), which 'auto'
+// takes off the CPU when no document mask is given. Shape legend: B batch, S new
 // positions, Skv cached + new keys, D hidden size, H query heads, Hkv key/value heads, Dh head dim.
 // Test: cd packages/model-grin && npx vitest run src/parity src/generate
 import {
@@ -12,6 +15,7 @@ import {
   maskedFill,
   matmul,
   rope,
+  scaledDotProductAttention,
   type Tensor,
   tidy,
 } from '@grin-moe/tensor';
@@ -30,6 +34,29 @@ export interface AttentionInputs {
   cache?: LayerKvCache;
   /** Packed documents: true where query s may not see key s' (another document), [B, S, S] bool. */
   blocked_BSS?: Tensor;
+  attentionImplementation?: AttentionImplementation;
+}
+
+/**
+ * 'auto' (the default): `fused` off the CPU unless packed documents need their mask, else `eager`.
+ * 'fused' with packed documents is refused: the fused op takes no mask.
+ */
+export type AttentionImplementation = 'auto' | 'eager' | 'fused';
+
+/** Whether this call runs the fused op (checks the choice; see AttentionImplementation). */
+export function usesFusedAttention(
+  implementation: AttentionImplementation | undefined,
+  device: string,
+  blocked_BSS: Tensor | undefined,
+): boolean {
+  const choice = implementation ?? 'auto';
+  if (choice !== 'auto' && choice !== 'eager' && choice !== 'fused')
+    throw new RangeError(`attention: implementation must be 'auto', 'eager' or 'fused', got '${choice}'`);
+  if (choice === 'fused' && blocked_BSS)
+    throw new RangeError(
+      "attention: implementation 'fused' cannot apply packed documents' mask (documents_BS); use 'eager' or 'auto'",
+    );
+  return choice === 'fused' || (choice === 'auto' && device !== 'cpu' && !blocked_BSS);
 }
 
 export function attention(
@@ -54,7 +81,9 @@ export function attention(
       v_BHkvSD = concat([cache.value_BHkvSD, v_BHkvSD], 2);
     }
     const window = config.slidingWindow ?? undefined;
-    const out_BHSD = eagerAttention(q_BHSD, k_BHkvSD, v_BHkvSD, window, inputs.blocked_BSS);
+    const out_BHSD = usesFusedAttention(inputs.attentionImplementation, x_BSD.device, inputs.blocked_BSS)
+      ? scaledDotProductAttention(q_BHSD, k_BHkvSD, v_BHkvSD, { causal: true, slidingWindow: window })
+      : eagerAttention(q_BHSD, k_BHkvSD, v_BHkvSD, window, inputs.blocked_BSS);
     if (cache) updateCache(cache, k_BHkvSD, v_BHkvSD, window);
     const out_BSD = out_BHSD.transpose(1, 2).reshape([B, S, H * Dh]);
     return linear(

@@ -5,7 +5,7 @@
 import type { BalanceStats } from '@grin-moe/router-sparsemixer';
 import { add, type Generator, layerNorm, type Tensor, tidy } from '@grin-moe/tensor';
 import type { GrinConfig } from '../config.js';
-import { attention, type LayerKvCache } from './attention.js';
+import { type AttentionImplementation, attention, type LayerKvCache } from './attention.js';
 import { type MoeImplementation, moe, type RoutingTrace } from './moe.js';
 import { layerPrefix, type ParameterMap, param } from './names.js';
 
@@ -17,6 +17,7 @@ export interface DecoderInputs {
   generator?: Generator;
   trace?: boolean;
   moeImplementation?: MoeImplementation;
+  attentionImplementation?: AttentionImplementation;
   /** Dropout probability on the experts' hidden activation (training only). */
   expertDropout?: number;
   /** Packed documents: true where a query may not see a key of another document, [B, S, S]. */
