@@ -1,9 +1,26 @@
 """Groups a profile's kernels by name: launches and milliseconds per step, share of the total.
 Usage: python3 summarize-profile.py nsys|ncu REPORT.csv STEPS  (tools/device/profile-train.sh)."""
 import csv
-import re
 import sys
 from collections import defaultdict
+
+
+
+def kernel_name(signature):
+    """One name per kernel: the signature without template arguments and parameter list."""
+    signature = signature.replace("<unnamed>", "(anonymous)").replace("(anonymous namespace)", "(anonymous)")
+    out, depth = [], 0
+    for i, c in enumerate(signature):
+        if c == "(" and depth == 0 and not signature.startswith("(anonymous)", i):
+            break
+        if c == "<":
+            depth += 1
+        elif c == ">":
+            depth -= 1
+        elif depth == 0:
+            out.append(c)
+    return "".join(out).replace("(anonymous)::", "").strip()
+
 
 kind, path, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 total_ns = defaultdict(float)
@@ -19,8 +36,7 @@ for row in csv.DictReader(lines):
         if row.get("Metric Name") != "gpu__time_duration.sum":
             continue
         name, ns, n = row["Kernel Name"], float(row["Metric Value"].replace(",", "")), 1
-    # one name per kernel: drop template arguments and parameter lists
-    short = re.sub(r"\(.*", "", re.sub(r"<.*>", "", name)).strip()
+    short = kernel_name(name)
     total_ns[short] += ns
     count[short] += n
 grand = sum(total_ns.values())
