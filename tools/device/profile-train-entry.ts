@@ -1,7 +1,8 @@
 // Device entry of tools/device/profile-train.sh: `grin bench train`'s model (trainRun: 4 layers at
 // GRIN width, bf16 with f32 master weights, AdamW with bf16 moments, the optimizer on the main
 // stream), three warm-up steps, then `steps` steps (argv[2], default 2) inside the profiler's
-// capture range (cudaProfilerStart / Stop), so Nsight sees only steady-state steps.
+// capture range (cudaProfilerStart / Stop), so Nsight sees only steady-state steps. Its own summary
+// goes to stderr: under ncu, stdout is the CSV report.
 // Bundled by tools/device/build-bundle.sh into .device/profile-train.mjs.
 import { requireCuda } from '../../apps/trainer/src/commands/bench-gemm.js';
 import { TRAIN_SHAPE, trainRun } from '../../apps/trainer/src/commands/bench-train.js';
@@ -20,5 +21,5 @@ cuda.cudaSynchronize();
 const ms = (performance.now() - started) / steps;
 cuda.cudaProfilerStop();
 await run.step(true);
-console.log(JSON.stringify({ steps, layers, ms_per_step: Number(ms.toFixed(2)), phase_ms: run.phases }));
+console.error(JSON.stringify({ steps, layers, ms_per_step: Number(ms.toFixed(2)), phase_ms: run.phases }));
 run.dispose();

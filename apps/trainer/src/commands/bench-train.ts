@@ -83,7 +83,6 @@ type Phases = { forward: number; backward: number; clip_read: number; optimizer:
 
 /** The bench model on cuda, its data and one training step (also driven by tools/device's profile). */
 export interface TrainRun {
-  params: T.Tensor[];
   /** AdamW over params, f32 moments until setMoments */
   optimizer: T.Optimizer;
   /** The model's attention: 'auto' (the fused sdpa op on cuda) or 'eager' (scores, softmax, values) */
@@ -124,7 +123,6 @@ export function trainRun(cuda: Cuda, layers: number): TrainRun {
   // phases_host: of each phase, the time the host took to enqueue it (before the sync); a phase whose
   // host time is close to its whole time leaves the GPU waiting on JavaScript
   const run: TrainRun = {
-    params,
     optimizer: new T.AdamW(params, { lr: 1e-5, weightDecay: 0.1 }),
     attention: 'auto',
     phases: { forward: 0, backward: 0, clip_read: 0, optimizer: 0 },
