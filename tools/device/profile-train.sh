@@ -3,11 +3,15 @@
 # under Nsight Systems when it is installed (kernels overlap as they run), else Nsight Compute with
 # one metric per kernel (kernels serialised). Prints the kernels grouped by name (count, total ms per
 # step, share) and writes the raw report and the table to $OUT. Usage: bash tools/device/profile-train.sh [steps]
+# ENTRY=moe profiles `grin bench moe`'s block instead (profile-moe-entry.ts): ENTRY=moe
+# bash tools/device/profile-train.sh [steps] [tokens] [grouped implementation]; TAG names the outputs.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/grin-out}
 mkdir -p "$out"
 steps=${1:-2}
+entry=${ENTRY:-train}
+tag=${TAG:-$entry}
 [ -x /tmp/node ] || { xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node; }
 cublas=$(find /usr/local /usr/lib /opt -name 'libcublas.so.13*' 2>/dev/null | head -1)
 [ -n "$cublas" ] && export LD_LIBRARY_PATH="$(dirname "$cublas")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -16,15 +20,15 @@ NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
 if [ -n "$NSYS" ]; then
   echo "=== nsys ($NSYS), $steps steps"
   timeout 300 "$NSYS" profile -t cuda --capture-range=cudaProfilerApi --capture-range-end=stop -f true \
-    -o "$out/train" /tmp/node .device/profile-train.mjs "$steps" 2>&1 | grep -v "^Collecting\|^Generating" | tail -5
-  "$NSYS" stats -q -r cuda_gpu_kern_sum -f csv -o "$out/train" "$out/train.nsys-rep" > /dev/null 2>&1
-  python3 tools/device/summarize-profile.py nsys "$out/train_cuda_gpu_kern_sum.csv" "$steps" | tee "$out/profile-train.txt"
+    -o "$out/$tag" /tmp/node .device/profile-$entry.mjs "$@" 2>&1 | grep -v "^Collecting\|^Generating" | tail -5
+  "$NSYS" stats -q -r cuda_gpu_kern_sum -f csv -o "$out/$tag" "$out/$tag.nsys-rep" > /dev/null 2>&1
+  python3 tools/device/summarize-profile.py nsys "$out/${tag}_cuda_gpu_kern_sum.csv" "$steps" | tee "$out/profile-$tag.txt"
 elif [ -n "$NCU" ]; then
   echo "=== ncu ($NCU), $steps steps"
   timeout 500 "$NCU" --profile-from-start off --metrics gpu__time_duration.sum --csv --print-units base \
-    /tmp/node .device/profile-train.mjs "$steps" > "$out/train-ncu.csv" 2> "$out/train-ncu.err"
-  tail -3 "$out/train-ncu.err"
-  python3 tools/device/summarize-profile.py ncu "$out/train-ncu.csv" "$steps" | tee "$out/profile-train.txt"
+    /tmp/node .device/profile-$entry.mjs "$@" > "$out/$tag-ncu.csv" 2> "$out/$tag-ncu.err"
+  tail -3 "$out/$tag-ncu.err"
+  python3 tools/device/summarize-profile.py ncu "$out/$tag-ncu.csv" "$steps" | tee "$out/profile-$tag.txt"
 else
   echo "profile-train: neither nsys nor ncu is installed"; exit 1
 fi

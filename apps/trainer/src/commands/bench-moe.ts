@@ -60,13 +60,10 @@ function measure(cuda: Cuda, work: number, fn: () => void, reps: number): Timing
   return { ...timing, peakBytes: cuda.cudaMemoryStats().peakInUseBytes - base };
 }
 
-export async function benchMoe({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
-  const cuda = await requireCuda('moe');
-  const { D, I, E, K } = MOE_WIDTHS;
-  const tokenCounts = quick ? [2048] : [2048, 8192, 16384];
-  const reps = quick ? 3 : 10;
+/** The bench's block: layer 0's router and 16 experts at GRIN's widths, bf16 on cuda, w1 | w3 stacked. */
+export function grinMoeBlock(generator: T.Generator) {
+  const { D, I, E } = MOE_WIDTHS;
   const config = grinBlockConfig();
-  const generator = new T.Generator(2409);
   const params = new Map<string, T.Tensor>();
   params.set('model.layers.0.block_sparse_moe.gate.weight', weight([E, D], generator));
   for (let e = 0; e < E; e++) {
@@ -76,6 +73,16 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
     params.set(`${prefix}.w2.weight`, weight([D, I], generator));
   }
   stackExpertWeights(params, config); // w1 | w3 as one block per expert, as the trainer places them
+  return { config, params };
+}
+
+export async function benchMoe({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
+  const cuda = await requireCuda('moe');
+  const { D, I, K } = MOE_WIDTHS;
+  const tokenCounts = quick ? [2048] : [2048, 8192, 16384];
+  const reps = quick ? 3 : 10;
+  const generator = new T.Generator(2409);
+  const { config, params } = grinMoeBlock(generator);
   const dense = new Map<string, T.Tensor>([
     ['dense.w1.weight', weight([K * I, D], generator)],
     ['dense.w3.weight', weight([K * I, D], generator)],

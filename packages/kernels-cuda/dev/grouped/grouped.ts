@@ -1,8 +1,9 @@
 // Dev harness for the MoE's grouped GEMMs (csrc/grouped.cpp, csrc/grouped_wgmma.cu) at GRIN's widths
 // (hidden 4096, expert intermediate 6400, 16 experts, top-2): the forward, input and weight gradient
-// of w1|w3 (stacked) and of w2, each timed through every grouped implementation and against one GEMM
-// of the same FLOPs (every row in one group). Each version's outputs are checked against
-// 'lt-serial' (bf16 outputs, f32 sums in another order: a few bf16 ulps).
+// of w1|w3 (stacked) and of w2, each timed through every grouped implementation with random top-2
+// counts and with the rows split evenly ("even": 256 an expert at 2048 tokens, no ragged last row
+// tile), and against one GEMM of the same FLOPs (every row in one group). Each version's outputs
+// are checked against 'lt-serial' (bf16 outputs, f32 sums in another order: a few bf16 ulps).
 // Run on a GPU: npx tsx dev/grouped/grouped.ts [tokens...]
 // (device machine: /tmp/node .device/dev-grouped.mjs 2048 8192)
 import * as T from '@grin-moe/tensor';
@@ -33,6 +34,7 @@ for (const tokens of tokenList.length ? tokenList : [2048, 8192]) {
   T.tidy(() => {
     const rows = tokens * K;
     const counts = balancedCounts(tokens);
+    const even = Array.from({ length: E }, (_, e) => Math.floor(rows / E) + (e < rows % E ? 1 : 0));
     // w1|w3: one [E, 2I, D] block, so each expert's two parts lie stacked; w2: E x [D, I]
     const w13 = T.mul(bigRandn([E, 2 * I, D], 'bf16'), 0.02);
     const w13s = [0, 1].flatMap((part) =>
@@ -70,8 +72,11 @@ for (const tokens of tokenList.length ? tokenList : [2048, 8192]) {
         const diff = T.tidy(() => T.max(T.abs(T.sub(flat(run(counts)), reference)), 0).item());
         const launched = gemmInfo().wgmmaGroupedCalls > before ? ' wgmma kernel' : '';
         const ms = timeMs(() => void run(counts), 10);
+        // the same rows split evenly (a multiple of 128 an expert at 2048 and 8192 tokens): what the
+        // last, partly filled row tile of each expert costs
+        const msEven = timeMs(() => void run(even), 10);
         line.push(
-          `${version} ${ms.toFixed(3)} ms ${(flops / ms / 1e9).toFixed(0)} TFLOP/s (max diff ${diff.toExponential(1)}${launched})`,
+          `${version} ${ms.toFixed(3)} ms ${(flops / ms / 1e9).toFixed(0)} TFLOP/s, even ${(flops / msEven / 1e9).toFixed(0)} (max diff ${diff.toExponential(1)}${launched})`,
         );
       }
       // one group of all rows through Lt: the dense GEMM of the same FLOPs (its weights are expert 0's

@@ -1,0 +1,47 @@
+// Device entry of `ENTRY=moe tools/device/profile-train.sh`: `grin bench moe`'s block (GRIN widths,
+// bf16, SparseMixer-v2, input jitter on) forward + backward at argv[3] tokens (default 2048) with
+// the grouped implementation argv[4] (default lt-serial): two warm-up steps, then `steps` (argv[2])
+// inside the profiler's capture range. The per-expert row counts of one more step go to stderr with
+// the time a step; under ncu, stdout is the CSV report.
+// Bundled by tools/device/build-bundle.sh into .device/profile-moe.mjs. tools/ has no package.json,
+// so the packages come by relative path: with --conditions=source the app's @grin-moe/* imports
+// resolve to the same source files, so the bundle holds one copy of each.
+
+import { requireCuda } from '../../apps/trainer/src/commands/bench-gemm.js';
+import { grinMoeBlock, MOE_WIDTHS } from '../../apps/trainer/src/commands/bench-moe.js';
+import type { GroupedGemmImplementation } from '../../packages/kernels-cuda/src/index.js';
+import { moe } from '../../packages/model-grin/src/index.js';
+import * as T from '../../packages/tensor/src/index.js';
+
+const steps = Number(process.argv[2] ?? 2);
+const tokens = Number(process.argv[3] ?? 2048);
+const implementation = (process.argv[4] ?? 'lt-serial') as GroupedGemmImplementation;
+const cuda = await requireCuda('moe');
+cuda.setGroupedGemmImplementation(implementation);
+const generator = new T.Generator(2409);
+const { config, params } = grinMoeBlock(generator);
+const x = T.tidy(() =>
+  T.cast(T.randn([1, tokens, MOE_WIDTHS.D], { device: 'cuda', generator }), 'bf16').setRequiresGrad(),
+);
+const g = T.tidy(() => T.cast(T.randn([1, tokens, MOE_WIDTHS.D], { device: 'cuda', generator }), 'bf16'));
+let counts: number[] = [];
+const step = (readCounts = false) =>
+  T.tidy(() => {
+    const { out_BSD, balance } = moe(config, params, 0, x, { training: true, generator });
+    T.backward(out_BSD, g);
+    if (readCounts) counts = Array.from(balance.counts_E.toArray() as ArrayLike<number>);
+    for (const p of [...params.values(), x]) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  });
+for (let i = 0; i < 2; i++) step();
+cuda.cudaSynchronize();
+cuda.cudaProfilerStart();
+const started = performance.now();
+for (let i = 0; i < steps; i++) step();
+cuda.cudaSynchronize();
+const ms = (performance.now() - started) / steps;
+cuda.cudaProfilerStop();
+step(true);
+console.error(JSON.stringify({ tokens, implementation, steps, ms_per_step: Number(ms.toFixed(3)), counts }));
