@@ -8,7 +8,7 @@
 // resolve to the same source files, so the bundle holds one copy of each.
 
 import { requireCuda } from '../../apps/trainer/src/commands/bench-gemm.js';
-import { grinMoeBlock, MOE_WIDTHS } from '../../apps/trainer/src/commands/bench-moe.js';
+import { clearGrads, grinMoeBlock, MOE_WIDTHS } from '../../apps/trainer/src/commands/bench-moe.js';
 import type { GroupedGemmImplementation } from '../../packages/kernels-cuda/src/index.js';
 import { moe } from '../../packages/model-grin/src/index.js';
 import * as T from '../../packages/tensor/src/index.js';
@@ -30,10 +30,7 @@ const step = (readCounts = false) =>
     const { out_BSD, balance } = moe(config, params, 0, x, { training: true, generator });
     T.backward(out_BSD, g);
     if (readCounts) counts = Array.from(balance.counts_E.toArray() as ArrayLike<number>);
-    for (const p of [...params.values(), x]) {
-      p.grad?.dispose();
-      p.grad = null;
-    }
+    clearGrads([...params.values(), x]);
   });
 for (let i = 0; i < 2; i++) step();
 cuda.cudaSynchronize();

@@ -42,7 +42,8 @@ function weight(shape: number[], generator: T.Generator): T.Tensor {
   );
 }
 
-function clearGrads(params: Iterable<T.Tensor>): void {
+/** Drops the gradients a forward + backward left on params (also used by tools/device/profile-moe-entry.ts). */
+export function clearGrads(params: Iterable<T.Tensor>): void {
   for (const p of params) {
     p.grad?.dispose();
     p.grad = null;

@@ -6,7 +6,7 @@
 // (the `sdpa` op: online softmax with no [S, Skv] scores, FlashAttention-style on cuda), which 'auto'
 // takes off the CPU when no document mask is given. Shape legend: B batch, S new
 // positions, Skv cached + new keys, D hidden size, H query heads, Hkv key/value heads, Dh head dim.
-// Test: cd packages/model-grin && npx vitest run src/parity src/generate
+// Test: cd packages/model-grin && npx vitest run src/modules/attention src/parity src/generate
 import {
   attentionSoftmax,
   clone,
