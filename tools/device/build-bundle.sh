@@ -35,6 +35,7 @@ bundle tools/device/model-attention-entry.ts .device/model-attention.mjs
 bundle tools/device/parallel-entry.ts .device/parallel.mjs
 bundle tools/device/profile-train-entry.ts .device/profile-train.mjs
 bundle tools/device/profile-moe-entry.ts .device/profile-moe.mjs
+bundle tools/device/moe-host-entry.ts .device/moe-host.mjs
 bundle "$pkg/dev/attention/attention.ts" .device/dev-attention.mjs
 bundle "$pkg/dev/grouped/grouped.ts" .device/dev-grouped.mjs
 bundle "$pkg/dev/layer_norm/layer_norm.ts" .device/dev-layer-norm.mjs

@@ -5,6 +5,8 @@
 # step, share) and writes the raw report and the table to $OUT. Usage: bash tools/device/profile-train.sh [steps]
 # ENTRY=moe profiles `grin bench moe`'s block instead (profile-moe-entry.ts): ENTRY=moe
 # bash tools/device/profile-train.sh [steps] [tokens] [grouped implementation]; TAG names the outputs.
+# ncu locks the clocks to base and flushes the caches before every kernel by default; NCU_FLAGS adds
+# flags (NCU_FLAGS="--clock-control none --cache-control none": the kernels as they run in the step).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/grin-out}
@@ -25,7 +27,7 @@ if [ -n "$NSYS" ]; then
   python3 tools/device/summarize-profile.py nsys "$out/${tag}_cuda_gpu_kern_sum.csv" "$steps" | tee "$out/profile-$tag.txt"
 elif [ -n "$NCU" ]; then
   echo "=== ncu ($NCU), $steps steps"
-  timeout 500 "$NCU" --profile-from-start off --metrics gpu__time_duration.sum --csv --print-units base \
+  timeout 500 "$NCU" ${NCU_FLAGS:-} --profile-from-start off --metrics gpu__time_duration.sum --csv --print-units base \
     /tmp/node .device/profile-$entry.mjs "$@" > "$out/$tag-ncu.csv" 2> "$out/$tag-ncu.err"
   tail -3 "$out/$tag-ncu.err"
   python3 tools/device/summarize-profile.py ncu "$out/$tag-ncu.csv" "$steps" | tee "$out/profile-$tag.txt"
