@@ -17,7 +17,8 @@ import { moe } from '../../packages/model-grin/src/index.js';
 import * as T from '../../packages/tensor/src/index.js';
 
 const tokenList = (process.argv[2] ?? '2048,8192').split(',').map(Number);
-const implementations = (process.argv[3] ?? 'lt-serial,wgmma,lt-streams').split(',') as GroupedGemmImplementation[];
+const IMPLEMENTATIONS = process.argv[3] ?? 'lt-serial,wgmma,lt-streams';
+const implementations = IMPLEMENTATIONS.split(',') as GroupedGemmImplementation[];
 const rounds = Number(process.argv[4] ?? 3);
 const STEPS = Number(process.argv[5] ?? 10);
 const cuda = await requireCuda('moe-host');
