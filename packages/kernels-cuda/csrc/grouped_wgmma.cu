@@ -3,9 +3,11 @@
 // as a fraction of a wave of tiles. Per group e (rows [r0, r1) of the grouped operands):
 //  - forward (mode 0): y[r0:r1] = x[r0:r1] W_e^T, W_e [N, K]: both operands K-major;
 //  - input gradient (1): dx[r0:r1] = g[r0:r1] W_e, W_e read as [K, N]: B is MN-major (N contiguous).
-// W_e is w1|w3 stacked as one [2 * out, in] block, or w2. The weight gradient (mode 2) has its own
-// kernel (grouped_wgmma_dw.cu): its K is a group's rows (~256 at 2048 tokens), so a tile is 4 slices
-// and its store, and this kernel's version of it ran at half cuBLASLt's rate (252 against 459 TFLOP/s).
+// W_e is w1|w3 stacked as one [2 * out, in] block, or w2. The weight gradient (mode 2) is not taken
+// here: its K is a group's rows (~256 at 2048 tokens), so a tile is 4 slices and its store, and
+// cuBLASLt per expert ran it twice as fast as this kernel's version did (252 against 459 TFLOP/s).
+// A kernel of its own (commit 43aa6a8: tiles staged in shared memory and stored by the bulk-copy
+// engine while the next tile multiplies) came to 405-418 against cuBLASLt's 447-456 at 2048 tokens.
 //
 // Warp-specialised and persistent (one block an SM): a producer warpgroup, of which one thread
 // issues TMA loads (cp.async.bulk.tensor, 128-byte swizzle, rows past the end of the matrix read as
@@ -20,13 +22,18 @@
 // (they are the next group's rows, or zeros) and never stored.
 // CLUSTER = 2 makes two blocks with consecutive row tiles share the weight tile by TMA multicast
 // (each loads half and both receive all): it halves the weight's L2 -> SM traffic but measured
-// 0-24% slower than CLUSTER = 1 on every GEMM but w1|w3's input gradient at 8192 tokens.
+// 0-24% slower than CLUSTER = 1 on every GEMM but w1|w3's input gradient at 8192 tokens, timed alone.
+// In the MoE layer at 8192 tokens, where the GPU sits at its power cap, it is the faster of the two
+// (14.1 against 14.9 ms a step): nvidia-smi read ~1565 MHz against ~1430 under the software power
+// cap, which fits the weight's L2 -> SM bytes being halved. 'lt-serial' stays ahead (13.8 ms).
 // Test: tests/cases/moe.ts (GPU, against the CPU op; the launches are counted).
+#include <cuda.h>  // CUtensorMap and its enums; the encoder comes from the driver through the runtime
+#include <cudaTypedefs.h>
+
 #include <algorithm>
 
 #include "device.cuh"
 #include "kernels.h"
-#include "tma.cuh"
 #include "wgmma.cuh"
 
 namespace grin {
@@ -62,6 +69,58 @@ __device__ __forceinline__ Unit unitAt(const TmaParams& p, int u, int rank) {
   const int r0 = p.rowStart[e], rows = p.rowStart[e + 1] - r0, local = u - p.unitStart[e];
   const int rowUnits = (rows + CLUSTER * BM - 1) / (CLUSTER * BM), mt = (local % rowUnits) * CLUSTER + rank;
   return {e, r0 + mt * BM, rows - mt * BM, (local / rowUnits) * BN};
+}
+
+__device__ __forceinline__ void mbarInit(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbarExpectTx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+/** Waits for the phase of the given parity to complete (TMA's complete_tx makes its bytes visible). */
+__device__ __forceinline__ void mbarWait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n@!done bra WAIT;\n}\n" ::"r"(
+          bar),
+      "r"(parity)
+      : "memory");
+}
+/**
+ * Arrives on the mbarrier at the same offset in block `cta` of this cluster. Relaxed: it only says
+ * that this warp's wgmma reads of a stage are done (wgmma.wait_group), which orders nothing in
+ * memory; a release at cluster scope made every consumer warp wait on a fence each slice (Nsight:
+ * membar stalls were 43% of the issue gaps).
+ */
+__device__ __forceinline__ void mbarArriveIn(uint32_t bar, uint32_t cta) {
+  asm volatile(
+      "{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.relaxed.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(bar),
+      "r"(cta)
+      : "memory");
+}
+__device__ __forceinline__ void clusterSync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ uint32_t clusterRank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+/** A box of `map` at (k, row) into this block's shared memory; mask != 0: into every block in mask. */
+__device__ __forceinline__ void tmaLoad(uint32_t dst, const CUtensorMap* map, int k, int row, uint32_t bar,
+                                        uint16_t mask) {
+  if (mask == 0)
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::
+            "r"(dst),
+        "l"(map), "r"(k), "r"(row), "r"(bar)
+        : "memory");
+  else
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+        " [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+        "l"(map), "r"(k), "r"(row), "r"(bar), "h"(mask)
+        : "memory");
 }
 
 /** Slice kt of unit t into the stage at sA (B right after A), in the layouts the descriptors read. */
@@ -127,9 +186,9 @@ __global__ void __launch_bounds__(THREADS, 1) groupedGemmKernel(const __grid_con
           // K-major operands step 32 bytes along their 128-byte rows; MN-major ones 16 rows of 128 bytes
           const uint64_t kMajor = kk * 2, mnMajor = (kk * 16 * 128) >> 4;
           if constexpr (MODE == FORWARD)
-            wgmmaSS_m64n256k16<0, 0>(d, aDesc + kMajor, bDesc + kMajor, accumulate);
+            wgmmaSS_m64n256k16<0>(d, aDesc + kMajor, bDesc + kMajor, accumulate);
           else
-            wgmmaSS_m64n256k16<0, 1>(d, aDesc + kMajor, bDesc + mnMajor, accumulate);
+            wgmmaSS_m64n256k16<1>(d, aDesc + kMajor, bDesc + mnMajor, accumulate);
         }
         wgmmaCommit();
         wgmmaWait<1>();
@@ -155,11 +214,34 @@ __global__ void __launch_bounds__(THREADS, 1) groupedGemmKernel(const __grid_con
 #endif
 }
 
+PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  static bool asked = false;
+  if (!asked) {
+    asked = true;
+    cudaDriverEntryPointQueryResult found;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void**)&fn, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      fn = nullptr;
+  }
+  return fn;
+}
+
+/** A row-major bf16 [rows, cols] matrix read in 128-byte-swizzled boxes of 64 columns x boxRows. */
+bool tensorMap(CUtensorMap* map, const void* at, int64_t rows, int64_t cols, uint32_t boxRows) {
+  const cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)cols * 2};
+  const cuuint32_t box[2] = {BK, boxRows}, step[2] = {1, 1};
+  return tensorMapEncoder()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(at), dims, strides, box, step,
+                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 }  // namespace
 
 bool groupedGemmWgmma(int device, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
                       const void* first, const void* second, void* result, void* const* weights) {
-  if (mode == 2) return groupedWeightGradWgmma(device, counts, E, parts, in, out, first, second, weights);
+  (void)second;  // the weight gradient's second operand: that mode runs on cuBLASLt
   const int64_t wide = parts * out;
   const int64_t K = mode == FORWARD ? in : wide, N = mode == FORWARD ? wide : in;  // mode 1: K wide, N in
   if ((mode != FORWARD && mode != INPUT_GRAD) || E > MAX_GROUPS || N % BN != 0 || K % BK != 0 || K > INT32_MAX ||

@@ -154,15 +154,11 @@ void setGroupedImplementation(int impl);
 int groupedImplementation();
 void groupedLinear(int device, int dtype, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
                    const void* first, const void* second, void* result, void* const* weights);
-// grouped_wgmma.cu: groupedLinear's bf16 forward (mode 0), input gradient (1) or weight gradient (2,
-// groupedWeightGradWgmma) as one launch of our TMA + wgmma kernels; false (nothing run) where it does
-// not apply: not Hopper, no tensor-map encoder in the driver, more than 64 groups, K not a multiple of
-// 64 or N of 256 (forward, input gradient), in not a multiple of 256 or out of 128 (weight gradient),
-// or, for the forward and input gradient, two parts not stacked in memory.
+// grouped_wgmma.cu: groupedLinear's bf16 forward (mode 0) or input gradient (1) as one launch of our
+// TMA + wgmma kernel; false (nothing run) where it does not apply: the weight gradient, not Hopper, no
+// tensor-map encoder in the driver, more than 64 groups, K not a multiple of 64 or N of 256, or two
+// parts not stacked in memory.
 bool groupedGemmWgmma(int device, int mode, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
                       const void* first, const void* second, void* result, void* const* weights);
-// grouped_wgmma_dw.cu: dw[p * E + e] = g[group e, part p]^T x[group e] for every group and part
-bool groupedWeightGradWgmma(int device, const int64_t* counts, int E, int parts, int64_t in, int64_t out,
-                            const void* g, const void* x, void* const* dw);
 
 }  // namespace grin
