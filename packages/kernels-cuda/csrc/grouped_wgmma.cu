@@ -20,12 +20,12 @@
 // kernel ran 12-28% slower). Tiles ("units") are numbered group by group, row tiles fastest, so the
 // blocks running together share each weight tile through L2. Rows past a group's end are computed
 // (they are the next group's rows, or zeros) and never stored.
-// CLUSTER = 2 makes two blocks with consecutive row tiles share the weight tile by TMA multicast
-// (each loads half and both receive all): it halves the weight's L2 -> SM traffic but measured
-// 0-24% slower than CLUSTER = 1 on every GEMM but w1|w3's input gradient at 8192 tokens, timed alone.
-// In the MoE layer at 8192 tokens, where the GPU sits at its power cap, it is the faster of the two
-// (14.1 against 14.9 ms a step): nvidia-smi read ~1565 MHz against ~1430 under the software power
-// cap, which fits the weight's L2 -> SM bytes being halved. 'lt-serial' stays ahead (13.8 ms).
+// CLUSTER = 2 (the setting) makes two blocks with consecutive row tiles share the weight tile by TMA
+// multicast (each loads half and both receive all), which halves the weight's L2 -> SM traffic. Timed
+// alone it measured 0-24% slower than CLUSTER = 1 on every GEMM but w1|w3's input gradient at 8192
+// tokens. In the MoE layer, where the H200 sits at its power cap, it is the faster: 14.1 against
+// 14.9 ms a step at 8192 tokens, nvidia-smi reading ~1565 MHz against ~1430 (BENCHMARKS.md,
+// 2026-12-03 night). 'lt-serial' stays ahead (13.8 ms).
 // Test: tests/cases/moe.ts (GPU, against the CPU op; the launches are counted).
 #include <cuda.h>  // CUtensorMap and its enums; the encoder comes from the driver through the runtime
 #include <cudaTypedefs.h>
@@ -40,7 +40,7 @@ namespace grin {
 namespace {
 
 constexpr int BM = 128, BN = 256, BK = 64, STAGES = 4, THREADS = 384, MAX_GROUPS = 64;
-constexpr int CLUSTER = 1;  // blocks that share a weight tile by multicast (see the top)
+constexpr int CLUSTER = 2;  // blocks that share a weight tile by multicast (see the top)
 constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
 constexpr int B_PART = BN / CLUSTER;                                  // weight rows a block loads
 constexpr int CONSUMER_WARPS = 8;                                     // each releases a stage once
