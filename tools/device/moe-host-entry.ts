@@ -11,24 +11,22 @@
 // Bundled by tools/device/build-bundle.sh into .device/moe-host.mjs; run with `--cpu-prof` to see
 // where the host time goes.
 import { requireCuda } from '../../apps/trainer/src/commands/bench-gemm.js';
-import { clearGrads, grinMoeBlock, MOE_WIDTHS } from '../../apps/trainer/src/commands/bench-moe.js';
+import { clearGrads, grinMoeBlock, moeInputs } from '../../apps/trainer/src/commands/bench-moe.js';
 import type { GroupedGemmImplementation } from '../../packages/kernels-cuda/src/index.js';
 import { moe } from '../../packages/model-grin/src/index.js';
 import * as T from '../../packages/tensor/src/index.js';
 
 const tokenList = (process.argv[2] ?? '2048,8192').split(',').map(Number);
-const IMPLEMENTATIONS = process.argv[3] ?? 'lt-serial,wgmma,lt-streams';
-const implementations = IMPLEMENTATIONS.split(',') as GroupedGemmImplementation[];
+const implementations = (process.argv[3] ?? 'lt-serial,wgmma,lt-streams').split(
+  ',',
+) as GroupedGemmImplementation[];
 const rounds = Number(process.argv[4] ?? 3);
 const STEPS = Number(process.argv[5] ?? 10);
 const cuda = await requireCuda('moe-host');
 const generator = new T.Generator(2409);
 const { config, params } = grinMoeBlock(generator);
 for (const tokens of tokenList) {
-  const x = T.tidy(() =>
-    T.cast(T.randn([1, tokens, MOE_WIDTHS.D], { device: 'cuda', generator }), 'bf16').setRequiresGrad(),
-  );
-  const g = T.tidy(() => T.cast(T.randn([1, tokens, MOE_WIDTHS.D], { device: 'cuda', generator }), 'bf16'));
+  const { x, g } = moeInputs(tokens, generator);
   const step = (host: { fwd: number; bwd: number }) =>
     T.tidy(() => {
       const t0 = performance.now();
@@ -42,10 +40,9 @@ for (const tokens of tokenList) {
   for (let round = 1; round <= rounds; round++) {
     for (const implementation of implementations) {
       cuda.setGroupedGemmImplementation(implementation);
-      const host = { fwd: 0, bwd: 0 };
-      for (let i = 0; i < 2; i++) step(host);
+      for (let i = 0; i < 2; i++) step({ fwd: 0, bwd: 0 }); // warm-up, not counted
       cuda.cudaSynchronize();
-      host.fwd = host.bwd = 0;
+      const host = { fwd: 0, bwd: 0 };
       const started = performance.now();
       const from = Date.now();
       for (let i = 0; i < STEPS; i++) step(host);
@@ -67,4 +64,3 @@ for (const tokens of tokenList) {
     }
   }
 }
-cuda.setGroupedGemmImplementation('lt-serial');

@@ -8,7 +8,7 @@
 // resolve to the same source files, so the bundle holds one copy of each.
 
 import { requireCuda } from '../../apps/trainer/src/commands/bench-gemm.js';
-import { clearGrads, grinMoeBlock, MOE_WIDTHS } from '../../apps/trainer/src/commands/bench-moe.js';
+import { clearGrads, grinMoeBlock, moeInputs } from '../../apps/trainer/src/commands/bench-moe.js';
 import type { GroupedGemmImplementation } from '../../packages/kernels-cuda/src/index.js';
 import { moe } from '../../packages/model-grin/src/index.js';
 import * as T from '../../packages/tensor/src/index.js';
@@ -20,10 +20,7 @@ const cuda = await requireCuda('moe');
 cuda.setGroupedGemmImplementation(implementation);
 const generator = new T.Generator(2409);
 const { config, params } = grinMoeBlock(generator);
-const x = T.tidy(() =>
-  T.cast(T.randn([1, tokens, MOE_WIDTHS.D], { device: 'cuda', generator }), 'bf16').setRequiresGrad(),
-);
-const g = T.tidy(() => T.cast(T.randn([1, tokens, MOE_WIDTHS.D], { device: 'cuda', generator }), 'bf16'));
+const { x, g } = moeInputs(tokens, generator);
 let counts: number[] = [];
 const step = (readCounts = false) =>
   T.tidy(() => {

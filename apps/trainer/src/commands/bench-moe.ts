@@ -77,6 +77,15 @@ export function grinMoeBlock(generator: T.Generator) {
   return { config, params };
 }
 
+/** The block's input x [1, tokens, D] (requires grad) and an output gradient g of the same shape, bf16 on cuda. */
+export function moeInputs(tokens: number, generator: T.Generator): { x: T.Tensor; g: T.Tensor } {
+  const shape = [1, tokens, MOE_WIDTHS.D];
+  return {
+    x: T.tidy(() => T.cast(T.randn(shape, { device: 'cuda', generator }), 'bf16').setRequiresGrad()),
+    g: T.tidy(() => T.cast(T.randn(shape, { device: 'cuda', generator }), 'bf16')),
+  };
+}
+
 export async function benchMoe({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
   const cuda = await requireCuda('moe');
   const { D, I, K } = MOE_WIDTHS;
@@ -93,10 +102,7 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
   const ours = new Map<string, Timing & { peakBytes: number }>();
   for (const tokens of tokenCounts) {
     const flops = 3 * 2 * tokens * K * 3 * D * I; // forward + backward (x3) of the three expert GEMMs
-    const x = T.tidy(() =>
-      T.cast(T.randn([1, tokens, D], { device: 'cuda', generator }), 'bf16').setRequiresGrad(),
-    );
-    const g = T.tidy(() => T.cast(T.randn([1, tokens, D], { device: 'cuda', generator }), 'bf16'));
+    const { x, g } = moeInputs(tokens, generator);
     const step = () => {
       const { out_BSD } = moe(config, params, 0, x, { training: true, generator });
       T.backward(out_BSD, g);
