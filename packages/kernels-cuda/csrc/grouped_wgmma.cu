@@ -25,7 +25,10 @@
 // alone it measured 0-24% slower than CLUSTER = 1 on every GEMM but w1|w3's input gradient at 8192
 // tokens. In the MoE layer, where the H200 sits at its power cap, it is the faster: 14.1 against
 // 14.9 ms a step at 8192 tokens, nvidia-smi reading ~1565 MHz against ~1430 (BENCHMARKS.md,
-// 2026-12-03 night). 'lt-serial' stays ahead (13.8 ms).
+// 2026-12-03 night). 'lt-serial' stays ahead (13.8 ms). Pairing pads an expert to an even number of
+// row tiles, so an expert of 257-384 rows (common at 2048 tokens) has a second block with no rows
+// of its own: that idle tile loads its half of the weight for the peer, skips its A loads and its
+// products (power, which the cap turns into clock), and still releases each stage.
 // Test: tests/cases/moe.ts (GPU, against the CPU op; the launches are counted).
 #include <cuda.h>  // CUtensorMap and its enums; the encoder comes from the driver through the runtime
 #include <cudaTypedefs.h>
@@ -130,7 +133,7 @@ __device__ __forceinline__ void loadSlice(const TmaParams& p, const Unit& t, int
   const uint32_t sB = sA + A_BYTES;
   const int k0 = kt * BK;
   const uint16_t everyBlock = CLUSTER > 1 ? (uint16_t)((1 << CLUSTER) - 1) : 0;
-  tmaLoad(sA, &p.a, k0, t.row0, bar, 0);  // A: 128 rows x 64 of K
+  if (t.valid > 0) tmaLoad(sA, &p.a, k0, t.row0, bar, 0);  // A: 128 rows x 64 of K (none for an idle tile)
   if constexpr (MODE == FORWARD)  // B: this block's B_PART rows of N x 64 of K, to every block
     tmaLoad(sB + rank * B_PART * 128, &p.b[t.e], k0, t.n0 + rank * B_PART, bar, everyBlock);
   else  // B: 64 rows of K x this block's 64-column blocks of N, to every block
@@ -160,7 +163,7 @@ __global__ void __launch_bounds__(THREADS, 1) groupedGemmKernel(const __grid_con
         for (int kt = 0; kt < p.kTiles; kt++, i++) {
           const int s = i % STAGES;
           mbarWait(empty + 8 * s, ((i / STAGES) & 1) ^ 1);  // a fresh barrier's "previous" phase is done
-          mbarExpectTx(full + 8 * s, STAGE_BYTES);  // A plus every block's share of B
+          mbarExpectTx(full + 8 * s, t.valid > 0 ? STAGE_BYTES : B_BYTES);  // A plus every block's share of B
           loadSlice<MODE>(p, t, kt, base + s * STAGE_BYTES, full + 8 * s, rank);
         }
       }
@@ -173,6 +176,14 @@ __global__ void __launch_bounds__(THREADS, 1) groupedGemmKernel(const __grid_con
     int i = 0;
     for (int u = cluster; u < units; u += clusters) {
       const Unit t = unitAt(p, u, rank);
+      if (t.valid <= 0) {  // an idle tile (see the top): wait for the weight slices the peer reads, compute nothing
+        for (int kt = 0; kt < p.kTiles; kt++, i++) {
+          mbarWait(full + 8 * (i % STAGES), (i / STAGES) & 1);
+          if (i > 0 && lane == 0)  // slice i - 1 is idle too, or its products were waited for at its unit's end
+            for (int cta = 0; cta < CLUSTER; cta++) mbarArriveIn(empty + 8 * ((i - 1) % STAGES), cta);
+        }
+        continue;
+      }
       for (int kt = 0; kt < p.kTiles; kt++, i++) {
         const int s = i % STAGES;
         mbarWait(full + 8 * s, (i / STAGES) & 1);
