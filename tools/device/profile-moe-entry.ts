@@ -1,6 +1,7 @@
 // Device entry of `ENTRY=moe tools/device/profile-train.sh`: `grin bench moe`'s block (GRIN widths,
 // bf16, SparseMixer-v2, input jitter on) forward + backward at argv[3] tokens (default 2048) with
-// the grouped implementation argv[4] (default lt-serial): two warm-up steps, then `steps` (argv[2])
+// the grouped implementation argv[4] (default lt-serial; 'dense': the bench's dense GLU of the same
+// active parameters instead, the baseline its ratios divide by): two warm-up steps, then `steps` (argv[2])
 // inside the profiler's capture range. The per-expert row counts of one more step go to stderr with
 // the time a step; under ncu, stdout is the CSV report.
 // Bundled by tools/device/build-bundle.sh into .device/profile-moe.mjs. tools/ has no package.json,
@@ -8,22 +9,38 @@
 // resolve to the same source files, so the bundle holds one copy of each.
 
 import { requireCuda } from '../../apps/trainer/src/commands/bench-gemm.js';
-import { clearGrads, grinMoeBlock, moeInputs } from '../../apps/trainer/src/commands/bench-moe.js';
+import {
+  clearGrads,
+  denseGlu,
+  grinMoeBlock,
+  MOE_WIDTHS,
+  moeInputs,
+} from '../../apps/trainer/src/commands/bench-moe.js';
 import type { GroupedGemmImplementation } from '../../packages/kernels-cuda/src/index.js';
-import { moe } from '../../packages/model-grin/src/index.js';
+import { expertMlp, moe } from '../../packages/model-grin/src/index.js';
 import * as T from '../../packages/tensor/src/index.js';
 
 const steps = Number(process.argv[2] ?? 2);
 const tokens = Number(process.argv[3] ?? 2048);
-const implementation = (process.argv[4] ?? 'lt-serial') as GroupedGemmImplementation;
+const implementation = process.argv[4] ?? 'lt-serial';
 const cuda = await requireCuda('moe');
-cuda.setGroupedGemmImplementation(implementation);
+if (implementation !== 'dense')
+  cuda.setGroupedGemmImplementation(implementation as GroupedGemmImplementation);
 const generator = new T.Generator(2409);
 const { config, params } = grinMoeBlock(generator);
+const dense = denseGlu(generator);
 const { x, g } = moeInputs(tokens, generator);
 let counts: number[] = [];
 const step = (readCounts = false) =>
   T.tidy(() => {
+    if (implementation === 'dense') {
+      T.backward(
+        expertMlp(dense, 'dense', x.reshape([tokens, MOE_WIDTHS.D])),
+        g.reshape([tokens, MOE_WIDTHS.D]),
+      );
+      clearGrads([...dense.values(), x]);
+      return;
+    }
     const { out_BSD, balance } = moe(config, params, 0, x, { training: true, generator });
     T.backward(out_BSD, g);
     if (readCounts) counts = Array.from(balance.counts_E.toArray() as ArrayLike<number>);

@@ -50,30 +50,66 @@ __global__ void normalKernel(float* out, int64_t n, PhiloxKey key, uint64_t coun
   }
 }
 
+/** Generator's float32Below(high): the largest f32 strictly below the double `high`. */
+float float32Below(double high) {
+  float rounded = (float)high;
+  return (double)rounded < high ? rounded : nextafterf(rounded, -INFINITY);
+}
+
 /** out = x * U: the draw rounded to T (bf16 for bf16 x, as cast(rand) would), then one product. */
 template <typename T>
+__device__ __forceinline__ T scaled(T x, uint32_t word, double low, double scale, double high, float ceiling) {
+  T u, y;
+  store(&u, uniformF32(word, low, scale, high, ceiling));
+  store(&y, __fmul_rn(load(&x), load(&u)));
+  return y;
+}
+
+/** Four values of T in one access (8 bytes of bf16, 16 of f32). */
+template <typename T>
+struct alignas(4 * sizeof(T)) Quad {
+  T v[4];
+};
+
+/**
+ * One Philox block of 4 words scales 4 consecutive values. VECTOR: x and out are aligned to a
+ * Quad, so a whole block is one load and one store (the jitter's [T, D] bf16 scale ran at 1.6 TB/s
+ * with 2-byte accesses); a partial last block goes value by value either way.
+ */
+template <typename T, bool VECTOR>
 __global__ void scaleKernel(T* out, const T* x, int64_t n, PhiloxKey key, uint64_t counter, double low,
                             double scale, double high, float ceiling) {
   int64_t blocks = (n + 3) / 4;
   for (int64_t blk = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; blk < blocks;
        blk += (int64_t)gridDim.x * blockDim.x) {
     uint4 w = philoxBlock(key, counter + blk);
+    if (VECTOR && blk * 4 + 4 <= n) {
+      Quad<T> q = ((const Quad<T>*)x)[blk];
+#pragma unroll
+      for (int j = 0; j < 4; j++) q.v[j] = scaled(q.v[j], wordOf(w, j), low, scale, high, ceiling);
+      ((Quad<T>*)out)[blk] = q;
+      continue;
+    }
 #pragma unroll
     for (int j = 0; j < 4; j++) {
       int64_t i = blk * 4 + j;
       if (i >= n) break;
-      T u;
-      store(&u, uniformF32(wordOf(w, j), low, scale, high, ceiling));
-      store(out + i, __fmul_rn(load(x + i), load(&u)));
+      out[i] = scaled(x[i], wordOf(w, j), low, scale, high, ceiling);
     }
   }
 }
 
-/** Generator's float32Below(high): the largest f32 strictly below the double `high`. */
-float float32Below(double high) {
-  float rounded = (float)high;
-  return (double)rounded < high ? rounded : nextafterf(rounded, -INFINITY);
+template <typename T>
+void launchScale(T* out, const T* x, int64_t n, PhiloxKey key, uint64_t counter, double low, double high,
+                 cudaStream_t stream) {
+  unsigned grid = gridFor((n + 3) / 4, 256);
+  float ceiling = float32Below(high);
+  if (((uintptr_t)out | (uintptr_t)x) % sizeof(Quad<T>) == 0)
+    scaleKernel<T, true><<<grid, 256, 0, stream>>>(out, x, n, key, counter, low, high - low, high, ceiling);
+  else
+    scaleKernel<T, false><<<grid, 256, 0, stream>>>(out, x, n, key, counter, low, high - low, high, ceiling);
 }
+
 }  // namespace
 
 void randomFill(int device, int distribution, float* out, int64_t n, uint32_t key0, uint32_t key1,
@@ -94,13 +130,10 @@ void randomScale(int device, int dtype, void* out, const void* x, int64_t n, dou
   if (n == 0) return;
   cudaStream_t stream = streamFor(device);
   PhiloxKey key{key0, key1};
-  unsigned grid = gridFor((n + 3) / 4, 256);
-  float ceiling = float32Below(high);
   if (dtype == BF16)
-    scaleKernel<<<grid, 256, 0, stream>>>((bf16*)out, (const bf16*)x, n, key, counter, low, high - low, high, ceiling);
+    launchScale((bf16*)out, (const bf16*)x, n, key, counter, low, high, stream);
   else if (dtype == F32)
-    scaleKernel<<<grid, 256, 0, stream>>>((float*)out, (const float*)x, n, key, counter, low, high - low, high,
-                                          ceiling);
+    launchScale((float*)out, (const float*)x, n, key, counter, low, high, stream);
   else
     throw Error("random_scale (cuda): x must be f32 or bf16");
   checkLaunch("random_scale");

@@ -86,6 +86,16 @@ export function moeInputs(tokens: number, generator: T.Generator): { x: T.Tensor
   };
 }
 
+/** Our dense GLU with the MoE's active parameters (width K x I), bf16 on cuda: the bench's baseline. */
+export function denseGlu(generator: T.Generator): Map<string, T.Tensor> {
+  const { D, I, K } = MOE_WIDTHS;
+  return new Map<string, T.Tensor>([
+    ['dense.w1.weight', weight([K * I, D], generator)],
+    ['dense.w3.weight', weight([K * I, D], generator)],
+    ['dense.w2.weight', weight([D, K * I], generator)],
+  ]);
+}
+
 export async function benchMoe({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
   const cuda = await requireCuda('moe');
   const { D, I, K } = MOE_WIDTHS;
@@ -93,11 +103,7 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
   const reps = quick ? 3 : 10;
   const generator = new T.Generator(2409);
   const { config, params } = grinMoeBlock(generator);
-  const dense = new Map<string, T.Tensor>([
-    ['dense.w1.weight', weight([K * I, D], generator)],
-    ['dense.w3.weight', weight([K * I, D], generator)],
-    ['dense.w2.weight', weight([D, K * I], generator)],
-  ]);
+  const dense = denseGlu(generator);
   const results: Record<string, Record<string, number | string>> = {};
   const ours = new Map<string, Timing & { peakBytes: number }>();
   for (const tokens of tokenCounts) {

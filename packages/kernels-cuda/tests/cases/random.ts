@@ -86,4 +86,26 @@ export const cases: Case[] = [
         return sameBits('bf16 jitter', fused, T.mul(x.cuda, T.cast(noise, 'bf16')));
       }),
   },
+  ...(['f32', 'bf16'] as const).flatMap((dtype) =>
+    [1, 4].map(
+      (skip): Case => ({
+        // offset 1: not aligned to 4 values, so value by value; offset 4: whole blocks in one access,
+        // then a last block of 2 values
+        name: `random_scale ${dtype} on a view at offset ${skip} of ${4006 - skip} values: equals mul(x, cast(rand)) bit for bit`,
+        run: () =>
+          scoped(() => {
+            const flat = randn([4006], dtype).cuda;
+            const x = T.split(flat, [skip, 4006 - skip])[1]!;
+            const fused = T.randomScale(x, { low: 0.99, high: 1.01, generator: new T.Generator(13) });
+            const noise = T.rand([4006 - skip], {
+              low: 0.99,
+              high: 1.01,
+              device: 'cuda',
+              generator: new T.Generator(13),
+            });
+            return sameBits(`${dtype} view`, fused, T.mul(x, T.cast(noise, dtype)));
+          }),
+      }),
+    ),
+  ),
 ];
