@@ -96,6 +96,13 @@ export function denseGlu(generator: T.Generator): Map<string, T.Tensor> {
   ]);
 }
 
+/** One forward + backward of the dense GLU on x [1, tokens, D] with output gradient g; drops the gradients after. */
+export function denseGluStep(dense: Map<string, T.Tensor>, x: T.Tensor, g: T.Tensor): void {
+  const rows = [x.size / MOE_WIDTHS.D, MOE_WIDTHS.D];
+  T.backward(expertMlp(dense, 'dense', x.reshape(rows)), g.reshape(rows));
+  clearGrads([...dense.values(), x]);
+}
+
 export async function benchMoe({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
   const cuda = await requireCuda('moe');
   const { D, I, K } = MOE_WIDTHS;
@@ -114,10 +121,7 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
       T.backward(out_BSD, g);
       clearGrads([...params.values(), x]);
     };
-    const denseStep = () => {
-      T.backward(expertMlp(dense, 'dense', x.reshape([tokens, D])), g.reshape([tokens, D]));
-      clearGrads([...dense.values(), x]);
-    };
+    const denseStep = () => denseGluStep(dense, x, g);
     // every grouped-GEMM implementation and the dense layer in two rounds, the second in reverse
     // order, each keeping its faster round. The H200 runs these at its power cap, where the clock
     // falls as the power reading climbs: timed once in a fixed order, the form that ran first
