@@ -10,14 +10,13 @@
 
 import { requireCuda } from '../../apps/trainer/src/commands/bench-gemm.js';
 import {
-  clearGrads,
   denseGlu,
   denseGluStep,
   grinMoeBlock,
+  moeBlockStep,
   moeInputs,
 } from '../../apps/trainer/src/commands/bench-moe.js';
 import type { GroupedGemmImplementation } from '../../packages/kernels-cuda/src/index.js';
-import { moe } from '../../packages/model-grin/src/index.js';
 import * as T from '../../packages/tensor/src/index.js';
 
 const steps = Number(process.argv[2] ?? 2);
@@ -27,17 +26,15 @@ const cuda = await requireCuda('moe');
 if (implementation !== 'dense')
   cuda.setGroupedGemmImplementation(implementation as GroupedGemmImplementation);
 const generator = new T.Generator(2409);
-const { config, params } = grinMoeBlock(generator);
+const block = grinMoeBlock(generator);
 const dense = denseGlu(generator); // drawn for every form, so x and g are the bench's draws
 const { x, g } = moeInputs(tokens, generator);
 let counts: number[] = [];
 const step = (readCounts = false) =>
   T.tidy(() => {
     if (implementation === 'dense') return denseGluStep(dense, x, g);
-    const { out_BSD, balance } = moe(config, params, 0, x, { training: true, generator });
-    T.backward(out_BSD, g);
+    const balance = moeBlockStep(block, x, g, generator);
     if (readCounts) counts = Array.from(balance.counts_E.toArray() as ArrayLike<number>);
-    clearGrads([...params.values(), x]);
   });
 for (let i = 0; i < 2; i++) step();
 cuda.cudaSynchronize();

@@ -42,7 +42,7 @@ function weight(shape: number[], generator: T.Generator): T.Tensor {
   );
 }
 
-/** Drops the gradients a forward + backward left on params (also used by tools/device/profile-moe-entry.ts). */
+/** Drops the gradients a forward + backward left on params (also used by tools/device/moe-host-entry.ts). */
 export function clearGrads(params: Iterable<T.Tensor>): void {
   for (const p of params) {
     p.grad?.dispose();
@@ -103,24 +103,33 @@ export function denseGluStep(dense: Map<string, T.Tensor>, x: T.Tensor, g: T.Ten
   clearGrads([...dense.values(), x]);
 }
 
+/** One forward + backward of the GRIN block on x with output gradient g; drops the gradients after. */
+export function moeBlockStep(
+  { config, params }: ReturnType<typeof grinMoeBlock>,
+  x: T.Tensor,
+  g: T.Tensor,
+  generator: T.Generator,
+): ReturnType<typeof moe>['balance'] {
+  const { out_BSD, balance } = moe(config, params, 0, x, { training: true, generator });
+  T.backward(out_BSD, g);
+  clearGrads([...params.values(), x]);
+  return balance;
+}
+
 export async function benchMoe({ json, quick }: { json: boolean; quick: boolean }): Promise<BenchReport> {
   const cuda = await requireCuda('moe');
   const { D, I, K } = MOE_WIDTHS;
   const tokenCounts = quick ? [2048] : [2048, 8192, 16384];
   const reps = quick ? 3 : 10;
   const generator = new T.Generator(2409);
-  const { config, params } = grinMoeBlock(generator);
+  const block = grinMoeBlock(generator);
   const dense = denseGlu(generator);
   const results: Record<string, Record<string, number | string>> = {};
   const ours = new Map<string, Timing & { peakBytes: number }>();
   for (const tokens of tokenCounts) {
     const flops = 3 * 2 * tokens * K * 3 * D * I; // forward + backward (x3) of the three expert GEMMs
     const { x, g } = moeInputs(tokens, generator);
-    const step = () => {
-      const { out_BSD } = moe(config, params, 0, x, { training: true, generator });
-      T.backward(out_BSD, g);
-      clearGrads([...params.values(), x]);
-    };
+    const step = () => void moeBlockStep(block, x, g, generator);
     const denseStep = () => denseGluStep(dense, x, g);
     // every grouped-GEMM implementation and the dense layer in two rounds, the second in reverse
     // order, each keeping its faster round. The H200 runs these at its power cap, where the clock
@@ -152,7 +161,7 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
     x.dispose();
     g.dispose();
   }
-  const breakdown = quick ? {} : timeBreakdown(cuda, params, 8192, generator);
+  const breakdown = quick ? {} : timeBreakdown(cuda, block.params, 8192, generator);
   cuda.cudaEmptyCache(); // PyTorch runs next in another process on the same GPU
   let torch = new Map<string, Timing & { variant?: string }>();
   try {
@@ -214,7 +223,7 @@ export async function benchMoe({ json, quick }: { json: boolean; quick: boolean 
     for (const [name, r] of Object.entries(results)) console.log(`${name.padEnd(20)} ${JSON.stringify(r)}`);
     for (const [name, r] of Object.entries(ratios)) console.log(`${name.padEnd(28)} ${r}`);
   }
-  for (const p of [...params.values(), ...dense.values()]) p.dispose();
+  for (const p of [...block.params.values(), ...dense.values()]) p.dispose();
   return { bench: 'moe', device: deviceName(cuda), results, ratios };
 }
 
