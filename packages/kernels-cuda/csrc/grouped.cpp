@@ -1,9 +1,9 @@
 // The MoE's grouped linear: rows in expert order, group e (counts[e] rows) times its own weights.
 // Three ways to run the GEMMs (setGroupedImplementation; `grin bench moe` times all three):
 //  - Lt serial (default): one cuBLASLt GEMM per (expert, part), one after another on the device's
-//    stream; with the bucket plans tuned (GEMM tuning 'grouped') it times the same as the side
-//    streams within `grin bench moe`'s noise (whichever of the two runs first measures 2-6% faster),
-//    with no extra streams, events or workspaces;
+//    stream; with the bucket plans tuned (GEMM tuning 'grouped') it is a few percent from the side
+//    streams either way (`grin bench moe` has the side streams ahead, `grin bench train`'s whole
+//    step has it ahead: README.md, Grouped GEMM), with no extra streams, events or workspaces;
 //  - Lt on side streams: the same GEMMs with experts spread over four side streams with their own
 //    workspaces, so one expert's last wave overlaps the next one's first (a 1000-row expert GEMM is
 //    only ~3 waves of tiles on 132 SMs); it was the default before the plans were tuned;
