@@ -1,5 +1,5 @@
 // The MoE's grouped linear: rows in expert order, group e (counts[e] rows) times its own weights.
-// Three ways to run the GEMMs (setGroupedImplementation; `grin bench moe` times all three):
+// Four ways to run the GEMMs (setGroupedImplementation; `grin bench moe` times all four):
 //  - Lt serial (default): one cuBLASLt GEMM per (expert, part), one after another on the device's
 //    stream; with the bucket plans tuned (GEMM tuning 'grouped') it is a few percent from the side
 //    streams either way (`grin bench moe` has the side streams ahead, `grin bench train`'s whole
@@ -14,8 +14,8 @@
 // The changing row count is bucketed in the Lt plan cache (Gemm::varying), so a training step runs
 // no heuristic once its buckets are warm. parts = 2 stacks w1 and w3 side by side in one output
 // [N, 2 * out] (what the fused SiLU-GLU reads); where the two weights also lie stacked in memory,
-// the forward and the input gradient run them as one GEMM. Row-major products map onto column-major cuBLAS
-// as in src/kernels/matmul.ts. Test: tests/cases/moe.ts (GPU).
+// the forward and the input gradient run them as one GEMM. Row-major products map onto
+// column-major cuBLAS as in src/kernels/matmul.ts. Test: tests/cases/moe.ts (GPU).
 #include <vector>
 
 #include "kernels.h"
